@@ -1,0 +1,1 @@
+"""Pure functions that turn fetched bytes into policy fields: no I/O, no Scrapy."""

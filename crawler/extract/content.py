@@ -1,0 +1,109 @@
+"""Main policy text of a detail page, without navigation, footers, counters or share widgets.
+
+Most Chinese government portals run a handful of CMSs whose body containers
+are well known (#UCAP-CONTENT, .TRS_Editor, #zoom …); those are tried first,
+which is fast and exact. Anything else falls back to trafilatura's
+main-content extraction.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+import trafilatura
+from lxml import etree, html
+
+from policywatch.normalize import clean_lines
+
+# Body containers of common government CMS templates, most specific first.
+KNOWN_BODIES = (
+    "#UCAP-CONTENT", ".TRS_UEDITOR", ".TRS_Editor", "#zoomcon", "#zoom", "#detailContent",
+    "#content1", "#ivs_content", ".Article_content", ".article-content", ".pages_content",
+    ".detailCon", ".wrapper_detail_text", ".detil-new-cont", "#xw_box", ".zw", "#Zoom",
+    ".article_con", ".news_content", ".TRS_PreAppend", "#content",
+)
+MIN_BODY_CHARS = 40
+logging.getLogger("trafilatura").setLevel(logging.ERROR)
+
+_NEVER_TEXT = ("script", "style", "noscript", "template", "iframe", "object", "select", "button", "textarea", "input")
+_CHROME = ("nav", "header", "footer", "aside")
+# Widgets that sit inside body containers on many templates.
+_WIDGET = re.compile(r"share|bdshare|print|fontsize|font-size|zihao|erweima|qrcode|toolbar", re.I)
+_BLOCK = frozenset(
+    "p div br li ul ol tr td th table h1 h2 h3 h4 h5 h6 section article blockquote pre hr dd dt dl "
+    "center address figure figcaption caption tbody thead".split()
+)
+_INLINE_SPACE = re.compile(r"[ \t\f\v\xa0\u3000]+")
+
+
+def parse_html(text: str) -> html.HtmlElement:
+    """An lxml tree of a page, however broken; an empty page gives an empty <html>."""
+    try:
+        root = html.document_fromstring(text or "<html></html>")
+    except (etree.ParserError, ValueError):
+        root = html.document_fromstring("<html></html>")
+    return root
+
+
+def strip_invisible(root: html.HtmlElement) -> None:
+    """Remove elements that never hold policy text (scripts, styles, form controls)."""
+    for el in list(root.iter(*_NEVER_TEXT, etree.Comment, etree.ProcessingInstruction)):
+        el.drop_tree()
+
+
+def element_text(el: html.HtmlElement) -> str:
+    """Readable text of an element: block elements become line breaks, furniture lines go."""
+    parts: list[str] = []
+
+    def walk(node: html.HtmlElement) -> None:
+        block = isinstance(node.tag, str) and node.tag.lower() in _BLOCK
+        if block:
+            parts.append("\n")
+        if node.text:
+            parts.append(node.text)
+        for child in node:
+            walk(child)
+            if child.tail:
+                parts.append(child.tail)
+        if block:
+            parts.append("\n")
+
+    walk(el)
+    lines = (_INLINE_SPACE.sub(" ", line).strip() for line in "".join(parts).split("\n"))
+    return clean_lines("\n".join(lines))
+
+
+def _drop_widgets(el: html.HtmlElement) -> None:
+    for node in list(el.iter()):
+        if node is el or not isinstance(node.tag, str):
+            continue
+        marker = f"{node.get('class', '')} {node.get('id', '')}"
+        if _WIDGET.search(marker) and len(node.text_content()) < 200:
+            node.drop_tree()
+
+
+def body_from(el: html.HtmlElement) -> str:
+    """Text of a chosen body element, with in-body widgets removed."""
+    _drop_widgets(el)
+    return element_text(el)
+
+
+def main_text(root: html.HtmlElement) -> str:
+    """The page's main text: a known CMS container if one has text, else trafilatura's pick."""
+    for selector in KNOWN_BODIES:
+        for el in root.cssselect(selector):
+            text = body_from(el)
+            if len(text) >= MIN_BODY_CHARS:
+                return text
+    for el in list(root.iter(*_CHROME)):
+        el.drop_tree()
+    extracted = trafilatura.extract(
+        root,
+        include_comments=False,
+        include_tables=True,
+        favor_precision=True,
+        deduplicate=False,
+        with_metadata=False,
+    )
+    return clean_lines(extracted or "")

@@ -1,0 +1,44 @@
+"""Publish dates as Chinese portals write them: 2023-12-05, 2023/12/05, 2023年12月5日, 2023 年 3 月 18 日."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+# One pattern for every form: year, separator (- / . 年), month, separator, day, optional 日.
+DATE = re.compile(
+    r"(?<!\d)((?:19|20)\d{2})\s*(?:[-/.]|年)\s*(\d{1,2})\s*(?:[-/.]|月)\s*(\d{1,2})(?!\d)\s*日?"
+)
+# A date introduced by one of these labels is the publish date, whatever else the page holds.
+LABELLED = re.compile(
+    r"(?:发布时间|发布日期|发文日期|公开日期|发表时间|印发日期|时间|日期|PubDate)\s*[:：]?\s*"
+    r"[\[【(（]?\s*" + DATE.pattern
+)
+
+
+def to_iso(year: str, month: str, day: str) -> str | None:
+    """A valid calendar date as ISO text, or None for 2023-02-30 and the like."""
+    try:
+        return date(int(year), int(month), int(day)).isoformat()
+    except ValueError:
+        return None
+
+
+def parse_date(text: str | None) -> str | None:
+    """The first valid date in ``text`` as ISO ``YYYY-MM-DD``, or None."""
+    if not text:
+        return None
+    for match in DATE.finditer(text):
+        iso = to_iso(*match.groups())
+        if iso:
+            return iso
+    return None
+
+
+def labelled_date(text: str) -> str | None:
+    """The first valid date that follows a 发布时间/发布日期/日期… label, or None."""
+    for match in LABELLED.finditer(text):
+        iso = to_iso(*match.groups())
+        if iso:
+            return iso
+    return None

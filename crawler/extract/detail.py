@@ -1,0 +1,188 @@
+"""Fields of a policy detail page: title, date, authority, document number, body, attachments.
+
+Each field is taken from the first place that has it, in the order a careful
+reader would trust: the source's own selectors, the page's labelled metadata
+(发文机关, 发布时间 …), CMS meta tags, what the list page said, then heuristics.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin, urlsplit
+
+import parsel
+
+from crawler.extract.content import body_from, element_text, main_text, parse_html, strip_invisible
+from crawler.extract.dates import labelled_date, parse_date
+from crawler.extract.docnum import DOC_NUMBER, find_doc_number
+from policywatch.config import select
+
+if TYPE_CHECKING:
+    from lxml import html
+
+    from policywatch.config import DetailRule
+
+ATTACHMENT_EXTENSIONS = (".pdf", ".doc", ".docx", ".wps", ".xls", ".xlsx", ".et", ".ofd",
+                         ".zip", ".rar", ".7z", ".ppt", ".pptx", ".txt", ".csv")
+_TITLE_SELECTORS = (".article-title", ".wdtit", ".content_title", ".article_title", "div.tit",
+                    "#ivs_title", ".titles", ".wrapper_deatil_title", ".detail-article-title",
+                    ".xxgk_title", ".news_title", "h1", "h2")
+_TITLE_SPLIT = re.compile(r"\s*(?:[-_|｜—]{1,2}|——)\s*")
+_ELLIPSIS = re.compile(r"(?:\.{3}|…+)\s*$")
+_JUNK_AUTHORITY = re.compile(r"^(?:本网|本站|网站|管理员|admin|原创)|管理员$")
+_AUTHORITY_LABELS = ("发文机关", "发布机构", "发文单位", "制发机关", "发布单位", "信息来源", "来源")
+_DOCNUM_LABELS = ("发文字号", "文号", "发文号", "文件编号")
+_SPACE = re.compile(r"\s+")
+
+
+@dataclass
+class DetailFields:
+    title: str
+    text: str
+    published: str | None = None
+    authority: str | None = None
+    doc_number: str | None = None
+    attachments: list[str] = field(default_factory=list)
+    canonical_url: str | None = None
+
+
+def extract_detail(
+    page: str, url: str, rule: DetailRule | None = None,
+    list_title: str | None = None, list_date: str | None = None,
+) -> DetailFields:
+    """Extract every field of a detail page; missing fields are None, never guessed wildly."""
+    sel = parsel.Selector(text=page or "<html></html>", base_url=url)
+    ruled = _ruled(sel, rule)
+    root = parse_html(page)
+    meta = _meta(root)
+    canonical = _canonical(root, url)
+    strip_invisible(root)
+    page_text = element_text(root.body if root.find("body") is not None else root)
+    attachments = _attachments(root, url)
+    body_el = ruled.get("body_el")
+    text = body_from(parse_html(body_el)) if body_el is not None else main_text(root)
+    return DetailFields(
+        title=ruled.get("title") or _title(root, meta, list_title),
+        text=text,
+        published=parse_date(ruled.get("date")) or labelled_date(page_text)
+        or parse_date(meta.get("pubdate") or meta.get("publishdate")) or parse_date(list_date),
+        authority=ruled.get("authority") or _authority(page_text, meta),
+        doc_number=find_doc_number(ruled.get("doc_number") or "") or _doc_number(page_text),
+        attachments=attachments,
+        canonical_url=canonical,
+    )
+
+
+def _ruled(sel: parsel.Selector, rule: DetailRule | None) -> dict[str, str | None]:
+    """Values picked by the source's own detail selectors (text, whitespace-folded)."""
+    if rule is None:
+        return {}
+    values: dict[str, str | None] = {}
+    for name in ("title", "date", "authority", "doc_number"):
+        selector = getattr(rule, name)
+        if selector:
+            values[name] = _fold(" ".join(select(sel, selector).getall())) or None
+    if rule.body:
+        found = select(sel, rule.body)
+        values["body_el"] = found[0].get() if found else None
+    return values
+
+
+def _fold(text: str) -> str:
+    return _SPACE.sub(" ", text).strip()
+
+
+def _meta(root: html.HtmlElement) -> dict[str, str]:
+    """CMS meta tags (ArticleTitle, PubDate, ContentSource …) keyed by lowercased name."""
+    found: dict[str, str] = {}
+    for el in root.iter("meta"):
+        name = (el.get("name") or el.get("property") or "").strip().lower()
+        content = (el.get("content") or "").strip()
+        if name and content and name not in found:
+            found[name] = content
+    return found
+
+
+def _canonical(root: html.HtmlElement, url: str) -> str | None:
+    for el in root.iter("link"):
+        if "canonical" in (el.get("rel") or "").lower().split() and el.get("href"):
+            candidate = urljoin(url, el.get("href").strip())
+            if urlsplit(candidate).scheme in ("http", "https"):
+                return candidate
+    return None
+
+
+def _title(root: html.HtmlElement, meta: dict[str, str], list_title: str | None) -> str:
+    """The document's full title.
+
+    meta ArticleTitle wins (CMSs fill it with the full title). Otherwise a page
+    heading that matches the list's title (lists often abbreviate or cut it
+    with "…"), else the list's own title, else the first plausible heading.
+    """
+    article_title = _fold(meta.get("articletitle") or meta.get("og:title") or "")
+    if len(article_title) >= 4:
+        return article_title
+    stem = _ELLIPSIS.sub("", _fold(list_title or ""))
+    headings = [_fold(el.text_content()) for selector in _TITLE_SELECTORS
+                for el in root.cssselect(selector)[:1]]
+    head = root.find(".//title")
+    if head is not None and head.text:
+        headings.append(_fold(_TITLE_SPLIT.split(head.text.strip())[0]))
+    headings = [h for h in headings if len(h) >= 4]
+    if stem:
+        key = stem[: min(len(stem), 8)]
+        return next((h for h in headings if key in h and len(h) >= len(stem)), stem)
+    return headings[0] if headings else ""
+
+
+def _labelled(page_text: str, labels: tuple[str, ...]) -> list[str]:
+    """Values written after any of ``labels``: on the same line, or alone on the next one."""
+    values = []
+    for label in labels:
+        spaced = r"\s*".join(label)
+        pattern = re.compile(rf"(?:^|[\s】\]|])({spaced})\s*[:：]\s*([^\n]*)(?:\n([^\n]*))?")
+        for match in pattern.finditer(page_text):
+            value = match.group(2).strip() or (match.group(3) or "").strip()
+            if value:
+                values.append(value)
+    return values
+
+
+def _authority(page_text: str, meta: dict[str, str]) -> str | None:
+    for value in _labelled(page_text, _AUTHORITY_LABELS):
+        value = re.split(r"\s{2,}|\s*(?:发布时间|发布日期|时间|日期|作者|浏览|字号)\s*[:：]", value)[0]
+        value = value.strip(" ：:，,。|")
+        if 2 <= len(value) <= 40 and not _JUNK_AUTHORITY.search(value) and not parse_date(value):
+            return value
+    source = meta.get("contentsource", "").strip()
+    if source and not _JUNK_AUTHORITY.search(source):
+        return source
+    return None
+
+
+def _doc_number(page_text: str) -> str | None:
+    for value in _labelled(page_text, _DOCNUM_LABELS):
+        number = find_doc_number(value)
+        if number:
+            return number
+    for line in page_text.split("\n"):
+        line = line.strip()
+        if DOC_NUMBER.fullmatch(line):
+            return find_doc_number(line)
+    return None
+
+
+def _attachments(root: html.HtmlElement, url: str) -> list[str]:
+    """Absolute URLs of linked files (PDF, Word, WPS, Excel …), in page order, once each."""
+    found: dict[str, None] = {}
+    for el in root.iter("a"):
+        href = (el.get("href") or "").strip()
+        if not href or href.startswith(("javascript:", "mailto:", "#")):
+            continue
+        absolute = urljoin(url, href)
+        path = urlsplit(absolute).path.lower()
+        if path.endswith(ATTACHMENT_EXTENSIONS):
+            found[absolute] = None
+    return list(found)

@@ -1,0 +1,74 @@
+"""``python -m crawler.run``: one crawl of some sources, in its own process.
+
+Scrapy's reactor can start only once per process, and a portal that hangs or
+crashes the crawl must not take the caller with it, so every crawl runs
+here, in a subprocess. It records a run in state.db and exits 0 when the crawl
+finished (individual request failures are data, not exit codes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from scrapy.crawler import AsyncCrawlerProcess
+from scrapy.settings import Settings
+from scrapy.spiderloader import SpiderLoader
+
+from crawler.settings import build_settings
+from crawler.spiders.generic import ConfigSpider
+from policywatch import config as config_module
+from policywatch.store import Store, now_iso
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m crawler.run", description=__doc__)
+    parser.add_argument("sources", nargs="*", help="source names (default: all)")
+    parser.add_argument("--config", default="config.toml")
+    parser.add_argument("--db", default=None)
+    parser.add_argument("--recheck-all", action="store_true")
+    parser.add_argument("--events", action="store_true", help="print JSON event lines on stdout")
+    parser.add_argument("--log-file", default=None)
+    args = parser.parse_args(argv)
+    try:
+        config = config_module.load(args.config, args.db)
+        sources = config.select(args.sources)
+    except config_module.ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+
+    store = Store(config.db)
+    store.sync_sources(config.sources)
+    run_id = store.start_run(s.name for s in sources)
+    now = now_iso()
+    refs = {s.name: store.document_refs(s.name, now, args.recheck_all) for s in sources}
+    store.close()
+    if args.events:
+        print(json.dumps({"event": "run", "run": run_id}), flush=True)
+
+    settings = Settings(build_settings(config.crawl))
+    settings.setdict({
+        "PW_DB": str(config.db), "PW_RUN_ID": run_id, "PW_EVENTS": args.events,
+        "PW_RECHECK_DAYS": config.crawl.recheck_days,
+    })
+    if args.log_file:
+        settings.set("LOG_FILE", args.log_file)
+    process = AsyncCrawlerProcess(settings)
+    loader = SpiderLoader.from_settings(settings)
+    custom = set(loader.list())
+    for source in sources:
+        spider_class = loader.load(source.name) if source.name in custom else ConfigSpider
+        process.crawl(spider_class, source=source, refs=refs[source.name])
+    process.start()
+
+    store = Store(config.db)
+    store.finish_run(run_id)
+    store.close()
+    if args.events:
+        print(json.dumps({"event": "done", "run": run_id}), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,32 @@
+"""Scrapy settings for every PolicyWatch crawl: polite by default, bounded, quiet."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from policywatch.config import CrawlSettings
+
+
+def build_settings(crawl: CrawlSettings) -> dict[str, Any]:
+    """Scrapy settings from the config's [crawl] table (flat and alphabetical)."""
+    return {
+        "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
+        "AUTOTHROTTLE_START_DELAY": max(crawl.download_delay, 0.5),
+        "AUTOTHROTTLE_TARGET_CONCURRENCY": float(crawl.concurrency_per_domain),
+        "CONCURRENT_REQUESTS": 16,
+        "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrency_per_domain,
+        "COOKIES_ENABLED": False,
+        "DOWNLOAD_DELAY": crawl.download_delay,
+        "DOWNLOAD_MAXSIZE": crawl.max_page_bytes,
+        "DOWNLOAD_TIMEOUT": crawl.timeout,
+        "DOWNLOAD_WARNSIZE": 0,
+        "ITEM_PIPELINES": {"crawler.pipelines.StorePipeline": 300},
+        "LOG_LEVEL": "WARNING",
+        "REDIRECT_MAX_TIMES": 10,
+        "RETRY_TIMES": crawl.retries,
+        "ROBOTSTXT_OBEY": crawl.obey_robots,
+        "SPIDER_MODULES": ["crawler.spiders"],
+        "TELNETCONSOLE_ENABLED": False,
+        "USER_AGENT": crawl.user_agent,
+    }

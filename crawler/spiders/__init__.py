@@ -1,0 +1,1 @@
+"""Spiders: the generic config-driven one, and custom ones named after their source."""

@@ -1,0 +1,155 @@
+"""PolicySpider: what every PolicyWatch spider shares (source, stored documents, fetch records)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+import scrapy
+from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
+from twisted.web._newclient import ResponseNeverReceived
+
+from crawler.extract.detail import extract_detail
+from crawler.extract.encoding import decode_html
+from crawler.extract.walls import WALL_STATUSES, detect_wall
+from policywatch.model import Fetch, Snapshot
+from policywatch.store import now_iso
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from scrapy.http import Response
+    from twisted.python.failure import Failure
+
+    from policywatch.config import Source
+    from policywatch.store import DocRef
+
+MIN_TEXT_CHARS = 20
+_HTML_TYPES = ("text/html", "application/xhtml", "text/plain", "application/xml", "text/xml")
+
+
+class PolicySpider(scrapy.Spider):
+    """Base class: subclasses yield list and detail requests; this turns responses into items.
+
+    ``refs`` are the source's stored documents: known URLs that are not due
+    for a re-check are not fetched again, due ones are fetched with
+    conditional headers so an unchanged page costs a 304.
+    """
+
+    def __init__(self, source: Source, refs: list[DocRef], **kwargs: Any) -> None:
+        super().__init__(name=kwargs.pop("name", source.name), **kwargs)
+        self.source = source
+        self.refs = {ref.fetch_url: ref for ref in refs} | {ref.url: ref for ref in refs}
+        self.scheduled: set[str] = set()
+
+    # -- requests ---------------------------------------------------------
+
+    def due_refs(self) -> list[DocRef]:
+        return [ref for ref in {r.id: r for r in self.refs.values()}.values() if ref.due]
+
+    def detail_request(self, url: str, **hints: str | None) -> scrapy.Request | None:
+        """A request for a detail page, or None if it is stored and not yet due (or queued)."""
+        ref = self.refs.get(url)
+        if url in self.scheduled or (ref is not None and not ref.due):
+            return None
+        self.scheduled.add(url)
+        headers = {}
+        if ref is not None and ref.etag:
+            headers["If-None-Match"] = ref.etag
+        if ref is not None and ref.last_modified:
+            headers["If-Modified-Since"] = ref.last_modified
+        return scrapy.Request(
+            url, headers=headers, callback=self.parse_detail, errback=self.on_error,
+            cb_kwargs={"list_title": hints.get("title"), "list_date": hints.get("date")},
+            meta={"kind": "detail", "handle_httpstatus_list": [304]},
+            # Duplicates are already skipped above; the dupefilter would also swallow
+            # the second hop of a redirect loop, which must be reported instead.
+            dont_filter=True,
+        )
+
+    # -- responses --------------------------------------------------------
+
+    def fetch_of(self, response: Response, kind: str, **extra: Any) -> Fetch:
+        return Fetch(
+            source=self.source.name, url=_original_url(response.request, response.url), kind=kind,
+            fetched_at=now_iso(), status=response.status, bytes=len(response.body),
+            etag=_header(response, "ETag"), last_modified=_header(response, "Last-Modified"),
+            **extra,
+        )
+
+    def decode(self, response: Response) -> tuple[str, str | None]:
+        """Decoded page text and the reason it is unusable (not HTML, a wall), if any."""
+        content_type = _header(response, "Content-Type")
+        if content_type and not content_type.lower().startswith(_HTML_TYPES):
+            return "", f"not an HTML page ({content_type.split(';')[0]})"
+        decoded = decode_html(response.body, content_type)
+        return decoded.text, detect_wall(response.status, decoded.text)
+
+    def parse_detail(
+        self, response: Response, list_title: str | None = None, list_date: str | None = None
+    ) -> Iterator[Fetch | Snapshot]:
+        if response.status == 304:
+            yield self.fetch_of(response, "detail")
+            return
+        text, problem = self.decode(response)
+        if problem:
+            yield self.fetch_of(response, "detail", error=problem)
+            return
+        fields = extract_detail(text, response.url, self.source.detail, list_title, list_date)
+        if len(fields.text) < MIN_TEXT_CHARS or not fields.title:
+            yield self.fetch_of(response, "detail", error="no policy text extracted")
+            return
+        fetch = self.fetch_of(response, "detail")
+        yield Snapshot(
+            fetch=fetch, canonical_url=fields.canonical_url or fetch.url, title=fields.title,
+            text=fields.text, published=fields.published,
+            authority=fields.authority or self.source.authority, doc_number=fields.doc_number,
+            attachments=fields.attachments,
+        )
+
+    def on_error(self, failure: Failure) -> Iterator[Fetch]:
+        """Every failed request becomes a fetch row with a one-line reason; the crawl goes on."""
+        request = failure.request
+        response = getattr(failure.value, "response", None)
+        status = response.status if response is not None else None
+        yield Fetch(
+            source=self.source.name, url=_original_url(request, request.url),
+            kind=request.meta.get("kind", "detail"), fetched_at=now_iso(), status=status,
+            bytes=len(response.body) if response is not None else 0,
+            error=describe_failure(failure, status),
+        )
+
+
+def describe_failure(failure: Failure, status: int | None) -> str:
+    """A short, stable, human reason for a failed request."""
+    error = failure.value
+    if status in WALL_STATUSES:
+        return f"anti-bot wall: {WALL_STATUSES[status]}"
+    if status is not None:
+        return f"HTTP {status}"
+    message = failure.getErrorMessage()
+    if "max size" in message:
+        return f"page larger than the size cap: {message.split(' in request')[0]}"
+    if "max redirections" in message or "redirect" in message.lower():
+        return "too many redirects (redirect loop)"
+    if "robots.txt" in message:
+        return "forbidden by robots.txt"
+    kind = type(error).__name__
+    if isinstance(error, TimeoutError | TCPTimedOutError) or "Timeout" in kind:
+        return "timeout"
+    if isinstance(error, DNSLookupError) or "Resolve" in kind:
+        return f"DNS lookup failed for {urlsplit(failure.request.url).hostname}"
+    if isinstance(error, ResponseNeverReceived):
+        return "connection closed before a response"
+    return f"{kind}: {message}"[:300]
+
+
+def _header(response: Response, name: str) -> str | None:
+    value = response.headers.get(name)
+    return value.decode("latin-1") if value else None
+
+
+def _original_url(request: scrapy.Request, fallback: str) -> str:
+    """The URL first asked for, before redirects: that is the URL the document is known by."""
+    redirects = request.meta.get("redirect_urls")
+    return redirects[0] if redirects else fallback

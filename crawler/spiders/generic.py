@@ -1,0 +1,49 @@
+"""ConfigSpider: list → pagination → detail, driven entirely by one [[sources]] entry."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import scrapy
+
+from crawler.extract.listing import extract_list
+from crawler.spiders.base import PolicySpider
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+    from scrapy.http import Response
+
+    from policywatch.model import Fetch
+
+
+class ConfigSpider(PolicySpider):
+    """The spider for every source that has no spider file of its own."""
+
+    async def start(self) -> AsyncIterator[Any]:
+        for url in self.source.start_urls:
+            yield self.list_request(url, page=1)
+        for ref in self.due_refs():
+            request = self.detail_request(ref.fetch_url)
+            if request is not None:
+                yield request
+
+    def list_request(self, url: str, page: int) -> scrapy.Request:
+        return scrapy.Request(
+            url, callback=self.parse_list, errback=self.on_error, cb_kwargs={"page": page},
+            meta={"kind": "list"}, dont_filter=page == 1,
+        )
+
+    def parse_list(self, response: Response, page: int) -> Iterator[Fetch | scrapy.Request]:
+        text, problem = self.decode(response)
+        if problem:
+            yield self.fetch_of(response, "list", error=problem)
+            return
+        listing = extract_list(text, response.url, self.source.list)
+        yield self.fetch_of(response, "list", items=listing.found)
+        for item in listing.items:
+            request = self.detail_request(item.url, title=item.title, date=item.date)
+            if request is not None:
+                yield request
+        if listing.next_url and page < self.source.list.max_pages:
+            yield self.list_request(listing.next_url, page=page + 1)

@@ -1,0 +1,1 @@
+"""Digest stage: change detection, selection, summaries and rendering."""

@@ -1,0 +1,230 @@
+"""``policywatch``: the command line. Each command parses its arguments, calls one function, prints.
+
+Data goes to stdout (tables, JSON) so it can be piped; progress goes to stderr.
+Library errors become one-line ``Error: …`` messages, never tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.console import Console
+from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from policywatch import config as config_module
+from policywatch.crawl import CrawlError, CrawlResult, crawl
+from policywatch.store import Store
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from policywatch.config import Config
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+def _common(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--config and --db, accepted on the group and on every command alike."""
+    command = click.option(
+        "--db", "db_path", type=click.Path(dir_okay=False), default=None,
+        help="state.db to use (default: the config's db, else state.db beside the config).",
+    )(command)
+    return click.option(
+        "--config", "config_path", type=click.Path(dir_okay=False), default=None,
+        help="Config file (default: $POLICYWATCH_CONFIG or ./config.toml).",
+    )(command)
+
+
+def _config(ctx: click.Context, config_path: str | None, db_path: str | None) -> Config:
+    root = ctx.find_root().params
+    path = config_path or root.get("config_path") or os.environ.get("POLICYWATCH_CONFIG")
+    db = db_path or root.get("db_path")
+    try:
+        return config_module.load(path or "config.toml", db)
+    except config_module.ConfigError as e:
+        raise click.ClickException(str(e)) from None
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@_common
+@click.version_option(package_name="policywatch")
+def main(config_path: str | None, db_path: str | None) -> None:
+    """PolicyWatch: watch policy portals, keep every version, report what changed."""
+
+
+@main.command()
+@_common
+@click.pass_context
+def init(ctx: click.Context, config_path: str | None, db_path: str | None) -> None:
+    """Create state.db (or bring its schema up to date) for a config.
+
+    Example: policywatch init --config config.toml
+    """
+    config = _config(ctx, config_path, db_path)
+    store = Store(config.db)
+    store.sync_sources(config.sources)
+    store.close()
+    out.print(f"state.db ready at {config.db} ({len(config.sources)} sources)")
+
+
+@main.command("crawl")
+@_common
+@click.argument("sources", nargs=-1)
+@click.option("--recheck-all", is_flag=True, help="Re-fetch every stored document of these sources now.")
+@click.pass_context
+def crawl_command(
+    ctx: click.Context, sources: tuple[str, ...], recheck_all: bool,
+    config_path: str | None, db_path: str | None,
+) -> None:
+    """Crawl sources (all by default): list pages, new items, documents due for a re-check.
+
+    Example: policywatch crawl sh-sti nhc --recheck-all
+    """
+    config = _config(ctx, config_path, db_path)
+    try:
+        names = [s.name for s in config.select(sources)]
+    except config_module.ConfigError as e:
+        raise click.ClickException(str(e)) from None
+    result = run_crawl_with_progress(config, names, recheck_all)
+    print_summary(result)
+
+
+def run_crawl_with_progress(config: Config, names: list[str], recheck_all: bool) -> CrawlResult:
+    """Crawl with a live per-source counter on stderr."""
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=err, transient=True) as progress:
+        tasks = {n: progress.add_task(n, total=None) for n in names}
+        counts: dict[str, Counter[str]] = {n: Counter() for n in names}
+
+        def on_event(event: dict[str, Any]) -> None:
+            name = event.get("source")
+            if event.get("event") != "fetch" or name not in tasks:
+                return
+            count = counts[name]
+            count.update(pages=1, new=int(bool(event.get("new_document"))),
+                         errors=int(bool(event.get("error"))))
+            progress.update(tasks[name], description=(
+                f"{name}: {count['pages']} pages, {count['new']} new, {count['errors']} errors"))
+
+        try:
+            return crawl(config, names, recheck_all, on_event)
+        except CrawlError as e:
+            raise click.ClickException(str(e)) from None
+
+
+def print_summary(result: CrawlResult) -> None:
+    table = Table(title=f"Crawl run {result.run_id}")
+    for column in ("source", "pages", "new documents", "new versions", "errors"):
+        table.add_column(column, justify="left" if column == "source" else "right")
+    for row in result.summary:
+        table.add_row(row["source"], *(str(row[k]) for k in
+                                       ("pages", "new_documents", "new_versions", "errors")))
+    out.print(table)
+    for error in result.errors[:10]:
+        out.print(f"  [yellow]![/] {error['source']}: {error['url']}: {error['error']}")
+    if len(result.errors) > 10:
+        out.print(f"  … and {len(result.errors) - 10} more errors")
+
+
+@main.command()
+@_common
+@click.argument("url_or_id")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def show(
+    ctx: click.Context, url_or_id: str, as_json: bool, config_path: str | None, db_path: str | None
+) -> None:
+    """Show a document's fields and the text of its latest version.
+
+    Example: policywatch show https://stcsm.sh.gov.cn/zwgk/tzgs/2023/1206.html --json
+    """
+    config = _config(ctx, config_path, db_path)
+    store = Store(config.db)
+    doc = store.document(url_or_id)
+    region = {s.name: s.region for s in config.sources}
+    store.close()
+    if doc is None:
+        raise click.ClickException(f"no document with id or URL {url_or_id!r} in {config.db}")
+    record = {
+        "id": doc["id"], "url": doc["url"], "title": doc["title"], "published": doc["published"],
+        "authority": doc["authority"], "doc_number": doc["doc_number"], "source": doc["source"],
+        "region": region.get(doc["source"]), "attachments": doc["attachments"],
+        "first_seen": doc["first_seen"], "last_checked": doc["last_checked"],
+        "versions": doc["versions"], "text": doc["text"],
+    }
+    if as_json:
+        click.echo(json.dumps(record, ensure_ascii=False, indent=2))
+        return
+    for key in ("title", "url", "published", "authority", "doc_number", "source", "region",
+                "first_seen", "last_checked", "versions"):
+        out.print(f"[bold]{key:>12}[/]  {record[key] if record[key] is not None else '—'}",
+                  markup=True)
+    for url in record["attachments"]:
+        out.print(f"[bold]{'attachment':>12}[/]  {url}")
+    out.print()
+    out.print(record["text"], markup=False)
+
+
+@main.group()
+def sources() -> None:
+    """Configured sources: list them, with their last crawl."""
+
+
+@sources.command("list")
+@_common
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.pass_context
+def sources_list(ctx: click.Context, as_json: bool, config_path: str | None, db_path: str | None) -> None:
+    """Every configured source with its document count and last crawl.
+
+    Example: policywatch sources list --json
+    """
+    config = _config(ctx, config_path, db_path)
+    stats: dict[str, dict[str, Any]] = {}
+    if config.db.exists():
+        store = Store(config.db)
+        stats = {row["name"]: row for row in store.sources_overview()}
+        store.close()
+    rows = [
+        {"name": s.name, "title": s.title, "region": s.region, "authority": s.authority,
+         "start_urls": list(s.start_urls), "documents": stats.get(s.name, {}).get("documents", 0),
+         "last_crawl": stats.get(s.name, {}).get("last_crawl"),
+         "last_success": stats.get(s.name, {}).get("last_success")}
+        for s in config.sources
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table()
+    for column in ("name", "region", "authority", "documents", "last crawl"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row["name"], row["region"], row["authority"], str(row["documents"]),
+                      row["last_crawl"] or "never")
+    out.print(table)
+
+
+@main.command()
+@click.option("--dir", "workdir", type=click.Path(file_okay=False), default="policywatch-demo",
+              show_default=True, help="Folder for the demo's portal copy, config and state.db.")
+def demo(workdir: str) -> None:
+    """Offline demo: serve the bundled portal on 127.0.0.1, crawl, edit it, crawl again.
+
+    Example: policywatch demo --dir /tmp/pw-demo
+    """
+    from policywatch.demo import run_demo
+
+    try:
+        run_demo(Path(workdir), crawl_with_progress=run_crawl_with_progress,
+                 print_summary=print_summary, console=out)
+    except FileExistsError as e:
+        raise click.ClickException(str(e)) from None
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,240 @@
+"""Load config.toml into frozen dataclasses, rejecting anything it does not understand.
+
+Every problem becomes one ConfigError line naming the file, the key and what is
+wrong, e.g. ``config.toml: sources[2].list.item: required key is missing``.
+Unknown keys are errors too: a misspelt key silently ignored is a source that
+silently never works.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import parsel
+from cssselect import SelectorError
+from lxml.etree import XPathError
+
+DEFAULT_USER_AGENT = "PolicyWatch/0.1 (policy change monitor; +https://github.com/policywatch)"
+SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+class ConfigError(Exception):
+    """A bad config file: ``str()`` is the one line shown to the user."""
+
+    def __init__(self, file: str | Path, key: str, message: str) -> None:
+        self.file, self.key, self.message = str(file), key, message
+        where = f"{Path(file).name}: {key}: " if key else f"{Path(file).name}: "
+        super().__init__(where + message)
+
+
+@dataclass(frozen=True)
+class ListRule:
+    """How to read a list page: selectors for items and, inside each item, its fields."""
+
+    item: str
+    link: str = "a::attr(href)"
+    title: str | None = None
+    date: str | None = None
+    next_page: str | None = None
+    max_pages: int = 1
+
+
+@dataclass(frozen=True)
+class DetailRule:
+    """Selectors for a detail page; any left out are found automatically."""
+
+    title: str | None = None
+    body: str | None = None
+    date: str | None = None
+    authority: str | None = None
+    doc_number: str | None = None
+
+
+@dataclass(frozen=True)
+class Source:
+    """One configured portal section (the vocabulary's *source*)."""
+
+    name: str
+    title: str
+    region: str
+    authority: str
+    start_urls: tuple[str, ...]
+    list: ListRule
+    detail: DetailRule | None = None
+    language: str = "zh-Hans"
+    recheck_days: float | None = None
+
+
+@dataclass(frozen=True)
+class CrawlSettings:
+    """Politeness and limits shared by every crawl."""
+
+    user_agent: str = DEFAULT_USER_AGENT
+    obey_robots: bool = True
+    concurrency_per_domain: int = 2
+    download_delay: float = 1.0
+    autothrottle: bool = True
+    timeout: float = 30.0
+    retries: int = 2
+    max_page_bytes: int = 5_000_000
+    recheck_days: float = 7.0
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    db: Path
+    crawl: CrawlSettings = field(default_factory=CrawlSettings)
+    sources: tuple[Source, ...] = ()
+
+    def source(self, name: str) -> Source:
+        for source in self.sources:
+            if source.name == name:
+                return source
+        known = ", ".join(s.name for s in self.sources) or "none configured"
+        raise ConfigError(self.path, "sources", f"no source named {name!r} (known: {known})")
+
+    def select(self, names: list[str] | tuple[str, ...]) -> tuple[Source, ...]:
+        """The named sources, or all of them when no name is given."""
+        return tuple(self.source(n) for n in names) if names else self.sources
+
+
+# A schema is {key: (type or tuple of types, required)}. Types are checked exactly;
+# bool is not accepted where a number is expected.
+_Schema = dict[str, tuple[Any, bool]]
+
+_CRAWL: _Schema = {
+    "user_agent": (str, False),
+    "obey_robots": (bool, False),
+    "concurrency_per_domain": (int, False),
+    "download_delay": ((int, float), False),
+    "autothrottle": (bool, False),
+    "timeout": ((int, float), False),
+    "retries": (int, False),
+    "max_page_bytes": (int, False),
+    "recheck_days": ((int, float), False),
+}
+_LIST: _Schema = {
+    "item": (str, True),
+    "link": (str, False),
+    "title": (str, False),
+    "date": (str, False),
+    "next_page": (str, False),
+    "max_pages": (int, False),
+}
+_DETAIL: _Schema = {k: (str, False) for k in ("title", "body", "date", "authority", "doc_number")}
+_SOURCE: _Schema = {
+    "name": (str, True),
+    "title": (str, True),
+    "region": (str, True),
+    "authority": (str, True),
+    "start_urls": (list, True),
+    "list": (dict, True),
+    "detail": (dict, False),
+    "language": (str, False),
+    "recheck_days": ((int, float), False),
+}
+_TOP: _Schema = {"db": (str, False), "crawl": (dict, False), "sources": (list, False)}
+_SELECTOR_KEYS = {"item", "link", "title", "date", "next_page", "body", "authority", "doc_number"}
+
+
+def load(path: str | Path, db: str | Path | None = None) -> Config:
+    """Read and validate a config file; ``db`` overrides the file's ``db`` key.
+
+    A relative ``db`` in the file is resolved against the file's folder, so a
+    config works the same from any working directory.
+    """
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(path, "", "file not found") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(path, "", f"cannot read file: {e}") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(path, "", f"invalid TOML: {e}") from None
+    return parse(raw, path, db)
+
+
+def parse(raw: dict[str, Any], path: Path, db: str | Path | None = None) -> Config:
+    """Validate an already-decoded TOML document (see :func:`load`)."""
+    _check(raw, _TOP, "", path)
+    crawl = CrawlSettings(**_check(raw.get("crawl", {}), _CRAWL, "crawl", path))
+    for key in ("concurrency_per_domain", "max_page_bytes", "timeout"):
+        if getattr(crawl, key) <= 0:
+            raise ConfigError(path, f"crawl.{key}", "must be greater than 0")
+    sources = tuple(_source(s, f"sources[{i}]", path) for i, s in enumerate(raw.get("sources", [])))
+    seen: set[str] = set()
+    for i, source in enumerate(sources):
+        if source.name in seen:
+            raise ConfigError(path, f"sources[{i}].name", f"duplicate source name {source.name!r}")
+        seen.add(source.name)
+    db_path = Path(db) if db is not None else path.parent / raw.get("db", "state.db")
+    return Config(path=path, db=db_path, crawl=crawl, sources=sources)
+
+
+def _source(raw: Any, key: str, path: Path) -> Source:
+    if not isinstance(raw, dict):
+        raise ConfigError(path, key, "must be a table ([[sources]])")
+    values = _check(raw, _SOURCE, key, path)
+    if not SOURCE_NAME.match(values["name"]):
+        raise ConfigError(path, f"{key}.name", "must be lowercase letters, digits and '-'")
+    urls = values["start_urls"]
+    if not urls or not all(isinstance(u, str) and re.match(r"https?://", u) for u in urls):
+        raise ConfigError(path, f"{key}.start_urls", "must be a non-empty list of http(s) URLs")
+    values["start_urls"] = tuple(urls)
+    list_values = _check(values["list"], _LIST, f"{key}.list", path)
+    if list_values.get("max_pages", 1) < 1:
+        raise ConfigError(path, f"{key}.list.max_pages", "must be at least 1")
+    values["list"] = ListRule(**_selectors(list_values, f"{key}.list", path))
+    if "detail" in values:
+        values["detail"] = DetailRule(
+            **_selectors(_check(values["detail"], _DETAIL, f"{key}.detail", path), f"{key}.detail", path)
+        )
+    return Source(**values)
+
+
+def _check(raw: Any, schema: _Schema, key: str, path: Path) -> dict[str, Any]:
+    prefix = f"{key}." if key else ""
+    if not isinstance(raw, dict):
+        raise ConfigError(path, key, "must be a table")
+    for name in raw:
+        if name not in schema:
+            raise ConfigError(path, prefix + name, f"unknown key (expected one of: {', '.join(schema)})")
+    for name, (kind, required) in schema.items():
+        if name not in raw:
+            if required:
+                raise ConfigError(path, prefix + name, "required key is missing")
+            continue
+        value = raw[name]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
+            expected = " or ".join(k.__name__ for k in kinds)
+            raise ConfigError(path, prefix + name, f"expected {expected}, got {type(value).__name__}")
+        if isinstance(value, str) and required and not value.strip():
+            raise ConfigError(path, prefix + name, "must not be empty")
+    return dict(raw)
+
+
+def _selectors(values: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
+    """Compile every selector once so a typo fails at load time, not mid-crawl."""
+    probe = parsel.Selector(text="<html><body></body></html>")
+    for name, value in values.items():
+        if name not in _SELECTOR_KEYS:
+            continue
+        try:
+            select(probe, value)
+        except (SelectorError, XPathError, ValueError) as e:
+            raise ConfigError(path, f"{key}.{name}", f"invalid selector {value!r}: {e}") from None
+    return values
+
+
+def select(node: parsel.Selector | parsel.SelectorList, selector: str) -> parsel.SelectorList:
+    """Apply a config selector: CSS by default, XPath when it starts with ``xpath:``."""
+    if selector.startswith("xpath:"):
+        return node.xpath(selector[len("xpath:") :])
+    return node.css(selector)

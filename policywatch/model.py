@@ -1,0 +1,50 @@
+"""Plain dataclasses passed between the stages: crawl → store → detect → digest."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Fetch:
+    """One request's outcome, whatever it was: every request gets a row in ``fetches``.
+
+    ``error`` is a one-line reason when the request produced nothing storable
+    (timeout, HTTP 500, size cap, anti-bot wall, no policy text); ``status`` is
+    None when no HTTP response arrived at all.
+    """
+
+    source: str
+    url: str
+    kind: str  # "list" or "detail"
+    fetched_at: str
+    status: int | None = None
+    bytes: int = 0
+    error: str | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    items: int | None = None  # list pages: how many items the list selector found
+
+
+@dataclass
+class Snapshot:
+    """What one successful detail fetch extracted: a candidate new version of a document."""
+
+    fetch: Fetch
+    canonical_url: str
+    title: str
+    text: str
+    published: str | None = None  # ISO date
+    authority: str | None = None
+    doc_number: str | None = None
+    attachments: list[str] = field(default_factory=list)
+    encoding: str | None = None
+
+
+@dataclass(frozen=True)
+class SaveResult:
+    """What storing a snapshot did, for progress and run summaries."""
+
+    document_id: int
+    new_document: bool
+    new_version: bool

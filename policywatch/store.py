@@ -1,0 +1,314 @@
+"""state.db: the schema and every SQL statement PolicyWatch runs.
+
+Tables: ``sources`` (configured portals), ``runs`` (one per crawl), ``documents``
+(one per canonical URL), ``texts`` (normalised-text content store, zlib,
+keyed by fingerprint), ``versions`` (one per distinct text+metadata of a
+document) and ``fetches`` (every request, with its outcome).
+
+Everything a crawl learns about one document is written in one transaction,
+and the file runs in WAL mode, so a crawl killed with SIGKILL leaves a
+consistent database that the next crawl simply continues.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import sqlite_utils
+from sqlite_utils.migrations import Migrations
+
+from policywatch.normalize import fingerprint
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from policywatch.config import Source
+    from policywatch.model import Fetch, SaveResult, Snapshot
+
+migrations = Migrations("policywatch")
+
+
+@migrations()
+def m001_initial(db: sqlite_utils.Database) -> None:
+    db["sources"].create(
+        {"name": str, "title": str, "region": str, "authority": str, "updated_at": str}, pk="name"
+    )
+    db["runs"].create(
+        {"id": int, "started_at": str, "finished_at": str, "sources": str, "status": str}, pk="id"
+    )
+    db["documents"].create(
+        {
+            "id": int, "url": str, "fetch_url": str, "source": str, "title": str,
+            "published": str, "authority": str, "doc_number": str, "attachments": str,
+            "first_seen": str, "first_run": int, "last_checked": str, "next_check": str,
+            "last_status": int, "etag": str, "last_modified": str, "latest_version": int,
+        },
+        pk="id",
+        not_null={"url", "fetch_url", "source"},
+    )
+    db["documents"].create_index(["url"], unique=True)
+    db["documents"].create_index(["fetch_url"])
+    db["documents"].create_index(["source", "next_check"])
+    db["texts"].create({"hash": str, "body": bytes, "size": int}, pk="hash")
+    db["versions"].create(
+        {
+            "id": int, "document_id": int, "text_hash": str, "title": str, "published": str,
+            "authority": str, "doc_number": str, "attachments": str, "created_at": str,
+            "run_id": int,
+        },
+        pk="id",
+        foreign_keys=[("document_id", "documents", "id"), ("text_hash", "texts", "hash")],
+    )
+    db["versions"].create_index(["document_id"])
+    db["versions"].create_index(["run_id"])
+    db["fetches"].create(
+        {
+            "id": int, "run_id": int, "source": str, "url": str, "kind": str,
+            "fetched_at": str, "status": int, "bytes": int, "error": str, "etag": str,
+            "last_modified": str, "items": int, "document_id": int,
+        },
+        pk="id",
+    )
+    db["fetches"].create_index(["run_id", "source"])
+    db["fetches"].create_index(["url"])
+
+
+def now_iso() -> str:
+    """Timestamps are UTC ISO-8601 strings, so they sort and compare as text."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class DocRef:
+    """What a crawl needs to know about a stored document to re-check it politely."""
+
+    id: int
+    url: str
+    fetch_url: str
+    etag: str | None
+    last_modified: str | None
+    due: bool
+
+
+# The metadata that, with the text, makes a version: a change in any is a new version.
+_VERSION_FIELDS = ("title", "published", "authority", "doc_number", "attachments")
+
+
+class Store:
+    """A migrated state.db. Open one per process; it is not shared across threads."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite_utils.Database(self.path)
+        self.db.execute("PRAGMA busy_timeout = 30000")
+        if self.db.journal_mode != "wal":
+            self.db.enable_wal()
+        # WAL + NORMAL: every committed transaction survives a killed process.
+        self.db.execute("PRAGMA synchronous = NORMAL")
+        migrations.apply(self.db)
+
+    def close(self) -> None:
+        self.db.close()
+
+    # -- sources and runs -------------------------------------------------
+
+    def sync_sources(self, sources: Iterable[Source]) -> None:
+        """Record the configured sources so the database explains itself."""
+        rows = [
+            {"name": s.name, "title": s.title, "region": s.region, "authority": s.authority,
+             "updated_at": now_iso()}
+            for s in sources
+        ]
+        with self.db.atomic():
+            self.db["sources"].upsert_all(rows, pk="name")
+
+    def start_run(self, sources: Iterable[str]) -> int:
+        with self.db.atomic():
+            table = self.db["runs"].insert(
+                {"started_at": now_iso(), "sources": json.dumps(list(sources)), "status": "running"}
+            )
+        return int(table.last_pk)
+
+    def finish_run(self, run_id: int, status: str = "finished") -> None:
+        with self.db.atomic():
+            self.db["runs"].update(run_id, {"finished_at": now_iso(), "status": status})
+
+    def latest_run_id(self) -> int | None:
+        row = self.db.execute("SELECT max(id) FROM runs").fetchone()
+        return row[0]
+
+    def run_summary(self, run_id: int) -> list[dict[str, Any]]:
+        """Per source: pages fetched, new documents, new versions and errors in one run."""
+        sql = """
+            SELECT f.source AS source,
+                   count(*) AS pages,
+                   (SELECT count(*) FROM documents d WHERE d.source = f.source AND d.first_run = :run)
+                       AS new_documents,
+                   (SELECT count(*) FROM versions v JOIN documents d ON d.id = v.document_id
+                     WHERE d.source = f.source AND v.run_id = :run) AS new_versions,
+                   sum(f.error IS NOT NULL) AS errors
+              FROM fetches f WHERE f.run_id = :run GROUP BY f.source ORDER BY f.source
+        """
+        return list(self.db.query(sql, {"run": run_id}))
+
+    def run_errors(self, run_id: int) -> list[dict[str, Any]]:
+        sql = "SELECT source, url, status, error FROM fetches WHERE run_id = ? AND error IS NOT NULL"
+        return list(self.db.query(sql, [run_id]))
+
+    def sources_overview(self) -> list[dict[str, Any]]:
+        """Each known source with its document count and last crawl outcome."""
+        sql = """
+            SELECT s.name, s.title, s.region, s.authority,
+                   (SELECT count(*) FROM documents d WHERE d.source = s.name) AS documents,
+                   (SELECT max(fetched_at) FROM fetches f WHERE f.source = s.name) AS last_crawl,
+                   (SELECT max(fetched_at) FROM fetches f
+                     WHERE f.source = s.name AND f.error IS NULL) AS last_success
+              FROM sources s ORDER BY s.name
+        """
+        return list(self.db.query(sql))
+
+    # -- what to crawl ----------------------------------------------------
+
+    def document_refs(self, source: str, now: str, recheck_all: bool = False) -> list[DocRef]:
+        """Every stored document of a source, each marked due for a re-check or not."""
+        sql = """SELECT id, url, fetch_url, etag, last_modified, next_check
+                   FROM documents WHERE source = ?"""
+        return [
+            DocRef(row["id"], row["url"], row["fetch_url"], row["etag"], row["last_modified"],
+                   recheck_all or row["next_check"] is None or row["next_check"] <= now)
+            for row in self.db.query(sql, [source])
+        ]
+
+    # -- writes from a crawl ----------------------------------------------
+
+    def save_snapshot(self, run_id: int, snapshot: Snapshot, next_check: str) -> SaveResult:
+        """Store one detail fetch: document, text, version (if new) and fetch row, atomically."""
+        from policywatch.model import SaveResult
+
+        fetch = snapshot.fetch
+        text_hash = fingerprint(snapshot.text)
+        meta = {
+            "title": snapshot.title, "published": snapshot.published,
+            "authority": snapshot.authority, "doc_number": snapshot.doc_number,
+            "attachments": json.dumps(snapshot.attachments, ensure_ascii=False),
+        }
+        with self.db.atomic():
+            doc = self._find_document(snapshot.canonical_url, fetch.url)
+            new_document = doc is None
+            if doc is None:
+                doc_id = int(self.db["documents"].insert(
+                    {"url": snapshot.canonical_url, "fetch_url": fetch.url, "source": fetch.source,
+                     "first_seen": fetch.fetched_at, "first_run": run_id}
+                ).last_pk)
+                latest = None
+            else:
+                doc_id = doc["id"]
+                latest = self._version(doc["latest_version"])
+            if not self.db.execute("SELECT 1 FROM texts WHERE hash = ?", [text_hash]).fetchone():
+                data = snapshot.text.encode("utf-8")
+                self.db["texts"].insert(
+                    {"hash": text_hash, "body": zlib.compress(data, 6), "size": len(data)}
+                )
+            new_version = latest is None or latest["text_hash"] != text_hash or any(
+                latest[k] != meta[k] for k in _VERSION_FIELDS
+            )
+            update = {
+                "fetch_url": fetch.url, "last_checked": fetch.fetched_at, "next_check": next_check,
+                "last_status": fetch.status, "etag": fetch.etag,
+                "last_modified": fetch.last_modified, **meta,
+            }
+            if new_version:
+                update["latest_version"] = int(self.db["versions"].insert(
+                    {"document_id": doc_id, "text_hash": text_hash, "created_at": fetch.fetched_at,
+                     "run_id": run_id, **meta}
+                ).last_pk)
+            self.db["documents"].update(doc_id, update)
+            self._insert_fetch(run_id, fetch, doc_id)
+        return SaveResult(doc_id, new_document, new_version)
+
+    def record_fetch(self, run_id: int, fetch: Fetch, next_check: str | None = None) -> None:
+        """Log a request that stored no snapshot; a detail re-check also touches its document.
+
+        ``next_check`` moves the document's next re-check (a 304 Not Modified
+        answered it); errors leave it due, so the next crawl tries again.
+        """
+        with self.db.atomic():
+            doc = self._find_document(fetch.url, fetch.url) if fetch.kind == "detail" else None
+            if doc is not None:
+                update: dict[str, Any] = {"last_checked": fetch.fetched_at, "last_status": fetch.status}
+                if next_check is not None:
+                    update["next_check"] = next_check
+                self.db["documents"].update(doc["id"], update)
+            self._insert_fetch(run_id, fetch, doc["id"] if doc else None)
+
+    def _insert_fetch(self, run_id: int, fetch: Fetch, document_id: int | None) -> None:
+        self.db["fetches"].insert({"run_id": run_id, "document_id": document_id, **asdict(fetch)})
+
+    def _find_document(self, url: str, fetch_url: str) -> dict[str, Any] | None:
+        rows = self.db.query(
+            "SELECT * FROM documents WHERE url = ? OR fetch_url = ? ORDER BY url = ? DESC LIMIT 1",
+            [url, fetch_url, url],
+        )
+        return next(iter(rows), None)
+
+    def _version(self, version_id: int | None) -> dict[str, Any] | None:
+        if version_id is None:
+            return None
+        return next(iter(self.db.query("SELECT * FROM versions WHERE id = ?", [version_id])), None)
+
+    # -- reads for the CLI ------------------------------------------------
+
+    def document(self, url_or_id: str) -> dict[str, Any] | None:
+        """A document with its latest version's text, found by id, canonical or fetched URL."""
+        if url_or_id.isdigit():
+            rows = self.db.query("SELECT * FROM documents WHERE id = ?", [int(url_or_id)])
+            doc = next(iter(rows), None)
+        else:
+            doc = self._find_document(url_or_id, url_or_id)
+        if doc is None:
+            return None
+        version = self._version(doc["latest_version"])
+        doc["attachments"] = json.loads(doc["attachments"] or "[]")
+        doc["text"] = self.text(version["text_hash"]) if version else ""
+        doc["versions"] = self.db.execute(
+            "SELECT count(*) FROM versions WHERE document_id = ?", [doc["id"]]
+        ).fetchone()[0]
+        return doc
+
+    def documents(self, source: str | None = None) -> list[dict[str, Any]]:
+        """Every document (of one source), newest publish date first, with its version count."""
+        sql = """SELECT d.id, d.source, d.url, d.title, d.published, d.authority, d.doc_number,
+                        d.last_status, (SELECT count(*) FROM versions v WHERE v.document_id = d.id)
+                        AS versions
+                   FROM documents d WHERE :source IS NULL OR d.source = :source
+                  ORDER BY d.published DESC, d.id"""
+        return list(self.db.query(sql, {"source": source}))
+
+    def run_activity(self, run_id: int) -> list[dict[str, Any]]:
+        """What one run found: new documents, new versions of known ones, failed re-checks."""
+        sql = """
+            SELECT 'new document' AS what, d.source, d.url, d.title, NULL AS detail
+              FROM documents d WHERE d.first_run = :run
+            UNION ALL
+            SELECT 'new version', d.source, d.url, v.title, NULL
+              FROM versions v JOIN documents d ON d.id = v.document_id
+             WHERE v.run_id = :run AND d.first_run IS NOT :run
+            UNION ALL
+            SELECT 'failed', f.source, f.url, d.title, f.error
+              FROM fetches f LEFT JOIN documents d ON d.id = f.document_id
+             WHERE f.run_id = :run AND f.error IS NOT NULL
+        """
+        return list(self.db.query(sql, {"run": run_id}))
+
+    def text(self, text_hash: str) -> str:
+        row = self.db.execute("SELECT body FROM texts WHERE hash = ?", [text_hash]).fetchone()
+        return zlib.decompress(row[0]).decode("utf-8") if row else ""
+
+    def count(self, table: str) -> int:
+        return self.db[table].count

@@ -1,0 +1,1 @@
+"""Scheduling: APScheduler jobs that run crawls and digests unattended."""

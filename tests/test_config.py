@@ -1,0 +1,100 @@
+"""config.toml is validated on load; every mistake is one line naming file, key and problem."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from policywatch import config as config_module
+from policywatch.config import ConfigError
+
+GOOD_SOURCE = """
+[[sources]]
+name = "sh-sti"
+title = "上海市科学技术委员会 通知公告"
+region = "上海市"
+authority = "上海市科学技术委员会"
+start_urls = ["https://stcsm.sh.gov.cn/zwgk/tzgs/"]
+[sources.list]
+item = "ul.list li"
+link = "a::attr(href)"
+date = "xpath:./span/text()"
+max_pages = 3
+[sources.detail]
+title = "h1::text"
+body = "#zoom"
+"""
+
+# A message ending in "…" is checked up to there: the rest is the parser library's wording.
+BAD = [
+    ("[crawl\n", "config.toml: invalid TOML: …"),
+    ("[crawl]\ntimeout = 0\n", "config.toml: crawl.timeout: must be greater than 0"),
+    ("[crawl]\nretries = true\n", "config.toml: crawl.retries: expected int, got bool"),
+    ("[crawl]\nspeed = 3\n", "config.toml: crawl.speed: unknown key (expected one of: user_agent, "
+     "obey_robots, concurrency_per_domain, download_delay, autothrottle, timeout, retries, "
+     "max_page_bytes, recheck_days)"),
+    (GOOD_SOURCE.replace('item = "ul.list li"\n', ""), "config.toml: sources[0].list.item: required key is missing"),
+    (GOOD_SOURCE.replace('"ul.list li"', '"ul.list li[["'),
+     "config.toml: sources[0].list.item: invalid selector 'ul.list li[[': …"),
+    (GOOD_SOURCE.replace('"xpath:./span/text()"', '"xpath:./span/text("'),
+     "config.toml: sources[0].list.date: invalid selector 'xpath:./span/text(': …"),
+    (GOOD_SOURCE.replace('name = "sh-sti"', 'name = "Shanghai STI"'),
+     "config.toml: sources[0].name: must be lowercase letters, digits and '-'"),
+    (GOOD_SOURCE.replace('["https://stcsm.sh.gov.cn/zwgk/tzgs/"]', '["stcsm.sh.gov.cn"]'),
+     "config.toml: sources[0].start_urls: must be a non-empty list of http(s) URLs"),
+    (GOOD_SOURCE + GOOD_SOURCE, "config.toml: sources[1].name: duplicate source name 'sh-sti'"),
+    (GOOD_SOURCE.replace("max_pages = 3", "max_pages = 0"),
+     "config.toml: sources[0].list.max_pages: must be at least 1"),
+    (GOOD_SOURCE.replace('body = "#zoom"', 'body = "#zoom"\nbdy = "x"'),
+     "config.toml: sources[0].detail.bdy: unknown key (expected one of: title, body, date, authority, doc_number)"),
+    (GOOD_SOURCE.replace('region = "上海市"\n', ""), "config.toml: sources[0].region: required key is missing"),
+]
+
+
+def test_good_config(tmp_path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(GOOD_SOURCE, encoding="utf-8")
+    config = config_module.load(path)
+    source = config.source("sh-sti")
+    assert source.list.max_pages == 3 and source.detail.body == "#zoom"
+    assert config.db == tmp_path / "state.db"
+    assert config_module.load(path, tmp_path / "other.db").db == tmp_path / "other.db"
+
+
+@pytest.mark.parametrize(("text", "message"), BAD)
+def test_bad_config_is_one_clear_line(tmp_path, text: str, message: str) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        config_module.load(path)
+    if message.endswith("…"):
+        assert str(raised.value).startswith(message[:-1])
+        assert "\n" not in str(raised.value)
+    else:
+        assert str(raised.value) == message
+
+
+def test_missing_file(tmp_path) -> None:
+    with pytest.raises(ConfigError, match=r"^nope.toml: file not found$"):
+        config_module.load(tmp_path / "nope.toml")
+
+
+def test_cli_prints_one_line_and_keeps_the_database(tmp_path) -> None:
+    good = tmp_path / "config.toml"
+    good.write_text(GOOD_SOURCE, encoding="utf-8")
+    policywatch = [sys.executable, "-m", "policywatch.cli"]
+    subprocess.run([*policywatch, "--config", str(good), "init"], check=True, capture_output=True)
+    db_before = (tmp_path / "state.db").read_bytes()
+    bad = tmp_path / "bad.toml"
+    bad.write_text(GOOD_SOURCE.replace("[sources.list]", "[sources.lst]"), encoding="utf-8")
+
+    result = subprocess.run([*policywatch, "sources", "list", "--config", str(bad),
+                             "--db", str(tmp_path / "state.db")], capture_output=True, text=True)
+
+    assert result.returncode == 1
+    assert result.stderr == ("Error: bad.toml: sources[0].lst: unknown key (expected one of: name, "
+                             "title, region, authority, start_urls, list, detail, language, "
+                             "recheck_days)\n")
+    assert (tmp_path / "state.db").read_bytes() == db_before

@@ -1,0 +1,99 @@
+"""Extraction of dates, document numbers, encodings and walls, driven by tables of real cases."""
+
+from __future__ import annotations
+
+import pytest
+
+from crawler.extract.dates import labelled_date, parse_date
+from crawler.extract.docnum import find_doc_number
+from crawler.extract.encoding import decode_html
+from crawler.extract.walls import detect_wall
+from tests.conftest import CORPUS
+
+DATES = [
+    ("2023-12-05", "2023-12-05"),
+    ("2023/12/05", "2023-12-05"),
+    ("2023.12.5", "2023-12-05"),
+    ("2023年12月5日", "2023-12-05"),
+    ("2023 年 3 月 18 日", "2023-03-18"),
+    ("发布时间：2025-10-17 09:00:00", "2025-10-17"),
+    ("来源：上海市科学技术委员会 2023年12月06日", "2023-12-06"),
+    ("[2026-09-24]", "2026-09-24"),
+    ("(2025-10-14)", "2025-10-14"),
+    ("2023-02-30 then 2023-03-01", "2023-03-01"),  # an impossible date is skipped
+    ("第20231205号", None),
+    ("", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), DATES)
+def test_parse_date(text: str, expected: str | None) -> None:
+    assert parse_date(text) == expected
+
+
+LABELLED = [
+    ("首页 2024年1月1日\n发布时间：2023-12-05\n正文 2023年6月1日", "2023-12-05"),
+    ("发布日期: 2023 年 3 月 18 日", "2023-03-18"),
+    ("日期：2025-02-26 11:54 来源：", "2025-02-26"),
+    ("时间：工作日 08:30-12:00\n时间：2026-09-21 08:53", "2026-09-21"),
+    ("2023-12-05 没有标签", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), LABELLED)
+def test_labelled_date(text: str, expected: str | None) -> None:
+    assert labelled_date(text) == expected
+
+
+DOC_NUMBERS = [
+    ("沪科指南〔2023〕18号", "沪科指南〔2023〕18号"),
+    ("粤发改能源〔2026〕290号", "粤发改能源〔2026〕290号"),
+    ("穗府办规 〔2021〕 7号", "穗府办规〔2021〕7号"),
+    ("京卫科教[2021]3号", "京卫科教[2021]3号"),
+    ("中华人民共和国国务院令第746号", "中华人民共和国国务院令第746号"),
+    ("吉政办发（2023）38号", "吉政办发（2023）38号"),
+    ("2023年12月5日", None),
+]
+
+
+@pytest.mark.parametrize(("text", "expected"), DOC_NUMBERS)
+def test_find_doc_number(text: str, expected: str | None) -> None:
+    assert find_doc_number(text) == expected
+
+
+ENCODINGS = [
+    # (file, codec that must be chosen, a string the decoded title holds)
+    ("people-cn-shizheng-detail-gb2312-01.html", "gb18030", "揪揪耳朵"),
+    ("people-cn-meta-gb2312-bytes-utf8-01.html", "utf-8", "郑板桥"),  # declares GB2312, is UTF-8
+    ("gd-drc-ywtz-detail-01.html", "utf-8", "节能降碳"),
+]
+
+
+@pytest.mark.parametrize(("name", "codec", "needle"), ENCODINGS)
+def test_decode_real_pages(name: str, codec: str, needle: str) -> None:
+    decoded = decode_html((CORPUS / name).read_bytes())
+    assert decoded.encoding == codec
+    assert needle in decoded.text
+
+
+def test_gbk_header_beats_nothing() -> None:
+    body = "<html><body>关于印发《实施方案》的通知</body></html>".encode("gbk")
+    assert decode_html(body, "text/html; charset=GBK").text.endswith("的通知</body></html>")
+    # No declaration at all: still decoded, not mojibake.
+    assert "实施方案" in decode_html(body * 20).text
+
+
+@pytest.mark.parametrize("name", [
+    "hubei-zscqj-ruishu-challenge-01.html",
+    "chuangyudun-waf-challenge-01.html",
+    "yngp-panyun-challenge-mojibake-01.html",
+])
+def test_challenge_pages_are_walls(name: str) -> None:
+    assert detect_wall(200, decode_html((CORPUS / name).read_bytes()).text)
+
+
+def test_real_page_with_wall_script_is_not_a_wall() -> None:
+    # The Gansu portal keeps the Ruishu bootstrap on its real content pages.
+    page = decode_html((CORPUS / "gansu-fzgg-tzgg-detail-01.html").read_bytes()).text
+    assert detect_wall(200, page) is None
+    assert detect_wall(412, page) == "anti-bot wall: HTTP 412 (JS cookie challenge)"

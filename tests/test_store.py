@@ -1,0 +1,63 @@
+"""state.db: content-addressed versions, fetch log, schema owned by one module."""
+
+from __future__ import annotations
+
+import zlib
+
+from policywatch.model import Fetch, Snapshot
+from policywatch.store import Store
+
+URL = "http://127.0.0.1:1/zcfg/1.html"
+
+
+def snapshot(text: str, title: str = "关于开展干细胞临床研究备案的通知", url: str = URL) -> Snapshot:
+    fetch = Fetch(source="nhc", url=url, kind="detail", fetched_at="2023-12-05T01:00:00+00:00",
+                  status=200, bytes=len(text.encode()), etag='"abc"')
+    return Snapshot(fetch=fetch, canonical_url=url, title=title, text=text,
+                    published="2023-12-05", authority="国家卫生健康委员会")
+
+
+def test_same_text_is_one_version_and_stored_once(tmp_path) -> None:
+    store = Store(tmp_path / "state.db")
+    first = store.save_snapshot(1, snapshot("支持开展干细胞临床研究。"), "2023-12-12")
+    # Only noise differs: full-width punctuation, spacing, a view counter line.
+    again = store.save_snapshot(2, snapshot("支持开展 干细胞临床研究.\n浏览次数：42"), "2023-12-19")
+    other_doc = store.save_snapshot(2, snapshot("支持开展干细胞临床研究。", url=URL + "?x"), "2023-12-19")
+
+    assert (first.new_document, first.new_version) == (True, True)
+    assert (again.new_document, again.new_version) == (False, False)
+    assert other_doc.new_document and store.count("texts") == 1
+    assert store.count("versions") == 2 and store.count("fetches") == 3
+    body = store.db.execute("SELECT body FROM texts").fetchone()[0]
+    assert zlib.decompress(body).decode() == "支持开展干细胞临床研究。"
+
+
+def test_text_or_metadata_change_is_a_new_version(tmp_path) -> None:
+    store = Store(tmp_path / "state.db")
+    store.save_snapshot(1, snapshot("支持开展干细胞临床研究。"), "2023-12-12")
+    changed_text = store.save_snapshot(2, snapshot("支持开展干细胞和免疫细胞临床研究。"), "x")
+    changed_title = store.save_snapshot(3, snapshot("支持开展干细胞和免疫细胞临床研究。", title="新标题"), "x")
+
+    assert changed_text.new_version and changed_title.new_version
+    doc = store.document(URL)
+    assert doc["versions"] == 3 and doc["title"] == "新标题"
+    assert doc["text"] == "支持开展干细胞和免疫细胞临床研究。"
+    assert store.document(str(doc["id"]))["url"] == URL
+
+
+def test_fetch_log_and_due_rechecks(tmp_path) -> None:
+    store = Store(tmp_path / "state.db")
+    store.save_snapshot(1, snapshot("正文内容足够长。"), next_check="2023-12-12T00:00:00+00:00")
+    [ref] = store.document_refs("nhc", now="2023-12-06T00:00:00+00:00")
+    assert (ref.due, ref.etag) == (False, '"abc"')
+    assert store.document_refs("nhc", now="2023-12-13T00:00:00+00:00")[0].due
+    assert store.document_refs("nhc", now="2023-12-06T00:00:00+00:00", recheck_all=True)[0].due
+
+    not_modified = Fetch("nhc", URL, "detail", "2023-12-13T00:00:00+00:00", status=304)
+    store.record_fetch(2, not_modified, next_check="2023-12-20T00:00:00+00:00")
+    store.record_fetch(2, Fetch("nhc", URL + "/gone", "detail", "2023-12-13T00:00:00+00:00",
+                                status=404, error="HTTP 404"))
+    assert not store.document_refs("nhc", now="2023-12-14T00:00:00+00:00")[0].due
+    assert store.run_summary(2) == [{"source": "nhc", "pages": 2, "new_documents": 0,
+                                     "new_versions": 0, "errors": 1}]
+    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
