@@ -9,10 +9,13 @@ from datetime import date
 DATE = re.compile(
     r"(?<!\d)((?:19|20)\d{2})\s*(?:[-/.]|年)\s*(\d{1,2})\s*(?:[-/.]|月)\s*(\d{1,2})(?!\d)\s*日?"
 )
-# A date introduced by one of these labels is the publish date, whatever else the page holds.
-LABELLED = re.compile(
-    r"(?:发布时间|发布日期|发文日期|公开日期|发表时间|印发日期|时间|日期|PubDate)\s*[:：]?\s*"
-    r"[\[【(（]?\s*" + DATE.pattern
+# A date introduced by a publication label is the publish date, whatever else the page holds;
+# bare 时间/日期 labels count only when no publication label has a date. 成文日期 (signing)
+# and 印发日期 are not publication dates.
+_VALUE = r"\s*[:：]?\s*[\[【(（]?\s*" + DATE.pattern
+LABELLED = (
+    re.compile(r"(?:发布时间|发布日期|公开日期|发表时间|发文日期|PubDate)" + _VALUE),
+    re.compile(r"(?<!成文)(?<!印发)(?<!截止)(?<!开始)(?<!结束)(?:时间|日期)" + _VALUE),
 )
 
 
@@ -36,9 +39,10 @@ def parse_date(text: str | None) -> str | None:
 
 
 def labelled_date(text: str) -> str | None:
-    """The first valid date that follows a 发布时间/发布日期/日期… label, or None."""
-    for match in LABELLED.finditer(text):
-        iso = to_iso(*match.groups())
-        if iso:
-            return iso
+    """The first valid date after a publication label (发布时间 …), else after 时间/日期, or None."""
+    for pattern in LABELLED:
+        for match in pattern.finditer(text):
+            iso = to_iso(*match.groups())
+            if iso:
+                return iso
     return None

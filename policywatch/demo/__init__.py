@@ -124,8 +124,10 @@ def run_demo(
 
 def print_found(console: Console, store: Store, run_id: int) -> None:
     table = Table(title="Documents in state.db")
-    for column in ("id", "source", "published", "authority", "title", "versions"):
-        table.add_column(column, overflow="fold")
+    for column in ("id", "source", "published", "authority"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("title", no_wrap=True, overflow="ellipsis")
+    table.add_column("versions", justify="right")
     for doc in store.documents():
         table.add_row(str(doc["id"]), doc["source"], doc["published"] or "—",
                       doc["authority"] or "—", doc["title"], str(doc["versions"]))

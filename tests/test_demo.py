@@ -1,0 +1,92 @@
+"""`policywatch demo` end to end: the bundled portal crawled twice, checked against EXPECTED.toml."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import tomllib
+from urllib.parse import urlsplit
+
+import pytest
+
+from policywatch.demo import PORTAL
+from policywatch.store import Store
+
+EXPECTED = tomllib.loads((PORTAL / "EXPECTED.toml").read_text(encoding="utf-8"))
+POLICYWATCH = [sys.executable, "-m", "policywatch.cli"]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    """Run the demo once for the module; yields (its printed output, its state.db)."""
+    workdir = tmp_path_factory.mktemp("demo")
+    result = subprocess.run([*POLICYWATCH, "demo", "--dir", str(workdir)],
+                            capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    store = Store(workdir / "state.db")
+    yield result.stdout, store, workdir
+    store.close()
+
+
+def documents_by_path(store: Store) -> dict[tuple[str, str], dict]:
+    docs = {}
+    for row in store.documents():
+        docs[(row["source"], urlsplit(row["url"]).path)] = store.document(str(row["id"]))
+    return docs
+
+
+def test_demo_prints_what_it_found_and_where(demo) -> None:
+    output, store, workdir = demo
+    assert f"state.db: {workdir / 'state.db'}" in output
+    assert re.search(r"new document\s+nhc\s+关于印发免疫细胞治疗临床研究管理工作指引（试行）的通知", output)
+    assert re.search(r"failed\s+sh-sti\s+.*\(HTTP 404\)", output)
+
+
+def test_every_page_extracted_as_expected(demo) -> None:
+    _, store, _ = demo
+    docs = documents_by_path(store)
+    pages = [p for p in EXPECTED["page"] if p["round"] == "round1" or p["change"] == "new"]
+    assert len(docs) == len(pages)
+    for page in pages:
+        doc = docs[(page["site"], page["url"])]
+        got = {k: doc[k] for k in ("title", "published", "authority", "doc_number")}
+        want = {k: page.get(k) for k in ("title", "published", "authority", "doc_number")}
+        assert got == want, page["path"]
+        attachments = [urlsplit(u).path for u in doc["attachments"]]
+        assert attachments == page.get("attachments", []), page["path"]
+        assert len(doc["text"]) > 100 and "浏览次数" not in doc["text"], page["path"]
+
+
+def test_gbk_site_decoded(demo) -> None:
+    _, store, _ = demo
+    jl = [d for d in store.documents() if d["source"] == "jl-gov"]
+    assert len(jl) == 5
+    assert all(re.search(r"[\u4e00-\u9fa5]{6}", d["title"]) and "\ufffd" not in d["title"] for d in jl)
+    text = store.document(str(jl[0]["id"]))["text"]
+    assert "\ufffd" not in text and "吉林" in text
+
+
+def test_round_two_edits(demo) -> None:
+    _, store, _ = demo
+    docs = documents_by_path(store)
+    for page in (p for p in EXPECTED["page"] if p["round"] == "round2"):
+        doc = docs[(page["site"], page["url"])]
+        versions = {"new": 1, "changed": 2, "noise": 1, "removed": 1}[page["change"]]
+        assert doc["versions"] == versions, page["path"]
+        if page["change"] == "removed":
+            assert doc["last_status"] == 404
+
+
+def test_show_json_on_the_demo_db(demo) -> None:
+    _, store, workdir = demo
+    doc = next(d for d in store.documents() if d["doc_number"] == "沪科指南〔2023〕41号")
+    result = subprocess.run(
+        [*POLICYWATCH, "--config", str(workdir / "config.toml"), "show", doc["url"], "--json"],
+        capture_output=True, text=True, check=True)
+    shown = json.loads(result.stdout)
+    assert {"url", "title", "published", "authority", "doc_number", "source", "region",
+            "attachments", "text"} <= set(shown)
+    assert (shown["source"], shown["region"], shown["published"]) == ("sh-sti", "上海市", "2023-12-15")
+    assert "干细胞和免疫细胞临床研究" in shown["text"]  # the round-2 text is the latest version
