@@ -38,7 +38,7 @@ def documents_by_path(store: Store) -> dict[tuple[str, str], dict]:
 
 
 def test_demo_prints_what_it_found_and_where(demo) -> None:
-    output, store, workdir = demo
+    output, _, workdir = demo
     assert f"state.db: {workdir / 'state.db'}" in output
     assert re.search(r"new document\s+nhc\s+关于印发免疫细胞治疗临床研究管理工作指引（试行）的通知", output)
     assert re.search(r"failed\s+sh-sti\s+.*\(HTTP 404\)", output)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from policywatch.portal import PortalHandler
 from tests.conftest import source_toml
 
@@ -12,7 +14,7 @@ PAGE = ("<html><head><meta charset='utf-8'></head><body><h1>{title}</h1><p>å‘å¸
 class RecordingPortal(PortalHandler):
     """Remembers every request's path, User-Agent and conditional headers."""
 
-    seen: list[tuple[str, str, str | None, int]] = []
+    seen: ClassVar[list[tuple[str, str, str | None, int]]] = []
 
     def send_response(self, code: int, message: str | None = None) -> None:
         RecordingPortal.seen.append(
