@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -13,7 +14,8 @@ from policywatch.portal import PortalHandler, serve
 from policywatch.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
-CORPUS = ROOT.parent / "shared" / "corpus" / "real"
+# The saved real pages live beside the checkout, in ../shared, and are never copied in.
+CORPUS = Path(os.environ.get("POLICYWATCH_CORPUS", ROOT.parent / "shared" / "corpus" / "real"))
 
 # Loopback crawls need no politeness delay, and error cases should fail fast.
 FAST_CRAWL = """
