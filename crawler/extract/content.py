@@ -8,6 +8,7 @@ main-content extraction.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 
@@ -21,7 +22,8 @@ KNOWN_BODIES = (
     "#UCAP-CONTENT", ".TRS_UEDITOR", ".TRS_Editor", "#zoomcon", "#zoom", "#detailContent",
     "#content1", "#ivs_content", ".Article_content", ".article-content", ".pages_content",
     ".detailCon", ".wrapper_detail_text", ".detil-new-cont", "#xw_box", ".zw", "#Zoom",
-    ".article_con", ".news_content", ".TRS_PreAppend", "#content",
+    ".article_con", ".news_content", ".TRS_PreAppend", "#wenzhang-content", ".content_article",
+    "#detailCon", "#content",
 )
 MIN_BODY_CHARS = 40
 logging.getLogger("trafilatura").setLevel(logging.ERROR)
@@ -37,10 +39,23 @@ _BLOCK = frozenset(
 _INLINE_SPACE = re.compile(r"[ \t\f\v\xa0\u3000]+")
 
 
+# Stray </body> and </html> tags (left by server-side includes) make lxml detach everything
+# after them from the tree; without them it closes the elements where they really end.
+_EARLY_END = re.compile(r"</(?:body|html)\s*>", re.I)
+# Elements a browser never shows. (visibility:hidden is not one: templates hide <body>
+# with it until their scripts have run.)
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none", re.I)
+
+
+def repair(page: str) -> str:
+    """Markup fixes every parser of the page should see (see ``_EARLY_END``)."""
+    return _EARLY_END.sub("", page or "")
+
+
 def parse_html(text: str) -> html.HtmlElement:
     """An lxml tree of a page, however broken; an empty page gives an empty <html>."""
     try:
-        root = html.document_fromstring(text or "<html></html>")
+        root = html.document_fromstring(repair(text) or "<html></html>")
     except (etree.ParserError, ValueError):
         root = html.document_fromstring("<html></html>")
     return root
@@ -50,6 +65,12 @@ def strip_invisible(root: html.HtmlElement) -> None:
     """Remove elements that never hold policy text (scripts, styles, form controls)."""
     for el in list(root.iter(*_NEVER_TEXT, etree.Comment, etree.ProcessingInstruction)):
         el.drop_tree()
+    for el in list(root.iter()):
+        if el.tag in ("html", "body"):
+            continue
+        classes = (el.get("class") or "").split()
+        if el.get("hidden") is not None or "ng-hide" in classes or _HIDDEN_STYLE.search(el.get("style") or ""):
+            el.drop_tree()
 
 
 def element_text(el: html.HtmlElement) -> str:
@@ -87,6 +108,24 @@ def body_from(el: html.HtmlElement) -> str:
     """Text of a chosen body element, with in-body widgets removed."""
     _drop_widgets(el)
     return element_text(el)
+
+
+# Single-page-app templates ship the article as a JSON string inside a <script>.
+_EMBEDDED = re.compile(r'"(?:content|articleContent|body|htmlContent)"\s*:\s*"((?:[^"\\]|\\.){200,})"')
+
+
+def embedded_text(page: str) -> str:
+    """The longest article body embedded as a JSON string in the page's scripts, as text."""
+    best = ""
+    for match in _EMBEDDED.finditer(page):
+        try:
+            value = json.loads(f'"{match.group(1)}"')
+        except ValueError:
+            continue
+        text = element_text(parse_html(f"<div>{value}</div>"))
+        if len(text) > len(best):
+            best = text
+    return best
 
 
 def main_text(root: html.HtmlElement) -> str:

@@ -10,12 +10,12 @@ DATE = re.compile(
     r"(?<!\d)((?:19|20)\d{2})\s*(?:[-/.]|年)\s*(\d{1,2})\s*(?:[-/.]|月)\s*(\d{1,2})(?!\d)\s*日?"
 )
 # A date introduced by a publication label is the publish date, whatever else the page holds;
-# bare 时间/日期 labels count only when no publication label has a date. 成文日期 (signing)
-# and 印发日期 are not publication dates.
+# bare 时间/日期 labels count only when no publication label has a date, and only standing
+# alone: 成文日期 (signing), 实施日期, 截止时间 and the like are not publication dates.
 _VALUE = r"\s*[:：]?\s*[\[【(（]?\s*" + DATE.pattern
 LABELLED = (
     re.compile(r"(?:发布时间|发布日期|公开日期|发表时间|发文日期|PubDate)" + _VALUE),
-    re.compile(r"(?<!成文)(?<!印发)(?<!截止)(?<!开始)(?<!结束)(?:时间|日期)" + _VALUE),
+    re.compile(r"(?<![\u4e00-\u9fa5])(?:时间|日期)" + _VALUE),
 )
 
 

@@ -14,8 +14,17 @@ from urllib.parse import urljoin, urlsplit
 
 import parsel
 
-from crawler.extract.content import body_from, element_text, main_text, parse_html, strip_invisible
-from crawler.extract.dates import labelled_date, parse_date
+from crawler.extract.content import (
+    MIN_BODY_CHARS,
+    body_from,
+    element_text,
+    embedded_text,
+    main_text,
+    parse_html,
+    repair,
+    strip_invisible,
+)
+from crawler.extract.dates import DATE, labelled_date, parse_date, to_iso
 from crawler.extract.docnum import DOC_NUMBER, find_doc_number
 from policywatch.config import select
 
@@ -31,7 +40,16 @@ _TITLE_SELECTORS = (".article-title", ".wdtit", ".content_title", ".article_titl
                     ".xxgk_title", ".news_title", "h1", "h2")
 _TITLE_SPLIT = re.compile(r"\s*(?:[-_|｜—]{1,2}|——)\s*")
 _ELLIPSIS = re.compile(r"(?:\.{3}|…+)\s*$")
-_JUNK_AUTHORITY = re.compile(r"^(?:本网|本站|网站|管理员|admin|原创)|管理员$")
+_JUNK_AUTHORITY = re.compile(r"^(?:本网|本站|网站|管理员|admin|原创|分享|打印|关闭|收藏|字号)$|管理员$")
+_SITE_PREFIX = re.compile(r"^(?:本网|本站)\s*")
+# "全国人民代表大会常务委员会关于…": the issuer a title names before 关于.
+_TITLE_ISSUER = re.compile(
+    r"^([\u4e00-\u9fa5]{2,30}?(?:委员会|人民政府|办公厅|办公室|总局|部|局|院|厅|委|署|中心))关于")
+_META_DATES = ("pubdate", "publishdate", "firstpublishedtime", "publishtime",
+               "article:published_time", "dc.date")
+_DIGIT_CJK_SPACE = re.compile(r"(?<=\d)\s+(?=[\u4e00-\u9fa5])|(?<=[\u4e00-\u9fa5])\s+(?=\d)")
+# A promulgation line at the top of a body: "（2021年7月27日中华人民共和国国务院令第746号公布）".
+_PROMULGATED = re.compile(DOC_NUMBER.pattern.join(("(", r")\s*(?:公布|发布)")))
 _AUTHORITY_LABELS = ("发文机关", "发布机构", "发文单位", "制发机关", "发布单位", "信息来源", "来源")
 _DOCNUM_LABELS = ("发文字号", "文号", "发文号", "文件编号")
 _SPACE = re.compile(r"\s+")
@@ -53,6 +71,7 @@ def extract_detail(
     list_title: str | None = None, list_date: str | None = None,
 ) -> DetailFields:
     """Extract every field of a detail page; missing fields are None, never guessed wildly."""
+    page = repair(page)
     sel = parsel.Selector(text=page or "<html></html>", base_url=url)
     ruled = _ruled(sel, rule)
     root = parse_html(page)
@@ -63,13 +82,17 @@ def extract_detail(
     attachments = _attachments(root, url)
     body_el = ruled.get("body_el")
     text = body_from(parse_html(body_el)) if body_el is not None else main_text(root)
+    if len(text) < MIN_BODY_CHARS:
+        text = embedded_text(page) or text
+    title = ruled.get("title") or _title(root, meta, list_title) or _first_labelled(page_text, ("标题",))
     return DetailFields(
-        title=ruled.get("title") or _title(root, meta, list_title),
+        title=_DIGIT_CJK_SPACE.sub("", title or ""),
         text=text,
         published=parse_date(ruled.get("date")) or labelled_date(page_text)
-        or parse_date(meta.get("pubdate") or meta.get("publishdate")) or parse_date(list_date),
-        authority=ruled.get("authority") or _authority(page_text, meta),
-        doc_number=find_doc_number(ruled.get("doc_number") or "") or _doc_number(page_text),
+        or next((d for d in map(parse_date, (meta.get(k) for k in _META_DATES)) if d), None)
+        or parse_date(list_date) or _date_before_body(page_text, text),
+        authority=ruled.get("authority") or _authority(page_text, meta, title or ""),
+        doc_number=find_doc_number(ruled.get("doc_number") or "") or _doc_number(page_text, text),
         attachments=attachments,
         canonical_url=canonical,
     )
@@ -150,19 +173,34 @@ def _labelled(page_text: str, labels: tuple[str, ...]) -> list[str]:
     return values
 
 
-def _authority(page_text: str, meta: dict[str, str]) -> str | None:
+def _first_labelled(page_text: str, labels: tuple[str, ...]) -> str | None:
+    return next(iter(_labelled(page_text, labels)), None)
+
+
+def _authority(page_text: str, meta: dict[str, str], title: str) -> str | None:
+    """发文机关 / 来源 … on the page, else meta ContentSource, else the issuer the title names."""
     for value in _labelled(page_text, _AUTHORITY_LABELS):
         value = re.split(r"\s{2,}|\s*(?:发布时间|发布日期|时间|日期|作者|浏览|字号)\s*[:：]", value)[0]
-        value = value.strip(" ：:，,。|")
+        value = _SITE_PREFIX.sub("", value.strip(" ：:，,。|"))
         if 2 <= len(value) <= 40 and not _JUNK_AUTHORITY.search(value) and not parse_date(value):
             return value
-    source = meta.get("contentsource", "").strip()
-    if source and not _JUNK_AUTHORITY.search(source):
+    source = _SITE_PREFIX.sub("", meta.get("contentsource", "").strip())
+    if len(source) >= 2 and not _JUNK_AUTHORITY.search(source):
         return source
-    return None
+    issuer = _TITLE_ISSUER.match(title)
+    return issuer.group(1) if issuer else None
 
 
-def _doc_number(page_text: str) -> str | None:
+def _date_before_body(page_text: str, body: str) -> str | None:
+    """An unlabelled date in the page header: the last one before the body starts."""
+    first_line = body.split("\n", 1)[0][:30]
+    end = page_text.find(first_line) if first_line else -1
+    dates = [to_iso(*m.groups()) for m in DATE.finditer(page_text[: end if end > 0 else 0])]
+    return next((d for d in reversed(dates) if d), None)
+
+
+def _doc_number(page_text: str, body: str) -> str | None:
+    """发文字号 from a label, a line of its own, or a promulgation line atop the body."""
     for value in _labelled(page_text, _DOCNUM_LABELS):
         number = find_doc_number(value)
         if number:
@@ -171,6 +209,10 @@ def _doc_number(page_text: str) -> str | None:
         line = line.strip()
         if DOC_NUMBER.fullmatch(line):
             return find_doc_number(line)
+    for line in body.split("\n")[:3]:
+        promulgated = _PROMULGATED.search(line)
+        if promulgated:
+            return find_doc_number(promulgated.group(1))
     return None
 
 
