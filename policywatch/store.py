@@ -22,13 +22,14 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
+from policywatch.model import SaveResult
 from policywatch.normalize import fingerprint
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from policywatch.config import Source
-    from policywatch.model import Fetch, SaveResult, Snapshot
+    from policywatch.model import Fetch, Snapshot
 
 migrations = Migrations("policywatch")
 
@@ -189,8 +190,6 @@ class Store:
 
     def save_snapshot(self, run_id: int, snapshot: Snapshot, next_check: str) -> SaveResult:
         """Store one detail fetch: document, text, version (if new) and fetch row, atomically."""
-        from policywatch.model import SaveResult
-
         fetch = snapshot.fetch
         text_hash = fingerprint(snapshot.text)
         meta = {

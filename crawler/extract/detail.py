@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 import parsel
@@ -71,19 +71,17 @@ def extract_detail(
     list_title: str | None = None, list_date: str | None = None,
 ) -> DetailFields:
     """Extract every field of a detail page; missing fields are None, never guessed wildly."""
-    page = repair(page)
-    sel = parsel.Selector(text=page or "<html></html>", base_url=url)
-    ruled = _ruled(sel, rule)
     root = parse_html(page)
+    ruled = _ruled(root, rule)
     meta = _meta(root)
     canonical = _canonical(root, url)
     strip_invisible(root)
     page_text = element_text(root.body if root.find("body") is not None else root)
     attachments = _attachments(root, url)
     body_el = ruled.get("body_el")
-    text = body_from(parse_html(body_el)) if body_el is not None else main_text(root)
+    text = body_from(body_el) if body_el is not None else main_text(root)
     if len(text) < MIN_BODY_CHARS:
-        text = embedded_text(page) or text
+        text = embedded_text(repair(page)) or text
     title = ruled.get("title") or _title(root, meta, list_title) or _first_labelled(page_text, ("标题",))
     return DetailFields(
         title=_DIGIT_CJK_SPACE.sub("", title or ""),
@@ -98,18 +96,23 @@ def extract_detail(
     )
 
 
-def _ruled(sel: parsel.Selector, rule: DetailRule | None) -> dict[str, str | None]:
-    """Values picked by the source's own detail selectors (text, whitespace-folded)."""
+def _ruled(root: html.HtmlElement, rule: DetailRule | None) -> dict[str, Any]:
+    """Values picked by the source's own detail selectors (text, whitespace-folded).
+
+    The body is returned as the element itself (``body_el``), so it is cleaned
+    together with the rest of the tree.
+    """
     if rule is None:
         return {}
-    values: dict[str, str | None] = {}
+    sel = parsel.Selector(root=root, type="html")
+    values: dict[str, Any] = {}
     for name in ("title", "date", "authority", "doc_number"):
         selector = getattr(rule, name)
         if selector:
             values[name] = _fold(" ".join(select(sel, selector).getall())) or None
     if rule.body:
         found = select(sel, rule.body)
-        values["body_el"] = found[0].get() if found else None
+        values["body_el"] = found[0].root if found else None
     return values
 
 

@@ -95,7 +95,12 @@ class PolicySpider(scrapy.Spider):
         if problem:
             yield self.fetch_of(response, "detail", error=problem)
             return
-        fields = extract_detail(text, response.url, self.source.detail, list_title, list_date)
+        try:
+            fields = extract_detail(text, response.url, self.source.detail, list_title, list_date)
+        except Exception as e:  # a page no rule foresaw must still leave a fetch row behind
+            self.logger.exception("extraction failed for %s", response.url)
+            yield self.fetch_of(response, "detail", error=f"extraction failed: {type(e).__name__}: {e}"[:300])
+            return
         if len(fields.text) < MIN_TEXT_CHARS or not fields.title:
             yield self.fetch_of(response, "detail", error="no policy text extracted")
             return
