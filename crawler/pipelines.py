@@ -7,8 +7,12 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from policywatch.model import Fetch, Snapshot
+from digest.detect import detect
+from policywatch.model import Fetch, SaveResult, Snapshot, Verdict, Version
+from policywatch.normalize import fingerprint
 from policywatch.store import Store
+
+GONE_STATUSES = (404, 410)
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -38,14 +42,15 @@ class StorePipeline:
     def process_item(self, item: Any) -> Any:
         spider = self.crawler.spider
         if isinstance(item, Snapshot):
-            result = self.store.save_snapshot(self.run_id, item, self._next_check(spider))
+            result, verdict = store_snapshot(self.store, self.run_id, item, self._next_check(spider))
             fetch = item.fetch
-            event = {"new_document": result.new_document, "new_version": result.new_version}
+            event = {"new_document": result.new_document, "new_version": result.new_version,
+                     "change": verdict.kind}
         elif isinstance(item, Fetch):
             # A 304 answered the re-check; anything else leaves the document due.
-            not_modified = item.status == 304
-            self.store.record_fetch(self.run_id, item, self._next_check(spider) if not_modified else None)
-            fetch, event = item, {}
+            next_check = self._next_check(spider) if item.status == 304 else None
+            verdict = store_fetch(self.store, self.run_id, item, next_check)
+            fetch, event = item, {"change": verdict.kind if verdict else None}
         else:
             return item
         if self.events:
@@ -60,3 +65,36 @@ class StorePipeline:
         if days is None:
             days = self.crawler.settings.getfloat("PW_RECHECK_DAYS")
         return (datetime.now(UTC) + timedelta(days=days)).isoformat(timespec="seconds")
+
+
+def store_snapshot(store: Store, run_id: int, snapshot: Snapshot, next_check: str) -> tuple[SaveResult, Verdict]:
+    """Observe → detect → store for one extracted page: the crawl's whole write path."""
+    version = version_of(snapshot)
+    verdict = detect(store.document_state(snapshot.canonical_url, snapshot.fetch.url), version)
+    return store.save_snapshot(run_id, snapshot, version, verdict, next_check), verdict
+
+
+def store_fetch(store: Store, run_id: int, fetch: Fetch, next_check: str | None = None) -> Verdict | None:
+    """Log a fetch without a snapshot: a gone page moves towards removal; a 304 says the
+    latest version is still there (which ends a missing streak, or restores a removed page)."""
+    verdict = None
+    if fetch.kind == "detail" and (fetch.status == 304 or is_gone(fetch)):
+        state = store.document_state(fetch.url, fetch.url)
+        if state is not None:
+            verdict = detect(state, state.latest if fetch.status == 304 else None)
+    store.record_fetch(run_id, fetch, next_check, verdict)
+    return verdict
+
+
+def version_of(snapshot: Snapshot) -> Version:
+    """The identity of what a snapshot saw: normalised-text hash plus metadata."""
+    return Version(
+        text_hash=fingerprint(snapshot.text), title=snapshot.title, published=snapshot.published,
+        authority=snapshot.authority, doc_number=snapshot.doc_number,
+        attachments=json.dumps(snapshot.attachments, ensure_ascii=False),
+    )
+
+
+def is_gone(fetch: Fetch) -> bool:
+    """Does this answer say the page no longer exists (404/410, or a redirect to another page)?"""
+    return fetch.status in GONE_STATUSES or (fetch.error or "").startswith("redirected away")

@@ -48,3 +48,35 @@ class SaveResult:
     document_id: int
     new_document: bool
     new_version: bool
+
+
+@dataclass(frozen=True)
+class Version:
+    """What makes two versions different: the normalised text's hash and the metadata."""
+
+    text_hash: str
+    title: str | None = None
+    published: str | None = None
+    authority: str | None = None
+    doc_number: str | None = None
+    attachments: str = "[]"  # JSON list, in page order
+
+
+@dataclass(frozen=True)
+class DocState:
+    """A stored document as change detection sees it."""
+
+    latest: Version | None
+    status: str = "active"  # "active" or "removed"
+    missing: int = 0  # consecutive checks that found the page gone
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """What one check of a document means, decided by ``digest.detect.detect``."""
+
+    kind: str | None  # "new", "changed", "removed", "restored" or None
+    status: str
+    missing: int
+    new_version: bool = False
+    fields: tuple[str, ...] = ()  # what differs from the previous version: text, title, …

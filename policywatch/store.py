@@ -22,14 +22,13 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from policywatch.model import SaveResult
-from policywatch.normalize import fingerprint
+from policywatch.model import DocState, SaveResult, Version
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from policywatch.config import Source
-    from policywatch.model import Fetch, Snapshot
+    from policywatch.model import Fetch, Snapshot, Verdict
 
 migrations = Migrations("policywatch")
 
@@ -79,6 +78,22 @@ def m001_initial(db: sqlite_utils.Database) -> None:
     db["fetches"].create_index(["url"])
 
 
+@migrations()
+def m002_changes(db: sqlite_utils.Database) -> None:
+    db["documents"].add_column("status", str, not_null_default="active")
+    db["documents"].add_column("missing", int, not_null_default=0)
+    db["changes"].create(
+        {
+            "id": int, "document_id": int, "kind": str, "fields": str, "from_version": int,
+            "to_version": int, "detected_at": str, "run_id": int, "added": int, "removed": int,
+        },
+        pk="id",
+        foreign_keys=[("document_id", "documents", "id")],
+    )
+    db["changes"].create_index(["detected_at"])
+    db["changes"].create_index(["document_id"])
+
+
 def now_iso() -> str:
     """Timestamps are UTC ISO-8601 strings, so they sort and compare as text."""
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -94,10 +109,6 @@ class DocRef:
     etag: str | None
     last_modified: str | None
     due: bool
-
-
-# The metadata that, with the text, makes a version: a change in any is a new version.
-_VERSION_FIELDS = ("title", "published", "authority", "doc_number", "attachments")
 
 
 class Store:
@@ -188,54 +199,62 @@ class Store:
 
     # -- writes from a crawl ----------------------------------------------
 
-    def save_snapshot(self, run_id: int, snapshot: Snapshot, next_check: str) -> SaveResult:
-        """Store one detail fetch: document, text, version (if new) and fetch row, atomically."""
+    def document_state(self, url: str, fetch_url: str) -> DocState | None:
+        """A stored document's latest version, status and missing streak, or None if unknown."""
+        doc = self._find_document(url, fetch_url)
+        if doc is None:
+            return None
+        version = self._version(doc["latest_version"])
+        latest = Version(**{k: version[k] for k in Version.__dataclass_fields__}) if version else None
+        return DocState(latest, doc["status"], doc["missing"])
+
+    def save_snapshot(
+        self, run_id: int, snapshot: Snapshot, version: Version, verdict: Verdict, next_check: str,
+        diff_stats: tuple[int, int] | None = None,
+    ) -> SaveResult:
+        """Store one detail fetch as ``verdict`` decided: document, text, version, change, fetch row.
+
+        All in one transaction: after a crash the database holds all of it or none.
+        ``diff_stats`` is (chars added, chars removed) for a change of the text.
+        """
         fetch = snapshot.fetch
-        text_hash = fingerprint(snapshot.text)
-        meta = {
-            "title": snapshot.title, "published": snapshot.published,
-            "authority": snapshot.authority, "doc_number": snapshot.doc_number,
-            "attachments": json.dumps(snapshot.attachments, ensure_ascii=False),
-        }
+        meta = {k: getattr(version, k) for k in Version.__dataclass_fields__ if k != "text_hash"}
         with self.db.atomic():
             doc = self._find_document(snapshot.canonical_url, fetch.url)
-            new_document = doc is None
             if doc is None:
-                doc_id = int(self.db["documents"].insert(
+                doc = {"id": int(self.db["documents"].insert(
                     {"url": snapshot.canonical_url, "fetch_url": fetch.url, "source": fetch.source,
                      "first_seen": fetch.fetched_at, "first_run": run_id}
-                ).last_pk)
-                latest = None
-            else:
-                doc_id = doc["id"]
-                latest = self._version(doc["latest_version"])
-            if not self.db.execute("SELECT 1 FROM texts WHERE hash = ?", [text_hash]).fetchone():
+                ).last_pk), "latest_version": None}
+            if not self.db.execute("SELECT 1 FROM texts WHERE hash = ?", [version.text_hash]).fetchone():
                 data = snapshot.text.encode("utf-8")
                 self.db["texts"].insert(
-                    {"hash": text_hash, "body": zlib.compress(data, 6), "size": len(data)}
+                    {"hash": version.text_hash, "body": zlib.compress(data, 6), "size": len(data)}
                 )
-            new_version = latest is None or latest["text_hash"] != text_hash or any(
-                latest[k] != meta[k] for k in _VERSION_FIELDS
-            )
             update = {
                 "fetch_url": fetch.url, "last_checked": fetch.fetched_at, "next_check": next_check,
-                "last_status": fetch.status, "etag": fetch.etag,
-                "last_modified": fetch.last_modified, **meta,
+                "last_status": fetch.status, "etag": fetch.etag, "last_modified": fetch.last_modified,
+                "status": verdict.status, "missing": verdict.missing, **meta,
             }
-            if new_version:
+            if verdict.new_version:
                 update["latest_version"] = int(self.db["versions"].insert(
-                    {"document_id": doc_id, "text_hash": text_hash, "created_at": fetch.fetched_at,
-                     "run_id": run_id, **meta}
+                    {"document_id": doc["id"], "text_hash": version.text_hash,
+                     "created_at": fetch.fetched_at, "run_id": run_id, **meta}
                 ).last_pk)
-            self.db["documents"].update(doc_id, update)
-            self._insert_fetch(run_id, fetch, doc_id)
-        return SaveResult(doc_id, new_document, new_version)
+            self.db["documents"].update(doc["id"], update)
+            self._insert_change(run_id, doc, verdict, fetch.fetched_at,
+                                update.get("latest_version", doc["latest_version"]), diff_stats)
+            self._insert_fetch(run_id, fetch, doc["id"])
+        return SaveResult(doc["id"], verdict.kind == "new", verdict.new_version)
 
-    def record_fetch(self, run_id: int, fetch: Fetch, next_check: str | None = None) -> None:
+    def record_fetch(
+        self, run_id: int, fetch: Fetch, next_check: str | None = None, verdict: Verdict | None = None
+    ) -> None:
         """Log a request that stored no snapshot; a detail re-check also touches its document.
 
         ``next_check`` moves the document's next re-check (a 304 Not Modified
         answered it); errors leave it due, so the next crawl tries again.
+        ``verdict`` records what a "page gone" answer meant (a removal, once confirmed).
         """
         with self.db.atomic():
             doc = self._find_document(fetch.url, fetch.url) if fetch.kind == "detail" else None
@@ -243,8 +262,24 @@ class Store:
                 update: dict[str, Any] = {"last_checked": fetch.fetched_at, "last_status": fetch.status}
                 if next_check is not None:
                     update["next_check"] = next_check
+                if verdict is not None:
+                    update |= {"status": verdict.status, "missing": verdict.missing}
+                    self._insert_change(run_id, doc, verdict, fetch.fetched_at, None, None)
                 self.db["documents"].update(doc["id"], update)
             self._insert_fetch(run_id, fetch, doc["id"] if doc else None)
+
+    def _insert_change(
+        self, run_id: int, doc: dict[str, Any], verdict: Verdict, when: str,
+        to_version: int | None, diff_stats: tuple[int, int] | None,
+    ) -> None:
+        if verdict.kind is None:
+            return
+        added, removed = diff_stats or (None, None)
+        self.db["changes"].insert({
+            "document_id": doc["id"], "kind": verdict.kind, "fields": ",".join(verdict.fields),
+            "from_version": doc["latest_version"], "to_version": to_version, "detected_at": when,
+            "run_id": run_id, "added": added, "removed": removed,
+        })
 
     def _insert_fetch(self, run_id: int, fetch: Fetch, document_id: int | None) -> None:
         self.db["fetches"].insert({"run_id": run_id, "document_id": document_id, **asdict(fetch)})
@@ -290,14 +325,11 @@ class Store:
         return list(self.db.query(sql, {"source": source}))
 
     def run_activity(self, run_id: int) -> list[dict[str, Any]]:
-        """What one run found: new documents, new versions of known ones, failed re-checks."""
+        """What one run found: its change records, then the requests that failed."""
         sql = """
-            SELECT 'new document' AS what, d.source, d.url, d.title, NULL AS detail
-              FROM documents d WHERE d.first_run = :run
-            UNION ALL
-            SELECT 'new version', d.source, d.url, v.title, NULL
-              FROM versions v JOIN documents d ON d.id = v.document_id
-             WHERE v.run_id = :run AND d.first_run IS NOT :run
+            SELECT c.kind AS what, d.source, d.url, d.title,
+                   CASE WHEN c.fields != '' THEN 'changed: ' || c.fields END AS detail
+              FROM changes c JOIN documents d ON d.id = c.document_id WHERE c.run_id = :run
             UNION ALL
             SELECT 'failed', f.source, f.url, d.title, f.error
               FROM fetches f LEFT JOIN documents d ON d.id = f.document_id

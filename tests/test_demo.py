@@ -40,7 +40,9 @@ def documents_by_path(store: Store) -> dict[tuple[str, str], dict]:
 def test_demo_prints_what_it_found_and_where(demo) -> None:
     output, _, workdir = demo
     assert f"state.db: {workdir / 'state.db'}" in output
-    assert re.search(r"new document\s+nhc\s+关于印发免疫细胞治疗临床研究管理工作指引（试行）的通知", output)
+    assert re.search(r"new\s+nhc\s+关于印发免疫细胞治疗临床研究管理工作指引（试行）的通知", output)
+    assert re.search(r"changed\s+jl-gov\s+关于打造吉林省生物医药与高端医疗器械产业新赛道的实施方案\s+\(changed: text\)",
+                     output)
     assert re.search(r"failed\s+sh-sti\s+.*\(HTTP 404\)", output)
 
 
@@ -77,6 +79,14 @@ def test_round_two_edits(demo) -> None:
         assert doc["versions"] == versions, page["path"]
         if page["change"] == "removed":
             assert doc["last_status"] == 404
+    # The second crawl's change records: exactly the planted edits. The removed page has
+    # answered 404 once, which is not yet a removal.
+    second = store.db.execute("SELECT max(run_id) FROM changes").fetchone()[0]
+    found = sorted(store.db.execute(
+        "SELECT c.kind, d.source FROM changes c JOIN documents d ON d.id = c.document_id WHERE c.run_id = ?",
+        [second]).fetchall())
+    planted = sorted((p["change"], p["site"]) for p in EXPECTED["page"] if p.get("change") in ("new", "changed"))
+    assert found == planted
 
 
 def test_show_json_on_the_demo_db(demo) -> None:

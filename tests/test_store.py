@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import zlib
 
+from crawler.pipelines import store_fetch, store_snapshot
 from policywatch.model import Fetch, Snapshot
 from policywatch.store import Store
 
@@ -19,10 +20,10 @@ def snapshot(text: str, title: str = "关于开展干细胞临床研究备案的
 
 def test_same_text_is_one_version_and_stored_once(tmp_path) -> None:
     store = Store(tmp_path / "state.db")
-    first = store.save_snapshot(1, snapshot("支持开展干细胞临床研究。"), "2023-12-12")
+    first, _ = store_snapshot(store, 1, snapshot("支持开展干细胞临床研究。"), "2023-12-12")
     # Only noise differs: full-width punctuation, spacing, a view counter line.
-    again = store.save_snapshot(2, snapshot("支持开展 干细胞临床研究.\n浏览次数：42"), "2023-12-19")
-    other_doc = store.save_snapshot(2, snapshot("支持开展干细胞临床研究。", url=URL + "?x"), "2023-12-19")
+    again, _ = store_snapshot(store, 2, snapshot("支持开展 干细胞临床研究.\n浏览次数：42"), "2023-12-19")
+    other_doc, _ = store_snapshot(store, 2, snapshot("支持开展干细胞临床研究。", url=URL + "?x"), "2023-12-19")
 
     assert (first.new_document, first.new_version) == (True, True)
     assert (again.new_document, again.new_version) == (False, False)
@@ -34,9 +35,9 @@ def test_same_text_is_one_version_and_stored_once(tmp_path) -> None:
 
 def test_text_or_metadata_change_is_a_new_version(tmp_path) -> None:
     store = Store(tmp_path / "state.db")
-    store.save_snapshot(1, snapshot("支持开展干细胞临床研究。"), "2023-12-12")
-    changed_text = store.save_snapshot(2, snapshot("支持开展干细胞和免疫细胞临床研究。"), "x")
-    changed_title = store.save_snapshot(3, snapshot("支持开展干细胞和免疫细胞临床研究。", title="新标题"), "x")
+    store_snapshot(store, 1, snapshot("支持开展干细胞临床研究。"), "2023-12-12")
+    changed_text, _ = store_snapshot(store, 2, snapshot("支持开展干细胞和免疫细胞临床研究。"), "x")
+    changed_title, _ = store_snapshot(store, 3, snapshot("支持开展干细胞和免疫细胞临床研究。", title="新标题"), "x")
 
     assert changed_text.new_version and changed_title.new_version
     doc = store.document(URL)
@@ -47,15 +48,15 @@ def test_text_or_metadata_change_is_a_new_version(tmp_path) -> None:
 
 def test_fetch_log_and_due_rechecks(tmp_path) -> None:
     store = Store(tmp_path / "state.db")
-    store.save_snapshot(1, snapshot("正文内容足够长。"), next_check="2023-12-12T00:00:00+00:00")
+    store_snapshot(store, 1, snapshot("正文内容足够长。"), next_check="2023-12-12T00:00:00+00:00")
     [ref] = store.document_refs("nhc", now="2023-12-06T00:00:00+00:00")
     assert (ref.due, ref.etag) == (False, '"abc"')
     assert store.document_refs("nhc", now="2023-12-13T00:00:00+00:00")[0].due
     assert store.document_refs("nhc", now="2023-12-06T00:00:00+00:00", recheck_all=True)[0].due
 
     not_modified = Fetch("nhc", URL, "detail", "2023-12-13T00:00:00+00:00", status=304)
-    store.record_fetch(2, not_modified, next_check="2023-12-20T00:00:00+00:00")
-    store.record_fetch(2, Fetch("nhc", URL + "/gone", "detail", "2023-12-13T00:00:00+00:00",
+    store_fetch(store, 2, not_modified, next_check="2023-12-20T00:00:00+00:00")
+    store_fetch(store, 2, Fetch("nhc", URL + "/gone", "detail", "2023-12-13T00:00:00+00:00",
                                 status=404, error="HTTP 404"))
     assert not store.document_refs("nhc", now="2023-12-14T00:00:00+00:00")[0].due
     assert store.run_summary(2) == [{"source": "nhc", "pages": 2, "new_documents": 0,

@@ -91,9 +91,10 @@ class PolicySpider(scrapy.Spider):
         if response.status == 304:
             yield self.fetch_of(response, "detail")
             return
+        away = _redirected_away(response)
         text, problem = self.decode(response)
-        if problem:
-            yield self.fetch_of(response, "detail", error=problem)
+        if away or problem:
+            yield self.fetch_of(response, "detail", error=away or problem)
             return
         try:
             fields = extract_detail(text, response.url, self.source.detail, list_title, list_date)
@@ -147,6 +148,21 @@ def describe_failure(failure: Failure, status: int | None) -> str:
     if isinstance(error, ResponseNeverReceived):
         return "connection closed before a response"
     return f"{kind}: {message}"[:300]
+
+
+def _redirected_away(response: Response) -> str | None:
+    """A redirect to a different page (a portal's home or column page) means the page is gone.
+
+    Redirects that keep the path (http → https, a trailing slash, index.html) do not count.
+    """
+    first = response.request.meta.get("redirect_urls", [None])[0]
+    if first is None:
+        return None
+
+    def page(url: str) -> str:
+        return urlsplit(url).path.removesuffix("index.html").rstrip("/")
+
+    return None if page(first) == page(response.url) else f"redirected away to {response.url}"
 
 
 def _header(response: Response, name: str) -> str | None:

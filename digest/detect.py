@@ -1,0 +1,40 @@
+"""Decide what one observation of a document means: new, changed, removed, restored, or nothing.
+
+Pure: it reads no database and no clock, so every rule is a table-driven test.
+A removal needs confirmation (two consecutive checks that find the page gone),
+because portals 404 for a minute during republishing far more often than they
+withdraw a policy; and a page that merely drops off a list is never "gone".
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+
+from policywatch.model import DocState, Verdict, Version
+
+CONFIRM_REMOVAL = 2  # consecutive "gone" checks before a document counts as removed
+
+
+def changed_fields(old: Version, new: Version) -> tuple[str, ...]:
+    """Names of the parts that differ, "text" for the body."""
+    names = tuple(f.name for f in fields(Version) if getattr(old, f.name) != getattr(new, f.name))
+    return tuple("text" if name == "text_hash" else name for name in names)
+
+
+def detect(previous: DocState | None, current: Version | None) -> Verdict:
+    """The verdict for one check: ``current`` is the extracted version, None when the page is gone."""
+    if current is None:
+        if previous is None:
+            return Verdict(None, "active", 0)
+        missing = previous.missing + 1
+        if previous.status == "active" and missing >= CONFIRM_REMOVAL:
+            return Verdict("removed", "removed", missing)
+        return Verdict(None, previous.status, missing)
+    if previous is None or previous.latest is None:
+        return Verdict("new", "active", 0, new_version=True)
+    differs = changed_fields(previous.latest, current)
+    if previous.status == "removed":
+        return Verdict("restored", "active", 0, new_version=bool(differs), fields=differs)
+    if differs:
+        return Verdict("changed", "active", 0, new_version=True, fields=differs)
+    return Verdict(None, "active", 0)

@@ -1,0 +1,119 @@
+"""Change detection: pure rules, then real crawls of a served site with planted edits."""
+
+from __future__ import annotations
+
+import pytest
+
+from digest.detect import detect
+from policywatch.model import DocState, Version
+from policywatch.portal import PortalHandler
+from tests.conftest import source_toml
+
+V1 = Version("h1", "关于开展细胞治疗备案的通知", "2023-12-05", "国家卫生健康委员会")
+V2 = Version("h2", V1.title, V1.published, V1.authority)
+RETITLED = Version("h1", "关于开展细胞治疗备案工作的通知", V1.published, V1.authority)
+
+RULES = [
+    # (previous state, current version or None for "gone", kind, status, missing, fields)
+    (None, V1, "new", "active", 0, ()),
+    (DocState(V1), V1, None, "active", 0, ()),
+    (DocState(V1), V2, "changed", "active", 0, ("text",)),
+    (DocState(V1), RETITLED, "changed", "active", 0, ("title",)),
+    (DocState(V1), None, None, "active", 1, ()),  # gone once: not yet removed
+    (DocState(V1, missing=1), V1, None, "active", 0, ()),  # back again: nothing to report
+    (DocState(V1, missing=1), None, "removed", "removed", 2, ()),  # confirmed
+    (DocState(V1, "removed", 2), None, None, "removed", 3, ()),  # reported once only
+    (DocState(V1, "removed", 3), V1, "restored", "active", 0, ()),
+    (DocState(V1, "removed", 3), V2, "restored", "active", 0, ("text",)),
+    (None, None, None, "active", 0, ()),  # an unknown page that 404s is nothing
+]
+
+
+@pytest.mark.parametrize(("previous", "current", "kind", "status", "missing", "fields"), RULES)
+def test_rules(previous, current, kind, status, missing, fields) -> None:
+    verdict = detect(previous, current)
+    assert (verdict.kind, verdict.status, verdict.missing, verdict.fields) == (kind, status, missing, fields)
+    assert verdict.new_version == (kind in ("new", "changed") or (kind == "restored" and bool(fields)))
+
+
+PAGE = ("<html><head><meta charset='utf-8'></head><body><h1>{title}</h1><p>发布时间：2023-12-{day:02d}</p>"
+        "<p>浏览次数：{views}</p><div id='zoom'><p>{body}</p></div></body></html>")
+TITLES = {n: f"关于第{n}批干细胞临床研究项目备案的通知" for n in range(1, 6)}
+
+
+class MovingPortal(PortalHandler):
+    """/old.html redirects to the site's home page once the test says it has moved away."""
+
+    moved = False
+
+    def do_GET(self) -> None:
+        if self.path == "/p/5.html" and MovingPortal.moved:
+            self.send_response(302)
+            self.send_header("Location", "/index.html")
+            self.end_headers()
+            return
+        super().do_GET()
+
+
+def write_page(site, n: int, body: str = "", views: int = 1) -> None:
+    body = body or f"{TITLES[n]}。现将有关事项通知如下，请各单位支持开展干细胞临床研究。"
+    (site / "p" / f"{n}.html").write_text(PAGE.format(title=TITLES[n], day=n, views=views, body=body),
+                                          encoding="utf-8")
+
+
+def write_lists(site, page1: list[int], page2: list[int]) -> None:
+    for name, numbers, nxt in (("index.html", page1, "<a class='next' href='/index_1.html'>下一页</a>"),
+                               ("index_1.html", page2, "")):
+        items = "".join(f"<li><a href='/p/{n}.html'>{TITLES[n]}</a></li>" for n in numbers)
+        (site / name).write_text(f"<ul>{items}</ul>{nxt}", encoding="utf-8")
+
+
+def kinds(store, run_id: int) -> dict[str, str]:
+    rows = store.db.execute(
+        "SELECT d.title, c.kind FROM changes c JOIN documents d ON d.id = c.document_id WHERE c.run_id = ?",
+        [run_id]).fetchall()
+    return {title: kind for title, kind in rows}
+
+
+def test_planted_changes_are_reported_exactly(tmp_path, portal, write_config, run_crawl, open_store):
+    site = tmp_path / "site"
+    (site / "p").mkdir(parents=True)
+    for n in TITLES:
+        write_page(site, n)
+    write_lists(site, [1, 2, 3, 4, 5], [])
+    MovingPortal.moved = False
+    base = portal(site, MovingPortal)
+    config = write_config(source_toml(
+        "planted", f"{base}/index.html", extra="",
+    ).replace('link = "a::attr(href)"', 'link = "a::attr(href)"\nnext_page = "a.next::attr(href)"\nmax_pages = 2'))
+    store = open_store(config.db)
+
+    first = run_crawl(config)
+    assert kinds(store, first.run_id) == dict.fromkeys(TITLES.values(), "new")
+
+    # Round 2: page 1 changes for real, page 2 only in noise, page 3 drops to list page 2,
+    # page 4 answers 404 (once), page 5 redirects to the home page.
+    write_page(site, 1, body=f"{TITLES[1]}。现将有关事项通知如下，请各单位支持开展干细胞和免疫细胞临床研究。")
+    write_page(site, 2, body=f"{TITLES[2]}.  现将有关事项通知如下,请各单位\n  支持开展干细胞临床研究.", views=999)
+    write_lists(site, [1, 2, 4, 5], [3])
+    (site / "p" / "4.html").rename(site / "p" / "4.bak")
+    MovingPortal.moved = True
+    second = run_crawl(config, recheck_all=True)
+    assert kinds(store, second.run_id) == {TITLES[1]: "changed"}
+
+    # Round 3: page 4 is back unchanged (a one-off 404 is nothing); page 5 is still away: removed.
+    (site / "p" / "4.bak").rename(site / "p" / "4.html")
+    third = run_crawl(config, recheck_all=True)
+    assert kinds(store, third.run_id) == {TITLES[5]: "removed"}
+
+    # Round 4: nothing new happens, and a removal is reported once only.
+    fourth = run_crawl(config, recheck_all=True)
+    assert kinds(store, fourth.run_id) == {}
+
+    # Round 5: page 5 comes back.
+    MovingPortal.moved = False
+    fifth = run_crawl(config, recheck_all=True)
+    assert kinds(store, fifth.run_id) == {TITLES[5]: "restored"}
+    assert store.db.execute("SELECT count(*) FROM documents WHERE status = 'removed'").fetchone() == (0,)
+    change = store.db.execute("SELECT fields, from_version, to_version FROM changes WHERE kind = 'changed'").fetchone()
+    assert change[0] == "text" and change[1] < change[2]
