@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from digest.detect import detect
+from digest.duplicates import choose_group, likeness
 from policywatch.model import Fetch, SaveResult, Snapshot, Verdict, Version
 from policywatch.normalize import fingerprint
 from policywatch.store import Store
@@ -30,6 +31,7 @@ class StorePipeline:
         settings = crawler.settings
         self.run_id = settings.getint("PW_RUN_ID")
         self.events = settings.getbool("PW_EVENTS")
+        self.duplicate_threshold = settings.getfloat("PW_DUPLICATE_THRESHOLD", 0.8)
         self.store = Store(settings.get("PW_DB"))
 
     @classmethod
@@ -42,7 +44,8 @@ class StorePipeline:
     def process_item(self, item: Any) -> Any:
         spider = self.crawler.spider
         if isinstance(item, Snapshot):
-            result, verdict = store_snapshot(self.store, self.run_id, item, self._next_check(spider))
+            result, verdict = store_snapshot(self.store, self.run_id, item, self._next_check(spider),
+                                             self.duplicate_threshold)
             fetch = item.fetch
             event = {"new_document": result.new_document, "new_version": result.new_version,
                      "change": verdict.kind}
@@ -67,11 +70,19 @@ class StorePipeline:
         return (datetime.now(UTC) + timedelta(days=days)).isoformat(timespec="seconds")
 
 
-def store_snapshot(store: Store, run_id: int, snapshot: Snapshot, next_check: str) -> tuple[SaveResult, Verdict]:
-    """Observe → detect → store for one extracted page: the crawl's whole write path."""
+def store_snapshot(
+    store: Store, run_id: int, snapshot: Snapshot, next_check: str, duplicate_threshold: float = 0.8
+) -> tuple[SaveResult, Verdict]:
+    """Observe → detect → group → store for one extracted page: the crawl's whole write path."""
     version = version_of(snapshot)
     verdict = detect(store.document_state(snapshot.canonical_url, snapshot.fetch.url), version)
-    return store.save_snapshot(run_id, snapshot, version, verdict, next_check), verdict
+    grouping = None
+    if verdict.new_version:
+        mine = likeness(snapshot.title, snapshot.text)
+        candidates = store.duplicate_candidates(mine, snapshot.canonical_url)
+        grouping = (mine, choose_group(mine, candidates, duplicate_threshold))
+    result = store.save_snapshot(run_id, snapshot, version, verdict, next_check, grouping=grouping)
+    return result, verdict
 
 
 def store_fetch(store: Store, run_id: int, fetch: Fetch, next_check: str | None = None) -> Verdict | None:

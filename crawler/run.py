@@ -51,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     settings.setdict({
         "PW_DB": str(config.db), "PW_RUN_ID": run_id, "PW_EVENTS": args.events,
         "PW_RECHECK_DAYS": config.crawl.recheck_days,
+        "PW_DUPLICATE_THRESHOLD": config.detect.duplicate_threshold,
     })
     if args.log_file:
         settings.set("LOG_FILE", args.log_file)

@@ -85,10 +85,18 @@ class CrawlSettings:
 
 
 @dataclass(frozen=True)
+class DetectSettings:
+    """How changes and reposts are recognised."""
+
+    duplicate_threshold: float = 0.8  # share (0–1) of the shorter text found in the other: one policy
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     db: Path
     crawl: CrawlSettings = field(default_factory=CrawlSettings)
+    detect: DetectSettings = field(default_factory=DetectSettings)
     sources: tuple[Source, ...] = ()
 
     def source(self, name: str) -> Source:
@@ -118,6 +126,7 @@ _CRAWL: _Schema = {
     "max_page_bytes": (int, False),
     "recheck_days": ((int, float), False),
 }
+_DETECT: _Schema = {"duplicate_threshold": ((int, float), False)}
 _LIST: _Schema = {
     "item": (str, True),
     "link": (str, False),
@@ -138,7 +147,7 @@ _SOURCE: _Schema = {
     "language": (str, False),
     "recheck_days": ((int, float), False),
 }
-_TOP: _Schema = {"db": (str, False), "crawl": (dict, False), "sources": (list, False)}
+_TOP: _Schema = {"db": (str, False), "crawl": (dict, False), "detect": (dict, False), "sources": (list, False)}
 _SELECTOR_KEYS = {"item", "link", "title", "date", "next_page", "body", "authority", "doc_number"}
 
 
@@ -167,6 +176,9 @@ def parse(raw: dict[str, Any], path: Path, db: str | Path | None = None) -> Conf
     for key in ("concurrency_per_domain", "max_page_bytes", "timeout"):
         if getattr(crawl, key) <= 0:
             raise ConfigError(path, f"crawl.{key}", "must be greater than 0")
+    detect = DetectSettings(**_check(raw.get("detect", {}), _DETECT, "detect", path))
+    if not 0 < detect.duplicate_threshold <= 1:
+        raise ConfigError(path, "detect.duplicate_threshold", "must be between 0 and 1")
     sources = tuple(_source(s, f"sources[{i}]", path) for i, s in enumerate(raw.get("sources", [])))
     seen: set[str] = set()
     for i, source in enumerate(sources):
@@ -174,7 +186,7 @@ def parse(raw: dict[str, Any], path: Path, db: str | Path | None = None) -> Conf
             raise ConfigError(path, f"sources[{i}].name", f"duplicate source name {source.name!r}")
         seen.add(source.name)
     db_path = Path(db) if db is not None else path.parent / raw.get("db", "state.db")
-    return Config(path=path, db=db_path, crawl=crawl, sources=sources)
+    return Config(path=path, db=db_path, crawl=crawl, detect=detect, sources=sources)
 
 
 def _source(raw: Any, key: str, path: Path) -> Source:

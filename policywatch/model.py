@@ -80,3 +80,24 @@ class Verdict:
     missing: int
     new_version: bool = False
     fields: tuple[str, ...] = ()  # what differs from the previous version: text, title, …
+
+
+@dataclass(frozen=True)
+class Likeness:
+    """What duplicate grouping keeps per document (see ``digest.duplicates``)."""
+
+    title_key: str | None
+    signature: bytes  # MinHash values, uint32
+    bands: tuple[int, ...]  # one bucket id per LSH band, for the candidate lookup
+    size: int  # number of distinct shingles
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A stored document that might be the same policy as a new one."""
+
+    document_id: int
+    group_id: int
+    title_key: str | None
+    signature: bytes
+    size: int

@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from policywatch.model import DocState, SaveResult, Version
+from policywatch.model import Candidate, DocState, SaveResult, Version
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from policywatch.config import Source
-    from policywatch.model import Fetch, Snapshot, Verdict
+    from policywatch.model import Fetch, Likeness, Snapshot, Verdict
 
 migrations = Migrations("policywatch")
 
@@ -92,6 +92,18 @@ def m002_changes(db: sqlite_utils.Database) -> None:
     )
     db["changes"].create_index(["detected_at"])
     db["changes"].create_index(["document_id"])
+
+
+@migrations()
+def m003_duplicates(db: sqlite_utils.Database) -> None:
+    db["documents"].add_column("title_key", str)
+    db["documents"].add_column("likeness", bytes)
+    db["documents"].add_column("shingles", int)
+    db["documents"].add_column("group_id", int)
+    db["documents"].create_index(["title_key"])
+    db["documents"].create_index(["group_id"])
+    db["doc_bands"].create({"band": int, "bucket": int, "document_id": int}, pk=("band", "bucket", "document_id"))
+    db["doc_bands"].create_index(["document_id"])
 
 
 def now_iso() -> str:
@@ -208,14 +220,29 @@ class Store:
         latest = Version(**{k: version[k] for k in Version.__dataclass_fields__}) if version else None
         return DocState(latest, doc["status"], doc["missing"])
 
+    def duplicate_candidates(self, likeness: Likeness, url: str) -> list[Candidate]:
+        """Stored documents (other than ``url``'s) sharing the title key or an LSH band."""
+        bands = " OR ".join("(b.band = ? AND b.bucket = ?)" for _ in likeness.bands)
+        params: list[Any] = [v for pair in enumerate(likeness.bands) for v in pair]
+        sql = f"""
+            SELECT d.id, coalesce(d.group_id, d.id), d.title_key, d.likeness, d.shingles FROM documents d
+             WHERE d.url != ? AND d.fetch_url != ? AND d.likeness IS NOT NULL
+               AND (d.title_key = ? OR d.id IN (SELECT b.document_id FROM doc_bands b WHERE {bands}))
+             ORDER BY d.id
+        """
+        rows = self.db.execute(sql, [url, url, likeness.title_key, *params]).fetchall()
+        return [Candidate(*row) for row in rows]
+
     def save_snapshot(
         self, run_id: int, snapshot: Snapshot, version: Version, verdict: Verdict, next_check: str,
-        diff_stats: tuple[int, int] | None = None,
+        diff_stats: tuple[int, int] | None = None, grouping: tuple[Likeness, int | None] | None = None,
     ) -> SaveResult:
         """Store one detail fetch as ``verdict`` decided: document, text, version, change, fetch row.
 
         All in one transaction: after a crash the database holds all of it or none.
-        ``diff_stats`` is (chars added, chars removed) for a change of the text.
+        ``diff_stats`` is (chars added, chars removed) for a change of the text;
+        ``grouping`` the document's likeness and the duplicate group it joins
+        (None: it starts its own).
         """
         fetch = snapshot.fetch
         meta = {k: getattr(version, k) for k in Version.__dataclass_fields__ if k != "text_hash"}
@@ -241,6 +268,14 @@ class Store:
                     {"document_id": doc["id"], "text_hash": version.text_hash,
                      "created_at": fetch.fetched_at, "run_id": run_id, **meta}
                 ).last_pk)
+            if grouping is not None:
+                likeness, group_id = grouping
+                update |= {"title_key": likeness.title_key, "likeness": likeness.signature,
+                           "shingles": likeness.size, "group_id": group_id or doc["id"]}
+                self.db.execute("DELETE FROM doc_bands WHERE document_id = ?", [doc["id"]])
+                self.db["doc_bands"].insert_all(
+                    {"band": band, "bucket": bucket, "document_id": doc["id"]}
+                    for band, bucket in enumerate(likeness.bands))
             self.db["documents"].update(doc["id"], update)
             self._insert_change(run_id, doc, verdict, fetch.fetched_at,
                                 update.get("latest_version", doc["latest_version"]), diff_stats)

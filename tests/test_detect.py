@@ -117,3 +117,46 @@ def test_planted_changes_are_reported_exactly(tmp_path, portal, write_config, ru
     assert store.db.execute("SELECT count(*) FROM documents WHERE status = 'removed'").fetchone() == (0,)
     change = store.db.execute("SELECT fields, from_version, to_version FROM changes WHERE kind = 'changed'").fetchone()
     assert change[0] == "text" and change[1] < change[2]
+
+
+POLICY = ("为贯彻落实《关于加快推进生物医药产业高质量发展的意见》，支持开展干细胞临床研究和免疫细胞治疗产品研发，"
+          "现就细胞治疗产品临床转化应用试点工作通知如下。一、试点期三年，试点单位应当具备细胞制备和质量控制能力。"
+          "二、各地卫生健康行政部门要加强指导，做好备案和监督管理工作。三、试点单位按季度报送工作进展。")
+
+
+def test_reposts_on_two_differently_built_sites_are_one_group(tmp_path, portal, write_config, run_crawl, open_store):
+    national, province = tmp_path / "national", tmp_path / "province"
+    national.mkdir()
+    province.mkdir()
+    (national / "index.html").write_text(
+        "<div class='list'><ul><li><a href='/a.html'>关于开展细胞治疗产品临床转化应用试点工作的通知</a></li>"
+        "<li><a href='/b.html'>关于开展2024年度科技型中小企业评价工作的通知</a></li></ul></div>", encoding="utf-8")
+    (national / "a.html").write_text(
+        "<html><head><meta name='ArticleTitle' content='关于开展细胞治疗产品临床转化应用试点工作的通知'></head>"
+        f"<body><nav>首页 政策 解读</nav><div class='TRS_Editor'><p>{POLICY}</p></div><footer>版权所有</footer>"
+        "</body></html>", encoding="utf-8")
+    (national / "b.html").write_text(
+        "<html><body><div class='TRS_Editor'><p>为做好2024年度科技型中小企业评价工作，现将有关事项通知如下，"
+        "请各区科技管理部门组织企业按时填报，做好审核和服务工作。</p></div></body></html>", encoding="utf-8")
+    repost = "转发国家卫生健康委关于开展细胞治疗产品试点工作的通知"
+    (province / "list.html").write_text(
+        f"<table><tr><td><a href='/zc/1.html'>{repost}</a></td></tr></table>", encoding="gbk")
+    (province / "zc").mkdir()
+    (province / "zc" / "1.html").write_bytes(
+        ("<html><head><meta charset='gbk'></head><body><table><tr><td>当前位置：首页 &gt; 政策文件</td></tr>"
+         "<tr><td class='title'>转发国家卫生健康委关于开展细胞治疗产品试点工作的通知</td></tr>"
+         "<tr><td id='zoom'><p>各市（州）卫生健康委：</p><p>" + POLICY.replace("，", "， ") + "</p>"
+         "<p>请结合实际认真贯彻执行。</p></td></tr></table></body></html>").encode("gbk"))
+    config = write_config(
+        source_toml("national", f"{portal(national)}/index.html", item="div.list li"),
+        source_toml("province", f"{portal(province)}/list.html", item="tr"),
+    )
+
+    run_crawl(config)
+
+    store = open_store(config.db)
+    groups = dict(store.db.execute("SELECT title, group_id FROM documents").fetchall())
+    assert len(groups) == 3
+    original = groups["关于开展细胞治疗产品临床转化应用试点工作的通知"]
+    assert groups["转发国家卫生健康委关于开展细胞治疗产品试点工作的通知"] == original
+    assert groups["关于开展2024年度科技型中小企业评价工作的通知"] != original
