@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from collections import Counter
+from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -170,6 +171,87 @@ def show(
         out.print(f"[bold]{'attachment':>12}[/]  {url}")
     out.print()
     out.print(record["text"], markup=False)
+
+
+KINDS = ("new", "changed", "removed", "restored")
+
+
+def _day(value: str | None, option: str) -> str | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date like 2023-12-31", param_hint=option) from None
+
+
+@main.command()
+@_common
+@click.option("--since", help="Changes detected on or after this date (YYYY-MM-DD).")
+@click.option("--until", help="Changes detected on or before this date (YYYY-MM-DD).")
+@click.option("--source", help="Only this source.")
+@click.option("--kind", type=click.Choice(KINDS), help="Only this kind of change.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON array.")
+@click.pass_context
+def changes(
+    ctx: click.Context, since: str | None, until: str | None, source: str | None, kind: str | None,
+    as_json: bool, config_path: str | None, db_path: str | None,
+) -> None:
+    """New, changed, removed and restored documents, oldest first.
+
+    Example: policywatch changes --since 2023-12-01 --until 2023-12-31 --kind changed --json
+    """
+    config = _config(ctx, config_path, db_path)
+    start, end = _day(since, "--since"), _day(until, "--until")
+    end = (date.fromisoformat(end) + timedelta(days=1)).isoformat() if end else None
+    store = Store(config.db)
+    rows = store.changes(start, end, source, kind)
+    store.close()
+    region = {s.name: s.region for s in config.sources}
+    records = [
+        {"kind": r["kind"], "url": r["url"], "title": r["title"], "published": r["published"],
+         "source": r["source"], "region": region.get(r["source"]), "detected_at": r["detected_at"],
+         "group": r["group"], "document": r["document_id"],
+         "fields": r["fields"].split(",") if r["fields"] else [],
+         "diff": {"added": r["added"], "removed": r["removed"]}}
+        for r in rows
+    ]
+    if as_json:
+        click.echo(json.dumps(records, ensure_ascii=False, indent=2))
+        return
+    table = Table()
+    for column in ("detected", "kind", "source", "published", "what changed", "title"):
+        table.add_column(column, no_wrap=True, overflow="ellipsis")
+    for r in records:
+        table.add_row(r["detected_at"][:10], r["kind"], r["source"], r["published"] or "—",
+                      ", ".join(r["fields"]), r["title"])
+    out.print(table)
+
+
+@main.command()
+@_common
+@click.argument("url_or_id")
+@click.pass_context
+def history(ctx: click.Context, url_or_id: str, config_path: str | None, db_path: str | None) -> None:
+    """Every stored version of a document, with its date and size.
+
+    Example: policywatch history https://stcsm.sh.gov.cn/zwgk/tzgs/2023/1206.html
+    """
+    config = _config(ctx, config_path, db_path)
+    store = Store(config.db)
+    doc = store.document(url_or_id)
+    versions = store.history(doc["id"]) if doc else []
+    store.close()
+    if doc is None:
+        raise click.ClickException(f"no document with id or URL {url_or_id!r} in {config.db}")
+    out.print(f"[bold]{doc['title']}[/]  {doc['url']}  ({doc['status']})", markup=True)
+    table = Table()
+    for column in ("version", "stored", "bytes", "change", "title"):
+        table.add_column(column)
+    for v in versions:
+        table.add_row(str(v["id"]), v["created_at"][:16].replace("T", " "), str(v["size"]),
+                      v["change"] or "", v["title"])
+    out.print(table)
 
 
 @main.group()

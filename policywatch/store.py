@@ -372,6 +372,37 @@ class Store:
         """
         return list(self.db.query(sql, {"run": run_id}))
 
+    def changes(
+        self, since: str | None = None, until: str | None = None, source: str | None = None,
+        kind: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Change records, oldest first, with their document; ``until`` is exclusive."""
+        sql = """
+            SELECT c.id, c.kind, c.fields, c.detected_at, c.added, c.removed, c.from_version,
+                   c.to_version, d.id AS document_id, d.url, d.title, d.published, d.source,
+                   coalesce(d.group_id, d.id) AS "group"
+              FROM changes c JOIN documents d ON d.id = c.document_id
+             WHERE (:since IS NULL OR c.detected_at >= :since)
+               AND (:until IS NULL OR c.detected_at < :until)
+               AND (:source IS NULL OR d.source = :source) AND (:kind IS NULL OR c.kind = :kind)
+             ORDER BY c.detected_at, c.id
+        """
+        return list(self.db.query(sql, {"since": since, "until": until, "source": source, "kind": kind}))
+
+    def history(self, document_id: int) -> list[dict[str, Any]]:
+        """Every version of a document, oldest first, with its size and the change that made it."""
+        sql = """
+            SELECT v.id, v.created_at, v.title, v.published, t.size,
+                   (SELECT group_concat(c.kind) FROM changes c WHERE c.to_version = v.id) AS change
+              FROM versions v JOIN texts t ON t.hash = v.text_hash
+             WHERE v.document_id = ? ORDER BY v.id
+        """
+        return list(self.db.query(sql, [document_id]))
+
+    def version_text(self, version_id: int) -> str:
+        version = self._version(version_id)
+        return self.text(version["text_hash"]) if version else ""
+
     def text(self, text_hash: str) -> str:
         row = self.db.execute("SELECT body FROM texts WHERE hash = ?", [text_hash]).fetchone()
         return zlib.decompress(row[0]).decode("utf-8") if row else ""

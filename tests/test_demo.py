@@ -100,3 +100,25 @@ def test_show_json_on_the_demo_db(demo) -> None:
             "attachments", "text"} <= set(shown)
     assert (shown["source"], shown["region"], shown["published"]) == ("sh-sti", "上海市", "2023-12-15")
     assert "干细胞和免疫细胞临床研究" in shown["text"]  # the round-2 text is the latest version
+
+
+def test_changes_and_history_commands(demo) -> None:
+    *_, workdir = demo
+    config = ["--config", str(workdir / "config.toml")]
+    listed = json.loads(subprocess.run([*POLICYWATCH, "changes", "--json", *config],
+                                       capture_output=True, text=True, check=True).stdout)
+    pages = EXPECTED["page"]
+    first_round = sum(p["round"] == "round1" for p in pages)
+    assert [c["kind"] for c in listed].count("new") == first_round + sum(p.get("change") == "new" for p in pages)
+    changed = [c for c in listed if c["kind"] == "changed"]
+    assert {(c["source"], c["fields"][0]) for c in changed} == {("sh-sti", "text"), ("jl-gov", "text")}
+    assert {"kind", "url", "title", "published", "source", "region", "detected_at", "group", "diff"} <= set(changed[0])
+    only = subprocess.run([*POLICYWATCH, "changes", "--json", "--kind", "changed", "--source", "jl-gov", *config],
+                          capture_output=True, text=True, check=True)
+    assert [c["title"] for c in json.loads(only.stdout)] == ["关于打造吉林省生物医药与高端医疗器械产业新赛道的实施方案"]
+    bad = subprocess.run([*POLICYWATCH, "changes", "--since", "12/2023", *config], capture_output=True, text=True)
+    assert bad.returncode == 2 and "'12/2023' is not a date like 2023-12-31" in bad.stderr
+
+    history = subprocess.run([*POLICYWATCH, "history", str(changed[1]["document"]), *config],
+                             capture_output=True, text=True, check=True).stdout
+    assert "new" in history and "changed" in history
