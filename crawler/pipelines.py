@@ -7,9 +7,10 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from digest.detect import detect
+from digest.detect import detect, detect_attachment
+from digest.diff import diff
 from digest.duplicates import choose_group, likeness
-from policywatch.model import Fetch, SaveResult, Snapshot, Verdict, Version
+from policywatch.model import AttachmentFile, Fetch, SaveResult, Snapshot, Verdict, Version
 from policywatch.normalize import fingerprint
 from policywatch.store import Store
 
@@ -49,6 +50,9 @@ class StorePipeline:
             fetch = item.fetch
             event = {"new_document": result.new_document, "new_version": result.new_version,
                      "change": verdict.kind}
+        elif isinstance(item, AttachmentFile):
+            verdict = store_attachment(self.store, self.run_id, item)
+            fetch, event = item.fetch, {"change": verdict.kind if verdict else None}
         elif isinstance(item, Fetch):
             # A 304 answered the re-check; anything else leaves the document due.
             next_check = self._next_check(spider) if item.status == 304 else None
@@ -75,13 +79,17 @@ def store_snapshot(
 ) -> tuple[SaveResult, Verdict]:
     """Observe → detect → group → store for one extracted page: the crawl's whole write path."""
     version = version_of(snapshot)
-    verdict = detect(store.document_state(snapshot.canonical_url, snapshot.fetch.url), version)
+    state = store.document_state(snapshot.canonical_url, snapshot.fetch.url)
+    verdict = detect(state, version)
+    stats = None
+    if state is not None and state.latest is not None and "text" in verdict.fields:
+        stats = diff_stats(store.text(state.latest.text_hash), snapshot.text)
     grouping = None
     if verdict.new_version:
         mine = likeness(snapshot.title, snapshot.text)
         candidates = store.duplicate_candidates(mine, snapshot.canonical_url)
         grouping = (mine, choose_group(mine, candidates, duplicate_threshold))
-    result = store.save_snapshot(run_id, snapshot, version, verdict, next_check, grouping=grouping)
+    result = store.save_snapshot(run_id, snapshot, version, verdict, next_check, stats, grouping)
     return result, verdict
 
 
@@ -95,6 +103,27 @@ def store_fetch(store: Store, run_id: int, fetch: Fetch, next_check: str | None 
             verdict = detect(state, state.latest if fetch.status == 304 else None)
     store.record_fetch(run_id, fetch, next_check, verdict)
     return verdict
+
+
+def store_attachment(store: Store, run_id: int, item: AttachmentFile) -> Verdict | None:
+    """Store a downloaded attachment; new bytes behind a known URL are a change of its document."""
+    previous = store.attachment(item.fetch.url)
+    state = store.document_state(item.document_url, item.document_url)
+    verdict = None
+    if state is not None:
+        verdict = detect_attachment(previous["sha256"] if previous else None, item.sha256, state)
+    text_hash = fingerprint(item.text) if item.text else None
+    stats = None
+    if verdict is not None and previous["text_hash"] and item.text:
+        stats = diff_stats(store.text(previous["text_hash"]), item.text)
+    store.save_attachment(run_id, item, text_hash, verdict, stats)
+    return verdict
+
+
+def diff_stats(old: str, new: str) -> tuple[int, int]:
+    """(characters added, characters removed) between two texts, word-level."""
+    changes = diff(old, new)
+    return changes.added, changes.removed
 
 
 def version_of(snapshot: Snapshot) -> Version:

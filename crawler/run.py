@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     run_id = store.start_run(s.name for s in sources)
     now = now_iso()
     refs = {s.name: store.document_refs(s.name, now, args.recheck_all) for s in sources}
+    attachments = {s.name: store.attachment_refs(s.name) for s in sources}
     store.close()
     if args.events:
         print(json.dumps({"event": "run", "run": run_id}), flush=True)
@@ -60,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     custom = set(loader.list())
     for source in sources:
         spider_class = loader.load(source.name) if source.name in custom else ConfigSpider
-        process.crawl(spider_class, source=source, refs=refs[source.name])
+        process.crawl(spider_class, source=source, refs=refs[source.name], attachments=attachments[source.name])
     process.start()
 
     store = Store(config.db)

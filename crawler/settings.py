@@ -19,6 +19,7 @@ def build_settings(crawl: CrawlSettings) -> dict[str, Any]:
         "COOKIES_ENABLED": False,
         "DOWNLOAD_DELAY": crawl.download_delay,
         "DOWNLOAD_MAXSIZE": crawl.max_page_bytes,
+        "PW_MAX_ATTACHMENT_BYTES": crawl.max_attachment_bytes,
         "DOWNLOAD_TIMEOUT": crawl.timeout,
         "DOWNLOAD_WARNSIZE": 0,
         "ITEM_PIPELINES": {"crawler.pipelines.StorePipeline": 300},

@@ -38,3 +38,10 @@ def detect(previous: DocState | None, current: Version | None) -> Verdict:
     if differs:
         return Verdict("changed", "active", 0, new_version=True, fields=differs)
     return Verdict(None, "active", 0)
+
+
+def detect_attachment(previous_sha256: str | None, current_sha256: str, document: DocState) -> Verdict | None:
+    """A linked file whose bytes changed is a change of its document; a first download is not."""
+    if previous_sha256 is None or previous_sha256 == current_sha256:
+        return None
+    return Verdict("changed", document.status, document.missing, fields=("attachment",))

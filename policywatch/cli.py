@@ -254,6 +254,51 @@ def history(ctx: click.Context, url_or_id: str, config_path: str | None, db_path
     out.print(table)
 
 
+@main.command("diff")
+@_common
+@click.argument("url_or_id")
+@click.option("--from", "from_version", type=int, help="Older version id (default: the one before --to).")
+@click.option("--to", "to_version", type=int, help="Newer version id (default: the latest).")
+@click.option("--format", "fmt", type=click.Choice(("term", "html", "text")), default="term", show_default=True,
+              help="Coloured terminal output, an HTML fragment (side by side, then inline), or [-x-]{+y+} text.")
+@click.option("--color", "force_color", is_flag=True, help="Colour terminal output even when piped (less -R).")
+@click.pass_context
+def diff_command(
+    ctx: click.Context, url_or_id: str, from_version: int | None, to_version: int | None, fmt: str,
+    force_color: bool, config_path: str | None, db_path: str | None,
+) -> None:
+    """What changed between two versions of a document, word by word.
+
+    Example: policywatch diff 12 --format text
+    """
+    from digest import diff as word_diff
+
+    config = _config(ctx, config_path, db_path)
+    store = Store(config.db)
+    try:
+        doc = store.document(url_or_id)
+        if doc is None:
+            raise click.ClickException(f"no document with id or URL {url_or_id!r} in {config.db}")
+        ids = [v["id"] for v in store.history(doc["id"])]
+        new = to_version if to_version is not None else ids[-1]
+        if new not in ids:
+            raise click.ClickException(f"document {doc['id']} has no version {new} (versions: {ids})")
+        old = from_version if from_version is not None else (ids[ids.index(new) - 1] if ids.index(new) else None)
+        if old is None:
+            raise click.ClickException(f"document {doc['id']} has only one version; nothing to compare")
+        if old not in ids:
+            raise click.ClickException(f"document {doc['id']} has no version {old} (versions: {ids})")
+        changes = word_diff.diff(store.version_text(old), store.version_text(new))
+    finally:
+        store.close()
+    if fmt == "html":
+        click.echo(word_diff.to_html_side_by_side(changes) + "\n" + word_diff.to_html(changes))
+    elif fmt == "text":
+        click.echo(word_diff.to_text(changes))
+    else:
+        click.echo(word_diff.to_terminal(word_diff.context(changes)), color=force_color or None)
+
+
 @main.group()
 def sources() -> None:
     """Configured sources: list them, with their last crawl."""

@@ -81,6 +81,7 @@ class CrawlSettings:
     timeout: float = 30.0
     retries: int = 2
     max_page_bytes: int = 5_000_000
+    max_attachment_bytes: int = 20_000_000
     recheck_days: float = 7.0
 
 
@@ -124,6 +125,7 @@ _CRAWL: _Schema = {
     "timeout": ((int, float), False),
     "retries": (int, False),
     "max_page_bytes": (int, False),
+    "max_attachment_bytes": (int, False),
     "recheck_days": ((int, float), False),
 }
 _DETECT: _Schema = {"duplicate_threshold": ((int, float), False)}
@@ -173,7 +175,7 @@ def parse(raw: dict[str, Any], path: Path, db: str | Path | None = None) -> Conf
     """Validate an already-decoded TOML document (see :func:`load`)."""
     _check(raw, _TOP, "", path)
     crawl = CrawlSettings(**_check(raw.get("crawl", {}), _CRAWL, "crawl", path))
-    for key in ("concurrency_per_domain", "max_page_bytes", "timeout"):
+    for key in ("concurrency_per_domain", "max_page_bytes", "max_attachment_bytes", "timeout"):
         if getattr(crawl, key) <= 0:
             raise ConfigError(path, f"crawl.{key}", "must be greater than 0")
     detect = DetectSettings(**_check(raw.get("detect", {}), _DETECT, "detect", path))

@@ -41,6 +41,19 @@ class Snapshot:
     encoding: str | None = None
 
 
+@dataclass
+class AttachmentFile:
+    """One downloaded attachment (PDF, Word, Excel …) of a document, hashed and read."""
+
+    fetch: Fetch
+    document_url: str
+    kind: str
+    sha256: str
+    size: int
+    text: str | None = None  # None where the format has no text extractor
+    error: str | None = None  # why the text could not be read (encrypted, corrupt …)
+
+
 @dataclass(frozen=True)
 class SaveResult:
     """What storing a snapshot did, for progress and run summaries."""

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from policywatch.model import Candidate, DocState, SaveResult, Version
+from policywatch.model import AttachmentFile, Candidate, DocState, SaveResult, Version
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -104,6 +104,18 @@ def m003_duplicates(db: sqlite_utils.Database) -> None:
     db["documents"].create_index(["group_id"])
     db["doc_bands"].create({"band": int, "bucket": int, "document_id": int}, pk=("band", "bucket", "document_id"))
     db["doc_bands"].create_index(["document_id"])
+
+
+@migrations()
+def m004_attachments(db: sqlite_utils.Database) -> None:
+    db["attachments"].create(
+        {
+            "url": str, "document_id": int, "kind": str, "sha256": str, "size": int, "text_hash": str,
+            "error": str, "etag": str, "last_modified": str, "fetched_at": str,
+        },
+        pk="url",
+    )
+    db["attachments"].create_index(["document_id"])
 
 
 def now_iso() -> str:
@@ -253,11 +265,7 @@ class Store:
                     {"url": snapshot.canonical_url, "fetch_url": fetch.url, "source": fetch.source,
                      "first_seen": fetch.fetched_at, "first_run": run_id}
                 ).last_pk), "latest_version": None}
-            if not self.db.execute("SELECT 1 FROM texts WHERE hash = ?", [version.text_hash]).fetchone():
-                data = snapshot.text.encode("utf-8")
-                self.db["texts"].insert(
-                    {"hash": version.text_hash, "body": zlib.compress(data, 6), "size": len(data)}
-                )
+            self._put_text(version.text_hash, snapshot.text)
             update = {
                 "fetch_url": fetch.url, "last_checked": fetch.fetched_at, "next_check": next_check,
                 "last_status": fetch.status, "etag": fetch.etag, "last_modified": fetch.last_modified,
@@ -302,6 +310,42 @@ class Store:
                     self._insert_change(run_id, doc, verdict, fetch.fetched_at, None, None)
                 self.db["documents"].update(doc["id"], update)
             self._insert_fetch(run_id, fetch, doc["id"] if doc else None)
+
+    def attachment_refs(self, source: str) -> dict[str, tuple[str | None, str | None, str]]:
+        """Every stored attachment of a source: URL → (ETag, Last-Modified, its document's URL)."""
+        sql = """SELECT a.url, a.etag, a.last_modified, d.url FROM attachments a
+                   JOIN documents d ON d.id = a.document_id WHERE d.source = ?"""
+        return {row[0]: row[1:] for row in self.db.execute(sql, [source]).fetchall()}
+
+    def attachment(self, url: str) -> dict[str, Any] | None:
+        return next(iter(self.db.query("SELECT * FROM attachments WHERE url = ?", [url])), None)
+
+    def save_attachment(
+        self, run_id: int, item: AttachmentFile, text_hash: str | None, verdict: Verdict | None,
+        diff_stats: tuple[int, int] | None = None,
+    ) -> None:
+        """Store a downloaded attachment, its text, the change it makes (if any) and its fetch row."""
+        fetch = item.fetch
+        with self.db.atomic():
+            doc = self._find_document(item.document_url, item.document_url)
+            if doc is None:  # its page failed after all: keep the fetch, nothing to attach to
+                self._insert_fetch(run_id, fetch, None)
+                return
+            if text_hash is not None and item.text is not None:
+                self._put_text(text_hash, item.text)
+            self.db["attachments"].upsert({
+                "url": fetch.url, "document_id": doc["id"], "kind": item.kind, "sha256": item.sha256,
+                "size": item.size, "text_hash": text_hash, "error": item.error, "etag": fetch.etag,
+                "last_modified": fetch.last_modified, "fetched_at": fetch.fetched_at,
+            }, pk="url")
+            if verdict is not None:
+                self._insert_change(run_id, doc, verdict, fetch.fetched_at, doc["latest_version"], diff_stats)
+            self._insert_fetch(run_id, fetch, doc["id"])
+
+    def _put_text(self, text_hash: str, text: str) -> None:
+        if not self.db.execute("SELECT 1 FROM texts WHERE hash = ?", [text_hash]).fetchone():
+            data = text.encode("utf-8")
+            self.db["texts"].insert({"hash": text_hash, "body": zlib.compress(data, 6), "size": len(data)})
 
     def _insert_change(
         self, run_id: int, doc: dict[str, Any], verdict: Verdict, when: str,

@@ -122,3 +122,24 @@ def test_changes_and_history_commands(demo) -> None:
     history = subprocess.run([*POLICYWATCH, "history", str(changed[1]["document"]), *config],
                              capture_output=True, text=True, check=True).stdout
     assert "new" in history and "changed" in history
+
+
+def test_diff_command(demo) -> None:
+    _, store, workdir = demo
+    config = ["--config", str(workdir / "config.toml")]
+    doc = next(d for d in store.documents() if d["doc_number"] == "沪科指南〔2023〕41号")
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*POLICYWATCH, "diff", str(doc["id"]), *args, *config], capture_output=True, text=True)
+
+    text = run("--format", "text")
+    assert text.returncode == 0 and "干细胞{+和免疫细胞+}临床研究" in text.stdout
+    html = run("--format", "html").stdout
+    assert '<table class="pw-sbs">' in html and '<ins class="pw-ins">和免疫细胞</ins>' in html
+    coloured, plain = run("--color").stdout, run().stdout
+    assert "\x1b[" in coloured and "\x1b[" not in plain and "和免疫细胞" in plain
+    [changed] = [c for c in store.changes(kind="changed") if c["document_id"] == doc["id"]]
+    assert changed["added"] > 0  # the change record carries the diff's size
+    single = next(d for d in store.documents() if d["versions"] == 1)
+    one = subprocess.run([*POLICYWATCH, "diff", str(single["id"]), *config], capture_output=True, text=True)
+    assert one.returncode == 1 and "has only one version" in one.stderr

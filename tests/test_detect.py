@@ -160,3 +160,49 @@ def test_reposts_on_two_differently_built_sites_are_one_group(tmp_path, portal, 
     original = groups["关于开展细胞治疗产品临床转化应用试点工作的通知"]
     assert groups["转发国家卫生健康委关于开展细胞治疗产品试点工作的通知"] == original
     assert groups["关于开展2024年度科技型中小企业评价工作的通知"] != original
+
+
+def make_docx(path, paragraphs: list[str]) -> None:
+    import docx
+
+    document = docx.Document()
+    for paragraph in paragraphs:
+        document.add_paragraph(paragraph)
+    document.save(path)
+
+
+def test_attachments_are_hashed_read_and_diffed(tmp_path, portal, write_config, run_crawl, open_store):
+    site = tmp_path / "site"
+    (site / "files").mkdir(parents=True)
+    (site / "index.html").write_text("<ul><li><a href='/a.html'>关于印发细胞治疗试点方案的通知</a></li></ul>",
+                                     encoding="utf-8")
+    (site / "a.html").write_text(
+        "<html><body><h1>关于印发细胞治疗试点方案的通知</h1><p>发布时间：2023-12-05</p><div id='zoom'>"
+        "<p>现将《细胞治疗试点方案》印发给你们，请认真贯彻执行。</p>"
+        "<p><a href='/files/fang-an.docx'>附件1：试点方案</a> <a href='/files/broken.pdf'>附件2：名单</a>"
+        " <a href='/files/empty.pdf'>附件3</a></p></div></body></html>", encoding="utf-8")
+    make_docx(site / "files" / "fang-an.docx", ["一、试点期三年。", "二、支持开展干细胞临床研究。"])
+    (site / "files" / "broken.pdf").write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 8)
+    (site / "files" / "empty.pdf").write_bytes(b"")
+    config = write_config(source_toml("att", f"{portal(site)}/index.html"))
+    store = open_store(config.db)
+
+    run_crawl(config)
+    stored = {row["url"].rsplit("/", 1)[-1]: row for row in store.db["attachments"].rows}
+    assert set(stored) == {"fang-an.docx", "broken.pdf", "empty.pdf"}
+    assert stored["fang-an.docx"]["kind"] == "docx" and stored["fang-an.docx"]["error"] is None
+    assert "支持开展干细胞临床研究" in store.text(stored["fang-an.docx"]["text_hash"])
+    assert stored["broken.pdf"]["error"].startswith("corrupt PDF")
+    assert stored["empty.pdf"]["error"] == "empty file"
+    errors = dict(store.db.execute("SELECT url, error FROM fetches WHERE kind = 'attachment'").fetchall())
+    assert sum(1 for e in errors.values() if e) == 2
+
+    # Unchanged files: a re-check finds nothing; a changed attachment is a change of the document.
+    quiet = run_crawl(config, recheck_all=True)
+    assert kinds(store, quiet.run_id) == {}
+    make_docx(site / "files" / "fang-an.docx", ["一、试点期三年。", "二、支持开展干细胞和免疫细胞临床研究。"])
+    changed = run_crawl(config, recheck_all=True)
+    assert kinds(store, changed.run_id) == {"关于印发细胞治疗试点方案的通知": "changed"}
+    fields, added, removed = store.db.execute(
+        "SELECT fields, added, removed FROM changes WHERE run_id = ?", [changed.run_id]).fetchone()
+    assert (fields, added, removed) == ("attachment", len("和免疫细胞"), 0)

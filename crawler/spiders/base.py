@@ -9,10 +9,11 @@ import scrapy
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.web._newclient import ResponseNeverReceived
 
+from crawler.extract.attachments import attachment_text
 from crawler.extract.detail import extract_detail
 from crawler.extract.encoding import decode_html
 from crawler.extract.walls import WALL_STATUSES, detect_wall
-from policywatch.model import Fetch, Snapshot
+from policywatch.model import AttachmentFile, Fetch, Snapshot
 from policywatch.store import now_iso
 
 if TYPE_CHECKING:
@@ -36,10 +37,14 @@ class PolicySpider(scrapy.Spider):
     conditional headers so an unchanged page costs a 304.
     """
 
-    def __init__(self, source: Source, refs: list[DocRef], **kwargs: Any) -> None:
+    def __init__(
+        self, source: Source, refs: list[DocRef],
+        attachments: dict[str, tuple[str | None, str | None, str]] | None = None, **kwargs: Any,
+    ) -> None:
         super().__init__(name=kwargs.pop("name", source.name), **kwargs)
         self.source = source
         self.refs = {ref.fetch_url: ref for ref in refs} | {ref.url: ref for ref in refs}
+        self.attachments = attachments or {}  # stored attachments: URL → (ETag, Last-Modified, page URL)
         self.scheduled: set[str] = set()
 
     # -- requests ---------------------------------------------------------
@@ -67,6 +72,20 @@ class PolicySpider(scrapy.Spider):
             dont_filter=True,
         )
 
+    def attachment_request(self, url: str, document_url: str) -> scrapy.Request | None:
+        """Fetch a linked file whenever its page is fetched; conditionally if it is stored."""
+        if url in self.scheduled:
+            return None
+        self.scheduled.add(url)
+        etag, modified, _ = self.attachments.get(url, (None, None, None))
+        headers = {k: v for k, v in (("If-None-Match", etag), ("If-Modified-Since", modified)) if v}
+        return scrapy.Request(
+            url, headers=headers, callback=self.parse_attachment, errback=self.on_error,
+            cb_kwargs={"document_url": document_url}, dont_filter=True,
+            meta={"kind": "attachment", "handle_httpstatus_list": [304],
+                  "download_maxsize": self.settings.getint("PW_MAX_ATTACHMENT_BYTES")},
+        )
+
     # -- responses --------------------------------------------------------
 
     def fetch_of(self, response: Response, kind: str, **extra: Any) -> Fetch:
@@ -89,7 +108,13 @@ class PolicySpider(scrapy.Spider):
         self, response: Response, list_title: str | None = None, list_date: str | None = None
     ) -> Iterator[Fetch | Snapshot]:
         if response.status == 304:
-            yield self.fetch_of(response, "detail")
+            # The page is unchanged, but the files it links may not be.
+            fetch = self.fetch_of(response, "detail")
+            yield fetch
+            for url, (*_, page) in self.attachments.items():
+                request = self.attachment_request(url, page) if page in (fetch.url, response.url) else None
+                if request is not None:
+                    yield request
             return
         away = _redirected_away(response)
         text, problem = self.decode(response)
@@ -106,11 +131,27 @@ class PolicySpider(scrapy.Spider):
             yield self.fetch_of(response, "detail", error="no policy text extracted")
             return
         fetch = self.fetch_of(response, "detail")
-        yield Snapshot(
+        snapshot = Snapshot(
             fetch=fetch, canonical_url=fields.canonical_url or fetch.url, title=fields.title,
             text=fields.text, published=fields.published,
             authority=fields.authority or self.source.authority, doc_number=fields.doc_number,
             attachments=fields.attachments,
+        )
+        yield snapshot
+        for url in fields.attachments:
+            request = self.attachment_request(url, snapshot.canonical_url)
+            if request is not None:
+                yield request
+
+    def parse_attachment(self, response: Response, document_url: str) -> Iterator[Fetch | AttachmentFile]:
+        if response.status == 304:
+            yield self.fetch_of(response, "attachment")
+            return
+        name = urlsplit(response.url).path.rsplit("/", 1)[-1]
+        read = attachment_text(response.body, name, _header(response, "Content-Type"))
+        yield AttachmentFile(
+            fetch=self.fetch_of(response, "attachment", error=read.error), document_url=document_url,
+            kind=read.kind, sha256=read.sha256, size=read.size, text=read.text, error=read.error,
         )
 
     def on_error(self, failure: Failure) -> Iterator[Fetch]:

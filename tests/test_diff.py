@@ -1,0 +1,186 @@
+"""Word-level diffs: exact round trips on random mixed-script texts, real policy revisions, safe rendering."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from digest.diff import Diff, apply, context, diff, to_html, to_html_side_by_side, to_terminal, to_text, tokenize
+from tests.conftest import CORPUS
+
+# Chinese for the random texts comes from real policy prose, so jieba sees realistic words and neighbours.
+SEED = (
+    "为正确审理人身损害赔偿案件，依法保护当事人的合法权益，根据《中华人民共和国民法典》等有关法律规定，"
+    "结合审判实践，制定本解释。支持开展干细胞和免疫细胞临床研究，保证医疗质量和医疗安全。"
+    "本市各级人民政府及其有关部门应当按照鼓励创新的原则，对新技术、新产业实行包容审慎监管。"
+)
+HAN = sorted({c for c in SEED if "\u4e00" <= c <= "\u9fff"})
+
+piece = st.one_of(
+    st.lists(st.sampled_from(HAN), min_size=1, max_size=6).map("".join),
+    st.tuples(st.integers(0, len(SEED) - 1), st.integers(1, 15)).map(lambda t: SEED[t[0] : t[0] + t[1]]),
+    st.from_regex(r"[A-Za-z]{1,8}", fullmatch=True),
+    st.from_regex(r"[0-9]{1,4}", fullmatch=True),
+    st.sampled_from(list("，。；、：“”《》（）,.;:!?-/%<>&\"'")),
+    st.sampled_from([" ", "  ", "\n", "\n\n", "\t", "\r\n", "\u3000"]),
+    st.characters(),  # anything at all, now and then
+)
+texts = st.lists(piece, max_size=40)
+
+
+@st.composite
+def text_pairs(draw: st.DrawFn) -> tuple[str, str]:
+    """Either two unrelated texts, or a text and a lightly edited copy (the common case for revisions)."""
+    old = draw(texts)
+    if draw(st.booleans()):
+        return "".join(old), "".join(draw(texts))
+    new = list(old)
+    for _ in range(draw(st.integers(0, 5))):
+        i = draw(st.integers(0, len(new)))
+        kind = draw(st.sampled_from(["insert", "delete", "replace"]))
+        if kind == "insert" or not new:
+            new.insert(i, draw(piece))
+        elif kind == "delete":
+            del new[min(i, len(new) - 1)]
+        else:
+            new[min(i, len(new) - 1)] = draw(piece)
+    return "".join(old), "".join(new)
+
+
+def read(name: str) -> str:
+    return (CORPUS / name).read_text(encoding="utf-8")
+
+
+def check(old: str, new: str, d: Diff) -> None:
+    """Everything a Diff of old → new must satisfy, however coarse it is."""
+    assert apply(old, d) == new
+    assert all(text for _, text in d.ops), "no empty operations"
+    assert all(a[0] != b[0] for a, b in zip(d.ops, d.ops[1:], strict=False)), "adjacent operations merged"
+    assert d.removed == sum(len(t) for op, t in d.ops if op == -1)
+    assert d.added == sum(len(t) for op, t in d.ops if op == 1)
+    equal = sum(len(t) for op, t in d.ops if op == 0)
+    assert equal + d.removed == len(old)
+    assert equal + d.added == len(new)
+    assert d.changed == (old != new)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text_pairs())
+def test_diff_round_trips(pair: tuple[str, str]) -> None:
+    old, new = pair
+    d = diff(old, new)
+    check(old, new, d)
+    check(old, new, diff(old, new, timeout=1e-9))  # out of time: coarser, never wrong
+    shown = context(d, width=5)
+    assert [op for op in shown.ops if op[0] != 0] == [op for op in d.ops if op[0] != 0]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.one_of(texts.map("".join), st.text()))
+def test_tokens_join_back_to_the_text(text: str) -> None:
+    tokens = tokenize(text)
+    assert "".join(tokens) == text
+    assert all(tokens)
+
+
+@settings(max_examples=200, deadline=None)
+@given(text_pairs())
+def test_html_never_carries_raw_text_markup(pair: tuple[str, str]) -> None:
+    d = diff(*pair)
+    for rendered in (to_html(d), to_html_side_by_side(d)):
+        ours = r'</?(del|ins)( class="pw-(del|ins)")?>|<br>|</?(table|tr|td)( class="[a-z -]+")?>'
+        assert "<" not in re.sub(ours, "", rendered)
+
+
+def test_inserted_phrase_is_one_word_group() -> None:
+    d = diff("支持开展干细胞临床研究", "支持开展干细胞和免疫细胞临床研究")
+    assert to_text(d) == "支持开展干细胞{+和免疫细胞+}临床研究"
+    assert (d.added, d.removed) == (5, 0)
+
+
+def test_words_not_characters() -> None:
+    assert tokenize("Article 12, para 3.") == ["Article", " ", "12", ",", " ", "para", " ", "3", "."]
+    assert to_text(diff("价格 100 元", "价格 120 元")) == "价格 [-100-]{+120+} 元"
+
+
+def test_draft_to_final_regulation() -> None:
+    draft = read("draftpair-nhc-bianxing-shoushu-guifan-zhengqiuyijiangao-2009-06-15.md")
+    final = read("draftpair-nhc-bianxing-shoushu-guifan-shixing-2009-11-13.md")
+    d = diff(draft, final)
+    check(draft, final, d)
+    text = to_text(d)
+    assert "# 变性手术技术管理规范（[-征求意见稿-]{+试行+}）" in text
+    assert "为规范变性手术技术{+审核和+}临床应用" in text
+    assert "[-当地公安部门备案同意术后更改身份证上的性别。" in text  # the police-registration condition was dropped
+
+
+def test_amended_interpretation_is_a_small_diff() -> None:
+    old = read("versionpair-renshen-sunhai-peichang-jieshi-2020-12-29.md")
+    new = read("versionpair-renshen-sunhai-peichang-jieshi-2022-04-04.md")
+    d = diff(old, new)
+    check(old, new, d)
+    assert d.added + d.removed < 0.1 * len(old)
+    text = to_text(d)
+    # 2022: the rural-income standard was abolished, leaving the urban one for everybody.
+    assert text.count("城镇居民人均可支配收入[-或者农村居民人均纯收入-]") == 3
+    assert "本解释自[-2004-]{+2022+}年5月1日起施行" in text
+    assert len(to_text(context(d, 20))) < len(text) / 2
+
+
+def test_scraped_markup_is_escaped() -> None:
+    old = "通知 <script>alert(1)</script> 甲 & 乙\n第二行"
+    new = "通知 <b>新</b> <script>alert(1)</script> 甲 & 乙 <script>alert(2)</script>\n第二行"
+    d = diff(old, "<img src=x onerror=alert(3)>" + new)
+    for rendered in (to_html(d), to_html_side_by_side(d)):
+        assert "<script" not in rendered
+        assert "<img" not in rendered and "<b>" not in rendered
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in rendered
+        assert "&amp;" in rendered
+    inline = to_html(d)
+    assert '<ins class="pw-ins">' in inline and "<br>第二行" in inline
+
+
+def test_side_by_side_rows_follow_lines() -> None:
+    table = to_html_side_by_side(diff("第一条\n第二条 旧\n第三条", "第一条\n第二条 新\n第三条\n第四条"))
+    rows = re.findall(r"<tr[^>]*>.*?</tr>", table)
+    assert table.startswith('<table class="pw-sbs">') and len(rows) == 4
+    assert rows[0] == '<tr><td class="pw-old">第一条</td><td class="pw-new">第一条</td></tr>'
+    assert '<del class="pw-del">旧</del></td><td class="pw-new">第二条 <ins class="pw-ins">新</ins>' in rows[1]
+    assert rows[3] == (
+        '<tr class="pw-changed"><td class="pw-old pw-empty"></td>'
+        '<td class="pw-new"><ins class="pw-ins">第四条</ins></td></tr>'
+    )
+
+
+def test_terminal_colours_only_the_changes() -> None:
+    out = to_terminal(diff("价格 100 元\n第二行", "价格 120 元\n第二行"))
+    assert out == "价格 \x1b[31;9m100\x1b[0m\x1b[32;4m120\x1b[0m 元\n第二行"
+    hostile = to_terminal(diff("a", "a\x1b[2Jb"))
+    assert "\x1b[2J" not in hostile and hostile.count("\x1b[") == 2
+
+
+def test_identical_texts_have_no_change() -> None:
+    text = "第一条 为了规范管理，制定本办法。\n第二条 本办法自发布之日起施行。"
+    d = diff(text, text)
+    assert not d.changed and d.ops == ((0, text),)
+    assert to_terminal(d) == text and to_text(d) == text
+    assert diff("", "") == Diff(())
+
+
+def test_context_keeps_width_around_changes() -> None:
+    old = SEED + "有关部门应当及时处理。" + SEED
+    d = context(diff(old, old.replace("应当及时", "必须及时")), width=10)
+    assert to_text(d) == "…" + SEED[-6:] + "有关部门[-应当-]{+必须+}及时处理。" + SEED[:5] + "…"
+    unchanged = context(diff(old, old), width=3)
+    assert unchanged.ops == ((0, "为正确…监管。"),)
+
+
+def test_apply_rejects_a_diff_of_another_text() -> None:
+    d = diff("第一条 旧", "第一条 新")
+    with pytest.raises(ValueError):
+        apply("第二条 旧", d)
+    with pytest.raises(ValueError):
+        apply("第一条 旧 多余", d)
