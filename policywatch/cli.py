@@ -262,10 +262,11 @@ def history(ctx: click.Context, url_or_id: str, config_path: str | None, db_path
 @click.option("--format", "fmt", type=click.Choice(("term", "html", "text")), default="term", show_default=True,
               help="Coloured terminal output, an HTML fragment (side by side, then inline), or [-x-]{+y+} text.")
 @click.option("--color", "force_color", is_flag=True, help="Colour terminal output even when piped (less -R).")
+@click.option("--attachments", is_flag=True, help="Diff the document's changed attachments instead of its page.")
 @click.pass_context
 def diff_command(
     ctx: click.Context, url_or_id: str, from_version: int | None, to_version: int | None, fmt: str,
-    force_color: bool, config_path: str | None, db_path: str | None,
+    force_color: bool, attachments: bool, config_path: str | None, db_path: str | None,
 ) -> None:
     """What changed between two versions of a document, word by word.
 
@@ -279,6 +280,16 @@ def diff_command(
         doc = store.document(url_or_id)
         if doc is None:
             raise click.ClickException(f"no document with id or URL {url_or_id!r} in {config.db}")
+        if attachments:
+            pairs = [(f"{c['attachment_url']} ({c['detected_at'][:10]})",
+                      word_diff.diff(store.text(c["from_text"] or ""), store.text(c["to_text"] or "")))
+                     for c in store.attachment_changes(doc["id"])]
+            if not pairs:
+                raise click.ClickException(f"document {doc['id']} has no attachment changes")
+            for heading, changes in pairs:
+                click.echo(f"== {heading}")
+                _echo_diff(changes, fmt, force_color)
+            return
         ids = [v["id"] for v in store.history(doc["id"])]
         new = to_version if to_version is not None else ids[-1]
         if new not in ids:
@@ -291,6 +302,12 @@ def diff_command(
         changes = word_diff.diff(store.version_text(old), store.version_text(new))
     finally:
         store.close()
+    _echo_diff(changes, fmt, force_color)
+
+
+def _echo_diff(changes: Any, fmt: str, force_color: bool) -> None:
+    from digest import diff as word_diff
+
     if fmt == "html":
         click.echo(word_diff.to_html_side_by_side(changes) + "\n" + word_diff.to_html(changes))
     elif fmt == "text":

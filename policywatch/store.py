@@ -118,6 +118,14 @@ def m004_attachments(db: sqlite_utils.Database) -> None:
     db["attachments"].create_index(["document_id"])
 
 
+@migrations()
+def m005_attachment_changes(db: sqlite_utils.Database) -> None:
+    # An attachment change names its file and both texts, so its diff can be shown later.
+    db["changes"].add_column("attachment_url", str)
+    db["changes"].add_column("from_text", str)
+    db["changes"].add_column("to_text", str)
+
+
 def now_iso() -> str:
     """Timestamps are UTC ISO-8601 strings, so they sort and compare as text."""
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -333,13 +341,16 @@ class Store:
                 return
             if text_hash is not None and item.text is not None:
                 self._put_text(text_hash, item.text)
+            previous = self.attachment(fetch.url)
             self.db["attachments"].upsert({
                 "url": fetch.url, "document_id": doc["id"], "kind": item.kind, "sha256": item.sha256,
                 "size": item.size, "text_hash": text_hash, "error": item.error, "etag": fetch.etag,
                 "last_modified": fetch.last_modified, "fetched_at": fetch.fetched_at,
             }, pk="url")
             if verdict is not None:
-                self._insert_change(run_id, doc, verdict, fetch.fetched_at, doc["latest_version"], diff_stats)
+                self._insert_change(run_id, doc, verdict, fetch.fetched_at, doc["latest_version"], diff_stats,
+                                    {"attachment_url": fetch.url, "to_text": text_hash,
+                                     "from_text": previous["text_hash"] if previous else None})
             self._insert_fetch(run_id, fetch, doc["id"])
 
     def _put_text(self, text_hash: str, text: str) -> None:
@@ -349,7 +360,7 @@ class Store:
 
     def _insert_change(
         self, run_id: int, doc: dict[str, Any], verdict: Verdict, when: str,
-        to_version: int | None, diff_stats: tuple[int, int] | None,
+        to_version: int | None, diff_stats: tuple[int, int] | None, extra: dict[str, Any] | None = None,
     ) -> None:
         if verdict.kind is None:
             return
@@ -357,8 +368,14 @@ class Store:
         self.db["changes"].insert({
             "document_id": doc["id"], "kind": verdict.kind, "fields": ",".join(verdict.fields),
             "from_version": doc["latest_version"], "to_version": to_version, "detected_at": when,
-            "run_id": run_id, "added": added, "removed": removed,
+            "run_id": run_id, "added": added, "removed": removed, **(extra or {}),
         })
+
+    def attachment_changes(self, document_id: int) -> list[dict[str, Any]]:
+        """A document's attachment changes, oldest first, with the texts before and after."""
+        sql = """SELECT id, detected_at, attachment_url, from_text, to_text FROM changes
+                  WHERE document_id = ? AND attachment_url IS NOT NULL ORDER BY id"""
+        return list(self.db.query(sql, [document_id]))
 
     def _insert_fetch(self, run_id: int, fetch: Fetch, document_id: int | None) -> None:
         self.db["fetches"].insert({"run_id": run_id, "document_id": document_id, **asdict(fetch)})

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
 from digest.detect import detect
@@ -206,3 +209,25 @@ def test_attachments_are_hashed_read_and_diffed(tmp_path, portal, write_config, 
     fields, added, removed = store.db.execute(
         "SELECT fields, added, removed FROM changes WHERE run_id = ?", [changed.run_id]).fetchone()
     assert (fields, added, removed) == ("attachment", len("和免疫细胞"), 0)
+    shown = subprocess.run(
+        [sys.executable, "-m", "policywatch.cli", "diff", "1", "--attachments", "--format", "text",
+         "--config", str(config.path)], capture_output=True, text=True, check=True).stdout
+    assert shown.startswith("== http://") and "干细胞{+和免疫细胞+}临床研究" in shown
+
+
+def test_empty_recheck_is_an_error_not_a_change(tmp_path, portal, write_config, run_crawl, open_store):
+    site = tmp_path / "site"
+    (site / "p").mkdir(parents=True)
+    write_page(site, 1)
+    write_lists(site, [1], [])
+    config = write_config(source_toml("empty", f"{portal(site)}/index.html"))
+    store = open_store(config.db)
+    run_crawl(config)
+
+    (site / "p" / "1.html").write_bytes(b"")
+    second = run_crawl(config, recheck_all=True)
+
+    assert kinds(store, second.run_id) == {}
+    assert second.errors[0]["error"] == "no policy text extracted"
+    assert store.db.execute("SELECT status, missing FROM documents").fetchone() == ("active", 0)
+    assert store.count("versions") == 1
