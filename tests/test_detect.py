@@ -97,7 +97,8 @@ def test_planted_changes_are_reported_exactly(tmp_path, portal, write_config, ru
     # Round 2: page 1 changes for real, page 2 only in noise, page 3 drops to list page 2,
     # page 4 answers 404 (once), page 5 redirects to the home page.
     write_page(site, 1, body=f"{TITLES[1]}。现将有关事项通知如下，请各单位支持开展干细胞和免疫细胞临床研究。")
-    write_page(site, 2, body=f"{TITLES[2]}.  现将有关事项通知如下,请各单位\n  支持开展干细胞临床研究.", views=999)
+    write_page(site, 2, body=f"{TITLES[2]}.  现将有关事项通知如下,请各单位\n  支持开展干细胞临床研究.</p>"
+               "<p>页面生成时间：2026-11-23 10:00:01", views=999)
     write_lists(site, [1, 2, 4, 5], [3])
     (site / "p" / "4.html").rename(site / "p" / "4.bak")
     MovingPortal.moved = True
