@@ -1,9 +1,7 @@
 """Identify, hash and read the files policy pages link (PDF, DOCX, XLSX; DOC/WPS/XLS hashed only).
 
-A changed attachment is a change of its policy, so every file is hashed, and
-its text is extracted where a library can read it, to be diffed like a page.
-Attachments are untrusted bytes: nothing here raises on a broken file; the
-reason lands in ``error`` instead.
+A changed attachment is a change of its policy, so every file is hashed and, where a library can read it, its text
+extracted to be diffed like a page. The bytes are untrusted: a broken file yields a reason in ``error``, never a raise.
 """
 
 from __future__ import annotations
@@ -12,111 +10,155 @@ import hashlib
 import io
 import logging
 import re
+import warnings
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 
-ATTACHMENT_KINDS = ("pdf", "docx", "xlsx", "doc", "wps", "xls", "other")
-_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy Office and WPS documents
-_EXTENSION_KINDS = {"pdf": "pdf", "docx": "docx", "xlsx": "xlsx", "doc": "doc", "wps": "wps", "xls": "xls",
-                    "et": "xls"}
-_BLANK_LINES = re.compile(r"[ \t\u3000]*\n\s*")
+ATTACHMENT_KINDS: tuple[str, ...] = ("pdf", "docx", "xlsx", "doc", "wps", "xls", "other")
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy Office and WPS documents share this container
+_LEGACY = ("doc", "wps", "xls")
+_EXTENSIONS = {"pdf": "pdf", "docx": "docx", "xlsx": "xlsx", "doc": "doc", "wps": "wps", "xls": "xls", "et": "xls"}
+_CONTENT_TYPES = {
+    "application/pdf": "pdf", "application/msword": "doc", "application/vnd.ms-excel": "xls",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": "docx", "application/kswps": "wps",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": "xlsx",
+}
+_MAX_UNPACKED = 300_000_000  # a DOCX/XLSX inflating past this is a zip bomb, not a policy
+_SPACES = re.compile(r"[ \u3000\xa0]{2,}")
+# pypdf logs a warning for every recoverable defect; on a crawl of thousands of PDFs that is noise.
 logging.getLogger("pypdf").setLevel(logging.CRITICAL)
 
 
 @dataclass(frozen=True)
 class AttachmentText:
-    kind: str
-    sha256: str
+    kind: str  # one of ATTACHMENT_KINDS, from the bytes' signature first, the name second
+    sha256: str  # of the raw bytes: identical files are unchanged even where no text can be read
     size: int
-    text: str | None  # None where the format has no extractor here
-    error: str | None  # why the text could not be read
-
-
-def _kind(data: bytes, filename: str) -> str:
-    """The file's kind from its bytes first (servers and links mislabel files), its name second."""
-    if data.startswith(b"%PDF-"):
-        return "pdf"
-    if data.startswith(b"PK\x03\x04"):
-        try:
-            names = zipfile.ZipFile(io.BytesIO(data)).namelist()
-        except zipfile.BadZipFile:
-            names = []
-        if any(n.startswith("word/") for n in names):
-            return "docx"
-        if any(n.startswith("xl/") for n in names):
-            return "xlsx"
-    extension = _EXTENSION_KINDS.get(filename.rsplit(".", 1)[-1].lower()) if "." in filename else None
-    if data.startswith(_OLE2):
-        return extension if extension in ("doc", "wps", "xls") else "doc"
-    return extension or "other"
-
-
-def _pdf(data: bytes) -> str:
-    from pypdf import PdfReader
-    from pypdf.errors import FileNotDecryptedError
-
-    reader = PdfReader(io.BytesIO(data))
-    if reader.is_encrypted:
-        try:
-            reader.decrypt("")  # many official PDFs are "encrypted" with no password to open them
-            pages = [page.extract_text() or "" for page in reader.pages]
-        except (FileNotDecryptedError, NotImplementedError):
-            raise _Unreadable("encrypted PDF") from None
-    else:
-        pages = [page.extract_text() or "" for page in reader.pages]
-    return "\n".join(pages)
-
-
-def _docx(data: bytes) -> str:
-    import docx
-
-    document = docx.Document(io.BytesIO(data))
-    lines = [p.text for p in document.paragraphs]
-    for table in document.tables:
-        lines.extend("\t".join(cell.text for cell in row.cells) for row in table.rows)
-    return "\n".join(lines)
-
-
-def _xlsx(data: bytes) -> str:
-    from openpyxl import load_workbook
-
-    workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
-    lines = []
-    for sheet in workbook.worksheets:
-        lines.append(f"[{sheet.title}]")
-        for row in sheet.iter_rows(values_only=True):
-            cells = ["" if v is None else str(v) for v in row]
-            if any(cells):
-                lines.append("\t".join(cells).rstrip())
-    return "\n".join(lines)
+    text: str | None  # one paragraph (or table row) per line; None where the kind has no reader here
+    error: str | None  # one-line reason a readable kind could not be read; None when fine
 
 
 class _Unreadable(Exception):
-    """A file of a readable kind that cannot be read; the message is the reason."""
+    """A file of a readable kind that cannot be read; the message is the whole reason."""
 
 
-_READERS = {"pdf": _pdf, "docx": _docx, "xlsx": _xlsx}
+def _kind(data: bytes, filename: str, content_type: str | None) -> str:
+    """The file's kind from its bytes first (servers and link texts mislabel files), its name second."""
+    if data.startswith(b"PK\x03\x04"):
+        try:
+            names = zipfile.ZipFile(io.BytesIO(data)).namelist()
+        except Exception:  # a broken zip says nothing about what it was meant to be
+            names = []
+        for prefix, kind in (("word/", "docx"), ("xl/", "xlsx")):
+            if any(n.startswith(prefix) for n in names):
+                return kind
+    elif b"%PDF-" in data[:1024]:  # the spec allows junk before the header, and pypdf copes with it
+        return "pdf"
+    by_name = _EXTENSIONS.get(filename.rsplit(".", 1)[-1].lower()) if "." in filename else None
+    by_type = _CONTENT_TYPES.get((content_type or "").split(";")[0].strip().lower())
+    if data.startswith(_OLE2):  # the container is known; which legacy format it holds is not
+        return next((k for k in (by_name, by_type) if k in _LEGACY), "other")
+    return by_name or by_type or "other"
+
+
+def _describe(data: bytes) -> str:
+    """What a file named or served as PDF really holds: usually an HTML error, login or anti-bot page."""
+    if b"<html" in data[:1024].lower():
+        return "HTML"
+    magics = {b"PK\x03\x04": "a ZIP archive", _OLE2: "an OLE2 (legacy Office) file", b"<?xml": "XML"}
+    return next((what for magic, what in magics.items() if data.startswith(magic)), f"binary: {data[:8].hex(' ')}")
+
+
+def _pdf(data: bytes, budget: int) -> list[str]:
+    from pypdf import PdfReader
+    from pypdf.errors import DependencyError
+
+    reader = PdfReader(io.BytesIO(data))
+    if reader.is_encrypted:
+        try:  # many official PDFs are "encrypted" only to restrict printing, with no password to open them
+            opened = reader.decrypt("")
+        except (DependencyError, NotImplementedError) as e:  # AES without `cryptography`, unknown handlers
+            raise _Unreadable(f"encrypted PDF: {e}") from None
+        if not opened:
+            raise _Unreadable("encrypted PDF")
+    pages: list[str] = []
+    for page in reader.pages:
+        pages.append(page.extract_text() or "")
+        budget -= len(pages[-1])
+        if budget <= 0:  # no need to read the rest of a 2,000-page annex that will be cut anyway
+            break
+    return pages
+
+
+def _unpacked_size_ok(data: bytes) -> None:
+    """Refuse zip bombs before a library inflates them (zipfile stops reading at the declared sizes)."""
+    if sum(info.file_size for info in zipfile.ZipFile(io.BytesIO(data)).infolist()) > _MAX_UNPACKED:
+        raise _Unreadable(f"unpacks to more than {_MAX_UNPACKED:,} bytes (zip bomb?)")
+
+
+def _docx(data: bytes, budget: int) -> list[str]:
+    import docx
+    from docx.table import Table
+
+    _unpacked_size_ok(data)
+    lines: list[str] = []
+    for block in docx.Document(io.BytesIO(data)).iter_inner_content():  # body order: text and tables interleaved
+        if not isinstance(block, Table):
+            lines.append(block.text)
+            continue
+        for row in block.rows:
+            cells = row.cells  # a merged cell appears once per grid column it spans: keep it once
+            unique = [c for i, c in enumerate(cells) if i == 0 or c._tc is not cells[i - 1]._tc]
+            lines.append("\t".join(" ".join(c.text.split("\n")) for c in unique))
+    return lines
+
+
+def _xlsx(data: bytes, budget: int) -> list[str]:
+    from openpyxl import load_workbook
+
+    _unpacked_size_ok(data)
+    lines: list[str] = []
+    for sheet in load_workbook(io.BytesIO(data), read_only=True, data_only=True).worksheets:
+        lines.append(f"[{sheet.title}]")
+        for row in sheet.iter_rows(values_only=True):
+            cells = ["" if v is None else " ".join(str(v).split("\n")) for v in row]
+            if any(c.strip() for c in cells):
+                lines.append("\t".join(cells))
+                budget -= len(lines[-1])
+                if budget <= 0:  # a million-row export: stop once past what will be kept
+                    return lines
+    return lines
+
+
+_READERS: dict[str, Callable[[bytes, int], list[str]]] = {"pdf": _pdf, "docx": _docx, "xlsx": _xlsx}
+
+
+def _tidy(lines: list[str], max_chars: int) -> str:
+    """One non-blank line per paragraph or row; leading tabs kept, as they are empty leading cells."""
+    kept = (_SPACES.sub(" ", line.rstrip().lstrip(" \u3000\xa0")) for chunk in lines for line in chunk.splitlines())
+    return "\n".join(line for line in kept if line.strip())[:max_chars]
 
 
 def attachment_text(
     data: bytes, filename: str = "", content_type: str | None = None, max_chars: int = 2_000_000
 ) -> AttachmentText:
-    """Kind, SHA-256, size and (where possible) text of an attachment; never raises."""
-    digest, size = hashlib.sha256(data).hexdigest(), len(data)
+    """Kind, SHA-256, size and (where a reader exists) text of an attachment; never raises on bad bytes."""
+    digest, size, kind = hashlib.sha256(data).hexdigest(), len(data), _kind(data, filename, content_type)
     if not data:
-        return AttachmentText(_kind(data, filename), digest, 0, None, "empty file")
-    kind = _kind(data, filename)
-    if kind == "pdf" and not data.startswith(b"%PDF-"):  # named .pdf, but is something else
-        return AttachmentText(kind, digest, size, None, f"not a PDF (bytes start {data[:8]!r})")
+        return AttachmentText(kind, digest, 0, None, "empty file")
+    if kind == "pdf" and b"%PDF-" not in data[:1024]:  # named or served as PDF, but something else
+        return AttachmentText(kind, digest, size, None, f"not a PDF (bytes are {_describe(data)})")
     reader = _READERS.get(kind)
     if reader is None:
         return AttachmentText(kind, digest, size, None, None)
     try:
-        text = reader(data)
+        with warnings.catch_warnings():  # broken files make the libraries warn; the reason goes in `error`
+            warnings.simplefilter("ignore")
+            text = _tidy(reader(data, max_chars), max_chars)
     except _Unreadable as e:
         return AttachmentText(kind, digest, size, None, str(e))
     except Exception as e:  # every library has its own exceptions for broken files
-        message = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        message = (str(e).strip().splitlines() or [type(e).__name__])[0][:120]
         return AttachmentText(kind, digest, size, None, f"corrupt {kind.upper()}: {message}")
-    text = _BLANK_LINES.sub("\n", text).strip()[:max_chars]
     return AttachmentText(kind, digest, size, text, None)
