@@ -7,6 +7,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from crawler.spiders.base import REDIRECTED_AWAY
 from digest.detect import detect, detect_attachment
 from digest.diff import diff
 from digest.duplicates import choose_group, likeness
@@ -113,10 +114,11 @@ def store_attachment(store: Store, run_id: int, item: AttachmentFile) -> Verdict
     if state is not None:
         verdict = detect_attachment(previous["sha256"] if previous else None, item.sha256, state)
     text_hash = fingerprint(item.text) if item.text else None
+    previous_text = previous["text_hash"] if previous else None
     stats = None
-    if verdict is not None and previous["text_hash"] and item.text:
-        stats = diff_stats(store.text(previous["text_hash"]), item.text)
-    store.save_attachment(run_id, item, text_hash, verdict, stats)
+    if verdict is not None and previous_text and item.text:
+        stats = diff_stats(store.text(previous_text), item.text)
+    store.save_attachment(run_id, item, text_hash, verdict, stats, previous_text)
     return verdict
 
 
@@ -137,4 +139,4 @@ def version_of(snapshot: Snapshot) -> Version:
 
 def is_gone(fetch: Fetch) -> bool:
     """Does this answer say the page no longer exists (404/410, or a redirect to another page)?"""
-    return fetch.status in GONE_STATUSES or (fetch.error or "").startswith("redirected away")
+    return fetch.status in GONE_STATUSES or (fetch.error or "").startswith(REDIRECTED_AWAY)

@@ -38,13 +38,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    store = Store(config.db)
-    store.sync_sources(config.sources)
-    run_id = store.start_run(s.name for s in sources)
-    now = now_iso()
-    refs = {s.name: store.document_refs(s.name, now, args.recheck_all) for s in sources}
-    attachments = {s.name: store.attachment_refs(s.name) for s in sources}
-    store.close()
+    with Store(config.db) as store:
+        store.sync_sources(config.sources)
+        run_id = store.start_run(s.name for s in sources)
+        now = now_iso()
+        refs = {s.name: store.document_refs(s.name, now, args.recheck_all) for s in sources}
+        attachments = {s.name: store.attachment_refs(s.name) for s in sources}
     if args.events:
         print(json.dumps({"event": "run", "run": run_id}), flush=True)
 
@@ -64,9 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         process.crawl(spider_class, source=source, refs=refs[source.name], attachments=attachments[source.name])
     process.start()
 
-    store = Store(config.db)
-    store.finish_run(run_id)
-    store.close()
+    with Store(config.db) as store:
+        store.finish_run(run_id)
     if args.events:
         print(json.dumps({"event": "done", "run": run_id}), flush=True)
     return 0

@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from digest import diff as word_diff
 from policywatch import config as config_module
 from policywatch.crawl import CrawlError, CrawlResult, crawl
 from policywatch.store import Store
@@ -53,6 +54,14 @@ def _config(ctx: click.Context, config_path: str | None, db_path: str | None) ->
         raise click.ClickException(str(e)) from None
 
 
+def _document(store: Store, url_or_id: str, config: Config) -> dict[str, Any]:
+    """A stored document, or the one-line error every command gives for an unknown one."""
+    doc = store.document(url_or_id)
+    if doc is None:
+        raise click.ClickException(f"no document with id or URL {url_or_id!r} in {config.db}")
+    return doc
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @_common
 @click.version_option(package_name="policywatch")
@@ -69,9 +78,8 @@ def init(ctx: click.Context, config_path: str | None, db_path: str | None) -> No
     Example: policywatch init --config config.toml
     """
     config = _config(ctx, config_path, db_path)
-    store = Store(config.db)
-    store.sync_sources(config.sources)
-    store.close()
+    with Store(config.db) as store:
+        store.sync_sources(config.sources)
     out.print(f"state.db ready at {config.db} ({len(config.sources)} sources)")
 
 
@@ -147,16 +155,12 @@ def show(
     Example: policywatch show https://stcsm.sh.gov.cn/zwgk/tzgs/2023/1206.html --json
     """
     config = _config(ctx, config_path, db_path)
-    store = Store(config.db)
-    doc = store.document(url_or_id)
-    region = {s.name: s.region for s in config.sources}
-    store.close()
-    if doc is None:
-        raise click.ClickException(f"no document with id or URL {url_or_id!r} in {config.db}")
+    with Store(config.db) as store:
+        doc = _document(store, url_or_id, config)
     record = {
         "id": doc["id"], "url": doc["url"], "title": doc["title"], "published": doc["published"],
         "authority": doc["authority"], "doc_number": doc["doc_number"], "source": doc["source"],
-        "region": region.get(doc["source"]), "attachments": doc["attachments"],
+        "region": config.region_of(doc["source"]), "attachments": doc["attachments"],
         "first_seen": doc["first_seen"], "last_checked": doc["last_checked"],
         "versions": doc["versions"], "text": doc["text"],
     }
@@ -204,13 +208,11 @@ def changes(
     config = _config(ctx, config_path, db_path)
     start, end = _day(since, "--since"), _day(until, "--until")
     end = (date.fromisoformat(end) + timedelta(days=1)).isoformat() if end else None
-    store = Store(config.db)
-    rows = store.changes(start, end, source, kind)
-    store.close()
-    region = {s.name: s.region for s in config.sources}
+    with Store(config.db) as store:
+        rows = store.changes(start, end, source, kind)
     records = [
         {"kind": r["kind"], "url": r["url"], "title": r["title"], "published": r["published"],
-         "source": r["source"], "region": region.get(r["source"]), "detected_at": r["detected_at"],
+         "source": r["source"], "region": config.region_of(r["source"]), "detected_at": r["detected_at"],
          "group": r["group"], "document": r["document_id"],
          "fields": r["fields"].split(",") if r["fields"] else [],
          "diff": {"added": r["added"], "removed": r["removed"]}}
@@ -238,12 +240,9 @@ def history(ctx: click.Context, url_or_id: str, config_path: str | None, db_path
     Example: policywatch history https://stcsm.sh.gov.cn/zwgk/tzgs/2023/1206.html
     """
     config = _config(ctx, config_path, db_path)
-    store = Store(config.db)
-    doc = store.document(url_or_id)
-    versions = store.history(doc["id"]) if doc else []
-    store.close()
-    if doc is None:
-        raise click.ClickException(f"no document with id or URL {url_or_id!r} in {config.db}")
+    with Store(config.db) as store:
+        doc = _document(store, url_or_id, config)
+        versions = store.history(doc["id"])
     out.print(f"[bold]{doc['title']}[/]  {doc['url']}  ({doc['status']})", markup=True)
     table = Table()
     for column in ("version", "stored", "bytes", "change", "title"):
@@ -272,14 +271,9 @@ def diff_command(
 
     Example: policywatch diff 12 --format text
     """
-    from digest import diff as word_diff
-
     config = _config(ctx, config_path, db_path)
-    store = Store(config.db)
-    try:
-        doc = store.document(url_or_id)
-        if doc is None:
-            raise click.ClickException(f"no document with id or URL {url_or_id!r} in {config.db}")
+    with Store(config.db) as store:
+        doc = _document(store, url_or_id, config)
         if attachments:
             pairs = [(f"{c['attachment_url']} ({c['detected_at'][:10]})",
                       word_diff.diff(store.text(c["from_text"] or ""), store.text(c["to_text"] or "")))
@@ -300,14 +294,10 @@ def diff_command(
         if old not in ids:
             raise click.ClickException(f"document {doc['id']} has no version {old} (versions: {ids})")
         changes = word_diff.diff(store.version_text(old), store.version_text(new))
-    finally:
-        store.close()
     _echo_diff(changes, fmt, force_color)
 
 
-def _echo_diff(changes: Any, fmt: str, force_color: bool) -> None:
-    from digest import diff as word_diff
-
+def _echo_diff(changes: word_diff.Diff, fmt: str, force_color: bool) -> None:
     if fmt == "html":
         click.echo(word_diff.to_html_side_by_side(changes) + "\n" + word_diff.to_html(changes))
     elif fmt == "text":
@@ -333,9 +323,8 @@ def sources_list(ctx: click.Context, as_json: bool, config_path: str | None, db_
     config = _config(ctx, config_path, db_path)
     stats: dict[str, dict[str, Any]] = {}
     if config.db.exists():
-        store = Store(config.db)
-        stats = {row["name"]: row for row in store.sources_overview()}
-        store.close()
+        with Store(config.db) as store:
+            stats = {row["name"]: row for row in store.sources_overview()}
     rows = [
         {"name": s.name, "title": s.title, "region": s.region, "authority": s.authority,
          "start_urls": list(s.start_urls), "documents": stats.get(s.name, {}).get("documents", 0),

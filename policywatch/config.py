@@ -107,6 +107,10 @@ class Config:
         known = ", ".join(s.name for s in self.sources) or "none configured"
         raise ConfigError(self.path, "sources", f"no source named {name!r} (known: {known})")
 
+    def region_of(self, name: str) -> str | None:
+        """A source's region; None for a source no longer configured (its documents remain)."""
+        return next((s.region for s in self.sources if s.name == name), None)
+
     def select(self, names: list[str] | tuple[str, ...]) -> tuple[Source, ...]:
         """The named sources, or all of them when no name is given."""
         return tuple(self.source(n) for n in names) if names else self.sources

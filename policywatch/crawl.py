@@ -64,11 +64,8 @@ def crawl(
     if process.returncode != 0 or run_id is None:
         last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {process.returncode}"
         raise CrawlError(f"crawl failed: {last}")
-    store = Store(config.db)
-    try:
+    with Store(config.db) as store:
         return CrawlResult(run_id, store.run_summary(run_id), store.run_errors(run_id))
-    finally:
-        store.close()
 
 
 def _event(line: str) -> dict[str, Any]:

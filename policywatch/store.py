@@ -160,6 +160,12 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
     # -- sources and runs -------------------------------------------------
 
     def sync_sources(self, sources: Iterable[Source]) -> None:
@@ -182,10 +188,6 @@ class Store:
     def finish_run(self, run_id: int, status: str = "finished") -> None:
         with self.db.atomic():
             self.db["runs"].update(run_id, {"finished_at": now_iso(), "status": status})
-
-    def latest_run_id(self) -> int | None:
-        row = self.db.execute("SELECT max(id) FROM runs").fetchone()
-        return row[0]
 
     def run_summary(self, run_id: int) -> list[dict[str, Any]]:
         """Per source: pages fetched, new documents, new versions and errors in one run."""
@@ -330,9 +332,12 @@ class Store:
 
     def save_attachment(
         self, run_id: int, item: AttachmentFile, text_hash: str | None, verdict: Verdict | None,
-        diff_stats: tuple[int, int] | None = None,
+        diff_stats: tuple[int, int] | None = None, previous_text_hash: str | None = None,
     ) -> None:
-        """Store a downloaded attachment, its text, the change it makes (if any) and its fetch row."""
+        """Store a downloaded attachment, its text, the change it makes (if any) and its fetch row.
+
+        ``previous_text_hash`` is the text the attachment had before, for a change's "from" side.
+        """
         fetch = item.fetch
         with self.db.atomic():
             doc = self._find_document(item.document_url, item.document_url)
@@ -341,7 +346,6 @@ class Store:
                 return
             if text_hash is not None and item.text is not None:
                 self._put_text(text_hash, item.text)
-            previous = self.attachment(fetch.url)
             self.db["attachments"].upsert({
                 "url": fetch.url, "document_id": doc["id"], "kind": item.kind, "sha256": item.sha256,
                 "size": item.size, "text_hash": text_hash, "error": item.error, "etag": fetch.etag,
@@ -350,7 +354,7 @@ class Store:
             if verdict is not None:
                 self._insert_change(run_id, doc, verdict, fetch.fetched_at, doc["latest_version"], diff_stats,
                                     {"attachment_url": fetch.url, "to_text": text_hash,
-                                     "from_text": previous["text_hash"] if previous else None})
+                                     "from_text": previous_text_hash})
             self._insert_fetch(run_id, fetch, doc["id"])
 
     def _put_text(self, text_hash: str, text: str) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from policywatch.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 # The saved real pages live beside the checkout, in ../shared, and are never copied in.
+POLICYWATCH = [sys.executable, "-m", "policywatch.cli"]  # the CLI, run as a user runs it
 CORPUS = Path(os.environ.get("POLICYWATCH_CORPUS", ROOT.parent / "shared" / "corpus" / "real"))
 
 # Loopback crawls need no politeness delay, and error cases should fail fast.

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 
 import click
 import pytest
 
 from policywatch.cli import main
-from tests.conftest import ROOT, source_toml
-
-POLICYWATCH = [sys.executable, "-m", "policywatch.cli"]
+from tests.conftest import POLICYWATCH, ROOT, source_toml
 
 
 def commands(group: click.Group, prefix: str = "") -> list[tuple[str, click.Command]]:

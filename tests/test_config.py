@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
 from policywatch import config as config_module
 from policywatch.config import ConfigError
+from tests.conftest import POLICYWATCH
 
 GOOD_SOURCE = """
 [[sources]]
@@ -84,13 +84,12 @@ def test_missing_file(tmp_path) -> None:
 def test_cli_prints_one_line_and_keeps_the_database(tmp_path) -> None:
     good = tmp_path / "config.toml"
     good.write_text(GOOD_SOURCE, encoding="utf-8")
-    policywatch = [sys.executable, "-m", "policywatch.cli"]
-    subprocess.run([*policywatch, "--config", str(good), "init"], check=True, capture_output=True)
+    subprocess.run([*POLICYWATCH, "--config", str(good), "init"], check=True, capture_output=True)
     db_before = (tmp_path / "state.db").read_bytes()
     bad = tmp_path / "bad.toml"
     bad.write_text(GOOD_SOURCE.replace("[sources.list]", "[sources.lst]"), encoding="utf-8")
 
-    result = subprocess.run([*policywatch, "sources", "list", "--config", str(bad),
+    result = subprocess.run([*POLICYWATCH, "sources", "list", "--config", str(bad),
                              "--db", str(tmp_path / "state.db")], capture_output=True, text=True)
 
     assert result.returncode == 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import sys
 import tomllib
 from urllib.parse import urlsplit
 
@@ -13,9 +12,9 @@ import pytest
 
 from policywatch.demo import PORTAL
 from policywatch.store import Store
+from tests.conftest import POLICYWATCH
 
 EXPECTED = tomllib.loads((PORTAL / "EXPECTED.toml").read_text(encoding="utf-8"))
-POLICYWATCH = [sys.executable, "-m", "policywatch.cli"]
 
 
 @pytest.fixture(scope="module")

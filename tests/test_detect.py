@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 
 import pytest
 
 from digest.detect import detect
 from policywatch.model import DocState, Version
 from policywatch.portal import PortalHandler
-from tests.conftest import source_toml
+from tests.conftest import POLICYWATCH, source_toml
 
 V1 = Version("h1", "关于开展细胞治疗备案的通知", "2023-12-05", "国家卫生健康委员会")
 V2 = Version("h2", V1.title, V1.published, V1.authority)
@@ -211,8 +210,8 @@ def test_attachments_are_hashed_read_and_diffed(tmp_path, portal, write_config, 
         "SELECT fields, added, removed FROM changes WHERE run_id = ?", [changed.run_id]).fetchone()
     assert (fields, added, removed) == ("attachment", len("和免疫细胞"), 0)
     shown = subprocess.run(
-        [sys.executable, "-m", "policywatch.cli", "diff", "1", "--attachments", "--format", "text",
-         "--config", str(config.path)], capture_output=True, text=True, check=True).stdout
+        [*POLICYWATCH, "diff", "1", "--attachments", "--format", "text", "--config", str(config.path)],
+        capture_output=True, text=True, check=True).stdout
     assert shown.startswith("== http://") and "干细胞{+和免疫细胞+}临床研究" in shown
 
 

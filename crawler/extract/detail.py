@@ -7,6 +7,7 @@ reader would trust: the source's own selectors, the page's labelled metadata
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -163,13 +164,18 @@ def _title(root: html.HtmlElement, meta: dict[str, str], list_title: str | None)
     return headings[0] if headings else ""
 
 
+@functools.cache
+def _label_pattern(label: str) -> re.Pattern[str]:
+    """A label followed by a colon; spaces may sit between its characters ("索 引 号")."""
+    spaced = r"\s*".join(label)
+    return re.compile(rf"(?:^|[\s】\]|])({spaced})\s*[:：]\s*([^\n]*)(?:\n([^\n]*))?")
+
+
 def _labelled(page_text: str, labels: tuple[str, ...]) -> list[str]:
     """Values written after any of ``labels``: on the same line, or alone on the next one."""
     values = []
     for label in labels:
-        spaced = r"\s*".join(label)
-        pattern = re.compile(rf"(?:^|[\s】\]|])({spaced})\s*[:：]\s*([^\n]*)(?:\n([^\n]*))?")
-        for match in pattern.finditer(page_text):
+        for match in _label_pattern(label).finditer(page_text):
             value = match.group(2).strip() or (match.group(3) or "").strip()
             if value:
                 values.append(value)

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     from policywatch.store import DocRef
 
 MIN_TEXT_CHARS = 20
+# The fetch error that marks a page as gone (the pipeline counts it towards removal).
+REDIRECTED_AWAY = "redirected away to "
 _HTML_TYPES = ("text/html", "application/xhtml", "text/plain", "application/xml", "text/xml")
 
 
@@ -45,6 +47,9 @@ class PolicySpider(scrapy.Spider):
         self.source = source
         self.refs = {ref.fetch_url: ref for ref in refs} | {ref.url: ref for ref in refs}
         self.attachments = attachments or {}  # stored attachments: URL → (ETag, Last-Modified, page URL)
+        self.attachments_of: dict[str, list[str]] = {}  # page URL → its stored attachments' URLs
+        for url, (*_, page) in self.attachments.items():
+            self.attachments_of.setdefault(page, []).append(url)
         self.scheduled: set[str] = set()
 
     # -- requests ---------------------------------------------------------
@@ -111,8 +116,9 @@ class PolicySpider(scrapy.Spider):
             # The page is unchanged, but the files it links may not be.
             fetch = self.fetch_of(response, "detail")
             yield fetch
-            for url, (*_, page) in self.attachments.items():
-                request = self.attachment_request(url, page) if page in (fetch.url, response.url) else None
+            page = fetch.url if fetch.url in self.attachments_of else response.url
+            for url in self.attachments_of.get(page, []):
+                request = self.attachment_request(url, page)
                 if request is not None:
                     yield request
             return
@@ -203,7 +209,7 @@ def _redirected_away(response: Response) -> str | None:
     def page(url: str) -> str:
         return urlsplit(url).path.removesuffix("index.html").rstrip("/")
 
-    return None if page(first) == page(response.url) else f"redirected away to {response.url}"
+    return None if page(first) == page(response.url) else REDIRECTED_AWAY + response.url
 
 
 def _header(response: Response, name: str) -> str | None:

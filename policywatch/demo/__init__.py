@@ -112,11 +112,8 @@ def run_demo(
         second = crawl_with_progress(config, names, True)
         print_summary(second)
 
-    store = Store(config.db)
-    try:
+    with Store(config.db) as store:
         print_found(console, store, second.run_id)
-    finally:
-        store.close()
     console.print(f"\nstate.db: [bold]{config.db}[/]")
     console.print(f"Try: policywatch --config {config.path} show <id>")
     return config.db
