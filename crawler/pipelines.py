@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from crawler.spiders.base import REDIRECTED_AWAY
-from digest.detect import detect, detect_attachment
+from digest.detect import detect, detect_attachment, keeps_previous_file
 from digest.diff import diff
 from digest.duplicates import choose_group, likeness
-from policywatch.model import AttachmentFile, Fetch, SaveResult, Snapshot, Verdict, Version
+from policywatch.model import AttachmentFile, Fetch, FileState, SaveResult, Snapshot, Verdict, Version
 from policywatch.normalize import fingerprint
 from policywatch.store import Store
 
@@ -107,18 +107,17 @@ def store_fetch(store: Store, run_id: int, fetch: Fetch, next_check: str | None 
 
 
 def store_attachment(store: Store, run_id: int, item: AttachmentFile) -> Verdict | None:
-    """Store a downloaded attachment; new bytes behind a known URL are a change of its document."""
-    previous = store.attachment(item.fetch.url)
+    """Store a downloaded attachment; new words behind a known URL are a change of its document."""
+    row = store.attachment(item.fetch.url)
+    previous = FileState(row["sha256"], row["text_hash"], row["error"]) if row else None
+    current = FileState(item.sha256, fingerprint(item.text) if item.text else None, item.error)
     state = store.document_state(item.document_url, item.document_url)
-    verdict = None
-    if state is not None:
-        verdict = detect_attachment(previous["sha256"] if previous else None, item.sha256, state)
-    text_hash = fingerprint(item.text) if item.text else None
-    previous_text = previous["text_hash"] if previous else None
+    verdict = detect_attachment(previous, current, state) if state is not None else None
     stats = None
-    if verdict is not None and previous_text and item.text:
-        stats = diff_stats(store.text(previous_text), item.text)
-    store.save_attachment(run_id, item, text_hash, verdict, stats, previous_text)
+    if verdict is not None and previous.text_hash and item.text:
+        stats = diff_stats(store.text(previous.text_hash), item.text)
+    store.save_attachment(run_id, item, current.text_hash, verdict, stats, previous.text_hash if previous else None,
+                          keep_stored=keeps_previous_file(previous, current))
     return verdict
 
 

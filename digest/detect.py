@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from policywatch.model import DocState, Verdict, Version
+from policywatch.model import DocState, FileState, Verdict, Version
 
 CONFIRM_REMOVAL = 2  # consecutive "gone" checks before a document counts as removed
 
@@ -40,8 +40,19 @@ def detect(previous: DocState | None, current: Version | None) -> Verdict:
     return Verdict(None, "active", 0)
 
 
-def detect_attachment(previous_sha256: str | None, current_sha256: str, document: DocState) -> Verdict | None:
-    """A linked file whose bytes changed is a change of its document; a first download is not."""
-    if previous_sha256 is None or previous_sha256 == current_sha256:
+def detect_attachment(previous: FileState | None, current: FileState, document: DocState) -> Verdict | None:
+    """A linked file whose words changed is a change of its document.
+
+    Not a change: a first download; new bytes with the same words (a re-saved file with new metadata); and a
+    download that cannot be read, since an error page or a cut transfer says nothing about the policy.
+    """
+    if previous is None or current.error is not None or previous.sha256 == current.sha256:
+        return None
+    if current.text_hash is not None and current.text_hash == previous.text_hash:
         return None
     return Verdict("changed", document.status, document.missing, fields=("attachment",))
+
+
+def keeps_previous_file(previous: FileState | None, current: FileState) -> bool:
+    """An unreadable download does not replace a readable file, so the next good download is compared with it."""
+    return previous is not None and previous.error is None and current.error is not None

@@ -55,6 +55,15 @@ class AttachmentFile:
 
 
 @dataclass(frozen=True)
+class FileState:
+    """What change detection compares between two downloads of one attachment."""
+
+    sha256: str
+    text_hash: str | None  # fingerprint of the normalised text; None where none was read
+    error: str | None  # why the file could not be read; None when fine
+
+
+@dataclass(frozen=True)
 class SaveResult:
     """What storing a snapshot did, for progress and run summaries."""
 

@@ -332,17 +332,21 @@ class Store:
 
     def save_attachment(
         self, run_id: int, item: AttachmentFile, text_hash: str | None, verdict: Verdict | None,
-        diff_stats: tuple[int, int] | None = None, previous_text_hash: str | None = None,
+        diff_stats: tuple[int, int] | None = None, previous_text_hash: str | None = None, keep_stored: bool = False,
     ) -> None:
         """Store a downloaded attachment, its text, the change it makes (if any) and its fetch row.
 
         ``previous_text_hash`` is the text the attachment had before, for a change's "from" side.
+        ``keep_stored`` logs only the fetch, leaving the stored file as it was (see ``keeps_previous_file``).
         """
         fetch = item.fetch
         with self.db.atomic():
             doc = self._find_document(item.document_url, item.document_url)
             if doc is None:  # its page failed after all: keep the fetch, nothing to attach to
                 self._insert_fetch(run_id, fetch, None)
+                return
+            if keep_stored:
+                self._insert_fetch(run_id, fetch, doc["id"])
                 return
             if text_hash is not None and item.text is not None:
                 self._put_text(text_hash, item.text)

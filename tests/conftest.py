@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 # The saved real pages live beside the checkout, in ../shared, and are never copied in.
 POLICYWATCH = [sys.executable, "-m", "policywatch.cli"]  # the CLI, run as a user runs it
 CORPUS = Path(os.environ.get("POLICYWATCH_CORPUS", ROOT.parent / "shared" / "corpus" / "real"))
+OFFICE = Path(__file__).parent / "fixtures" / "office"  # legacy Office files; see make_fixtures.py there
 
 # Loopback crawls need no politeness delay, and error cases should fail fast.
 FAST_CRAWL = """
@@ -28,6 +29,7 @@ concurrency_per_domain = 8
 timeout = {timeout}
 retries = 0
 max_page_bytes = {max_page_bytes}
+max_attachment_bytes = {max_attachment_bytes}
 """
 
 
@@ -50,9 +52,11 @@ def source_toml(name: str, start_url: str, item: str = "li", link: str = "a::att
 def write_config(tmp_path: Path):
     """Write a config.toml in tmp_path from source entries; returns the loaded Config."""
 
-    def write(*sources: str, timeout: float = 5, max_page_bytes: int = 5_000_000):
+    def write(*sources: str, timeout: float = 5, max_page_bytes: int = 5_000_000,
+              max_attachment_bytes: int = 5_000_000):
         path = tmp_path / "config.toml"
-        text = FAST_CRAWL.format(timeout=timeout, max_page_bytes=max_page_bytes)
+        text = FAST_CRAWL.format(timeout=timeout, max_page_bytes=max_page_bytes,
+                                 max_attachment_bytes=max_attachment_bytes)
         path.write_text(text + "\n".join(sources), encoding="utf-8")
         return config_module.load(path)
 

@@ -1,4 +1,4 @@
-"""Attachment reading: real files built here (nothing committed), and every kind of broken file."""
+"""Attachment reading: real files built here or (legacy formats) by LibreOffice, and every kind of broken file."""
 
 from __future__ import annotations
 
@@ -6,13 +6,16 @@ import hashlib
 import io
 import logging
 import random
+import re
+import struct
 import warnings
 
 import pytest
 from pypdf import PdfReader, PdfWriter
 
-from crawler.extract import attachments
+from crawler.extract import attachments, word97
 from crawler.extract.attachments import ATTACHMENT_KINDS, attachment_text
+from tests.conftest import OFFICE
 
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)
 PDF_TEXT = "Interim Measures for Cell Therapy Pilots"
@@ -69,6 +72,17 @@ def pdf_bytes(password: str | None = None, algorithm: str = "RC4-128") -> bytes:
 
 
 DOCX, XLSX, PDF = docx_bytes(), xlsx_bytes(), pdf_bytes()
+DOC, LONG_DOC, XLS = ((OFFICE / name).read_bytes() for name in ("notice.doc", "long.doc", "list.xls"))
+
+
+def patch_word_header(data: bytes, offset: int, value: int) -> bytes:
+    """The .doc with one 16-bit field of its FIB changed, in place: the OLE2 container stays valid."""
+    import olefile
+
+    with olefile.OleFileIO(io.BytesIO(data)) as ole:
+        header = ole.openstream("WordDocument").read(64)
+    at = data.index(header)  # the stream's first sector holds the whole header
+    return data[: at + offset] + struct.pack("<H", value) + data[at + offset + 2 :]
 
 
 def test_docx_paragraphs_and_table_cells_in_document_order() -> None:
@@ -96,17 +110,78 @@ def test_readable_files(data: bytes, name: str, content_type: str | None, kind: 
     assert text in read.text
 
 
+def test_doc_paragraphs_table_rows_and_field_results() -> None:
+    """Cells end in tabs and rows in newlines; a hyperlink shows its words, never its field code."""
+    lines = [
+        "关于开展干细胞临床研究项目备案工作的通知", "各有关单位：",
+        "根据国家卫生健康委员会有关要求，现将备案事项通知如下。",
+        "一、支持开展干细胞和免疫细胞临床研究。Cell therapy pilots, phase 2.",
+        "序号\t机构\t项目", "1\t上海市第一人民医院", "2\t合计", "二、本通知自印发之日起施行。",
+    ]
+    read = attachment_text(DOC, "notice.doc")
+    assert (read.kind, read.error, read.text) == ("doc", None, "\n".join(lines))
+
+
+def test_doc_8bit_text_runs() -> None:
+    """Word stores runs of plain Latin text one byte a character (a "compressed" piece): rewrite notice.doc so."""
+    import olefile
+
+    with olefile.OleFileIO(io.BytesIO(DOC)) as ole:
+        document = ole.openstream("WordDocument").read()
+        table = ole.openstream("1Table" if document[0x0B] & 0x02 else "0Table").read()
+    [(_, length, fc, compressed)] = word97._pieces(word97._fib_pair(document, table, 33))
+    assert not compressed
+    first = b"Article 1. Cell therapy pilots, phase 2 \x96 see \x93Annex\x94.\r"
+    latin = first.ljust(length, b"x")
+    piece_table = re.escape(struct.pack("<II", 0, length)) + b".." + re.escape(struct.pack("<I", fc))  # CPs, then fc
+    at_text, at_piece = DOC.index(document[fc : fc + 64]), re.search(piece_table, DOC, re.DOTALL).start() + 10
+    data = bytearray(DOC)
+    data[at_text : at_text + length] = latin
+    data[at_piece : at_piece + 4] = struct.pack("<I", (fc * 2) | 0x40000000)
+    expected = f"Article 1. Cell therapy pilots, phase 2 – see “Annex”.\n{'x' * (length - len(first))}"
+    assert attachment_text(bytes(data), "latin.doc").text == expected
+
+
+def test_doc_field_codes_nested_and_unterminated() -> None:
+    """Fields nest (a PAGE inside an IF); a code with no separator shows nothing; stray marks are dropped."""
+    text = "a\x13HYPERLINK x\x14link\x15b\x13PAGE\x15c\x13IF \x13PAGE\x143\x15 > 1\x14many\x15d\x15\x14e"
+    assert word97._drop_field_codes(text) == "alinkbcmanyde"
+
+
+def test_long_doc_reads_every_paragraph_in_order() -> None:
+    """1,200 paragraphs put paragraph properties on many pages of the file; a table closes the document."""
+    lines = attachment_text(LONG_DOC, "long.doc").text.splitlines()
+    assert lines == [f"第{n}条　细胞治疗产品临床试验应当遵守本规范。" for n in range(1, 1201)] + ["附表\t完"]
+
+
+def test_xls_reads_like_xlsx() -> None:
+    lines = ["[试点名单]", "序号\t单位\t日期", "1\t上海市第一人民医院\t2026-11-03", "\t备注", "[说明]", "以本名单为准"]
+    read = attachment_text(XLS, "list.xls")
+    assert (read.kind, read.error, read.text) == ("xls", None, "\n".join(lines))
+
+
+@pytest.mark.parametrize(("data", "name", "content_type", "kind"), [
+    (DOC, "old.doc", None, "doc"),
+    (DOC, "form.WPS", None, "wps"),  # WPS Office's .wps is Word's format
+    (DOC, "download.do", None, "doc"),  # the container's streams say what it is...
+    (DOC, "table.xls", "application/vnd.ms-excel", "doc"),  # ...whatever the name and server say
+    (XLS, "sheet.et", None, "xls"),  # WPS spreadsheet
+    (XLS, "download.do", "application/octet-stream", "xls"),
+])
+def test_legacy_kind_comes_from_the_container(data: bytes, name: str, content_type: str | None, kind: str) -> None:
+    read = attachment_text(data, name, content_type)
+    assert (read.kind, read.error, read.size) == (kind, None, len(data)) and read.text
+
+
 @pytest.mark.parametrize(("name", "content_type", "kind"), [
     ("old.doc", None, "doc"),
-    ("form.WPS", None, "wps"),
-    ("table.xls", "application/octet-stream", "xls"),
-    ("sheet.et", None, "xls"),  # WPS spreadsheet
     ("download.do", "application/vnd.ms-excel; charset=GBK", "xls"),
     ("download.do", None, "other"),  # OLE2 also holds .ppt and .msg: no guess
 ])
-def test_legacy_office_files_are_hashed_not_read(name: str, content_type: str | None, kind: str) -> None:
+def test_broken_ole2_containers_fall_back_to_name_and_type(name: str, content_type: str | None, kind: str) -> None:
     read = attachment_text(OLE2, name, content_type)
-    assert (read.kind, read.text, read.error, read.size) == (kind, None, None, len(OLE2))
+    assert (read.kind, read.text) == (kind, None)
+    assert read.error is None if kind == "other" else read.error.startswith(f"corrupt {kind.upper()}: ")
 
 
 @pytest.mark.parametrize(("data", "name", "content_type", "error"), [
@@ -120,7 +195,14 @@ def test_legacy_office_files_are_hashed_not_read(name: str, content_type: str | 
     (b"\n<html>wall</html>", "download.do", "application/pdf", "not a PDF (bytes are HTML)"),
     (b"PK\x03\x04" + bytes(range(256)) * 4, "x.docx", None, "corrupt DOCX: "),
     (DOCX[:2000], "cut.docx", None, "corrupt DOCX: "),
-    (b"not a spreadsheet", "x.xlsx", None, "corrupt XLSX: "),
+    (b"not a spreadsheet", "x.xlsx", None, "not an XLSX (bytes are binary: "),
+    (b"<html><body>Word 2003 XML saved as .doc</body></html>", "notice.doc", None, "not a DOC (bytes are HTML)"),
+    (patch_word_header(DOC, 0x0A, struct.unpack_from("<H", DOC, DOC.index(b"\xec\xa5") + 0x0A)[0] | 0x0100),
+     "locked.doc", None, "encrypted DOC"),
+    (patch_word_header(DOC, 2, 0x0065), "word6.doc", None, "Word 6/95 document (FIB version 0x0065)"),
+    (DOC[: len(DOC) // 3], "cut.doc", None, "corrupt DOC: "),
+    (DOC[:512] + random.Random(3).randbytes(len(DOC) - 512), "noise.doc", None, "corrupt DOC: "),
+    (XLS[:3000], "cut.xls", None, "corrupt XLS: "),
 ])
 def test_broken_files_give_a_one_line_reason(data: bytes, name: str, content_type: str | None, error: str) -> None:
     read = attachment_text(data, name, content_type)
@@ -148,11 +230,11 @@ def test_text_is_cut_at_max_chars() -> None:
     assert cut == full[:10] and len(full) > 10
 
 
-@pytest.mark.parametrize("name", ["a.pdf", "a.docx", "a.xlsx", "a.doc", "a"])
+@pytest.mark.parametrize("name", ["a.pdf", "a.docx", "a.xlsx", "a.doc", "a.xls", "a"])
 def test_truncations_and_random_bytes_never_raise(name: str) -> None:
     rng = random.Random(name)
-    for data in (PDF, DOCX, XLSX):
+    for data in (PDF, DOCX, XLSX, DOC, XLS):
         for cut in (1, 5, 100, len(data) // 3, len(data) - 1):
             assert attachment_text(data[:cut], name).size == cut
     for _ in range(20):
-        assert attachment_text(rng.choice([b"%PDF-", b"PK\x03\x04", b""]) + rng.randbytes(200), name).kind
+        assert attachment_text(rng.choice([b"%PDF-", b"PK\x03\x04", OLE2[:8], b""]) + rng.randbytes(200), name).kind

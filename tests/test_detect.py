@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 
 import pytest
 
-from digest.detect import detect
-from policywatch.model import DocState, Version
+from digest.detect import detect, detect_attachment, keeps_previous_file
+from policywatch.model import DocState, FileState, Version
 from policywatch.portal import PortalHandler
-from tests.conftest import POLICYWATCH, source_toml
+from tests.conftest import OFFICE, POLICYWATCH, source_toml
 
 V1 = Version("h1", "关于开展细胞治疗备案的通知", "2023-12-05", "国家卫生健康委员会")
 V2 = Version("h2", V1.title, V1.published, V1.authority)
@@ -36,6 +37,28 @@ def test_rules(previous, current, kind, status, missing, fields) -> None:
     verdict = detect(previous, current)
     assert (verdict.kind, verdict.status, verdict.missing, verdict.fields) == (kind, status, missing, fields)
     assert verdict.new_version == (kind in ("new", "changed") or (kind == "restored" and bool(fields)))
+
+
+READ = FileState("sha-a", "text-a", None)
+FILE_RULES = [
+    # (previous download or None, this download, change?, stored file kept as it was?)
+    (None, READ, False, False),  # first download
+    (READ, READ, False, False),  # same bytes
+    (READ, FileState("sha-b", "text-a", None), False, False),  # re-saved: new bytes, same words
+    (READ, FileState("sha-b", "text-b", None), True, False),  # new words
+    (READ, FileState("sha-c", None, "not a PDF (bytes are HTML)"), False, True),  # an error page
+    (READ, FileState("sha-c", None, "empty file"), False, True),
+    (FileState("sha-c", None, "corrupt PDF: x"), FileState("sha-d", None, "corrupt PDF: y"), False, False),
+    (FileState("sha-c", None, "corrupt PDF: x"), READ, True, False),  # readable at last
+    (FileState("zip-a", None, None), FileState("zip-b", None, None), True, False),  # no reader: bytes decide
+]
+
+
+@pytest.mark.parametrize(("previous", "current", "changed", "kept"), FILE_RULES)
+def test_attachment_rules(previous, current, changed, kept) -> None:
+    verdict = detect_attachment(previous, current, DocState(V1))
+    assert (verdict is not None, keeps_previous_file(previous, current)) == (changed, kept)
+    assert verdict is None or (verdict.kind, verdict.fields, verdict.status) == ("changed", ("attachment",), "active")
 
 
 PAGE = ("<html><head><meta charset='utf-8'></head><body><h1>{title}</h1><p>发布时间：2023-12-{day:02d}</p>"
@@ -165,13 +188,17 @@ def test_reposts_on_two_differently_built_sites_are_one_group(tmp_path, portal, 
     assert groups["关于开展2024年度科技型中小企业评价工作的通知"] != original
 
 
-def make_docx(path, paragraphs: list[str]) -> None:
+def make_docx(path, paragraphs: list[str], author: str = "") -> None:
     import docx
 
     document = docx.Document()
+    document.core_properties.author = author
     for paragraph in paragraphs:
         document.add_paragraph(paragraph)
     document.save(path)
+
+
+HUGE = b"%PDF-1.4\n" + bytes(300_000)  # over the test's cap: never downloaded whole, never read
 
 
 def test_attachments_are_hashed_read_and_diffed(tmp_path, portal, write_config, run_crawl, open_store):
@@ -183,22 +210,29 @@ def test_attachments_are_hashed_read_and_diffed(tmp_path, portal, write_config, 
         "<html><body><h1>关于印发细胞治疗试点方案的通知</h1><p>发布时间：2023-12-05</p><div id='zoom'>"
         "<p>现将《细胞治疗试点方案》印发给你们，请认真贯彻执行。</p>"
         "<p><a href='/files/fang-an.docx'>附件1：试点方案</a> <a href='/files/broken.pdf'>附件2：名单</a>"
-        " <a href='/files/empty.pdf'>附件3</a></p></div></body></html>", encoding="utf-8")
+        " <a href='/files/empty.pdf'>附件3</a> <a href='/files/notice.doc'>附件4</a>"
+        " <a href='/files/huge.pdf'>附件5：扫描件</a></p></div></body></html>", encoding="utf-8")
     make_docx(site / "files" / "fang-an.docx", ["一、试点期三年。", "二、支持开展干细胞临床研究。"])
     (site / "files" / "broken.pdf").write_bytes(b"%PDF-1.7\n" + bytes(range(256)) * 8)
     (site / "files" / "empty.pdf").write_bytes(b"")
-    config = write_config(source_toml("att", f"{portal(site)}/index.html"))
+    shutil.copy(OFFICE / "notice.doc", site / "files" / "notice.doc")
+    (site / "files" / "huge.pdf").write_bytes(HUGE)
+    config = write_config(source_toml("att", f"{portal(site)}/index.html"), max_attachment_bytes=200_000)
     store = open_store(config.db)
 
     run_crawl(config)
     stored = {row["url"].rsplit("/", 1)[-1]: row for row in store.db["attachments"].rows}
-    assert set(stored) == {"fang-an.docx", "broken.pdf", "empty.pdf"}
+    assert set(stored) == {"fang-an.docx", "broken.pdf", "empty.pdf", "notice.doc"}
     assert stored["fang-an.docx"]["kind"] == "docx" and stored["fang-an.docx"]["error"] is None
     assert "支持开展干细胞临床研究" in store.text(stored["fang-an.docx"]["text_hash"])
+    assert "上海市第一人民医院" in store.text(stored["notice.doc"]["text_hash"])
     assert stored["broken.pdf"]["error"].startswith("corrupt PDF")
     assert stored["empty.pdf"]["error"] == "empty file"
-    errors = dict(store.db.execute("SELECT url, error FROM fetches WHERE kind = 'attachment'").fetchall())
-    assert sum(1 for e in errors.values() if e) == 2
+    errors = {url.rsplit("/", 1)[-1]: error for url, error in
+              store.db.execute("SELECT url, error FROM fetches WHERE kind = 'attachment'").fetchall()}
+    assert {name for name, error in errors.items() if error} == {"broken.pdf", "empty.pdf", "huge.pdf"}
+    cap = f"Expected to receive {len(HUGE)} bytes which is larger than download max size (200000)"
+    assert errors["huge.pdf"] == f"file larger than the size cap: {cap}"
 
     # Unchanged files: a re-check finds nothing; a changed attachment is a change of the document.
     quiet = run_crawl(config, recheck_all=True)
@@ -213,6 +247,20 @@ def test_attachments_are_hashed_read_and_diffed(tmp_path, portal, write_config, 
         [*POLICYWATCH, "diff", "1", "--attachments", "--format", "text", "--config", str(config.path)],
         capture_output=True, text=True, check=True).stdout
     assert shown.startswith("== http://") and "干细胞{+和免疫细胞+}临床研究" in shown
+
+    # Not changes: an error page in the file's place, the file again, the same words re-saved.
+    good = (site / "files" / "fang-an.docx").read_bytes()
+    (site / "files" / "fang-an.docx").write_text("<html><body>系统维护中</body></html>", encoding="utf-8")
+    outage = run_crawl(config, recheck_all=True)
+    (site / "files" / "fang-an.docx").write_bytes(good)
+    back = run_crawl(config, recheck_all=True)
+    make_docx(site / "files" / "fang-an.docx", ["一、试点期三年。", "二、支持开展干细胞和免疫细胞临床研究。"], "办公室")
+    assert (site / "files" / "fang-an.docx").read_bytes() != good
+    resaved = run_crawl(config, recheck_all=True)
+    assert [kinds(store, run.run_id) for run in (outage, back, resaved)] == [{}, {}, {}]
+    errors = store.db.execute("SELECT error FROM fetches WHERE run_id = ? AND url LIKE '%fang-an.docx'",
+                              [outage.run_id]).fetchone()
+    assert errors == ("not a DOCX (bytes are HTML)",)
 
 
 def test_empty_recheck_is_an_error_not_a_change(tmp_path, portal, write_config, run_crawl, open_store):

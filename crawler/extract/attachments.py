@@ -1,4 +1,4 @@
-"""Identify, hash and read the files policy pages link (PDF, DOCX, XLSX; DOC/WPS/XLS hashed only).
+"""Identify, hash and read the files policy pages link: PDF, DOCX, XLSX, and the legacy DOC, WPS and XLS.
 
 A changed attachment is a change of its policy, so every file is hashed and, where a library can read it, its text
 extracted to be diffed like a page. The bytes are untrusted: a broken file yields a reason in ``error``, never a raise.
@@ -12,12 +12,17 @@ import logging
 import re
 import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+
+import olefile
+
+from crawler.extract.word97 import UnsupportedWord, word97_text
 
 ATTACHMENT_KINDS: tuple[str, ...] = ("pdf", "docx", "xlsx", "doc", "wps", "xls", "other")
 _OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # legacy Office and WPS documents share this container
 _LEGACY = ("doc", "wps", "xls")
+_SIGNATURES = {"docx": b"PK\x03\x04", "xlsx": b"PK\x03\x04", "doc": _OLE2, "wps": _OLE2, "xls": _OLE2}
 _EXTENSIONS = {"pdf": "pdf", "docx": "docx", "xlsx": "xlsx", "doc": "doc", "wps": "wps", "xls": "xls", "et": "xls"}
 _CONTENT_TYPES = {
     "application/pdf": "pdf", "application/msword": "doc", "application/vnd.ms-excel": "xls",
@@ -35,7 +40,7 @@ class AttachmentText:
     kind: str  # one of ATTACHMENT_KINDS, from the bytes' signature first, the name second
     sha256: str  # of the raw bytes: identical files are unchanged even where no text can be read
     size: int
-    text: str | None  # one paragraph (or table row) per line; None where the kind has no reader here
+    text: str | None  # one paragraph (or table row) per line; None for unknown kinds and unreadable files
     error: str | None  # one-line reason a readable kind could not be read; None when fine
 
 
@@ -45,7 +50,7 @@ class _Unreadable(Exception):
 
 def _kind(data: bytes, filename: str, content_type: str | None) -> str:
     """The file's kind from its bytes first (servers and link texts mislabel files), its name second."""
-    if data.startswith(b"PK\x03\x04"):
+    if data.startswith(_SIGNATURES["docx"]):
         try:
             names = zipfile.ZipFile(io.BytesIO(data)).namelist()
         except Exception:  # a broken zip says nothing about what it was meant to be
@@ -53,13 +58,37 @@ def _kind(data: bytes, filename: str, content_type: str | None) -> str:
         for prefix, kind in (("word/", "docx"), ("xl/", "xlsx")):
             if any(n.startswith(prefix) for n in names):
                 return kind
-    elif b"%PDF-" in data[:1024]:  # the spec allows junk before the header, and pypdf copes with it
+    elif _has_signature(data, "pdf"):
         return "pdf"
     by_name = _EXTENSIONS.get(filename.rsplit(".", 1)[-1].lower()) if "." in filename else None
     by_type = _CONTENT_TYPES.get((content_type or "").split(";")[0].strip().lower())
-    if data.startswith(_OLE2):  # the container is known; which legacy format it holds is not
-        return next((k for k in (by_name, by_type) if k in _LEGACY), "other")
+    if data.startswith(_OLE2):  # one container for many legacy formats: its streams tell which
+        by_streams = _ole_kind(data)
+        if by_streams == "doc" and by_name == "wps":  # WPS Office writes Word's format under its own name
+            return "wps"
+        return by_streams or next((k for k in (by_name, by_type) if k in _LEGACY), "other")
     return by_name or by_type or "other"
+
+
+def _ole_kind(data: bytes) -> str | None:
+    """"doc" or "xls" from the streams of an OLE2 container; None for other or broken containers."""
+    try:
+        with olefile.OleFileIO(io.BytesIO(data)) as ole:
+            if ole.exists("WordDocument"):
+                return "doc"
+            if ole.exists("Workbook") or ole.exists("Book"):
+                return "xls"
+    except Exception:  # a broken container says nothing about what it was meant to be
+        pass
+    return None
+
+
+def _has_signature(data: bytes, kind: str) -> bool:
+    """Whether the bytes start as files of this kind must; kinds without a reader pass."""
+    if kind == "pdf":
+        return b"%PDF-" in data[:1024]  # the spec allows junk before the header, and pypdf copes with it
+    signature = _SIGNATURES.get(kind)
+    return signature is None or data.startswith(signature)
 
 
 def _describe(data: bytes) -> str:
@@ -118,10 +147,44 @@ def _xlsx(data: bytes, budget: int) -> list[str]:
     from openpyxl import load_workbook
 
     _unpacked_size_ok(data)
+    book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    return _sheet_lines(((sheet.title, sheet.iter_rows(values_only=True)) for sheet in book.worksheets), budget)
+
+
+def _xls(data: bytes, budget: int) -> list[str]:
+    import xlrd
+
+    book = xlrd.open_workbook(file_contents=data, on_demand=True)
+
+    def values(sheet: xlrd.sheet.Sheet) -> Iterable[list[object]]:
+        for r in range(sheet.nrows):
+            yield [_xls_value(cell, book.datemode) for cell in sheet.row(r)]
+
+    return _sheet_lines(((sheet.name, values(sheet)) for sheet in book.sheets()), budget)
+
+
+def _xls_value(cell: object, datemode: int) -> object:
+    """A cell as the spreadsheet shows it: whole numbers without ".0", dates as dates, blanks as None."""
+    import xlrd
+
+    if cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK):
+        return None
+    if cell.ctype == xlrd.XL_CELL_DATE:
+        try:
+            return xlrd.xldate_as_datetime(cell.value, datemode)
+        except (ValueError, OverflowError, xlrd.xldate.XLDateError):
+            return cell.value
+    if cell.ctype == xlrd.XL_CELL_NUMBER and float(cell.value).is_integer():
+        return int(cell.value)
+    return cell.value
+
+
+def _sheet_lines(sheets: Iterable[tuple[str, Iterable[Sequence[object]]]], budget: int) -> list[str]:
+    """Each sheet's name in brackets, then one tab-separated line per non-empty row."""
     lines: list[str] = []
-    for sheet in load_workbook(io.BytesIO(data), read_only=True, data_only=True).worksheets:
-        lines.append(f"[{sheet.title}]")
-        for row in sheet.iter_rows(values_only=True):
+    for title, rows in sheets:
+        lines.append(f"[{title}]")
+        for row in rows:
             cells = ["" if v is None else " ".join(str(v).split("\n")) for v in row]
             if any(c.strip() for c in cells):
                 lines.append("\t".join(cells))
@@ -131,7 +194,16 @@ def _xlsx(data: bytes, budget: int) -> list[str]:
     return lines
 
 
-_READERS: dict[str, Callable[[bytes, int], list[str]]] = {"pdf": _pdf, "docx": _docx, "xlsx": _xlsx}
+def _doc(data: bytes, budget: int) -> list[str]:
+    try:
+        return [word97_text(data)]
+    except UnsupportedWord as e:  # not corrupt: say exactly why
+        raise _Unreadable(str(e)) from None
+
+
+_READERS: dict[str, Callable[[bytes, int], list[str]]] = {
+    "pdf": _pdf, "docx": _docx, "xlsx": _xlsx, "doc": _doc, "wps": _doc, "xls": _xls,
+}
 
 
 def _tidy(lines: list[str], max_chars: int) -> str:
@@ -147,8 +219,9 @@ def attachment_text(
     digest, size, kind = hashlib.sha256(data).hexdigest(), len(data), _kind(data, filename, content_type)
     if not data:
         return AttachmentText(kind, digest, 0, None, "empty file")
-    if kind == "pdf" and b"%PDF-" not in data[:1024]:  # named or served as PDF, but something else
-        return AttachmentText(kind, digest, size, None, f"not a PDF (bytes are {_describe(data)})")
+    if not _has_signature(data, kind):  # named or served as one kind, but something else
+        article = "an" if kind.startswith("x") else "a"
+        return AttachmentText(kind, digest, size, None, f"not {article} {kind.upper()} (bytes are {_describe(data)})")
     reader = _READERS.get(kind)
     if reader is None:
         return AttachmentText(kind, digest, size, None, None)

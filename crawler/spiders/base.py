@@ -182,7 +182,8 @@ def describe_failure(failure: Failure, status: int | None) -> str:
         return f"HTTP {status}"
     message = failure.getErrorMessage()
     if "max size" in message:
-        return f"page larger than the size cap: {message.split(' in request')[0]}"
+        what = "file" if failure.request.meta.get("kind") == "attachment" else "page"
+        return f"{what} larger than the size cap: {message.split(' in request')[0]}"
     if "max redirections" in message or "redirect" in message.lower():
         return "too many redirects (redirect loop)"
     if "robots.txt" in message:
