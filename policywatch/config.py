@@ -60,11 +60,11 @@ class Source:
 
     name: str
     title: str
-    region: str
     authority: str
     start_urls: tuple[str, ...]
     list: ListRule
     detail: DetailRule | None = None
+    region: str = ""  # empty: each document's region is inferred from its authority and title
     language: str = "zh-Hans"
     recheck_days: float | None = None
 
@@ -145,7 +145,7 @@ _DETAIL: _Schema = {k: (str, False) for k in ("title", "body", "date", "authorit
 _SOURCE: _Schema = {
     "name": (str, True),
     "title": (str, True),
-    "region": (str, True),
+    "region": (str, False),
     "authority": (str, True),
     "start_urls": (list, True),
     "list": (dict, True),

@@ -49,7 +49,8 @@ BAD = [
      "config.toml: sources[0].list.max_pages: must be at least 1"),
     (GOOD_SOURCE.replace('body = "#zoom"', 'body = "#zoom"\nbdy = "x"'),
      "config.toml: sources[0].detail.bdy: unknown key (expected one of: title, body, date, authority, doc_number)"),
-    (GOOD_SOURCE.replace('region = "上海市"\n', ""), "config.toml: sources[0].region: required key is missing"),
+    (GOOD_SOURCE.replace('authority = "上海市科学技术委员会"\n', ""),
+     "config.toml: sources[0].authority: required key is missing"),
 ]
 
 
