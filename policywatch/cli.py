@@ -19,6 +19,7 @@ from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from digest import diff as word_diff
+from digest.render import FORMATS
 from policywatch import config as config_module
 from policywatch.crawl import CrawlError, CrawlResult, crawl
 from policywatch.store import Store
@@ -342,6 +343,47 @@ def sources_list(ctx: click.Context, as_json: bool, config_path: str | None, db_
         table.add_row(row["name"], row["region"], row["authority"], str(row["documents"]),
                       row["last_crawl"] or "never")
     out.print(table)
+
+
+@main.group("digest")
+def digest_group() -> None:
+    """Periodic digests: build them from what the crawls found."""
+
+
+@digest_group.command("build")
+@_common
+@click.option("--digest", "name", required=True, help="A [[digests]] name from the config.")
+@click.option("--period", help="Month (2023-12) or ISO week (2023-W50); default: the last complete one.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="html", show_default=True)
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+@click.pass_context
+def digest_build(
+    ctx: click.Context, name: str, period: str | None, fmt: str, out_path: str | None,
+    config_path: str | None, db_path: str | None,
+) -> None:
+    """Render one digest for one period; the same state.db always gives the same bytes.
+
+    Example: policywatch digest build --digest monthly --period 2023-12 --format md --out 2023-12.md
+    """
+    from digest.build import build_digest
+    from digest.period import PeriodError, parse_period, period_of
+    from digest.render import render
+
+    config = _config(ctx, config_path, db_path)
+    try:
+        spec = config.digest(name)
+        chosen = parse_period(period, spec.period) if period else period_of(spec.period, date.today()).previous()
+    except (config_module.ConfigError, PeriodError) as e:
+        raise click.ClickException(str(e)) from None
+    if not config.db.exists():
+        raise click.ClickException(f"{config.db} does not exist yet: run `policywatch crawl` first")
+    with Store(config.db) as store:
+        document = render(build_digest(config, store, spec, chosen), fmt, config.templates)
+    if out_path:
+        Path(out_path).write_text(document, encoding="utf-8")
+        err.print(f"wrote {out_path}")
+    else:
+        click.echo(document, nl=False)
 
 
 @main.command()

@@ -93,12 +93,53 @@ class DetectSettings:
 
 
 @dataclass(frozen=True)
+class Topic:
+    """A keyword set a digest selects on; terms match Simplified-normalised text."""
+
+    name: str
+    title: str
+    include: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+
+
+PERIODS = ("month", "week")
+LAYOUTS = ("list", "by-region")
+LANGUAGES = ("zh-Hans", "zh-Hant", "en")
+
+
+@dataclass(frozen=True)
+class DigestSpec:
+    """One periodic digest: which topics and regions, how it is laid out, in which language."""
+
+    name: str
+    topics: tuple[str, ...]
+    period: str = "month"
+    regions: tuple[str, ...] = ()  # empty: every region
+    layout: str = "list"
+    language: str = "zh-Hans"
+    min_score: float = 2.0  # relevance an item needs (see digest.topics.relevance)
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     db: Path
     crawl: CrawlSettings = field(default_factory=CrawlSettings)
     detect: DetectSettings = field(default_factory=DetectSettings)
     sources: tuple[Source, ...] = ()
+    topics: tuple[Topic, ...] = ()
+    digests: tuple[DigestSpec, ...] = ()
+    templates: Path | None = None  # a folder whose templates override the built-in ones
+
+    def digest(self, name: str) -> DigestSpec:
+        for spec in self.digests:
+            if spec.name == name:
+                return spec
+        known = ", ".join(d.name for d in self.digests) or "none configured"
+        raise ConfigError(self.path, "digests", f"no digest named {name!r} (known: {known})")
+
+    def topic(self, name: str) -> Topic:
+        return next(t for t in self.topics if t.name == name)
 
     def source(self, name: str) -> Source:
         for source in self.sources:
@@ -153,7 +194,20 @@ _SOURCE: _Schema = {
     "language": (str, False),
     "recheck_days": ((int, float), False),
 }
-_TOP: _Schema = {"db": (str, False), "crawl": (dict, False), "detect": (dict, False), "sources": (list, False)}
+_TOPIC: _Schema = {"title": (str, True), "include": (list, True), "exclude": (list, False)}
+_DIGEST: _Schema = {
+    "name": (str, True),
+    "period": (str, False),
+    "topics": (list, True),
+    "regions": (list, False),
+    "layout": (str, False),
+    "language": (str, False),
+    "min_score": ((int, float), False),
+}
+_TOP: _Schema = {
+    "db": (str, False), "templates": (str, False), "crawl": (dict, False), "detect": (dict, False),
+    "topics": (dict, False), "digests": (list, False), "sources": (list, False),
+}
 _SELECTOR_KEYS = {"item", "link", "title", "date", "next_page", "body", "authority", "doc_number"}
 
 
@@ -192,7 +246,58 @@ def parse(raw: dict[str, Any], path: Path, db: str | Path | None = None) -> Conf
             raise ConfigError(path, f"sources[{i}].name", f"duplicate source name {source.name!r}")
         seen.add(source.name)
     db_path = Path(db) if db is not None else path.parent / raw.get("db", "state.db")
-    return Config(path=path, db=db_path, crawl=crawl, detect=detect, sources=sources)
+    topics = tuple(_topic(name, t, path) for name, t in raw.get("topics", {}).items())
+    digests = tuple(_digest(d, f"digests[{i}]", {t.name for t in topics}, path)
+                    for i, d in enumerate(raw.get("digests", [])))
+    names = [d.name for d in digests]
+    for i, name in enumerate(names):
+        if name in names[:i]:
+            raise ConfigError(path, f"digests[{i}].name", f"duplicate digest name {name!r}")
+    templates = path.parent / raw["templates"] if "templates" in raw else None
+    if templates is not None and not templates.is_dir():
+        raise ConfigError(path, "templates", f"{templates} is not a folder")
+    return Config(path=path, db=db_path, crawl=crawl, detect=detect, sources=sources, topics=topics,
+                  digests=digests, templates=templates)
+
+
+def _terms(values: dict[str, Any], name: str, key: str, path: Path) -> tuple[str, ...]:
+    terms = values.get(name, [])
+    if not all(isinstance(t, str) and t.strip() for t in terms):
+        raise ConfigError(path, f"{key}.{name}", "must be a list of non-empty strings")
+    return tuple(t.strip() for t in terms)
+
+
+def _topic(name: str, raw: Any, path: Path) -> Topic:
+    key = f"topics.{name}"
+    if not SOURCE_NAME.match(name):
+        raise ConfigError(path, key, "topic names must be lowercase letters, digits and '-'")
+    values = _check(raw, _TOPIC, key, path)
+    include = _terms(values, "include", key, path)
+    if not include:
+        raise ConfigError(path, f"{key}.include", "must list at least one term")
+    return Topic(name, values["title"], include, _terms(values, "exclude", key, path))
+
+
+def _digest(raw: Any, key: str, topics: set[str], path: Path) -> DigestSpec:
+    if not isinstance(raw, dict):
+        raise ConfigError(path, key, "must be a table ([[digests]])")
+    values = _check(raw, _DIGEST, key, path)
+    if not SOURCE_NAME.match(values["name"]):
+        raise ConfigError(path, f"{key}.name", "must be lowercase letters, digits and '-'")
+    for name, allowed in (("period", PERIODS), ("layout", LAYOUTS), ("language", LANGUAGES)):
+        if name in values and values[name] not in allowed:
+            raise ConfigError(path, f"{key}.{name}", f"must be one of: {', '.join(allowed)}")
+    values["topics"] = _terms(values, "topics", key, path)
+    if not values["topics"]:
+        raise ConfigError(path, f"{key}.topics", "must name at least one topic")
+    for topic in values["topics"]:
+        if topic not in topics:
+            known = ", ".join(sorted(topics)) or "none defined"
+            raise ConfigError(path, f"{key}.topics", f"no topic named {topic!r} (defined: {known})")
+    values["regions"] = _terms(values, "regions", key, path)
+    if values.get("min_score", 0) < 0:
+        raise ConfigError(path, f"{key}.min_score", "must be 0 or more")
+    return DigestSpec(**values)
 
 
 def _source(raw: Any, key: str, path: Path) -> Source:

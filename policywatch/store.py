@@ -458,6 +458,51 @@ class Store:
         """
         return list(self.db.query(sql, {"since": since, "until": until, "source": source, "kind": kind}))
 
+    # -- reads for digests --------------------------------------------------
+
+    def documents_published(self, start: str, end: str) -> list[dict[str, Any]]:
+        """Active documents published in [start, end), by first-seen date where the page gave none."""
+        sql = """
+            SELECT d.id, d.url, d.source, d.title, d.published, d.authority, d.doc_number, d.first_seen,
+                   coalesce(d.group_id, d.id) AS "group", v.text_hash
+              FROM documents d JOIN versions v ON v.id = d.latest_version
+             WHERE d.status = 'active'
+               AND coalesce(d.published, substr(d.first_seen, 1, 10)) >= :start
+               AND coalesce(d.published, substr(d.first_seen, 1, 10)) < :end
+        """
+        return list(self.db.query(sql, {"start": start, "end": end}))
+
+    def changes_detected(self, start: str, end: str) -> list[dict[str, Any]]:
+        """Changed, restored and removed records detected in [start, end), oldest first, with their document."""
+        sql = """
+            SELECT c.kind, c.fields, c.from_version, c.to_version, c.detected_at, c.from_text, c.to_text,
+                   d.id, d.url, d.source, d.title, d.published, d.authority, d.doc_number, d.first_seen,
+                   coalesce(d.group_id, d.id) AS "group", v.text_hash
+              FROM changes c JOIN documents d ON d.id = c.document_id
+              LEFT JOIN versions v ON v.id = d.latest_version
+             WHERE c.detected_at >= :start AND c.detected_at < :end
+               AND c.kind IN ('changed', 'restored', 'removed')
+             ORDER BY c.id
+        """
+        return list(self.db.query(sql, {"start": start, "end": end}))
+
+    def texts(self, hashes: Iterable[str]) -> dict[str, str]:
+        """Many texts at once, by fingerprint."""
+        rows = self._where_in("SELECT hash, body FROM texts WHERE hash IN ({})", hashes)
+        return {h: zlib.decompress(body).decode("utf-8") for h, body in rows}
+
+    def version_hashes(self, version_ids: Iterable[int]) -> dict[int, str]:
+        """The text fingerprint of each version."""
+        return dict(self._where_in("SELECT id, text_hash FROM versions WHERE id IN ({})", version_ids))
+
+    def _where_in(self, sql: str, keys: Iterable[Any], chunk: int = 500) -> list[tuple[Any, ...]]:
+        """Rows of ``sql`` whose one ``IN ({})`` takes the keys, a chunk at a time (SQLite caps parameters)."""
+        keys, rows = sorted(set(keys)), []
+        for i in range(0, len(keys), chunk):
+            part = keys[i : i + chunk]
+            rows += self.db.execute(sql.format(", ".join("?" * len(part))), part).fetchall()
+        return rows
+
     def history(self, document_id: int) -> list[dict[str, Any]]:
         """Every version of a document, oldest first, with its size and the change that made it."""
         sql = """

@@ -27,6 +27,21 @@ title = "h1::text"
 body = "#zoom"
 """
 
+DIGESTS = GOOD_SOURCE + """
+[topics.cell-therapy]
+title = "细胞与基因治疗"
+include = ["干细胞", "细胞治疗"]
+exclude = []
+
+[[digests]]
+name = "monthly"
+period = "month"
+topics = ["cell-therapy"]
+regions = []
+layout = "list"
+language = "zh-Hans"
+"""
+
 # A message ending in "…" is checked up to there: the rest is the parser library's wording.
 BAD = [
     ("[crawl\n", "config.toml: invalid TOML: …"),
@@ -51,7 +66,36 @@ BAD = [
      "config.toml: sources[0].detail.bdy: unknown key (expected one of: title, body, date, authority, doc_number)"),
     (GOOD_SOURCE.replace('authority = "上海市科学技术委员会"\n', ""),
      "config.toml: sources[0].authority: required key is missing"),
+    (DIGESTS.replace('topics = ["cell-therapy"]', 'topics = ["cells"]'),
+     "config.toml: digests[0].topics: no topic named 'cells' (defined: cell-therapy)"),
+    (DIGESTS.replace('layout = "list"', 'layout = "grid"'),
+     "config.toml: digests[0].layout: must be one of: list, by-region"),
+    (DIGESTS.replace('language = "zh-Hans"', 'language = "zh-TW"'),
+     "config.toml: digests[0].language: must be one of: zh-Hans, zh-Hant, en"),
+    (DIGESTS.replace('period = "month"', 'period = "quarter"'),
+     "config.toml: digests[0].period: must be one of: month, week"),
+    (DIGESTS.replace('include = ["干细胞", "细胞治疗"]', "include = []"),
+     "config.toml: topics.cell-therapy.include: must list at least one term"),
+    (DIGESTS.replace('include = ["干细胞", "细胞治疗"]', 'include = ["干细胞", 3]'),
+     "config.toml: topics.cell-therapy.include: must be a list of non-empty strings"),
+    (DIGESTS.replace('exclude = []', 'exclude = []\nkeywords = []'),
+     "config.toml: topics.cell-therapy.keywords: unknown key (expected one of: title, include, exclude)"),
+    (DIGESTS + DIGESTS[DIGESTS.index("[[digests]]"):],
+     "config.toml: digests[1].name: duplicate digest name 'monthly'"),
+    ('templates = "no-such-folder"\n' + DIGESTS, "config.toml: templates: …"),
 ]
+
+
+def test_digest_config(tmp_path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(DIGESTS, encoding="utf-8")
+    config = config_module.load(path)
+    spec = config.digest("monthly")
+    assert (spec.topics, spec.period, spec.layout, spec.language, spec.min_score) == (
+        ("cell-therapy",), "month", "list", "zh-Hans", 2.0)
+    assert config.topic("cell-therapy").include == ("干细胞", "细胞治疗")
+    with pytest.raises(ConfigError, match="no digest named 'weekly' \\(known: monthly\\)"):
+        config.digest("weekly")
 
 
 def test_good_config(tmp_path) -> None:

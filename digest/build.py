@@ -1,0 +1,200 @@
+"""Select, group and summarise one period's policies into a Digest, ready for any template.
+
+A policy belongs to the period of its publish date (its first-seen date when the page gives none), so a digest
+for a past month can be built at any time. A substantive change to an older policy belongs to the period in
+which it was detected, as do removals. Reposts of one policy collapse to one item that lists the others as
+"also reported by". Everything is worked out in Simplified Chinese and converted at the end for zh-Hant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date
+
+from digest import labels
+from digest.diff import diff
+from digest.period import Period
+from digest.regions import NATIONAL, infer_region, region_label, region_order
+from digest.summary import change_line, summarise
+from digest.topics import relevance, simplified, topic_terms, traditional
+from policywatch.config import Config, DigestSpec
+from policywatch.store import Store
+
+# Fields whose change is worth telling subscribers about; a moved publish date alone is not.
+SUBSTANTIVE = ("text", "title", "doc_number", "attachments", "attachment")
+
+
+@dataclass(frozen=True)
+class Also:
+    """Another portal's copy of an item's policy."""
+
+    title: str
+    url: str
+    authority: str
+
+
+@dataclass(frozen=True)
+class Item:
+    document_id: int
+    kind: str  # "new", "changed" (including restored) or "removed"
+    title: str
+    url: str
+    published: date | None
+    seen: date  # first seen (new items) or detected (changes): the date used when ``published`` is None
+    authority: str
+    doc_number: str | None
+    source: str
+    group: int  # the duplicate group: the id of the copy seen first
+    region: str
+    summary: str
+    change: str | None = None  # one line on what changed, for changed items
+    also: tuple[Also, ...] = ()
+    score: float = 0.0
+
+    @property
+    def day(self) -> date:
+        return self.published or self.seen
+
+
+@dataclass(frozen=True)
+class Section:
+    heading: str | None  # a region's name in "by-region"; None for the one section of "list"
+    items: tuple[Item, ...]
+
+
+@dataclass(frozen=True)
+class Digest:
+    spec: DigestSpec
+    period: Period
+    title: str
+    issued: date  # the day after the period: when a hand-edited roundup would appear
+    topics: tuple[str, ...]  # the topics' titles
+    items: tuple[Item, ...]  # new and changed, in publish-date order: the numbered summary list
+    sections: tuple[Section, ...]
+    removed: tuple[Item, ...]
+    text: dict[str, str]  # the labels of the digest's language (see digest.labels)
+
+
+def build_digest(config: Config, store: Store, spec: DigestSpec, period: Period) -> Digest:
+    """The digest ``spec`` for ``period`` from what ``store`` holds; the same inputs give the same digest."""
+    topics = [config.topic(name) for name in spec.topics]
+    terms = topic_terms(topics)
+    start, end = period.start.isoformat(), period.end.isoformat()
+    published = store.documents_published(start, end)
+    changed, removed = _changes(store.changes_detected(start, end), start)
+    texts = store.texts(row["text_hash"] for row in [*published, *changed.values()] if row["text_hash"])
+    candidates: list[Item] = []
+    for row, kind in [*((r, "new") for r in published), *((r, "changed") for r in changed.values())]:
+        title, text = simplified(row["title"] or ""), simplified(texts.get(row["text_hash"], ""))
+        score = max(relevance(topic, title, text) for topic in topics)
+        if score < spec.min_score:
+            continue
+        item = _item(row, kind, title, text, terms, config)
+        if spec.regions and not _in_regions(item.region, spec.regions):
+            continue
+        if kind == "changed":
+            item = replace(item, change=_change(store, row, spec.language))
+        candidates.append(replace(item, score=score))
+    items = _collapse(candidates)
+    gone = [_item(row, "removed", simplified(row["title"] or ""), "", (), config) for row in removed]
+    gone = [g for g in gone if not spec.regions or _in_regions(g.region, spec.regions)]
+    convert = traditional if spec.language == "zh-Hant" else (lambda s: s)
+    items = [_converted(i, convert) for i in sorted(items, key=_order)]
+    return Digest(
+        spec=spec, period=period, title=labels.title(spec.language, period), issued=period.end,
+        topics=tuple(convert(t.title) for t in topics), items=tuple(items), sections=_sections(items, spec, convert),
+        removed=tuple(_converted(g, convert) for g in sorted(gone, key=_order)),
+        text=labels.for_language(spec.language),
+    )
+
+
+def _changes(rows: list[dict], start: str) -> tuple[dict[int, dict], list[dict]]:
+    """Per document, its substantive changes in the period merged into one; and the removals.
+
+    A document published within the period is already a new item, whatever happened to it since.
+    """
+    changed: dict[int, dict] = {}
+    removed = {}
+    for row in rows:
+        doc = row["id"]
+        if row["kind"] == "removed":
+            removed[doc] = row
+            continue
+        removed.pop(doc, None)  # restored within the period: not gone after all
+        fields = [f for f in (row["fields"] or "").split(",") if f in SUBSTANTIVE]
+        if not fields or (row["published"] or row["first_seen"][:10]) >= start:
+            continue
+        merged = changed.setdefault(doc, dict(row, fields=[], first_from=row["from_version"]))
+        merged["fields"] += [f for f in fields if f not in merged["fields"]]
+        merged["last_to"] = row["to_version"] or merged.get("last_to")
+        merged["detected_at"] = row["detected_at"]
+    return changed, list(removed.values())
+
+
+def _item(row: dict, kind: str, title: str, text: str, terms: tuple[str, ...], config: Config) -> Item:
+    authority = simplified(row["authority"] or "")
+    region = config.region_of(row["source"]) or infer_region(authority, title, text)
+    seen = (row["detected_at"] if kind != "new" and "detected_at" in row else row["first_seen"])[:10]
+    return Item(
+        document_id=row["id"], kind=kind, title=title, url=row["url"],
+        published=date.fromisoformat(row["published"]) if row["published"] else None,
+        seen=date.fromisoformat(seen), authority=authority, doc_number=row["doc_number"], source=row["source"],
+        group=row["group"], region=region, summary=summarise(text, terms) if text else "",
+    )
+
+
+def _change(store: Store, row: dict, language: str) -> str:
+    """The one line on what changed; the text's first added and removed words when the text changed."""
+    changes = None
+    if "text" in row["fields"] and row["first_from"] and row.get("last_to"):
+        hashes = store.version_hashes([row["first_from"], row["last_to"]])
+        texts = store.texts(hashes.values())
+        old, new = (texts.get(hashes.get(v, ""), "") for v in (row["first_from"], row["last_to"]))
+        changes = diff(simplified(old), simplified(new))
+    return change_line(row["fields"], changes, language)
+
+
+def _in_regions(region: str, wanted: tuple[str, ...]) -> bool:
+    """Whether a region is one of the digest's; "上海" matches 上海市, and 国家 matches the national level."""
+    return any(region == w or region.startswith(w) or (w in ("国家", "national") and region == NATIONAL)
+               for w in wanted)
+
+
+def _order(item: Item) -> tuple:
+    return (item.day, item.seen, item.document_id)
+
+
+def _collapse(items: list[Item]) -> list[Item]:
+    """One item per duplicate group: the group's primary (the copy seen first) when it is among them."""
+    groups: dict[int, list[Item]] = {}
+    for item in items:
+        groups.setdefault(item.group, []).append(item)
+    collapsed = []
+    for group, members in groups.items():
+        members.sort(key=_order)
+        primary = next((m for m in members if m.document_id == group), members[0])
+        also = tuple(Also(m.title, m.url, m.authority) for m in members if m is not primary)
+        collapsed.append(replace(primary, also=also))
+    return collapsed
+
+
+def _sections(items: list[Item], spec: DigestSpec, convert: Callable[[str], str]) -> tuple[Section, ...]:
+    if spec.layout == "list":
+        return (Section(None, tuple(items)),)
+    by_region: dict[str, list[Item]] = {}
+    for item in items:
+        by_region.setdefault(item.region, []).append(item)
+    return tuple(
+        Section(convert(region_label(region, spec.language)), tuple(by_region[region]))
+        for region in sorted(by_region, key=lambda r: (region_order(r), r))
+    )
+
+
+def _converted(item: Item, convert: Callable[[str], str]) -> Item:
+    return replace(
+        item, title=convert(item.title), authority=convert(item.authority), summary=convert(item.summary),
+        doc_number=convert(item.doc_number) if item.doc_number else None,
+        change=convert(item.change) if item.change else None,
+        also=tuple(Also(convert(a.title), a.url, convert(a.authority)) for a in item.also),
+    )

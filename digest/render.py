@@ -1,0 +1,75 @@
+"""Render a Digest through the Jinja2 templates: HTML email, plain text, Markdown and Atom.
+
+The templates live in the top-level ``templates`` folder; a ``templates`` folder named in config.toml is searched
+first, so a file there with the same name replaces the built-in one. Scraped text is untrusted: HTML and Atom
+are autoescaped, and Markdown escapes what a Markdown editor would otherwise read as markup or HTML. Nothing in
+the output depends on the clock, so the same digest renders to the same bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from datetime import date
+from pathlib import Path
+
+import css_inline
+import jinja2
+
+from digest import labels
+from digest.build import Digest
+from digest.chart import bar_chart, buckets
+
+# Installed beside this package (see pyproject.toml), as it sits beside it in the source tree.
+BUILTIN = Path(__file__).resolve().parent.parent / "templates"
+FORMATS = ("html", "text", "md", "atom")
+TEMPLATES = {"html": "digest.html.j2", "text": "digest.txt.j2", "md": "digest.md.j2", "atom": "digest.atom.j2"}
+SUFFIXES = {"html": ".html", "text": ".txt", "md": ".md", "atom": ".atom"}
+_MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]~])")  # markup anywhere in a line
+_MARKDOWN_LINE_START = re.compile(r"^([#>+-]|\d+[.)])")  # markup only at the start of a line
+_INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
+
+
+def environment(templates: Path | None = None) -> jinja2.Environment:
+    """Jinja2 with the user's templates (if any) in front of the built-in ones."""
+    search = [str(templates), str(BUILTIN)] if templates else [str(BUILTIN)]
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(search),
+        autoescape=lambda name: bool(name) and name.endswith((".html.j2", ".atom.j2", ".xml.j2")),
+        undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+    )
+    env.filters |= {"day": labels.format_date, "md": markdown_escape, "mdurl": markdown_url, "rfc3339": rfc3339}
+    return env
+
+
+def render(digest: Digest, fmt: str, templates: Path | None = None, unsubscribe_url: str | None = None) -> str:
+    """The digest in one format: "html", "text", "md" or "atom"."""
+    template = environment(templates).get_template(TEMPLATES[fmt])
+    context = {
+        "digest": digest, "text": digest.text, "lang": digest.spec.language,
+        "summary_heading": labels.summary_heading(digest.spec.language, digest.period),
+        "unsubscribe_url": unsubscribe_url, "chart": None, "chart_alt": "",
+    }
+    if fmt == "html" and digest.items:
+        series = buckets(digest.period, [item.day for item in digest.items])
+        context["chart"] = "data:image/png;base64," + base64.b64encode(bar_chart(series)).decode("ascii")
+        context["chart_alt"] = f"{digest.text['chart']}: " + ", ".join(f"{label} {n}" for label, n in series)
+    output = template.render(context)
+    return _INLINER.inline(output) if fmt == "html" else output
+
+
+def markdown_escape(text: str) -> str:
+    """Text that Markdown shows as written: markup characters backslash-escaped, HTML as entities."""
+    text = " ".join(text.split()).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MARKDOWN_INLINE.sub(r"\\\1", text)
+    return _MARKDOWN_LINE_START.sub(lambda m: m.group(0)[:-1] + "\\" + m.group(0)[-1], text)
+
+
+def markdown_url(url: str) -> str:
+    """A URL safe inside Markdown's (…): spaces and parentheses percent-encoded."""
+    return url.replace(" ", "%20").replace("(", "%28").replace(")", "%29").replace("<", "%3C").replace(">", "%3E")
+
+
+def rfc3339(day: date) -> str:
+    """Midnight in China Standard Time, the time zone of the portals' publish dates."""
+    return f"{day.isoformat()}T00:00:00+08:00"
