@@ -17,8 +17,9 @@ from digest.diff import diff
 from digest.period import Period
 from digest.regions import NATIONAL, infer_region, region_label, region_order
 from digest.summary import change_line, summarise
-from digest.topics import relevance, simplified, topic_terms, traditional
+from digest.topics import relevance, topic_terms
 from policywatch.config import Config, DigestSpec
+from policywatch.hanzi import simplified, traditional
 from policywatch.store import Store
 
 # Fields whose change is worth telling subscribers about; a moved publish date alone is not.

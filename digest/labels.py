@@ -9,7 +9,7 @@ from datetime import date
 from functools import cache
 
 from digest.period import Period
-from digest.topics import traditional
+from policywatch.hanzi import traditional
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")

@@ -9,28 +9,9 @@ anywhere drops the item.
 
 from __future__ import annotations
 
-from functools import cache
-
-from opencc import OpenCC
-
 from policywatch.config import Topic
 
 TITLE_WEIGHT = 3
-
-
-@cache
-def _converter(config: str) -> OpenCC:
-    return OpenCC(config)
-
-
-def simplified(text: str) -> str:
-    """Traditional (and variant) characters as Simplified; Simplified text comes back unchanged."""
-    return _converter("t2s").convert(text) if text else text
-
-
-def traditional(text: str) -> str:
-    """Simplified text as Traditional (Taiwan standard characters), for digests in zh-Hant."""
-    return _converter("s2tw").convert(text) if text else text
 
 
 def relevance(topic: Topic, title: str, text: str) -> float:

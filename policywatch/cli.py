@@ -55,6 +55,18 @@ def _config(ctx: click.Context, config_path: str | None, db_path: str | None) ->
         raise click.ClickException(str(e)) from None
 
 
+def _region(config: Config, doc: dict[str, Any]) -> str | None:
+    """The source's configured region, else the one the document names (see digest.regions)."""
+    from digest.regions import infer_region
+    from policywatch.hanzi import simplified
+
+    region = config.region_of(doc["source"])
+    if region == "":
+        return infer_region(simplified(doc["authority"] or ""), simplified(doc["title"] or ""),
+                            simplified(doc.get("text", "")))
+    return region
+
+
 def _document(store: Store, url_or_id: str, config: Config) -> dict[str, Any]:
     """A stored document, or the one-line error every command gives for an unknown one."""
     doc = store.document(url_or_id)
@@ -161,7 +173,7 @@ def show(
     record = {
         "id": doc["id"], "url": doc["url"], "title": doc["title"], "published": doc["published"],
         "authority": doc["authority"], "doc_number": doc["doc_number"], "source": doc["source"],
-        "region": config.region_of(doc["source"]), "attachments": doc["attachments"],
+        "region": _region(config, doc), "attachments": doc["attachments"],
         "first_seen": doc["first_seen"], "last_checked": doc["last_checked"],
         "versions": doc["versions"], "text": doc["text"],
     }
@@ -213,7 +225,7 @@ def changes(
         rows = store.changes(start, end, source, kind)
     records = [
         {"kind": r["kind"], "url": r["url"], "title": r["title"], "published": r["published"],
-         "source": r["source"], "region": config.region_of(r["source"]), "detected_at": r["detected_at"],
+         "source": r["source"], "region": _region(config, r), "detected_at": r["detected_at"],
          "group": r["group"], "document": r["document_id"],
          "fields": r["fields"].split(",") if r["fields"] else [],
          "diff": {"added": r["added"], "removed": r["removed"]}}

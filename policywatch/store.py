@@ -448,7 +448,7 @@ class Store:
         """Change records, oldest first, with their document; ``until`` is exclusive."""
         sql = """
             SELECT c.id, c.kind, c.fields, c.detected_at, c.added, c.removed, c.from_version,
-                   c.to_version, d.id AS document_id, d.url, d.title, d.published, d.source,
+                   c.to_version, d.id AS document_id, d.url, d.title, d.published, d.source, d.authority,
                    coalesce(d.group_id, d.id) AS "group"
               FROM changes c JOIN documents d ON d.id = c.document_id
              WHERE (:since IS NULL OR c.detected_at >= :since)

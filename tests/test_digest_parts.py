@@ -12,8 +12,9 @@ from digest.diff import diff
 from digest.period import PeriodError, parse_period
 from digest.regions import NATIONAL, OTHER, infer_region, region_label, region_order
 from digest.summary import MAX_CHARS, change_line, sentences, summarise
-from digest.topics import relevance, simplified, traditional
+from digest.topics import relevance
 from policywatch.config import Topic
+from policywatch.hanzi import simplified, traditional
 
 CELL_TERMS = ("干细胞", "细胞治疗", "免疫细胞", "CAR-T", "NK细胞", "基因治疗", "外泌体")
 CELLS = Topic("cell-therapy", "细胞与基因治疗", CELL_TERMS)

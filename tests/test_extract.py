@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from crawler.extract.dates import labelled_date, parse_date
+from crawler.extract.detail import extract_detail
 from crawler.extract.docnum import find_doc_number
 from crawler.extract.encoding import decode_html
 from crawler.extract.walls import detect_wall
@@ -40,7 +41,19 @@ LABELLED = [
     ("日期：2023-11-29\n发布时间：2023-12-05", "2023-12-05"),
     ("成文日期：2023年11月29日", None),
     ("2023-12-05 没有标签", None),
+    ("成文日期：2021年3月1日\n發布時間：2021 年 3 月 18 日", "2021-03-18"),  # Traditional labels
+    ("發佈日期：2021-04-08", "2021-04-08"),
+    ("日期：2021-05-19", "2021-05-19"),
 ]
+
+
+def test_traditional_page_fields() -> None:
+    html = ("<html><body><h1>北京市衛生健康委員會發布《2021 年北京市衛生健康科教工作要點》</h1>"
+            "<p>發布時間：2021 年 3 月 18 日　來源：北京市衛生健康委員會</p>"
+            "<div id='zoom'><p>要點中明確提出：做好干細胞、體細胞臨床研究機構和項目備案的初審工作。</p></div>"
+            "</body></html>")
+    fields = extract_detail(html, "http://127.0.0.1/a.html")
+    assert (fields.published, fields.authority) == ("2021-03-18", "北京市衛生健康委員會")
 
 
 @pytest.mark.parametrize(("text", "expected"), LABELLED)

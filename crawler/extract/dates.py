@@ -5,6 +5,8 @@ from __future__ import annotations
 import re
 from datetime import date
 
+from policywatch.hanzi import either_script
+
 # One pattern for every form: year, separator (- / . 年), month, separator, day, optional 日.
 DATE = re.compile(
     r"(?<!\d)((?:19|20)\d{2})\s*(?:[-/.]|年)\s*(\d{1,2})\s*(?:[-/.]|月)\s*(\d{1,2})(?!\d)\s*日?"
@@ -13,9 +15,10 @@ DATE = re.compile(
 # bare 时间/日期 labels count only when no publication label has a date, and only standing
 # alone: 成文日期 (signing), 实施日期, 截止时间 and the like are not publication dates.
 _VALUE = r"\s*[:：]?\s*[\[【(（]?\s*" + DATE.pattern
-LABELLED = (
-    re.compile(r"(?:发布时间|发布日期|公开日期|发表时间|发文日期|PubDate)" + _VALUE),
-    re.compile(r"(?<![\u4e00-\u9fa5])(?:时间|日期)" + _VALUE),
+_PUBLICATION = ("发布时间", "发布日期", "公开日期", "发表时间", "发文日期")
+LABELLED = (  # in either script: Traditional pages say 發布時間
+    re.compile("(?:" + "|".join(map(either_script, _PUBLICATION)) + "|PubDate)" + _VALUE),
+    re.compile(r"(?<![\u4e00-\u9fff])(?:" + either_script("时间") + "|" + either_script("日期") + ")" + _VALUE),
 )
 
 

@@ -28,6 +28,7 @@ from crawler.extract.content import (
 from crawler.extract.dates import DATE, labelled_date, parse_date, to_iso
 from crawler.extract.docnum import DOC_NUMBER, find_doc_number
 from policywatch.config import select
+from policywatch.hanzi import char_classes, either_script
 
 if TYPE_CHECKING:
     from lxml import html
@@ -53,6 +54,11 @@ _DIGIT_CJK_SPACE = re.compile(r"(?<=\d)\s+(?=[\u4e00-\u9fa5])|(?<=[\u4e00-\u9fa5
 _PROMULGATED = re.compile(DOC_NUMBER.pattern.join(("(", r")\s*(?:公布|发布)")))
 _AUTHORITY_LABELS = ("发文机关", "发布机构", "发文单位", "制发机关", "发布单位", "信息来源", "来源")
 _DOCNUM_LABELS = ("发文字号", "文号", "发文号", "文件编号")
+# Where an authority's value ends when more labels follow on its line.
+_NEXT_LABEL = re.compile(
+    r"\s{2,}|\s*(?:" + "|".join(map(either_script, ("发布时间", "发布日期", "时间", "日期", "作者", "浏览", "字号")))
+    + r")\s*[:：]"
+)
 _SPACE = re.compile(r"\s+")
 
 
@@ -166,8 +172,8 @@ def _title(root: html.HtmlElement, meta: dict[str, str], list_title: str | None)
 
 @functools.cache
 def _label_pattern(label: str) -> re.Pattern[str]:
-    """A label followed by a colon; spaces may sit between its characters ("索 引 号")."""
-    spaced = r"\s*".join(label)
+    """A label, in either script, then a colon; spaces may sit between its characters ("索 引 号")."""
+    spaced = r"\s*".join(char_classes(label))
     return re.compile(rf"(?:^|[\s】\]|])({spaced})\s*[:：]\s*([^\n]*)(?:\n([^\n]*))?")
 
 
@@ -189,7 +195,7 @@ def _first_labelled(page_text: str, labels: tuple[str, ...]) -> str | None:
 def _authority(page_text: str, meta: dict[str, str], title: str) -> str | None:
     """发文机关 / 来源 … on the page, else meta ContentSource, else the issuer the title names."""
     for value in _labelled(page_text, _AUTHORITY_LABELS):
-        value = re.split(r"\s{2,}|\s*(?:发布时间|发布日期|时间|日期|作者|浏览|字号)\s*[:：]", value)[0]
+        value = _NEXT_LABEL.split(value)[0]
         value = _SITE_PREFIX.sub("", value.strip(" ：:，,。|"))
         if 2 <= len(value) <= 40 and not _JUNK_AUTHORITY.search(value) and not parse_date(value):
             return value

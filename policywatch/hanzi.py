@@ -1,0 +1,48 @@
+"""Simplified and Traditional Chinese (OpenCC): one script for matching, the reader's script for display.
+
+Portals in Taiwan and Hong Kong, and roundups written in Traditional characters, label and phrase things the same
+way as mainland portals in the other script. Matching happens on Simplified text; labels are matched in either
+script; digests in zh-Hant are converted at the end.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from opencc import OpenCC
+
+_TRADITIONAL_CONFIGS = ("s2t", "s2tw", "s2hk")
+
+
+@cache
+def _converter(config: str) -> OpenCC:
+    return OpenCC(config)
+
+
+def simplified(text: str) -> str:
+    """Traditional (and variant) characters as Simplified; Simplified text comes back unchanged."""
+    return _converter("t2s").convert(text) if text else text
+
+
+def traditional(text: str) -> str:
+    """Simplified text as Traditional, Taiwan-standard characters (the closest to the seeds' usage)."""
+    return _converter("s2tw").convert(text) if text else text
+
+
+def either_script(word: str) -> str:
+    """A regex matching ``word`` in Simplified or any Traditional spelling: 发布 matches 發布 and 發佈 too."""
+    return "".join(char_classes(word))
+
+
+@cache
+def char_classes(word: str) -> tuple[str, ...]:
+    """One regex per character of ``word``, matching that character in either script."""
+    spellings = [word] + [_converter(c).convert(word) for c in _TRADITIONAL_CONFIGS]
+    spellings += [simplified(s) for s in spellings]
+    same_length = [s for s in spellings if len(s) == len(word)]
+    classes = []
+    for chars in zip(*same_length, strict=True):
+        options = sorted(set(chars))
+        classes.append(re.escape(options[0]) if len(options) == 1 else f"[{''.join(options)}]")
+    return tuple(classes)
