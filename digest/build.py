@@ -167,16 +167,16 @@ def _order(item: Item) -> tuple:
 
 
 def _collapse(items: list[Item]) -> list[Item]:
-    """One item per duplicate group: the group's primary (the copy seen first) when it is among them."""
+    """One item per duplicate group: the earliest published copy (the original, not a repost), the others
+    listed as "also reported by"; on a tie, the group's primary (the copy seen first)."""
     groups: dict[int, list[Item]] = {}
     for item in items:
         groups.setdefault(item.group, []).append(item)
     collapsed = []
     for group, members in groups.items():
-        members.sort(key=_order)
-        primary = next((m for m in members if m.document_id == group), members[0])
-        also = tuple(Also(m.title, m.url, m.authority) for m in members if m is not primary)
-        collapsed.append(replace(primary, also=also))
+        members.sort(key=lambda m: (m.day, m.document_id != group, m.seen, m.document_id))
+        primary, others = members[0], members[1:]
+        collapsed.append(replace(primary, also=tuple(Also(m.title, m.url, m.authority) for m in others)))
     return collapsed
 
 

@@ -34,11 +34,12 @@ max_attachment_bytes = {max_attachment_bytes}
 
 
 def source_toml(name: str, start_url: str, item: str = "li", link: str = "a::attr(href)",
-                title: str | None = "a::text", date: str | None = None, extra: str = "") -> str:
-    """One [[sources]] entry, as a maintainer would write it."""
+                title: str | None = "a::text", date: str | None = None, extra: str = "",
+                region: str | None = "国家", authority: str = "测试机关") -> str:
+    """One [[sources]] entry, as a maintainer would write it; region None leaves it to each document."""
     lines = [
-        "[[sources]]", f'name = "{name}"', f'title = "{name} 测试"', 'region = "国家"',
-        'authority = "测试机关"', f'start_urls = ["{start_url}"]', extra, "[sources.list]",
+        "[[sources]]", f'name = "{name}"', f'title = "{name} 测试"', f'region = "{region}"' if region else "",
+        f'authority = "{authority}"', f'start_urls = ["{start_url}"]', extra, "[sources.list]",
         f'item = "{item}"', f'link = "{link}"',
     ]
     if title:

@@ -44,9 +44,10 @@ _TITLE_SPLIT = re.compile(r"\s*(?:[-_|｜—]{1,2}|——)\s*")
 _ELLIPSIS = re.compile(r"(?:\.{3}|…+)\s*$")
 _JUNK_AUTHORITY = re.compile(r"^(?:本网|本站|网站|管理员|admin|原创|分享|打印|关闭|收藏|字号)$|管理员$")
 _SITE_PREFIX = re.compile(r"^(?:本网|本站)\s*")
-# "全国人民代表大会常务委员会关于…": the issuer a title names before 关于.
+# "全国人民代表大会常务委员会关于…": the issuer a title names before 关于. Not "转发国家卫生健康委关于…":
+# a repost names the original issuer, not its own.
 _TITLE_ISSUER = re.compile(
-    r"^([\u4e00-\u9fa5]{2,30}?(?:委员会|人民政府|办公厅|办公室|总局|部|局|院|厅|委|署|中心))关于")
+    r"^(?!转发|关于转发)([\u4e00-\u9fa5]{2,30}?(?:委员会|人民政府|办公厅|办公室|总局|部|局|院|厅|委|署|中心))关于")
 _META_DATES = ("pubdate", "publishdate", "firstpublishedtime", "publishtime",
                "article:published_time", "dc.date")
 _DIGIT_CJK_SPACE = re.compile(r"(?<=\d)\s+(?=[\u4e00-\u9fa5])|(?<=[\u4e00-\u9fa5])\s+(?=\d)")

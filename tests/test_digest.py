@@ -1,0 +1,205 @@
+"""Digests built for real: served sites crawled into state.db, then `policywatch digest build` in a subprocess."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import xml.etree.ElementTree as ET
+from datetime import date
+from html import escape
+
+from digest.period import period_of
+from policywatch import config as config_module
+from policywatch.hanzi import simplified
+from tests.conftest import POLICYWATCH, ROOT, source_toml
+
+SEEDS = ROOT.parent / "shared" / "seeds"
+CELL_TOPIC = """
+[topics.cell-therapy]
+title = "细胞与基因治疗"
+include = ["干细胞", "细胞治疗", "免疫细胞", "CAR-T", "NK细胞", "基因治疗", "外泌体"]
+exclude = []
+"""
+PAGE = ("<html><head><meta charset='utf-8'><title>{title}</title></head><body>"
+        "<div class='nav'>首页 &gt; 行业资讯</div><h1>{title}</h1>"
+        "<p class='info'>{label}：{date}　浏览次数：{views}</p>"
+        "<div id='zoom'>{body}</div><div class='footer'>版权所有 打印本页 关闭窗口</div></body></html>")
+
+
+def digest_toml(name: str = "monthly", layout: str = "list", language: str = "zh-Hans", extra: str = "") -> str:
+    return (f'\n[[digests]]\nname = "{name}"\nperiod = "month"\ntopics = ["cell-therapy"]\nlayout = "{layout}"\n'
+            f'language = "{language}"\n{extra}\n')
+
+
+def with_digests(config, *tables: str):
+    """The test config with topics and digests added, as a user would add them to config.toml."""
+    text = config.path.read_text(encoding="utf-8")
+    head, sources = text.split("[[sources]]", 1) if "[[sources]]" in text else (text, "")
+    config.path.write_text(head + "\n".join(tables) + ("\n[[sources]]" + sources if sources else ""), "utf-8")
+    return config_module.load(config.path)
+
+
+def build(config, name: str, period: str, fmt: str = "text", check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [*POLICYWATCH, "digest", "build", "--config", str(config.path), "--digest", name, "--period", period,
+         "--format", fmt], capture_output=True, text=True, check=check,
+    )
+
+
+def write_site(root, pages: list[tuple[str, str, str]], label: str = "发布时间") -> None:
+    """index.html listing one page per (title, date, body); titles are text, bodies are HTML."""
+    (root / "news").mkdir(parents=True)
+    links = []
+    for n, (title, day, body) in enumerate(pages, 1):
+        paragraphs = "".join(f"<p>{p}</p>" for p in body.split("\n"))
+        (root / "news" / f"{n}.html").write_text(
+            PAGE.format(title=escape(title), date=day, label=label, views=n * 7, body=paragraphs), encoding="utf-8")
+        links.append(f"<li><a href='/news/{n}.html'>{escape(title)}</a></li>")
+    (root / "index.html").write_text(f"<html><body><ul>{''.join(links)}</ul></body></html>", encoding="utf-8")
+
+
+def seed_000() -> list[tuple[str, str, str]]:
+    """(region heading, date line, paragraph) for every dated entry of seed 000, in its order."""
+    entries, region, day = [], None, None
+    for line in (SEEDS / "000_673f80595c7e58f6.txt").read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if re.fullmatch(r"\d{4}\s*年\s*\d{1,2}\s*月\s*\d{1,2}\s*日", line):
+            day = line
+        elif len(line) <= 5 and not re.search(r"\d", line):
+            region = line
+        elif line:
+            entries.append((region, day, line))
+    return entries
+
+
+def headline(paragraph: str) -> str:
+    """A news headline from an entry: its first sentence, cut at a comma when it runs long."""
+    first = paragraph.split("。")[0]
+    if len(first) > 80:
+        cut = max(first.rfind(",", 0, 80), first.rfind("，", 0, 80))
+        first = first[:cut] if cut > 0 else first[:80]
+    return first
+
+
+def bare(title: str) -> str:
+    """A title to compare: Simplified, without the spaces extraction drops ("第 0255 号" → "第0255号")."""
+    return re.sub(r"\s+", "", simplified(title))
+
+
+def test_by_region_groups_the_items_of_seed_000_like_the_seed(tmp_path, portal, write_config, run_crawl):
+    """Traditional-Chinese news items from one site with no region: each is filed under the seed's region."""
+    entries = seed_000()
+    assert len(entries) == 12
+    pages = [(headline(text), day, text) for _, day, text in entries]
+    write_site(tmp_path / "site", pages, label="發布時間")
+    config = write_config(source_toml("cell-news", f"{portal(tmp_path / 'site')}/index.html", region=None,
+                                      authority="細胞產業資訊"))
+    config = with_digests(config, CELL_TOPIC.replace('"外泌体"]', '"外泌体", "细胞", "基因"]'),
+                          digest_toml("regional", "by-region", "zh-Hant", "min_score = 1"))
+    run_crawl(config)
+
+    grouped: dict[str, list[str]] = {}
+    for month in range(1, 7):
+        text = build(config, "regional", f"2021-{month:02d}").stdout
+        heading = None
+        for line in text.splitlines():
+            if line.startswith("== "):
+                heading = simplified(line.strip("= "))
+            elif line.startswith("►►► "):
+                grouped.setdefault(heading, []).append(bare(line.split(" ", 2)[2]))
+    expected: dict[str, list[str]] = {}
+    for (region, _, _), (title, _, _) in zip(entries, pages, strict=True):
+        expected.setdefault(simplified(region), []).append(bare(title))
+    assert {k: sorted(v) for k, v in grouped.items()} == {k: sorted(v) for k, v in expected.items()}
+    june = build(config, "regional", "2021-06").stdout
+    assert june.startswith("政策彙總 | 6月份行業政策及動態彙總\n") and "2021年6月8日" in june
+
+
+HOSTILE = '关于<script>alert("x")</script>{{ 7*7 }}干细胞临床研究的通知'
+POLICY = ("为贯彻落实《关于加快推进生物医药产业高质量发展的意见》，支持开展干细胞临床研究和免疫细胞治疗产品研发，"
+          "现就细胞治疗产品临床转化应用试点工作通知如下。\n一、试点期三年，试点单位应当具备细胞制备和质量控制能力。\n"
+          "二、各地卫生健康行政部门要加强指导，做好备案和监督管理工作。\n三、试点单位按季度报送工作进展。")
+
+
+def hostile_site(tmp_path, portal, write_config):
+    """A national notice, its provincial repost, a hostile title, an off-topic notice; all in December 2023."""
+    national, province = tmp_path / "national", tmp_path / "province"
+    write_site(national, [
+        ("关于开展细胞治疗产品临床转化应用试点工作的通知", "2023-12-08", POLICY),
+        (HOSTILE, "2023-12-05", "国家卫生健康委员会发布通知，支持开展干细胞和免疫细胞临床研究。<b>加粗</b>"),
+        ("关于做好2024年元旦春节期间医疗服务保障工作的通知", "2023-12-15", "各地要做好节日期间医疗服务保障工作。"),
+    ])
+    write_site(province, [("转发国家卫生健康委关于开展细胞治疗产品临床转化应用试点工作的通知", "2023-12-12",
+                           "各市（州）卫生健康委：\n" + POLICY + "\n请结合实际认真贯彻执行。")])
+    config = write_config(
+        source_toml("national", f"{portal(national)}/index.html", authority="国家卫生健康委员会"),
+        source_toml("province", f"{portal(province)}/index.html", region="四川省", authority="四川省卫生健康委员会"),
+    )
+    return with_digests(config, CELL_TOPIC, digest_toml())
+
+
+def test_reposts_collapse_and_scraped_text_stays_text_in_every_format(tmp_path, portal, write_config, run_crawl):
+    config = hostile_site(tmp_path, portal, write_config)
+    run_crawl(config)
+
+    text = build(config, "monthly", "2023-12").stdout
+    listed = re.findall(r"^\d+\. (.*)$", text, re.MULTILINE)
+    assert listed == [HOSTILE, "关于开展细胞治疗产品临床转化应用试点工作的通知"]  # publish-date order, off-topic out
+    assert "同时发布：四川省卫生健康委员会" in text and "{{ 7*7 }}" in text and "49" not in text
+
+    html = build(config, "monthly", "2023-12", "html").stdout
+    assert "<script" not in html and '&lt;script&gt;alert("x")&lt;/script&gt;{{ 7*7 }}' in html
+    assert "<b>" not in html and "style=" in html  # CSS inlined
+    markdown = build(config, "monthly", "2023-12", "md").stdout
+    assert "<script" not in markdown and "&lt;script&gt;" in markdown
+    feed = ET.fromstring(build(config, "monthly", "2023-12", "atom").stdout.encode("utf-8"))
+    atom = "{http://www.w3.org/2005/Atom}"
+    assert [e.findtext(f"{atom}title") for e in feed.iter(f"{atom}entry")] == listed
+
+
+def test_same_state_gives_the_same_bytes(tmp_path, portal, write_config, run_crawl):
+    config = hostile_site(tmp_path, portal, write_config)
+    run_crawl(config)
+    for fmt in ("html", "text", "md", "atom"):
+        assert build(config, "monthly", "2023-12", fmt).stdout == build(config, "monthly", "2023-12", fmt).stdout
+
+
+def test_a_quiet_period_is_a_short_digest_not_an_error(tmp_path, portal, write_config, run_crawl):
+    config = hostile_site(tmp_path, portal, write_config)
+    run_crawl(config)
+    assert "本期暂无符合主题的新政策。" in build(config, "monthly", "2022-01").stdout
+    assert "本期暂无符合主题的新政策。" in build(config, "monthly", "2022-01", "html").stdout
+    feed = ET.fromstring(build(config, "monthly", "2022-01", "atom").stdout.encode("utf-8"))
+    assert feed.findtext("{http://www.w3.org/2005/Atom}title") == "政策汇总 | 1月份行业政策及动态汇总"
+
+
+def test_changes_and_removals_belong_to_the_month_they_were_detected(tmp_path, portal, write_config, run_crawl):
+    site = tmp_path / "site"
+    write_site(site, [
+        ("关于开展干细胞临床研究机构备案工作的通知", "2023-12-05", "一、支持开展干细胞临床研究。\n二、做好备案管理。"),
+        ("关于征集细胞治疗领域重大科技需求的通知", "2023-11-20", "现面向社会征集细胞治疗和基因治疗领域重大科技需求。"),
+    ])
+    config = with_digests(write_config(source_toml("sh", f"{portal(site)}/index.html", region="上海市")),
+                          CELL_TOPIC, digest_toml())
+    run_crawl(config)
+    page = site / "news" / "1.html"
+    page.write_text(page.read_text("utf-8").replace("支持开展干细胞临床研究", "支持开展干细胞和免疫细胞临床研究"), "utf-8")
+    (site / "news" / "2.html").unlink()
+    run_crawl(config, recheck_all=True)
+    run_crawl(config, recheck_all=True)  # the second check that finds page 2 gone confirms the removal
+
+    now = build(config, "monthly", period_of("month", date.today()).key).stdout
+    assert re.findall(r"^\d+\. (.*)$", now, re.MULTILINE) == ["关于开展干细胞临床研究机构备案工作的通知"]
+    assert "更新：正文（新增“和免疫细胞”；增5字、删0字）" in now
+    assert "已撤下的政策" in now and "- 关于征集细胞治疗领域重大科技需求的通知 · 2023年11月20日" in now
+    december = build(config, "monthly", "2023-12").stdout
+    assert "支持开展干细胞和免疫细胞临床研究" in december and "更新" not in december  # its latest text, as new
+
+
+def test_unknown_digest_and_bad_period_are_one_line_errors(tmp_path, portal, write_config):
+    config = hostile_site(tmp_path, portal, write_config)
+    for name, period, message in (("weekly", "2023-12", "no digest named 'weekly' (known: monthly)"),
+                                  ("monthly", "2023-W50", "'2023-W50' is not a month like 2023-12")):
+        result = build(config, name, period, check=False)
+        assert result.returncode == 1 and result.stderr.strip().endswith(message)
+        assert len(result.stderr.strip().splitlines()) == 1
