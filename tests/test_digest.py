@@ -183,7 +183,8 @@ def test_changes_and_removals_belong_to_the_month_they_were_detected(tmp_path, p
                           CELL_TOPIC, digest_toml())
     run_crawl(config)
     page = site / "news" / "1.html"
-    page.write_text(page.read_text("utf-8").replace("支持开展干细胞临床研究", "支持开展干细胞和免疫细胞临床研究"), "utf-8")
+    edited = page.read_text("utf-8").replace("支持开展干细胞临床研究", "支持开展干细胞和免疫细胞临床研究")
+    page.write_text(edited, "utf-8")
     (site / "news" / "2.html").unlink()
     run_crawl(config, recheck_all=True)
     run_crawl(config, recheck_all=True)  # the second check that finds page 2 gone confirms the removal
