@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint clean browser
 
 $(BIN)/policywatch: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,9 +16,29 @@ $(BIN)/policywatch: pyproject.toml
 demo: $(BIN)/policywatch
 	$(BIN)/policywatch demo
 
-test: $(BIN)/policywatch
+test: $(BIN)/policywatch browser
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n 2
+
+# The browser tests (tests/test_browser.py) open pages in headless Chromium, with CJK fonts for Chinese text.
+# Installed with apt-get when missing, if we are root or have passwordless sudo; otherwise they are skipped.
+BROWSER_PKGS := chromium fonts-noto-cjk
+
+browser:
+	@missing=""; \
+	command -v chromium >/dev/null 2>&1 || missing=" chromium"; \
+	if command -v dpkg-query >/dev/null 2>&1 && \
+	   ! dpkg-query -W -f='$${Status}' fonts-noto-cjk 2>/dev/null | grep -q 'ok installed'; then \
+	  missing="$$missing fonts-noto-cjk"; fi; \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else echo "Not installing$$missing (needs root or passwordless sudo): browser tests will be skipped"; exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "Not installing$$missing (no apt-get): browser tests will be skipped"; exit 0; fi; \
+	echo "Installing $(BROWSER_PKGS) with apt-get, for the browser tests"; \
+	$$sudo apt-get update -qq && \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BROWSER_PKGS) >/dev/null
 
 lint: $(BIN)/policywatch
 	$(BIN)/ruff check .
