@@ -254,3 +254,14 @@ def _pipe() -> tuple[int, int]:
     finally:
         os.close(fds[0])
         os.close(fds[1])
+
+
+def require_chromium() -> None:
+    """Skip without Chromium on a developer's machine; in CI (CI set) its absence is a failure, never a skip."""
+    import pytest
+
+    if CHROMIUM is None:
+        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
+            pytest.fail("CI is set but no chromium is on PATH: `make test` installs it with apt-get "
+                        "(as root or with passwordless sudo)", pytrace=False)
+        pytest.skip("no chromium on PATH (`make test` installs it with apt-get as root); browser tests skipped")

@@ -2,23 +2,17 @@
 
 from __future__ import annotations
 
-import os
 import struct
 from pathlib import Path
 
 import pytest
 
-from tests.browser import ARTIFACTS, CHROMIUM, BrowserError, inspect
+from tests.browser import ARTIFACTS, BrowserError, inspect, require_chromium
 
 
 @pytest.fixture(autouse=True)
 def _need_chromium() -> None:
-    """Skip without Chromium on a developer's machine; in CI (CI set) its absence is a failure, never a skip."""
-    if CHROMIUM is None:
-        if os.environ.get("CI", "").lower() not in ("", "0", "false", "no"):
-            pytest.fail("CI is set but no chromium is on PATH: `make test` installs it with apt-get "
-                        "(as root or with passwordless sudo)", pytrace=False)
-        pytest.skip("no chromium on PATH (`make test` installs it with apt-get as root); browser tests skipped")
+    require_chromium()
 
 
 def page(tmp_path: Path, body: str, head: str = "") -> Path:

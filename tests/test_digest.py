@@ -11,6 +11,7 @@ from html import escape
 from digest.period import period_of
 from policywatch import config as config_module
 from policywatch.hanzi import simplified
+from tests.browser import ARTIFACTS, inspect, require_chromium
 from tests.conftest import POLICYWATCH, ROOT, source_toml
 
 SEEDS = ROOT.parent / "shared" / "seeds"
@@ -121,7 +122,7 @@ POLICY = ("为贯彻落实《关于加快推进生物医药产业高质量发展
           "二、各地卫生健康行政部门要加强指导，做好备案和监督管理工作。\n三、试点单位按季度报送工作进展。")
 
 
-def hostile_site(tmp_path, portal, write_config):
+def hostile_site(tmp_path, portal, write_config, *more_sources: str):
     """A national notice, its provincial repost, a hostile title, an off-topic notice; all in December 2023."""
     national, province = tmp_path / "national", tmp_path / "province"
     write_site(national, [
@@ -134,6 +135,7 @@ def hostile_site(tmp_path, portal, write_config):
     config = write_config(
         source_toml("national", f"{portal(national)}/index.html", authority="国家卫生健康委员会"),
         source_toml("province", f"{portal(province)}/index.html", region="四川省", authority="四川省卫生健康委员会"),
+        *more_sources,
     )
     return with_digests(config, CELL_TOPIC, digest_toml())
 
@@ -204,3 +206,21 @@ def test_unknown_digest_and_bad_period_are_one_line_errors(tmp_path, portal, wri
         result = build(config, name, period, check=False)
         assert result.returncode == 1 and result.stderr.strip().endswith(message)
         assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_html_email_fits_a_phone_and_a_desktop(tmp_path, portal, write_config, run_crawl):
+    """Opened in headless Chromium at 375 and 1200 px: nothing sticks out sideways; every link is absolute."""
+    require_chromium()
+    long_title = "关于印发《" + "细胞治疗产品生产质量管理指南" * 6 + "》的通知"  # no break opportunity for a while
+    write_site(tmp_path / "long", [(long_title, "2023-12-20", "支持开展干细胞临床研究。http://127.0.0.1/" + "a" * 150)])
+    long = source_toml("long", f"{portal(tmp_path / 'long')}/index.html")
+    config = hostile_site(tmp_path, portal, write_config, long)
+    run_crawl(config)
+    html = tmp_path / "digest.html"
+    html.write_text(build(config, "monthly", "2023-12", "html").stdout, encoding="utf-8")
+    for width in (375, 1200):
+        report = inspect(html, width, ARTIFACTS / f"digest-email-{width}.png")
+        assert report.overflowing == [] and report.scroll_width <= width, report
+        anchors = [link for link in report.links if not link.startswith("data:image/png;base64,")]
+        assert len(anchors) >= 4 and all(re.match(r"https?://127\.0\.0\.1:\d+/", a) for a in anchors), anchors
+        assert report.screenshot.exists()
