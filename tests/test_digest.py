@@ -224,3 +224,15 @@ def test_html_email_fits_a_phone_and_a_desktop(tmp_path, portal, write_config, r
         anchors = [link for link in report.links if not link.startswith("data:image/png;base64,")]
         assert len(anchors) >= 4 and all(re.match(r"https?://127\.0\.0\.1:\d+/", a) for a in anchors), anchors
         assert report.screenshot.exists()
+
+
+def test_a_template_folder_in_config_overrides_the_built_in_one(tmp_path, portal, write_config, run_crawl):
+    config = hostile_site(tmp_path, portal, write_config)
+    (tmp_path / "tpl").mkdir()
+    (tmp_path / "tpl" / "digest.txt.j2").write_text(
+        "{{ digest.title }}: {% for item in digest.items %}[{{ item.title }}]{% endfor %}\n", encoding="utf-8")
+    config.path.write_text('templates = "tpl"\n' + config.path.read_text("utf-8"), encoding="utf-8")
+    run_crawl(config)
+    items = f"[{HOSTILE}][关于开展细胞治疗产品临床转化应用试点工作的通知]"
+    assert build(config, "monthly", "2023-12").stdout == f"政策汇总 | 12月份行业政策及动态汇总: {items}"
+    assert "<!DOCTYPE html>" in build(config, "monthly", "2023-12", "html").stdout  # the others stay built in
