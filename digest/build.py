@@ -163,7 +163,8 @@ def _in_regions(region: str, wanted: tuple[str, ...]) -> bool:
 
 
 def _order(item: Item) -> tuple:
-    return (item.day, item.seen, item.document_id)
+    """Publish date, then title: the same order however the crawl happened to reach the pages."""
+    return (item.day, item.title, item.document_id)
 
 
 def _collapse(items: list[Item]) -> list[Item]:
@@ -174,7 +175,7 @@ def _collapse(items: list[Item]) -> list[Item]:
         groups.setdefault(item.group, []).append(item)
     collapsed = []
     for group, members in groups.items():
-        members.sort(key=lambda m: (m.day, m.document_id != group, m.seen, m.document_id))
+        members.sort(key=lambda m: (m.day, m.document_id != group, m.document_id))
         primary, others = members[0], members[1:]
         collapsed.append(replace(primary, also=tuple(Also(m.title, m.url, m.authority) for m in others)))
     return collapsed

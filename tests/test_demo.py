@@ -6,13 +6,14 @@ import json
 import re
 import subprocess
 import tomllib
+from datetime import date
 from urllib.parse import urlsplit
 
 import pytest
 
 from policywatch.demo import PORTAL
 from policywatch.store import Store
-from tests.conftest import POLICYWATCH
+from tests.conftest import POLICYWATCH, ROOT
 
 EXPECTED = tomllib.loads((PORTAL / "EXPECTED.toml").read_text(encoding="utf-8"))
 
@@ -142,3 +143,58 @@ def test_diff_command(demo) -> None:
     single = next(d for d in store.documents() if d["versions"] == 1)
     one = subprocess.run([*POLICYWATCH, "diff", str(single["id"]), *config], capture_output=True, text=True)
     assert one.returncode == 1 and "has only one version" in one.stderr
+
+
+def seed_002_items() -> list[tuple[str, str | None, str]]:
+    """(title, date as written, authority) of every item section of the December 2023 roundup, in its order."""
+    text = (ROOT.parent / "shared" / "seeds" / "002_ef1bdd762e4e1ef5.txt").read_text(encoding="utf-8")
+    items = []
+    for section in text.split("►►►")[1:]:
+        lines = [line.strip() for line in section.strip().splitlines() if line.strip()]
+        source = next(i for i, line in enumerate(lines) if line.startswith("来源"))
+        day = re.search(r"(\d{4})年(\d{1,2})月(\d{1,2})", lines[source])
+        authority = lines[source + 1] if source + 1 < len(lines) else lines[source].split(":", 1)[1]
+        items.append(("".join(lines[: source - 1]), day and "{}年{}月{}日".format(*day.groups()), authority))
+    return items
+
+
+def digest_items(text: str) -> list[tuple[str, str, str]]:
+    """(title, date, authority) of each item section of a text digest."""
+    found = re.findall(r"^►►► (.*)\n(?:.*\n)*?来源：(\d{4}年\d{1,2}月\d{1,2}日) (\S+)", text, re.MULTILINE)
+    return [tuple(match) for match in found]
+
+
+def test_december_digest_reads_like_the_seed(demo) -> None:
+    """The roundup's dated portal items, crawled from the demo portal, come out with its titles, dates and
+    authorities, in its order, amid the other portals' December policies. Not served: one newspaper article (and
+    the roundup lists it out of date order); the undated item belongs to the month it was first seen."""
+    *_, workdir = demo
+    seed = seed_002_items()
+    assert len(seed) == 8
+    served = [item for item in seed if item[1] and not item[0].startswith("《长沙晚报》")]
+    undated = next(title for title, day, _ in seed if day is None)
+    text = (workdir / "digest-monthly-2023-12.txt").read_text(encoding="utf-8")
+    built = subprocess.run([*POLICYWATCH, "--config", str(workdir / "config.toml"), "digest", "build", "--digest",
+                            "monthly", "--period", "2023-12", "--format", "text"], capture_output=True, text=True,
+                           check=True).stdout
+    assert built == text
+    assert text.startswith("政策汇总 | 12月份行业政策及动态汇总\n发布时间：2024年1月1日\n\n12月政策摘要\n")
+    titles = {title for title, *_ in served}
+    numbered = re.findall(r"^\d+\. (.*)$", text, re.MULTILINE)
+    assert [t for t in numbered if t in titles] == [title for title, *_ in served]
+    assert [item for item in digest_items(text) if item[0] in titles] == served
+    assert len(numbered) == len(digest_items(text)) == 10 and undated not in numbered
+    assert "关于召开2024年度会员代表大会的通知" not in text  # December, but off topic
+    now = subprocess.run([*POLICYWATCH, "--config", str(workdir / "config.toml"), "digest", "build", "--digest",
+                          "monthly", "--format", "text", "--period", date.today().strftime("%Y-%m")],
+                         capture_output=True, text=True, check=True).stdout
+    assert undated in now
+
+
+def test_regional_digest_puts_national_first(demo) -> None:
+    *_, workdir = demo
+    text = (workdir / "digest-regional-2023-12.txt").read_text(encoding="utf-8")
+    headings = re.findall(r"^== (.*) ==$", text, re.MULTILINE)
+    assert headings == ["国家层面", "吉林省", "上海市", "浙江省", "其他"]
+    national = text.split("== 国家层面 ==")[1].split("== 吉林省 ==")[0]
+    assert "商务部关于支持横琴粤澳深度合作区放宽市场准入特别措施的意见" in national and "CDE发布" in national

@@ -56,6 +56,13 @@ def test_traditional_page_fields() -> None:
     assert (fields.published, fields.authority) == ("2021-03-18", "北京市衛生健康委員會")
 
 
+def test_authority_ends_where_the_view_counter_begins() -> None:
+    html = ("<html><body><h2>浙江省印发《关于支持生物医药产业创新发展若干举措》</h2>"
+            "<div>发布日期：2023-12-13　来源：浙江省经济和信息化厅　浏览次数：325</div>"
+            "<div id='zoom'><p>2023年12月12日，浙江省印发若干举措。</p></div></body></html>")
+    assert extract_detail(html, "http://127.0.0.1/a.html").authority == "浙江省经济和信息化厅"
+
+
 @pytest.mark.parametrize(("text", "expected"), LABELLED)
 def test_labelled_date(text: str, expected: str | None) -> None:
     assert labelled_date(text) == expected

@@ -57,7 +57,8 @@ _AUTHORITY_LABELS = ("发文机关", "发布机构", "发文单位", "制发机�
 _DOCNUM_LABELS = ("发文字号", "文号", "发文号", "文件编号")
 # Where an authority's value ends when more labels follow on its line.
 _NEXT_LABEL = re.compile(
-    r"\s{2,}|\s*(?:" + "|".join(map(either_script, ("发布时间", "发布日期", "时间", "日期", "作者", "浏览", "字号")))
+    r"\s{2,}|\s*(?:" + "|".join(map(either_script, (
+        "发布时间", "发布日期", "时间", "日期", "作者", "浏览次数", "阅读次数", "点击数", "浏览", "字号")))
     + r")\s*[:：]"
 )
 _SPACE = re.compile(r"\s+")

@@ -1,10 +1,11 @@
-"""``policywatch demo``: the whole crawl → store cycle offline, against a bundled portal.
+"""``policywatch demo``: the whole crawl → store → digest cycle offline, against a bundled portal.
 
-The bundled portal (``portal/round1``) is three small sites with different
-HTML structures, one served as GBK. The demo serves each on its own loopback
-port, crawls them into a fresh state.db, applies the edits in
+The bundled portal (``portal/round1``) is four small sites with different HTML
+structures: three government portals (one served as GBK) and an industry news
+site with items of a real December 2023 roundup. The demo serves each on its
+own loopback port, crawls them into a fresh state.db, applies the edits in
 ``portal/round2`` (new items, changed texts, a removed page), re-checks
-everything, and prints what it found.
+everything, prints what it found, and renders the December 2023 digests.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 HERE = Path(__file__).parent
 PORTAL = HERE / "portal"
 MARKER = ".policywatch-demo"
+DIGEST_PERIOD = "2023-12"  # the month the bundled portal's policies come from
 # Loopback needs no politeness delay; everything else stays at the defaults.
 CRAWL_SETTINGS = """db = "state.db"
 
@@ -114,9 +116,31 @@ def run_demo(
 
     with Store(config.db) as store:
         print_found(console, store, second.run_id)
+        written = write_digests(config, store, workdir)
+    console.rule(f"Digest for {DIGEST_PERIOD}")
+    console.print(written["text"].read_text(encoding="utf-8").split("\n►►►")[0].rstrip(), markup=False)
+    for fmt, path in written.items():
+        console.print(f"  {fmt:<5} {path}")
     console.print(f"\nstate.db: [bold]{config.db}[/]")
     console.print(f"Try: policywatch --config {config.path} show <id>")
     return config.db
+
+
+def write_digests(config: Config, store: Store, workdir: Path) -> dict[str, Path]:
+    """The demo config's digests for the month its portal covers, in every format, beside its state.db."""
+    from digest.build import build_digest
+    from digest.period import parse_period
+    from digest.render import FORMATS, SUFFIXES, render
+
+    written = {}
+    for spec in config.digests:
+        digest = build_digest(config, store, spec, parse_period(DIGEST_PERIOD, spec.period))
+        for fmt in FORMATS:
+            path = workdir / f"digest-{spec.name}-{DIGEST_PERIOD}{SUFFIXES[fmt]}"
+            path.write_text(render(digest, fmt, config.templates), encoding="utf-8")
+            if spec.name == "monthly":
+                written[fmt] = path
+    return written
 
 
 def print_found(console: Console, store: Store, run_id: int) -> None:
