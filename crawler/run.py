@@ -9,8 +9,11 @@ finished (individual request failures are data, not exit codes).
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import sys
+from pathlib import Path
+from typing import IO
 
 from scrapy.crawler import AsyncCrawlerProcess
 from scrapy.settings import Settings
@@ -37,6 +40,17 @@ def main(argv: list[str] | None = None) -> int:
     except config_module.ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+
+    held = _locks(config.db.parent / "locks", [s.name for s in sources])
+    for source in sources:
+        if source.name not in held:
+            print(f"skipping {source.name}: another process is crawling it", file=sys.stderr)
+            if args.events:
+                print(json.dumps({"event": "skipped", "source": source.name}), flush=True)
+    sources = tuple(s for s in sources if s.name in held)
+    if not sources:
+        print("error: every source asked for is being crawled by another process", file=sys.stderr)
+        return 3
 
     with Store(config.db) as store:
         store.sync_sources(config.sources)
@@ -68,6 +82,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.events:
         print(json.dumps({"event": "done", "run": run_id}), flush=True)
     return 0
+
+
+def _locks(folder: Path, names: list[str]) -> dict[str, IO[str]]:
+    """An exclusive lock per source, held until this process exits (even by SIGKILL): never two crawls of one
+    source at once, whoever starts them. Sources locked by another process are left out."""
+    folder.mkdir(parents=True, exist_ok=True)
+    held = {}
+    for name in names:
+        handle = (folder / f"{name}.lock").open("w")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.close()
+            continue
+        held[name] = handle
+    return held
 
 
 if __name__ == "__main__":

@@ -93,3 +93,8 @@ def region_label(region: str, language: str) -> str:
     if language == "en":
         return ENGLISH.get(region, region)
     return "国家层面" if region == NATIONAL else region
+
+
+def is_region(name: str) -> bool:
+    """Whether a digest or subscriber may name this region: a full or short name, 国家/national, or 其他."""
+    return name in _ORDER or name == "national" or any(name == short for _, short, _ in PROVINCES)

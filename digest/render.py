@@ -42,20 +42,38 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
     return env
 
 
-def render(digest: Digest, fmt: str, templates: Path | None = None, unsubscribe_url: str | None = None) -> str:
-    """The digest in one format: "html", "text", "md" or "atom"."""
+def render(
+    digest: Digest, fmt: str, templates: Path | None = None, unsubscribe_url: str | None = None,
+    chart_cid: str | None = None,
+) -> str:
+    """The digest in one format: "html", "text", "md" or "atom".
+
+    The HTML chart is a data: URI, or with ``chart_cid`` a ``cid:`` reference to the
+    :func:`chart_png` image attached beside it (as email clients want it).
+    """
     template = environment(templates).get_template(TEMPLATES[fmt])
     context = {
         "digest": digest, "text": digest.text, "lang": digest.spec.language,
         "summary_heading": labels.summary_heading(digest.spec.language, digest.period),
         "unsubscribe_url": unsubscribe_url, "chart": None, "chart_alt": "",
     }
-    if fmt == "html" and digest.items:
-        series = buckets(digest.period, [item.day for item in digest.items])
-        context["chart"] = "data:image/png;base64," + base64.b64encode(bar_chart(series)).decode("ascii")
-        context["chart_alt"] = f"{digest.text['chart']}: " + ", ".join(f"{label} {n}" for label, n in series)
+    png = chart_png(digest) if fmt == "html" else None
+    if png is not None:
+        uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+        context["chart"] = f"cid:{chart_cid}" if chart_cid else uri
+        context["chart_alt"] = f"{digest.text['chart']}: " + ", ".join(
+            f"{label} {n}" for label, n in _series(digest))
     output = template.render(context)
     return _INLINER.inline(output) if fmt == "html" else output
+
+
+def chart_png(digest: Digest) -> bytes | None:
+    """The per-week (per-day for a week) bar chart of the digest's items; None for a quiet period."""
+    return bar_chart(_series(digest)) if digest.items else None
+
+
+def _series(digest: Digest) -> list[tuple[str, int]]:
+    return buckets(digest.period, [item.day for item in digest.items])
 
 
 def markdown_escape(text: str) -> str:

@@ -8,15 +8,19 @@ silently never works.
 
 from __future__ import annotations
 
+import os
 import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import parsel
 from cssselect import SelectorError
 from lxml.etree import XPathError
+
+from scheduler.cron import CronError, cron_trigger
 
 DEFAULT_USER_AGENT = "PolicyWatch/0.1 (policy change monitor; +https://github.com/policywatch)"
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -67,6 +71,7 @@ class Source:
     region: str = ""  # empty: each document's region is inferred from its authority and title
     language: str = "zh-Hans"
     recheck_days: float | None = None
+    schedule: str = "@daily"  # cron string: when `policywatch serve` crawls it
 
 
 @dataclass(frozen=True)
@@ -83,6 +88,7 @@ class CrawlSettings:
     max_page_bytes: int = 5_000_000
     max_attachment_bytes: int = 20_000_000
     recheck_days: float = 7.0
+    run_timeout: float = 3600.0  # seconds a scheduled crawl may run before it is stopped
 
 
 @dataclass(frozen=True)
@@ -118,6 +124,50 @@ class DigestSpec:
     layout: str = "list"
     language: str = "zh-Hans"
     min_score: float = 2.0  # relevance an item needs (see digest.topics.relevance)
+    schedule: str = ""  # cron string for `serve`; empty: DEFAULT_DIGEST_SCHEDULE of its period
+
+    @property
+    def cron(self) -> str:
+        return self.schedule or DEFAULT_DIGEST_SCHEDULE[self.period]
+
+
+# When `serve` sends a digest that names no schedule: the previous month on the 1st, the previous week on Monday.
+DEFAULT_DIGEST_SCHEDULE = {"month": "0 9 1 * *", "week": "0 9 * * 1"}
+SECURITY = ("none", "starttls", "tls")
+
+
+@dataclass(frozen=True)
+class SmtpSettings:
+    """The mail server digests and alerts go through; the password is read from the environment only."""
+
+    sender: str
+    host: str = "127.0.0.1"
+    port: int = 25
+    security: str = "none"  # "starttls" or "tls" (SMTPS)
+    username: str = ""
+    password_env: str = "POLICYWATCH_SMTP_PASSWORD"
+    timeout: float = 30.0
+    max_attempts: int = 5  # per message, counting the first; temporary failures (4xx, no connection) only
+    retry_delay: float = 30.0  # seconds before the first retry; doubled before each later one
+
+    def password(self) -> str | None:
+        return os.environ.get(self.password_env) or None
+
+
+@dataclass(frozen=True)
+class DeliverySettings:
+    """Unsubscribe links: where they point and which environment variable holds their signing secret."""
+
+    unsubscribe_url: str = ""  # must contain {token}; empty: links and List-Unsubscribe are mailto: only
+    secret_env: str = "POLICYWATCH_SECRET"
+
+
+@dataclass(frozen=True)
+class AlertSettings:
+    """Who hears about a broken source, and after how many failing runs in a row."""
+
+    maintainers: tuple[str, ...] = ()
+    consecutive_errors: int = 3
 
 
 @dataclass(frozen=True)
@@ -130,6 +180,20 @@ class Config:
     topics: tuple[Topic, ...] = ()
     digests: tuple[DigestSpec, ...] = ()
     templates: Path | None = None  # a folder whose templates override the built-in ones
+    timezone: str = "Asia/Shanghai"  # the zone schedules are read in
+    smtp: SmtpSettings | None = None
+    delivery: DeliverySettings = field(default_factory=DeliverySettings)
+    alerts: AlertSettings = field(default_factory=AlertSettings)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def require_smtp(self) -> SmtpSettings:
+        """The [smtp] table, or the one-line error every mail-sending command gives without it."""
+        if self.smtp is None:
+            raise ConfigError(self.path, "smtp", "no [smtp] table: sending mail needs one (see README)")
+        return self.smtp
 
     def digest(self, name: str) -> DigestSpec:
         for spec in self.digests:
@@ -172,6 +236,7 @@ _CRAWL: _Schema = {
     "max_page_bytes": (int, False),
     "max_attachment_bytes": (int, False),
     "recheck_days": ((int, float), False),
+    "run_timeout": ((int, float), False),
 }
 _DETECT: _Schema = {"duplicate_threshold": ((int, float), False)}
 _LIST: _Schema = {
@@ -193,6 +258,7 @@ _SOURCE: _Schema = {
     "detail": (dict, False),
     "language": (str, False),
     "recheck_days": ((int, float), False),
+    "schedule": (str, False),
 }
 _TOPIC: _Schema = {"title": (str, True), "include": (list, True), "exclude": (list, False)}
 _DIGEST: _Schema = {
@@ -203,10 +269,19 @@ _DIGEST: _Schema = {
     "layout": (str, False),
     "language": (str, False),
     "min_score": ((int, float), False),
+    "schedule": (str, False),
 }
+_SMTP: _Schema = {
+    "host": (str, True), "port": (int, False), "security": (str, False), "username": (str, False),
+    "password_env": (str, False), "sender": (str, True), "timeout": ((int, float), False),
+    "max_attempts": (int, False), "retry_delay": ((int, float), False),
+}
+_DELIVERY: _Schema = {"unsubscribe_url": (str, False), "secret_env": (str, False)}
+_ALERTS: _Schema = {"maintainers": (list, False), "consecutive_errors": (int, False)}
 _TOP: _Schema = {
-    "db": (str, False), "templates": (str, False), "crawl": (dict, False), "detect": (dict, False),
-    "topics": (dict, False), "digests": (list, False), "sources": (list, False),
+    "db": (str, False), "templates": (str, False), "timezone": (str, False), "crawl": (dict, False),
+    "detect": (dict, False), "topics": (dict, False), "digests": (list, False), "sources": (list, False),
+    "smtp": (dict, False), "delivery": (dict, False), "alerts": (dict, False),
 }
 _SELECTOR_KEYS = {"item", "link", "title", "date", "next_page", "body", "authority", "doc_number"}
 
@@ -233,7 +308,7 @@ def parse(raw: dict[str, Any], path: Path, db: str | Path | None = None) -> Conf
     """Validate an already-decoded TOML document (see :func:`load`)."""
     _check(raw, _TOP, "", path)
     crawl = CrawlSettings(**_check(raw.get("crawl", {}), _CRAWL, "crawl", path))
-    for key in ("concurrency_per_domain", "max_page_bytes", "max_attachment_bytes", "timeout"):
+    for key in ("concurrency_per_domain", "max_page_bytes", "max_attachment_bytes", "timeout", "run_timeout"):
         if getattr(crawl, key) <= 0:
             raise ConfigError(path, f"crawl.{key}", "must be greater than 0")
     detect = DetectSettings(**_check(raw.get("detect", {}), _DETECT, "detect", path))
@@ -256,8 +331,70 @@ def parse(raw: dict[str, Any], path: Path, db: str | Path | None = None) -> Conf
     templates = path.parent / raw["templates"] if "templates" in raw else None
     if templates is not None and not templates.is_dir():
         raise ConfigError(path, "templates", f"{templates} is not a folder")
+    timezone = raw.get("timezone", "Asia/Shanghai")
+    try:
+        zone = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(path, "timezone", f"unknown time zone {timezone!r} (e.g. Asia/Shanghai)") from None
+    for i, source in enumerate(sources):
+        _schedule(source.schedule, f"sources[{i}].schedule", zone, path)
+    for i, spec in enumerate(digests):
+        _schedule(spec.cron, f"digests[{i}].schedule", zone, path)
     return Config(path=path, db=db_path, crawl=crawl, detect=detect, sources=sources, topics=topics,
-                  digests=digests, templates=templates)
+                  digests=digests, templates=templates, timezone=timezone, smtp=_smtp(raw, path),
+                  delivery=_delivery(raw, path), alerts=_alerts(raw, path))
+
+
+def _schedule(expression: str, key: str, zone: ZoneInfo, path: Path) -> None:
+    try:
+        cron_trigger(expression, zone)
+    except CronError as e:
+        raise ConfigError(path, key, str(e)) from None
+
+
+def _smtp(raw: dict[str, Any], path: Path) -> SmtpSettings | None:
+    if "smtp" not in raw:
+        return None
+    values = _check(raw["smtp"], _SMTP, "smtp", path)
+    if values.get("security", "none") not in SECURITY:
+        raise ConfigError(path, "smtp.security", f"must be one of: {', '.join(SECURITY)}")
+    if not 0 < values.get("port", 25) < 65536:
+        raise ConfigError(path, "smtp.port", "must be a TCP port (1-65535)")
+    for key in ("max_attempts", "timeout"):
+        if values.get(key, 1) <= 0:
+            raise ConfigError(path, f"smtp.{key}", "must be greater than 0")
+    if values.get("retry_delay", 0) < 0:
+        raise ConfigError(path, "smtp.retry_delay", "must be 0 or more")
+    from deliver.addresses import AddressError, parse_mailbox
+
+    try:
+        parse_mailbox(values["sender"])
+    except AddressError as e:
+        raise ConfigError(path, "smtp.sender", str(e)) from None
+    return SmtpSettings(**values)
+
+
+def _delivery(raw: dict[str, Any], path: Path) -> DeliverySettings:
+    values = _check(raw.get("delivery", {}), _DELIVERY, "delivery", path)
+    url = values.get("unsubscribe_url", "")
+    if url and (not re.match(r"https?://", url) or "{token}" not in url):
+        raise ConfigError(path, "delivery.unsubscribe_url", "must be an http(s) URL containing {token}")
+    return DeliverySettings(**values)
+
+
+def _alerts(raw: dict[str, Any], path: Path) -> AlertSettings:
+    values = _check(raw.get("alerts", {}), _ALERTS, "alerts", path)
+    from deliver.addresses import AddressError, normalise_address
+
+    maintainers = []
+    for i, address in enumerate(values.get("maintainers", [])):
+        try:
+            maintainers.append(normalise_address(address if isinstance(address, str) else repr(address)))
+        except AddressError as e:
+            raise ConfigError(path, f"alerts.maintainers[{i}]", str(e)) from None
+    if values.get("consecutive_errors", 1) < 1:
+        raise ConfigError(path, "alerts.consecutive_errors", "must be at least 1")
+    return AlertSettings(tuple(maintainers), values.get("consecutive_errors", 3))
 
 
 def _terms(values: dict[str, Any], name: str, key: str, path: Path) -> tuple[str, ...]:

@@ -123,3 +123,16 @@ class Candidate:
     title_key: str | None
     signature: bytes
     size: int
+
+
+@dataclass(frozen=True)
+class NewSubscriber:
+    """A validated subscriber to add: normalised address, and (digest, topics, regions) per subscription.
+
+    Topics and regions override the digest's own; an empty tuple keeps the digest's.
+    """
+
+    email: str
+    name: str | None = None
+    language: str | None = None
+    subscriptions: tuple[tuple[str, tuple[str, ...], tuple[str, ...]], ...] = ()

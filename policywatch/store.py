@@ -3,7 +3,11 @@
 Tables: ``sources`` (configured portals), ``runs`` (one per crawl), ``documents``
 (one per canonical URL), ``texts`` (normalised-text content store, zlib,
 keyed by fingerprint), ``versions`` (one per distinct text+metadata of a
-document) and ``fetches`` (every request, with its outcome).
+document) and ``fetches`` (every request, with its outcome); ``changes``,
+``attachments`` and ``doc_bands`` for detection; ``subscribers``,
+``subscriptions`` and ``deliveries`` (the send log) for mail; ``source_runs``,
+``alerts`` and ``job_runs`` for operations. (``scheduler_jobs`` belongs to
+APScheduler's job store, which manages it itself.)
 
 Everything a crawl learns about one document is written in one transaction,
 and the file runs in WAL mode, so a crawl killed with SIGKILL leaves a
@@ -22,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import sqlite_utils
 from sqlite_utils.migrations import Migrations
 
-from policywatch.model import AttachmentFile, Candidate, DocState, SaveResult, Version
+from policywatch.model import AttachmentFile, Candidate, DocState, NewSubscriber, SaveResult, Version
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -124,6 +128,40 @@ def m005_attachment_changes(db: sqlite_utils.Database) -> None:
     db["changes"].add_column("attachment_url", str)
     db["changes"].add_column("from_text", str)
     db["changes"].add_column("to_text", str)
+
+
+@migrations()
+def m006_delivery_and_health(db: sqlite_utils.Database) -> None:
+    db.execute("""CREATE TABLE subscribers (
+        id INTEGER PRIMARY KEY, email TEXT NOT NULL UNIQUE COLLATE NOCASE, name TEXT, language TEXT,
+        status TEXT NOT NULL DEFAULT 'active', status_reason TEXT, created_at TEXT NOT NULL, updated_at TEXT)""")
+    # topics/regions: JSON lists overriding the digest's own; NULL keeps the digest's.
+    db.execute("""CREATE TABLE subscriptions (
+        subscriber_id INTEGER NOT NULL REFERENCES subscribers(id) ON DELETE CASCADE, digest TEXT NOT NULL,
+        topics TEXT, regions TEXT, PRIMARY KEY (subscriber_id, digest))""")
+    # The send log: one row per (digest, period, subscriber), whatever happened to it.
+    db.execute("""CREATE TABLE deliveries (
+        digest TEXT NOT NULL, period TEXT NOT NULL, subscriber_id INTEGER NOT NULL, email TEXT NOT NULL,
+        message_id TEXT NOT NULL, status TEXT NOT NULL, attempts INTEGER NOT NULL DEFAULT 0, error TEXT,
+        updated_at TEXT NOT NULL, PRIMARY KEY (digest, period, subscriber_id))""")
+    db["source_runs"].create(
+        {"run_id": int, "source": str, "started_at": str, "finished_at": str, "seconds": float, "outcome": str,
+         "list_pages": int, "list_errors": int, "list_error": str, "items": int, "pages": int, "errors": int,
+         "wall": str},
+        pk=("run_id", "source"),
+    )
+    db["source_runs"].create_index(["source", "run_id"])
+    db["alerts"].create(
+        {"id": int, "source": str, "problem": str, "opened_at": str, "notified_at": str, "cleared_at": str},
+        pk="id",
+    )
+    db["alerts"].create_index(["source", "cleared_at"])
+    db["job_runs"].create(
+        {"id": int, "job": str, "scheduled_at": str, "started_at": str, "finished_at": str, "outcome": str,
+         "detail": str},
+        pk="id",
+    )
+    db["job_runs"].create_index(["job", "started_at"])
 
 
 def now_iso() -> str:
@@ -523,3 +561,186 @@ class Store:
 
     def count(self, table: str) -> int:
         return self.db[table].count
+
+    # -- subscribers ----------------------------------------------------------
+
+    def add_subscribers(self, records: Iterable[NewSubscriber]) -> list[str]:
+        """Add or update subscribers, all or none; one word each on what happened (added/updated/reactivated).
+
+        An existing address keeps its other subscriptions; a name or language given replaces the stored
+        one; an unsubscribed or bouncing address that is added again becomes active.
+        """
+        outcomes = []
+        with self.db.atomic():
+            for record in records:
+                row = self.db.execute("SELECT id, status FROM subscribers WHERE email = ?", [record.email]).fetchone()
+                now = now_iso()
+                if row is None:
+                    subscriber_id = int(self.db["subscribers"].insert(
+                        {"email": record.email, "name": record.name, "language": record.language,
+                         "status": "active", "created_at": now, "updated_at": now}).last_pk)
+                    outcomes.append("added")
+                else:
+                    subscriber_id, status = row
+                    update = {"status": "active", "status_reason": None, "updated_at": now}
+                    update |= {k: getattr(record, k) for k in ("name", "language") if getattr(record, k)}
+                    self.db["subscribers"].update(subscriber_id, update)
+                    outcomes.append("reactivated" if status != "active" else "updated")
+                for digest, topics, regions in record.subscriptions:
+                    self.db["subscriptions"].upsert(
+                        {"subscriber_id": subscriber_id, "digest": digest,
+                         "topics": json.dumps(topics, ensure_ascii=False) if topics else None,
+                         "regions": json.dumps(regions, ensure_ascii=False) if regions else None},
+                        pk=("subscriber_id", "digest"))
+        return outcomes
+
+    def remove_subscriber(self, email: str, digest: str | None = None) -> bool:
+        """Forget an address (or only its subscription to ``digest``); False if there was nothing to remove.
+
+        The send log keeps its rows: it records what was sent, to whom, whatever happens later.
+        """
+        with self.db.atomic():
+            row = self.db.execute("SELECT id FROM subscribers WHERE email = ?", [email]).fetchone()
+            if row is None:
+                return False
+            if digest is None:
+                self.db.execute("DELETE FROM subscriptions WHERE subscriber_id = ?", [row[0]])
+                self.db.execute("DELETE FROM subscribers WHERE id = ?", [row[0]])
+                return True
+            cursor = self.db.execute("DELETE FROM subscriptions WHERE subscriber_id = ? AND digest = ?",
+                                     [row[0], digest])
+            return cursor.rowcount > 0
+
+    def subscribers(self, digest: str | None = None, active_only: bool = False) -> list[dict[str, Any]]:
+        """Subscribers (of one digest), oldest first, each with ``subscriptions``: digest → (topics, regions)."""
+        sql = """SELECT s.*, json_group_array(json_array(c.digest, c.topics, c.regions)) AS subs
+                   FROM subscribers s LEFT JOIN subscriptions c ON c.subscriber_id = s.id
+                  WHERE (:active = 0 OR s.status = 'active')
+                  GROUP BY s.id
+                 HAVING :digest IS NULL OR sum(c.digest = :digest) > 0
+                  ORDER BY s.id"""
+        rows = []
+        for row in self.db.query(sql, {"digest": digest, "active": int(active_only)}):
+            subs = json.loads(row.pop("subs"))
+            row["subscriptions"] = {
+                name: (tuple(json.loads(topics)) if topics else None, tuple(json.loads(regions)) if regions else None)
+                for name, topics, regions in subs if name is not None
+            }
+            rows.append(row)
+        return rows
+
+    def subscriber(self, subscriber_id: int) -> dict[str, Any] | None:
+        return next(iter(self.db.query("SELECT * FROM subscribers WHERE id = ?", [subscriber_id])), None)
+
+    def unsubscribe(self, subscriber_id: int, digest: str) -> bool:
+        """End one subscription; an address left with none becomes 'unsubscribed'. False if already ended."""
+        with self.db.atomic():
+            cursor = self.db.execute("DELETE FROM subscriptions WHERE subscriber_id = ? AND digest = ?",
+                                     [subscriber_id, digest])
+            left = self.db.execute("SELECT count(*) FROM subscriptions WHERE subscriber_id = ?",
+                                   [subscriber_id]).fetchone()[0]
+            if not left:
+                self.db.execute(
+                    """UPDATE subscribers SET status = 'unsubscribed', status_reason = ?, updated_at = ?
+                        WHERE id = ? AND status != 'unsubscribed'""",
+                    [f"unsubscribe link ({digest})", now_iso(), subscriber_id])
+            return cursor.rowcount > 0
+
+    # -- the send log ---------------------------------------------------------
+
+    def deliveries(self, digest: str, period: str) -> dict[int, dict[str, Any]]:
+        """The send log of one digest issue: subscriber id → its row."""
+        sql = "SELECT * FROM deliveries WHERE digest = ? AND period = ?"
+        return {row["subscriber_id"]: row for row in self.db.query(sql, [digest, period])}
+
+    def log_delivery(
+        self, digest: str, period: str, subscriber_id: int, email: str, message_id: str, status: str,
+        error: str | None = None, attempt: bool = False, bounce: bool = False,
+    ) -> None:
+        """Write one send-log row's new status in its own transaction.
+
+        ``attempt`` counts a new try; ``bounce`` (a permanent refusal) also marks the subscriber
+        'bouncing', in the same transaction, so the log and the subscriber never disagree.
+        """
+        with self.db.atomic():
+            self.db.execute(
+                """INSERT INTO deliveries (digest, period, subscriber_id, email, message_id, status, attempts,
+                                           error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (digest, period, subscriber_id) DO UPDATE SET
+                       status = excluded.status, error = excluded.error, updated_at = excluded.updated_at,
+                       attempts = deliveries.attempts + excluded.attempts""",
+                [digest, period, subscriber_id, email, message_id, status, int(attempt), error, now_iso()])
+            if bounce:
+                self.db.execute(
+                    "UPDATE subscribers SET status = 'bouncing', status_reason = ?, updated_at = ? WHERE id = ?",
+                    [error, now_iso(), subscriber_id])
+
+    # -- source health ----------------------------------------------------------
+
+    def record_source_runs(
+        self, run_id: int, sources: Iterable[str], outcome: str, started_at: str, finished_at: str
+    ) -> None:
+        """Sum up one crawl run per source (items on its list pages, errors, walls) into ``source_runs``."""
+        sql = """
+            SELECT count(*) FILTER (WHERE kind = 'list') AS list_pages,
+                   count(*) FILTER (WHERE kind = 'list' AND error IS NOT NULL) AS list_errors,
+                   min(error) FILTER (WHERE kind = 'list') AS list_error,
+                   coalesce(sum(items) FILTER (WHERE kind = 'list'), 0) AS items,
+                   count(*) AS pages, count(error) AS errors,
+                   min(error) FILTER (WHERE error LIKE 'anti-bot wall%') AS wall
+              FROM fetches WHERE run_id = ? AND source = ?
+        """
+        seconds = (datetime.fromisoformat(finished_at) - datetime.fromisoformat(started_at)).total_seconds()
+        with self.db.atomic():
+            for source in sources:
+                row = dict(next(iter(self.db.query(sql, [run_id, source]))))
+                self.db["source_runs"].upsert(
+                    {"run_id": run_id, "source": source, "started_at": started_at, "finished_at": finished_at,
+                     "seconds": seconds, "outcome": outcome, **row}, pk=("run_id", "source"))
+
+    def source_runs(self, source: str, limit: int = 10) -> list[dict[str, Any]]:
+        """A source's latest crawl runs, newest first."""
+        sql = "SELECT * FROM source_runs WHERE source = ? ORDER BY run_id DESC LIMIT ?"
+        return list(self.db.query(sql, [source, limit]))
+
+    def open_alert(self, source: str) -> dict[str, Any] | None:
+        sql = "SELECT * FROM alerts WHERE source = ? AND cleared_at IS NULL ORDER BY id DESC LIMIT 1"
+        return next(iter(self.db.query(sql, [source])), None)
+
+    def raise_alert(self, source: str, problem: str) -> None:
+        with self.db.atomic():
+            self.db["alerts"].insert({"source": source, "problem": problem, "opened_at": now_iso()})
+
+    def clear_alert(self, alert_id: int) -> None:
+        with self.db.atomic():
+            self.db["alerts"].update(alert_id, {"cleared_at": now_iso()})
+
+    def unnotified_alerts(self) -> list[dict[str, Any]]:
+        return list(self.db.query("SELECT * FROM alerts WHERE notified_at IS NULL AND cleared_at IS NULL ORDER BY id"))
+
+    def alert_notified(self, alert_ids: Iterable[int]) -> None:
+        with self.db.atomic():
+            for alert_id in alert_ids:
+                self.db["alerts"].update(alert_id, {"notified_at": now_iso()})
+
+    # -- scheduled jobs -----------------------------------------------------------
+
+    def start_job_run(self, job: str, scheduled_at: str | None) -> int:
+        with self.db.atomic():
+            return int(self.db["job_runs"].insert(
+                {"job": job, "scheduled_at": scheduled_at, "started_at": now_iso(), "outcome": "running"}).last_pk)
+
+    def finish_job_run(self, job_run_id: int, outcome: str, detail: str | None = None) -> None:
+        with self.db.atomic():
+            self.db["job_runs"].update(job_run_id, {"finished_at": now_iso(), "outcome": outcome, "detail": detail})
+
+    def log_job_event(self, job: str, outcome: str, detail: str | None = None) -> None:
+        """A job that did not run (skipped, missed): one row with no duration."""
+        with self.db.atomic():
+            now = now_iso()
+            self.db["job_runs"].insert({"job": job, "started_at": now, "finished_at": now, "outcome": outcome,
+                                        "detail": detail})
+
+    def job_runs(self, job: str | None = None) -> list[dict[str, Any]]:
+        sql = "SELECT * FROM job_runs WHERE :job IS NULL OR job = :job ORDER BY id"
+        return list(self.db.query(sql, {"job": job}))

@@ -1,0 +1,1 @@
+"""Deliver: subscribers, unsubscribe tokens, digest mail over SMTP (exactly once), maintainer alerts."""

@@ -1,0 +1,88 @@
+"""Subscriber input, from the command line or a CSV file, checked against config.toml before anything is stored.
+
+A CSV file has a header row naming its columns: ``email`` (required), ``name``, ``digests``, ``topics``,
+``regions`` and ``language``; lists inside a cell are separated by ";". A file with one bad row imports
+nothing, and the error names the row.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from deliver.addresses import AddressError, normalise_address
+from digest.regions import is_region
+from policywatch.config import LANGUAGES, Config
+from policywatch.model import NewSubscriber
+
+COLUMNS = ("email", "name", "digests", "topics", "regions", "language")
+
+
+class SubscriberError(ValueError):
+    """Subscriber input that cannot be stored; ``str()`` is the one line to show."""
+
+
+def new_subscriber(
+    config: Config, email: str, digests: tuple[str, ...], name: str | None = None,
+    topics: tuple[str, ...] = (), regions: tuple[str, ...] = (), language: str | None = None,
+) -> NewSubscriber:
+    """A checked subscriber: a valid address, configured digests and topics, known regions and language."""
+    try:
+        address = normalise_address(email)
+    except AddressError as e:
+        raise SubscriberError(str(e)) from None
+    if not digests:
+        raise SubscriberError(f"{address}: name at least one digest (--digest)")
+    known = [d.name for d in config.digests]
+    for digest in digests:
+        if digest not in known:
+            raise SubscriberError(f"no digest named {digest!r} (known: {', '.join(known) or 'none configured'})")
+    topic_names = [t.name for t in config.topics]
+    for topic in topics:
+        if topic not in topic_names:
+            raise SubscriberError(f"no topic named {topic!r} (defined: {', '.join(topic_names) or 'none'})")
+    for region in regions:
+        if not is_region(region):
+            raise SubscriberError(f"{region!r} is not a region (e.g. 国家, 上海市, 广东)")
+    if language and language not in LANGUAGES:
+        raise SubscriberError(f"language {language!r} is not one of: {', '.join(LANGUAGES)}")
+    return NewSubscriber(address, name or None, language or None,
+                         tuple((d, tuple(topics), tuple(regions)) for d in dict.fromkeys(digests)))
+
+
+def read_csv(config: Config, path: Path, default_digests: tuple[str, ...] = ()) -> list[NewSubscriber]:
+    """Every row of a subscriber CSV, checked; ``default_digests`` serve rows whose digests cell is empty."""
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            reader = csv.DictReader(f)
+            header = [h.strip().lower() for h in reader.fieldnames or []]
+            if "email" not in header:
+                raise SubscriberError(f"{path.name}: the first row must name the columns, including 'email'")
+            unknown = [h for h in header if h not in COLUMNS]
+            if unknown:
+                raise SubscriberError(f"{path.name}: unknown column {unknown[0]!r} (expected: {', '.join(COLUMNS)})")
+            reader.fieldnames = header
+            records, seen = [], set()
+            for row in reader:
+                cells = {k: (v or "").strip() for k, v in row.items() if k is not None}
+                if not any(cells.values()):
+                    continue
+                where = f"{path.name}:{reader.line_num}"
+                try:
+                    record = new_subscriber(
+                        config, cells.get("email", ""), _list(cells.get("digests")) or default_digests,
+                        cells.get("name"), _list(cells.get("topics")), _list(cells.get("regions")),
+                        cells.get("language"))
+                except SubscriberError as e:
+                    raise SubscriberError(f"{where}: {e}") from None
+                if record.email.lower() in seen:
+                    raise SubscriberError(f"{where}: {record.email} appears twice in the file")
+                seen.add(record.email.lower())
+                records.append(record)
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise SubscriberError(f"cannot read {path}: {e}") from None
+    return records
+
+
+def _list(cell: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (cell or "").split(";") if part.strip())
