@@ -7,53 +7,25 @@ Library errors become one-line ``Error: …`` messages, never tracebacks.
 from __future__ import annotations
 
 import json
-import os
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.console import Console
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from digest import diff as word_diff
 from digest.render import FORMATS
+from policywatch import cli_delivery
 from policywatch import config as config_module
+from policywatch.cliutil import common_options, err, load_config, out
 from policywatch.crawl import CrawlError, CrawlResult, crawl
 from policywatch.store import Store
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from policywatch.config import Config
-
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
-
-
-def _common(command: Callable[..., Any]) -> Callable[..., Any]:
-    """--config and --db, accepted on the group and on every command alike."""
-    command = click.option(
-        "--db", "db_path", type=click.Path(dir_okay=False), default=None,
-        help="state.db to use (default: the config's db, else state.db beside the config).",
-    )(command)
-    return click.option(
-        "--config", "config_path", type=click.Path(dir_okay=False), default=None,
-        help="Config file (default: $POLICYWATCH_CONFIG or ./config.toml).",
-    )(command)
-
-
-def _config(ctx: click.Context, config_path: str | None, db_path: str | None) -> Config:
-    root = ctx.find_root().params
-    path = config_path or root.get("config_path") or os.environ.get("POLICYWATCH_CONFIG")
-    db = db_path or root.get("db_path")
-    try:
-        return config_module.load(path or "config.toml", db)
-    except config_module.ConfigError as e:
-        raise click.ClickException(str(e)) from None
-
 
 def _region(config: Config, doc: dict[str, Any]) -> str | None:
     """The source's configured region, else the one the document names (see digest.regions)."""
@@ -76,28 +48,28 @@ def _document(store: Store, url_or_id: str, config: Config) -> dict[str, Any]:
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@_common
+@common_options
 @click.version_option(package_name="policywatch")
 def main(config_path: str | None, db_path: str | None) -> None:
     """PolicyWatch: watch policy portals, keep every version, report what changed."""
 
 
 @main.command()
-@_common
+@common_options
 @click.pass_context
 def init(ctx: click.Context, config_path: str | None, db_path: str | None) -> None:
     """Create state.db (or bring its schema up to date) for a config.
 
     Example: policywatch init --config config.toml
     """
-    config = _config(ctx, config_path, db_path)
+    config = load_config(ctx, config_path, db_path)
     with Store(config.db) as store:
         store.sync_sources(config.sources)
     out.print(f"state.db ready at {config.db} ({len(config.sources)} sources)")
 
 
 @main.command("crawl")
-@_common
+@common_options
 @click.argument("sources", nargs=-1)
 @click.option("--recheck-all", is_flag=True, help="Re-fetch every stored document of these sources now.")
 @click.pass_context
@@ -109,13 +81,18 @@ def crawl_command(
 
     Example: policywatch crawl sh-sti nhc --recheck-all
     """
-    config = _config(ctx, config_path, db_path)
+    config = load_config(ctx, config_path, db_path)
     try:
         names = [s.name for s in config.select(sources)]
     except config_module.ConfigError as e:
         raise click.ClickException(str(e)) from None
     result = run_crawl_with_progress(config, names, recheck_all)
     print_summary(result)
+    from deliver.alerts import notify_maintainers
+
+    with Store(config.db) as store:
+        for line in notify_maintainers(config, store):
+            err.print(f"mailed maintainers: {line}", markup=False)
 
 
 def run_crawl_with_progress(config: Config, names: list[str], recheck_all: bool) -> CrawlResult:
@@ -153,10 +130,14 @@ def print_summary(result: CrawlResult) -> None:
         out.print(f"  [yellow]![/] {error['source']}: {error['url']}: {error['error']}")
     if len(result.errors) > 10:
         out.print(f"  … and {len(result.errors) - 10} more errors")
+    for name in result.skipped:
+        out.print(f"  [yellow]skipped[/] {name}: another process is crawling it")
+    for alert in result.alerts:
+        out.print(f"  [red]alert[/] {alert}")
 
 
 @main.command()
-@_common
+@common_options
 @click.argument("url_or_id")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @click.pass_context
@@ -167,7 +148,7 @@ def show(
 
     Example: policywatch show https://stcsm.sh.gov.cn/zwgk/tzgs/2023/1206.html --json
     """
-    config = _config(ctx, config_path, db_path)
+    config = load_config(ctx, config_path, db_path)
     with Store(config.db) as store:
         doc = _document(store, url_or_id, config)
     record = {
@@ -203,7 +184,7 @@ def _day(value: str | None, option: str) -> str | None:
 
 
 @main.command()
-@_common
+@common_options
 @click.option("--since", help="Changes detected on or after this date (YYYY-MM-DD).")
 @click.option("--until", help="Changes detected on or before this date (YYYY-MM-DD).")
 @click.option("--source", help="Only this source.")
@@ -218,7 +199,7 @@ def changes(
 
     Example: policywatch changes --since 2023-12-01 --until 2023-12-31 --kind changed --json
     """
-    config = _config(ctx, config_path, db_path)
+    config = load_config(ctx, config_path, db_path)
     start, end = _day(since, "--since"), _day(until, "--until")
     end = (date.fromisoformat(end) + timedelta(days=1)).isoformat() if end else None
     with Store(config.db) as store:
@@ -244,7 +225,7 @@ def changes(
 
 
 @main.command()
-@_common
+@common_options
 @click.argument("url_or_id")
 @click.pass_context
 def history(ctx: click.Context, url_or_id: str, config_path: str | None, db_path: str | None) -> None:
@@ -252,7 +233,7 @@ def history(ctx: click.Context, url_or_id: str, config_path: str | None, db_path
 
     Example: policywatch history https://stcsm.sh.gov.cn/zwgk/tzgs/2023/1206.html
     """
-    config = _config(ctx, config_path, db_path)
+    config = load_config(ctx, config_path, db_path)
     with Store(config.db) as store:
         doc = _document(store, url_or_id, config)
         versions = store.history(doc["id"])
@@ -267,7 +248,7 @@ def history(ctx: click.Context, url_or_id: str, config_path: str | None, db_path
 
 
 @main.command("diff")
-@_common
+@common_options
 @click.argument("url_or_id")
 @click.option("--from", "from_version", type=int, help="Older version id (default: the one before --to).")
 @click.option("--to", "to_version", type=int, help="Newer version id (default: the latest).")
@@ -284,7 +265,7 @@ def diff_command(
 
     Example: policywatch diff 12 --format text
     """
-    config = _config(ctx, config_path, db_path)
+    config = load_config(ctx, config_path, db_path)
     with Store(config.db) as store:
         doc = _document(store, url_or_id, config)
         if attachments:
@@ -325,7 +306,7 @@ def sources() -> None:
 
 
 @sources.command("list")
-@_common
+@common_options
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.pass_context
 def sources_list(ctx: click.Context, as_json: bool, config_path: str | None, db_path: str | None) -> None:
@@ -333,37 +314,38 @@ def sources_list(ctx: click.Context, as_json: bool, config_path: str | None, db_
 
     Example: policywatch sources list --json
     """
-    config = _config(ctx, config_path, db_path)
+    config = load_config(ctx, config_path, db_path)
     stats: dict[str, dict[str, Any]] = {}
     if config.db.exists():
         with Store(config.db) as store:
             stats = {row["name"]: row for row in store.sources_overview()}
+    health = ("documents", "last_crawl", "last_success", "last_items", "error_streak", "alert")
     rows = [
         {"name": s.name, "title": s.title, "region": s.region, "authority": s.authority,
-         "start_urls": list(s.start_urls), "documents": stats.get(s.name, {}).get("documents", 0),
-         "last_crawl": stats.get(s.name, {}).get("last_crawl"),
-         "last_success": stats.get(s.name, {}).get("last_success")}
+         "start_urls": list(s.start_urls), "schedule": s.schedule,
+         **{k: stats.get(s.name, {}).get(k, 0 if k in ("documents", "error_streak") else None) for k in health}}
         for s in config.sources
     ]
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     table = Table()
-    for column in ("name", "region", "authority", "documents", "last crawl"):
+    for column in ("name", "region", "authority", "documents", "last crawl", "items", "error streak", "alert"):
         table.add_column(column)
     for row in rows:
         table.add_row(row["name"], row["region"], row["authority"], str(row["documents"]),
-                      row["last_crawl"] or "never")
+                      row["last_crawl"] or "never", "—" if row["last_items"] is None else str(row["last_items"]),
+                      str(row["error_streak"]), row["alert"] or "", style="red" if row["alert"] else None)
     out.print(table)
 
 
 @main.group("digest")
 def digest_group() -> None:
-    """Periodic digests: build them from what the crawls found."""
+    """Periodic digests: build them from what the crawls found, and mail them to subscribers."""
 
 
 @digest_group.command("build")
-@_common
+@common_options
 @click.option("--digest", "name", required=True, help="A [[digests]] name from the config.")
 @click.option("--period", help="Month (2023-12) or ISO week (2023-W50); default: the last complete one.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="html", show_default=True)
@@ -381,7 +363,7 @@ def digest_build(
     from digest.period import PeriodError, parse_period, period_of
     from digest.render import render
 
-    config = _config(ctx, config_path, db_path)
+    config = load_config(ctx, config_path, db_path)
     try:
         spec = config.digest(name)
         chosen = parse_period(period, spec.period) if period else period_of(spec.period, date.today()).previous()
@@ -413,5 +395,12 @@ def demo(workdir: str) -> None:
                  print_summary=print_summary, console=out)
     except FileExistsError as e:
         raise click.ClickException(str(e)) from None
+
+
+main.add_command(cli_delivery.subscribers)
+main.add_command(cli_delivery.unsubscribe)
+main.add_command(cli_delivery.serve)
+digest_group.add_command(cli_delivery.digest_send)
+
 if __name__ == "__main__":
     main()

@@ -157,8 +157,7 @@ def m006_delivery_and_health(db: sqlite_utils.Database) -> None:
     )
     db["alerts"].create_index(["source", "cleared_at"])
     db["job_runs"].create(
-        {"id": int, "job": str, "scheduled_at": str, "started_at": str, "finished_at": str, "outcome": str,
-         "detail": str},
+        {"id": int, "job": str, "started_at": str, "finished_at": str, "outcome": str, "detail": str},
         pk="id",
     )
     db["job_runs"].create_index(["job", "started_at"])
@@ -246,13 +245,20 @@ class Store:
         return list(self.db.query(sql, [run_id]))
 
     def sources_overview(self) -> list[dict[str, Any]]:
-        """Each known source with its document count and last crawl outcome."""
+        """Each known source with its document count, last crawl, and health (items, error streak, open alert)."""
         sql = """
             SELECT s.name, s.title, s.region, s.authority,
                    (SELECT count(*) FROM documents d WHERE d.source = s.name) AS documents,
                    (SELECT max(fetched_at) FROM fetches f WHERE f.source = s.name) AS last_crawl,
                    (SELECT max(fetched_at) FROM fetches f
-                     WHERE f.source = s.name AND f.error IS NULL) AS last_success
+                     WHERE f.source = s.name AND f.error IS NULL) AS last_success,
+                   (SELECT items FROM source_runs r WHERE r.source = s.name ORDER BY run_id DESC LIMIT 1)
+                       AS last_items,
+                   (SELECT count(*) FROM source_runs r WHERE r.source = s.name AND r.run_id > coalesce(
+                       (SELECT max(run_id) FROM source_runs k
+                         WHERE k.source = s.name AND k.outcome = 'ok' AND k.list_errors = 0), 0)) AS error_streak,
+                   (SELECT problem FROM alerts a WHERE a.source = s.name AND a.cleared_at IS NULL
+                     ORDER BY id DESC LIMIT 1) AS alert
               FROM sources s ORDER BY s.name
         """
         return list(self.db.query(sql))
@@ -725,10 +731,9 @@ class Store:
 
     # -- scheduled jobs -----------------------------------------------------------
 
-    def start_job_run(self, job: str, scheduled_at: str | None) -> int:
+    def start_job_run(self, job: str) -> int:
         with self.db.atomic():
-            return int(self.db["job_runs"].insert(
-                {"job": job, "scheduled_at": scheduled_at, "started_at": now_iso(), "outcome": "running"}).last_pk)
+            return int(self.db["job_runs"].insert({"job": job, "started_at": now_iso(), "outcome": "running"}).last_pk)
 
     def finish_job_run(self, job_run_id: int, outcome: str, detail: str | None = None) -> None:
         with self.db.atomic():

@@ -1,0 +1,60 @@
+"""Maintainer alerts by email: each open alert is mailed once, when it opens (see policywatch.health)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid
+
+from deliver.addresses import parse_mailbox
+from deliver.smtp import InDoubt, Mailer, PermanentFailure, SetupError, TemporaryFailure
+from policywatch.config import Config
+from policywatch.store import Store
+
+
+def notify_maintainers(config: Config, store: Store) -> list[str]:
+    """Mail every alert not yet mailed to the configured maintainers; returns one line per alert mailed.
+
+    Without maintainers or an [smtp] table, alerts wait in state.db (and show in `sources list`). An alert
+    whose mail cannot go out now stays unmailed and is tried after the next crawl.
+    """
+    alerts = store.unnotified_alerts()
+    if not alerts or not config.alerts.maintainers or config.smtp is None:
+        return []
+    sender = parse_mailbox(config.smtp.sender)
+    mailed = []
+    with Mailer(config.smtp) as mailer:
+        for alert in alerts:
+            runs = store.source_runs(alert["source"], 5)
+            delivered = False
+            for maintainer in config.alerts.maintainers:
+                try:
+                    mailer.send(_message(alert, runs, sender, maintainer))
+                    delivered = True
+                except (TemporaryFailure, PermanentFailure, InDoubt, SetupError):
+                    continue
+            if delivered:
+                store.alert_notified([alert["id"]])
+                mailed.append(f"{alert['source']}: {alert['problem']}")
+    return mailed
+
+
+def _message(alert: dict, runs: list[dict], sender: object, maintainer: str) -> EmailMessage:
+    message = EmailMessage()
+    message["Subject"] = f"[PolicyWatch] source {alert['source']} needs attention: {alert['problem']}"
+    message["From"] = sender
+    message["To"] = maintainer
+    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Message-ID"] = make_msgid(domain=sender.domain)  # type: ignore[attr-defined]
+    message["Auto-Submitted"] = "auto-generated"
+    lines = [
+        f"Source {alert['source']} {alert['problem']}.", f"Noticed at {alert['opened_at']} (UTC).", "",
+        "Its latest runs (newest first):",
+        *(f"  run {r['run_id']}  {r['started_at']}  {r['outcome']}  {r['items']} items, {r['errors']} errors"
+          f"{'  ' + r['wall'] if r['wall'] else ''}{'  ' + r['list_error'] if r['list_error'] else ''}"
+          for r in runs),
+        "", f"See what it extracts now: policywatch crawl {alert['source']}; policywatch sources list.",
+        "This alert is sent once; it closes by itself after a healthy run.",
+    ]
+    message.set_content("\n".join(lines) + "\n", charset="utf-8")
+    return message

@@ -1,0 +1,230 @@
+"""Commands for delivery and the service: subscribers, unsubscribe, digest send, serve."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+import click
+from rich.table import Table
+
+from policywatch import config as config_module
+from policywatch.cliutil import common_options, err, load_config, out
+from policywatch.store import Store
+
+
+@click.group()
+def subscribers() -> None:
+    """Digest subscribers: add, remove, list, import."""
+
+
+@subscribers.command("add")
+@common_options
+@click.argument("email")
+@click.option("--digest", "digests", multiple=True, required=True, help="A [[digests]] name; repeat for several.")
+@click.option("--name", help="How to address them in the To: header.")
+@click.option("--topic", "topics", multiple=True, help="Only this topic (instead of the digest's); repeatable.")
+@click.option("--region", "regions", multiple=True, help="Only this region (e.g. 上海市); repeatable.")
+@click.option("--language", type=click.Choice(config_module.LANGUAGES), help="Instead of the digest's language.")
+@click.pass_context
+def subscribers_add(
+    ctx: click.Context, email: str, digests: tuple[str, ...], name: str | None, topics: tuple[str, ...],
+    regions: tuple[str, ...], language: str | None, config_path: str | None, db_path: str | None,
+) -> None:
+    """Subscribe an address to digests (again, if it had unsubscribed or bounced).
+
+    Example: policywatch subscribers add li@example.org --digest monthly --name 李雷 --region 上海市
+    """
+    from deliver.subscribers import SubscriberError, new_subscriber
+
+    config = load_config(ctx, config_path, db_path)
+    try:
+        record = new_subscriber(config, email, digests, name, topics, regions, language)
+    except SubscriberError as e:
+        raise click.ClickException(str(e)) from None
+    with Store(config.db) as store:
+        [outcome] = store.add_subscribers([record])
+    out.print(f"{outcome} {record.email}: {', '.join(d for d, _, _ in record.subscriptions)}")
+
+
+@subscribers.command("remove")
+@common_options
+@click.argument("email")
+@click.option("--digest", help="Only end this subscription (default: forget the address).")
+@click.pass_context
+def subscribers_remove(
+    ctx: click.Context, email: str, digest: str | None, config_path: str | None, db_path: str | None
+) -> None:
+    """Remove a subscriber, or one of their subscriptions. The send log keeps what was sent.
+
+    Example: policywatch subscribers remove li@example.org --digest regional
+    """
+    config = load_config(ctx, config_path, db_path)
+    with Store(config.db) as store:
+        removed = store.remove_subscriber(email.strip(), digest)
+    if not removed:
+        what = f"a subscription of {email} to {digest!r}" if digest else f"a subscriber {email}"
+        raise click.ClickException(f"there is no {what}")
+    out.print(f"removed {email}" + (f" from {digest}" if digest else ""))
+
+
+@subscribers.command("list")
+@common_options
+@click.option("--digest", help="Only subscribers of this digest.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@click.pass_context
+def subscribers_list(
+    ctx: click.Context, digest: str | None, as_json: bool, config_path: str | None, db_path: str | None
+) -> None:
+    """Every subscriber with their subscriptions and status.
+
+    Example: policywatch subscribers list --digest monthly
+    """
+    config = load_config(ctx, config_path, db_path)
+    with Store(config.db) as store:
+        rows = store.subscribers(digest)
+    if as_json:
+        for row in rows:
+            row["subscriptions"] = {d: {"topics": t, "regions": r} for d, (t, r) in row["subscriptions"].items()}
+        click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    table = Table()
+    for column in ("email", "name", "digests", "language", "status", "since"):
+        table.add_column(column)
+    for row in rows:
+        subs = ", ".join(
+            d + "".join(f" [{'/'.join(v)}]" for v in (t, r) if v) for d, (t, r) in row["subscriptions"].items())
+        status = row["status"] + (f" ({row['status_reason']})" if row["status_reason"] else "")
+        table.add_row(row["email"], row["name"] or "", subs or "—", row["language"] or "(digest's)", status,
+                      row["created_at"][:10])
+    out.print(table)
+
+
+@subscribers.command("import")
+@common_options
+@click.argument("csv_path", metavar="CSV", type=click.Path(dir_okay=False))
+@click.option("--digest", "digests", multiple=True, help="For rows whose digests column is empty; repeatable.")
+@click.pass_context
+def subscribers_import(
+    ctx: click.Context, csv_path: str, digests: tuple[str, ...], config_path: str | None, db_path: str | None
+) -> None:
+    """Add subscribers from a CSV file with a header row; one bad row imports nothing.
+
+    Columns: email (required), name, digests, topics, regions, language; lists inside a cell are separated by ";".
+
+    Example: policywatch subscribers import people.csv --digest monthly
+    """
+    from deliver.subscribers import SubscriberError, read_csv
+
+    config = load_config(ctx, config_path, db_path)
+    try:
+        records = read_csv(config, Path(csv_path), digests)
+    except SubscriberError as e:
+        raise click.ClickException(str(e)) from None
+    with Store(config.db) as store:
+        outcomes = store.add_subscribers(records)
+    counts = {o: outcomes.count(o) for o in ("added", "updated", "reactivated")}
+    out.print(f"imported {len(records)} subscribers from {csv_path}: "
+              + ", ".join(f"{n} {o}" for o, n in counts.items()))
+
+
+@click.command()
+@common_options
+@click.argument("token")
+@click.pass_context
+def unsubscribe(ctx: click.Context, token: str, config_path: str | None, db_path: str | None) -> None:
+    """Apply an unsubscribe token from a digest's link or List-Unsubscribe mail.
+
+    Example: policywatch unsubscribe 12.monthly.Xq3…
+    """
+    from deliver.tokens import TokenError, parse_token, secret_from, verify
+
+    config = load_config(ctx, config_path, db_path)
+    with Store(config.db) as store:
+        try:
+            subscriber_id, digest = parse_token(token)
+            secret = secret_from(config.delivery.secret_env)
+            subscriber = store.subscriber(subscriber_id)
+            if subscriber is None:
+                raise TokenError(f"unsubscribe token names subscriber {subscriber_id}, who is no longer stored")
+            verify(secret, token, subscriber["email"])
+        except TokenError as e:
+            raise click.ClickException(str(e)) from None
+        ended = store.unsubscribe(subscriber_id, digest)
+    note = "unsubscribed" if ended else "was already unsubscribed"
+    out.print(f"{subscriber['email']} {note} from {digest}")
+
+
+@click.command("send")
+@common_options
+@click.option("--digest", "name", required=True, help="A [[digests]] name from the config.")
+@click.option("--period", help="Month (2023-12) or ISO week (2023-W50); default: the last complete one.")
+@click.option("--dry-run", is_flag=True, help="Render, and list who would receive it; send and record nothing.")
+@click.option("--to", help="Only this subscriber.")
+@click.option("--resend-in-doubt", is_flag=True,
+              help="Also send to subscribers whose earlier send was cut off after the handover.")
+@click.pass_context
+def digest_send(
+    ctx: click.Context, name: str, period: str | None, dry_run: bool, to: str | None, resend_in_doubt: bool,
+    config_path: str | None, db_path: str | None,
+) -> None:
+    """Mail one digest issue to every subscriber who does not have it yet; safe to run again at any time.
+
+    Exits 1 when someone is left to try again (deferred after retries, or in doubt).
+
+    Example: policywatch digest send --digest monthly --period 2023-12
+    """
+    from deliver.send import SendError, send_digest
+    from digest.period import PeriodError, parse_period, period_of
+
+    config = load_config(ctx, config_path, db_path)
+    try:
+        spec = config.digest(name)
+        config.require_smtp()
+        chosen = parse_period(period, spec.period) if period else period_of(spec.period, date.today()).previous()
+    except (config_module.ConfigError, PeriodError) as e:
+        raise click.ClickException(str(e)) from None
+    if not config.db.exists():
+        raise click.ClickException(f"{config.db} does not exist yet: run `policywatch crawl` first")
+    with Store(config.db) as store:
+        try:
+            report = send_digest(config, store, spec, chosen, dry_run=dry_run, to=to, resend_in_doubt=resend_in_doubt,
+                                 on_event=lambda email, outcome: err.print(f"  {email}: {outcome}", markup=False))
+        except SendError as e:
+            raise click.ClickException(str(e)) from None
+    heading = f"{spec.name} {chosen.key}"
+    if dry_run:
+        out.print(f"{heading} (dry run): would send to {len(report.would_send)}, "
+                  f"{len(report.already)} already have it, {len(report.in_doubt)} in doubt")
+        for email in report.would_send:
+            out.print(f"  → {email}")
+        return
+    out.print(f"{heading}: {len(report.sent)} sent, {len(report.already)} already sent, {len(report.failed)} failed, "
+              f"{len(report.deferred)} deferred, {len(report.in_doubt)} in doubt")
+    for email, reason in report.failed:
+        out.print(f"  [red]failed[/] {email}: {reason} (marked bouncing)", markup=True)
+    for email, reason in report.deferred:
+        out.print(f"  [yellow]deferred[/] {email}: {reason} (run again to retry)", markup=True)
+    for email in report.in_doubt:
+        out.print(f"  [yellow]in doubt[/] {email}: cut off after the handover; the server may have it "
+                  "(--resend-in-doubt sends it again)", markup=True)
+    if report.stopped:
+        out.print("  stopped before everyone was done: run again to finish")
+    if not report.complete:
+        sys.exit(1)
+
+
+@click.command()
+@common_options
+@click.pass_context
+def serve(ctx: click.Context, config_path: str | None, db_path: str | None) -> None:
+    """Run unattended: crawl each source on its schedule, send each digest on its own; stop with SIGTERM/Ctrl-C.
+
+    Example: policywatch serve --config /etc/policywatch/config.toml
+    """
+    from scheduler.service import serve as run_service
+
+    config = load_config(ctx, config_path, db_path)
+    run_service(config)

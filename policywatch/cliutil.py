@@ -1,0 +1,38 @@
+"""What every command shares: the two consoles, --config/--db, and loading the config with a one-line error."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from typing import Any
+
+import click
+from rich.console import Console
+
+from policywatch import config as config_module
+from policywatch.config import Config
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--config and --db, accepted on the group and on every command alike."""
+    command = click.option(
+        "--db", "db_path", type=click.Path(dir_okay=False), default=None,
+        help="state.db to use (default: the config's db, else state.db beside the config).",
+    )(command)
+    return click.option(
+        "--config", "config_path", type=click.Path(dir_okay=False), default=None,
+        help="Config file (default: $POLICYWATCH_CONFIG or ./config.toml).",
+    )(command)
+
+
+def load_config(ctx: click.Context, config_path: str | None, db_path: str | None) -> Config:
+    root = ctx.find_root().params
+    path = config_path or root.get("config_path") or os.environ.get("POLICYWATCH_CONFIG")
+    db = db_path or root.get("db_path")
+    try:
+        return config_module.load(path or "config.toml", db)
+    except config_module.ConfigError as e:
+        raise click.ClickException(str(e)) from None

@@ -1,0 +1,75 @@
+"""What `policywatch serve` runs: a crawl of one source, or one digest's send.
+
+These are module-level functions because the job store keeps jobs as textual references
+("scheduler.jobs:crawl_source") with plain-string arguments; each run reloads config.toml, so a fixed
+selector takes effect on the next run without a restart. ``STOP`` is set when the service shuts down:
+a running crawl then winds down (SIGTERM, then SIGKILL after a grace period) and a send stops between
+two messages, so neither leaves anything half-written.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import datetime
+
+from deliver.alerts import notify_maintainers
+from deliver.send import send_digest
+from digest.period import period_of
+from policywatch import config as config_module
+from policywatch.crawl import crawl
+from policywatch.store import Store
+
+STOP = threading.Event()
+
+
+def crawl_source(config_path: str, db_path: str, source: str) -> str:
+    """Crawl one source (in a subprocess, with the configured time limit); returns a one-line summary."""
+    return _logged(f"crawl:{source}", db_path, lambda: _crawl(config_path, db_path, source))
+
+
+def send_digest_issue(config_path: str, db_path: str, digest: str) -> str:
+    """Send the digest's last complete period (as of today in the config's time zone) to whoever lacks it."""
+    return _logged(f"digest:{digest}", db_path, lambda: _send(config_path, db_path, digest))
+
+
+def _logged(job: str, db_path: str, work: Callable[[], str]) -> str:
+    """Run a job with its ``job_runs`` row: opened before, closed after with the outcome and summary."""
+    with Store(db_path) as store:
+        run = store.start_job_run(job)
+    try:
+        summary = work()
+    except BaseException as e:
+        with Store(db_path) as store:
+            store.finish_job_run(run, "error", f"{type(e).__name__}: {e}")
+        raise
+    with Store(db_path) as store:
+        store.finish_job_run(run, "ok", summary)
+    return summary
+
+
+def _crawl(config_path: str, db_path: str, source: str) -> str:
+    config = config_module.load(config_path, db_path)
+    result = crawl(config, [source], timeout=config.crawl.run_timeout, stop=STOP)
+    with Store(config.db) as store:
+        mailed = notify_maintainers(config, store)
+    if result.skipped:
+        return f"run {result.run_id}: skipped, another process is crawling {source}"
+    row = next((r for r in result.summary if r["source"] == source), None)
+    summary = (f"run {result.run_id}: {row['pages']} pages, {row['new_documents']} new, "
+               f"{row['new_versions']} new versions, {row['errors']} errors") if row else f"run {result.run_id}"
+    alerts = "".join(f"; alert: {a}" for a in result.alerts)
+    return summary + alerts + (f"; mailed {len(mailed)} alert(s)" if mailed else "")
+
+
+def _send(config_path: str, db_path: str, digest: str) -> str:
+    config = config_module.load(config_path, db_path)
+    spec = config.digest(digest)
+    period = period_of(spec.period, datetime.now(config.zone).date()).previous()
+    with Store(config.db) as store:
+        report = send_digest(config, store, spec, period, stop=STOP)
+    summary = (f"{digest} {period.key}: {len(report.sent)} sent, {len(report.already)} already sent, "
+               f"{len(report.failed)} failed, {len(report.deferred)} deferred, {len(report.in_doubt)} in doubt")
+    if not report.complete:
+        raise RuntimeError(summary + " (incomplete: retried at the next run or with `policywatch digest send`)")
+    return summary

@@ -1,0 +1,181 @@
+"""`policywatch serve`: APScheduler runs every source's crawl and every digest's send on their cron schedules.
+
+Jobs live in state.db (APScheduler's SQLAlchemy job store, table ``scheduler_jobs``), so a restart knows
+when each job was last due. On start, jobs are brought in line with config.toml; a job whose schedule is
+unchanged keeps its stored next run time, so the runs it missed while the service was down are coalesced
+into one run now (``coalesce``, no misfire limit). Each job has at most one running instance: a crawl still
+running when its next time comes is skipped, not doubled (and crawler.run's per-source lock also keeps out
+a manual `policywatch crawl`). Every run, skip and error is written to ``job_runs`` and logs/serve.log.
+SIGTERM or SIGINT stops the service cleanly: no new runs start, running crawls wind down, sends stop
+between messages, and the service waits for them.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from apscheduler.events import (
+    EVENT_JOB_ERROR,
+    EVENT_JOB_EXECUTED,
+    EVENT_JOB_MAX_INSTANCES,
+    EVENT_JOB_MISSED,
+    JobExecutionEvent,
+    JobSubmissionEvent,
+)
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from policywatch.store import Store
+from scheduler import jobs
+from scheduler.cron import cron_trigger
+
+if TYPE_CHECKING:
+    from apscheduler.job import Job
+    from apscheduler.triggers.cron import CronTrigger
+
+    from policywatch.config import Config
+
+log = logging.getLogger("policywatch.serve")
+JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """A job as config.toml describes it."""
+
+    id: str
+    func: str
+    args: tuple[str, ...]
+    trigger: CronTrigger
+    executor: str
+
+
+def wanted_jobs(config: Config) -> list[Wanted]:
+    """One crawl job per source and, when mail is configured, one send job per digest."""
+    base = (str(config.path.resolve()), str(config.db.resolve()))
+    wanted = [Wanted(f"crawl:{s.name}", "scheduler.jobs:crawl_source", (*base, s.name),
+                     cron_trigger(s.schedule, config.zone), "crawls") for s in config.sources]
+    if config.smtp is not None:
+        wanted += [Wanted(f"digest:{d.name}", "scheduler.jobs:send_digest_issue", (*base, d.name),
+                          cron_trigger(d.cron, config.zone), "mail") for d in config.digests]
+    return wanted
+
+
+def build_scheduler(config: Config) -> BackgroundScheduler:
+    store = SQLAlchemyJobStore(url=f"sqlite:///{config.db.resolve()}", tablename="scheduler_jobs",
+                               engine_options={"connect_args": {"timeout": 30}})
+    return BackgroundScheduler(
+        jobstores={"default": store}, timezone=config.zone, job_defaults=JOB_DEFAULTS,
+        executors={"crawls": ThreadPoolExecutor(4), "mail": ThreadPoolExecutor(1), "default": ThreadPoolExecutor(1)},
+    )
+
+
+def sync_jobs(scheduler: BackgroundScheduler, wanted: list[Wanted], now: datetime) -> None:
+    """Make the stored jobs match config; unchanged jobs keep their next run time (so missed runs are seen)."""
+    stored = {job.id: job for job in scheduler.get_jobs()}
+    for want in wanted:
+        job = stored.pop(want.id, None)
+        if job is not None and _same(job, want):
+            missed = missed_runs(job, now)
+            if missed:
+                log.info("%s: missed %d run(s) while stopped; running it once now", want.id, missed)
+            continue
+        scheduler.add_job(want.func, trigger=want.trigger, args=want.args, id=want.id, name=want.id,
+                          executor=want.executor, replace_existing=True)
+        log.info("%s: scheduled (%s)", want.id, want.trigger)
+    for job_id in stored:
+        scheduler.remove_job(job_id)
+        log.info("%s: removed (no longer in config)", job_id)
+
+
+def _same(job: Job, want: Wanted) -> bool:
+    return (job.func_ref == want.func and tuple(job.args) == want.args and repr(job.trigger) == repr(want.trigger)
+            and job.executor == want.executor)
+
+
+def missed_runs(job: Job, now: datetime, limit: int = 100_000) -> int:
+    """How many of a job's fire times are already past (what coalescing folds into one run)."""
+    count, when = 0, job.next_run_time
+    while when is not None and when <= now and count < limit:
+        count += 1
+        when = job.trigger.get_next_fire_time(when, now)
+    return count
+
+
+class RunLog:
+    """APScheduler's events → log lines, and ``job_runs`` rows for runs that did not happen (skipped, missed).
+
+    Runs that happen write their own rows (see scheduler.jobs).
+    """
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+
+    def __call__(self, event: Any) -> None:
+        if isinstance(event, JobSubmissionEvent) and event.code == EVENT_JOB_MAX_INSTANCES:
+            with Store(self.config.db) as store:
+                store.log_job_event(event.job_id, "skipped", "the previous run is still going")
+            log.warning("%s: skipped, the previous run is still going", event.job_id)
+        elif isinstance(event, JobExecutionEvent) and event.code == EVENT_JOB_MISSED:
+            with Store(self.config.db) as store:
+                store.log_job_event(event.job_id, "missed", f"scheduled {event.scheduled_run_time}")
+        elif isinstance(event, JobExecutionEvent) and event.code == EVENT_JOB_EXECUTED:
+            log.info("%s: done — %s", event.job_id, event.retval)
+        elif isinstance(event, JobExecutionEvent) and event.code == EVENT_JOB_ERROR:
+            log.error("%s: failed — %s: %s", event.job_id, type(event.exception).__name__, event.exception)
+
+
+def serve(config: Config, ready: threading.Event | None = None) -> None:
+    """Run until SIGTERM or SIGINT; see the module docstring."""
+    _logging(config)
+    with Store(config.db) as store:
+        store.sync_sources(config.sources)
+    scheduler = build_scheduler(config)
+    scheduler.add_listener(RunLog(config), EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED | EVENT_JOB_EXECUTED
+                           | EVENT_JOB_ERROR)
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("received %s: stopping", signal.Signals(signum).name)
+        stopping.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    jobs.STOP.clear()
+    scheduler.start(paused=True)
+    try:
+        sync_jobs(scheduler, wanted_jobs(config), datetime.now(config.zone))
+        if config.smtp is None and config.digests:
+            log.warning("no [smtp] table: digests are not sent by this service")
+        scheduler.resume()
+        for job in sorted(scheduler.get_jobs(), key=lambda j: j.next_run_time):
+            log.info("%s: next run %s", job.id, job.next_run_time.isoformat(timespec="seconds"))
+        log.info("serving %d jobs; stop with SIGTERM or Ctrl-C", len(scheduler.get_jobs()))
+        if ready is not None:
+            ready.set()
+        stopping.wait()
+    finally:
+        scheduler.pause()
+        jobs.STOP.set()  # running crawls wind down; sends stop between messages
+        scheduler.shutdown(wait=True)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        log.info("stopped")
+
+
+def _logging(config: Config) -> None:
+    """Log lines to stderr and to logs/serve.log beside state.db."""
+    folder = config.db.parent / "logs"
+    folder.mkdir(parents=True, exist_ok=True)
+    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    root = logging.getLogger()
+    root.setLevel(logging.INFO)
+    for handler in (logging.StreamHandler(), logging.FileHandler(folder / "serve.log", encoding="utf-8")):
+        handler.setFormatter(formatter)
+        root.addHandler(handler)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
