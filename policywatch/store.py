@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import zlib
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,7 +30,7 @@ from sqlite_utils.migrations import Migrations
 from policywatch.model import AttachmentFile, Candidate, DocState, NewSubscriber, SaveResult, Version
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Iterator
 
     from policywatch.config import Source
     from policywatch.model import Fetch, Likeness, Snapshot, Verdict
@@ -197,6 +198,26 @@ class Store:
     def close(self) -> None:
         self.db.close()
 
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One write transaction that takes the write lock up front (BEGIN IMMEDIATE), waiting for it if need be.
+
+        Crawls, the scheduler's job store and mail sends write to state.db at the same time. A transaction
+        begun as a reader that then writes fails at once ("database is locked") if another process wrote in
+        between; one that starts as a writer simply waits its turn.
+        """
+        if self.db.conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        self.db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.conn.execute("ROLLBACK")
+            raise
+        self.db.conn.execute("COMMIT")
+
     def __enter__(self) -> Store:
         return self
 
@@ -212,18 +233,18 @@ class Store:
              "updated_at": now_iso()}
             for s in sources
         ]
-        with self.db.atomic():
+        with self.transaction():
             self.db["sources"].upsert_all(rows, pk="name")
 
     def start_run(self, sources: Iterable[str]) -> int:
-        with self.db.atomic():
+        with self.transaction():
             table = self.db["runs"].insert(
                 {"started_at": now_iso(), "sources": json.dumps(list(sources)), "status": "running"}
             )
         return int(table.last_pk)
 
     def finish_run(self, run_id: int, status: str = "finished") -> None:
-        with self.db.atomic():
+        with self.transaction():
             self.db["runs"].update(run_id, {"finished_at": now_iso(), "status": status})
 
     def run_summary(self, run_id: int) -> list[dict[str, Any]]:
@@ -312,7 +333,7 @@ class Store:
         """
         fetch = snapshot.fetch
         meta = {k: getattr(version, k) for k in Version.__dataclass_fields__ if k != "text_hash"}
-        with self.db.atomic():
+        with self.transaction():
             doc = self._find_document(snapshot.canonical_url, fetch.url)
             if doc is None:
                 doc = {"id": int(self.db["documents"].insert(
@@ -353,7 +374,7 @@ class Store:
         answered it); errors leave it due, so the next crawl tries again.
         ``verdict`` records what a "page gone" answer meant (a removal, once confirmed).
         """
-        with self.db.atomic():
+        with self.transaction():
             doc = self._find_document(fetch.url, fetch.url) if fetch.kind == "detail" else None
             if doc is not None:
                 update: dict[str, Any] = {"last_checked": fetch.fetched_at, "last_status": fetch.status}
@@ -384,7 +405,7 @@ class Store:
         ``keep_stored`` logs only the fetch, leaving the stored file as it was (see ``keeps_previous_file``).
         """
         fetch = item.fetch
-        with self.db.atomic():
+        with self.transaction():
             doc = self._find_document(item.document_url, item.document_url)
             if doc is None:  # its page failed after all: keep the fetch, nothing to attach to
                 self._insert_fetch(run_id, fetch, None)
@@ -577,7 +598,7 @@ class Store:
         one; an unsubscribed or bouncing address that is added again becomes active.
         """
         outcomes = []
-        with self.db.atomic():
+        with self.transaction():
             for record in records:
                 row = self.db.execute("SELECT id, status FROM subscribers WHERE email = ?", [record.email]).fetchone()
                 now = now_iso()
@@ -605,7 +626,7 @@ class Store:
 
         The send log keeps its rows: it records what was sent, to whom, whatever happens later.
         """
-        with self.db.atomic():
+        with self.transaction():
             row = self.db.execute("SELECT id FROM subscribers WHERE email = ?", [email]).fetchone()
             if row is None:
                 return False
@@ -640,7 +661,7 @@ class Store:
 
     def unsubscribe(self, subscriber_id: int, digest: str) -> bool:
         """End one subscription; an address left with none becomes 'unsubscribed'. False if already ended."""
-        with self.db.atomic():
+        with self.transaction():
             cursor = self.db.execute("DELETE FROM subscriptions WHERE subscriber_id = ? AND digest = ?",
                                      [subscriber_id, digest])
             left = self.db.execute("SELECT count(*) FROM subscriptions WHERE subscriber_id = ?",
@@ -668,7 +689,7 @@ class Store:
         ``attempt`` counts a new try; ``bounce`` (a permanent refusal) also marks the subscriber
         'bouncing', in the same transaction, so the log and the subscriber never disagree.
         """
-        with self.db.atomic():
+        with self.transaction():
             self.db.execute(
                 """INSERT INTO deliveries (digest, period, subscriber_id, email, message_id, status, attempts,
                                            error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
@@ -697,7 +718,7 @@ class Store:
               FROM fetches WHERE run_id = ? AND source = ?
         """
         seconds = (datetime.fromisoformat(finished_at) - datetime.fromisoformat(started_at)).total_seconds()
-        with self.db.atomic():
+        with self.transaction():
             for source in sources:
                 row = dict(next(iter(self.db.query(sql, [run_id, source]))))
                 self.db["source_runs"].upsert(
@@ -714,34 +735,34 @@ class Store:
         return next(iter(self.db.query(sql, [source])), None)
 
     def raise_alert(self, source: str, problem: str) -> None:
-        with self.db.atomic():
+        with self.transaction():
             self.db["alerts"].insert({"source": source, "problem": problem, "opened_at": now_iso()})
 
     def clear_alert(self, alert_id: int) -> None:
-        with self.db.atomic():
+        with self.transaction():
             self.db["alerts"].update(alert_id, {"cleared_at": now_iso()})
 
     def unnotified_alerts(self) -> list[dict[str, Any]]:
         return list(self.db.query("SELECT * FROM alerts WHERE notified_at IS NULL AND cleared_at IS NULL ORDER BY id"))
 
     def alert_notified(self, alert_ids: Iterable[int]) -> None:
-        with self.db.atomic():
+        with self.transaction():
             for alert_id in alert_ids:
                 self.db["alerts"].update(alert_id, {"notified_at": now_iso()})
 
     # -- scheduled jobs -----------------------------------------------------------
 
     def start_job_run(self, job: str) -> int:
-        with self.db.atomic():
+        with self.transaction():
             return int(self.db["job_runs"].insert({"job": job, "started_at": now_iso(), "outcome": "running"}).last_pk)
 
     def finish_job_run(self, job_run_id: int, outcome: str, detail: str | None = None) -> None:
-        with self.db.atomic():
+        with self.transaction():
             self.db["job_runs"].update(job_run_id, {"finished_at": now_iso(), "outcome": outcome, "detail": detail})
 
     def log_job_event(self, job: str, outcome: str, detail: str | None = None) -> None:
         """A job that did not run (skipped, missed): one row with no duration."""
-        with self.db.atomic():
+        with self.transaction():
             now = now_iso()
             self.db["job_runs"].insert({"job": job, "started_at": now, "finished_at": now, "outcome": outcome,
                                         "detail": detail})

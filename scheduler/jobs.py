@@ -39,9 +39,12 @@ def _logged(job: str, db_path: str, work: Callable[[], str]) -> str:
         run = store.start_job_run(job)
     try:
         summary = work()
-    except BaseException as e:
+    except Exception as e:
+        stopped = STOP.is_set()  # cut short by a shutdown: expected, not an error
         with Store(db_path) as store:
-            store.finish_job_run(run, "error", f"{type(e).__name__}: {e}")
+            store.finish_job_run(run, "stopped" if stopped else "error", f"{type(e).__name__}: {e}")
+        if stopped:
+            return f"stopped by the shutdown ({e})"
         raise
     with Store(db_path) as store:
         store.finish_job_run(run, "ok", summary)

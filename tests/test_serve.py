@@ -1,0 +1,145 @@
+"""`policywatch serve` for real: a subprocess running APScheduler with second-level cron schedules, crawling a
+loopback portal in real time; stopped with SIGTERM and started again."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import signal
+import sqlite3
+import subprocess
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from digest.period import period_of
+from policywatch.portal import PortalHandler
+from tests.conftest import POLICYWATCH, source_toml
+from tests.mailserver import Mailbox, MailServer
+from tests.test_delivery import SECRET, smtp_toml
+from tests.test_digest import CELL_TOPIC, digest_toml, with_digests, write_site
+from tests.test_health import PAGES
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+class SlowListPortal(PortalHandler):
+    """The list page takes two seconds: longer than the one-second schedule, so runs would overlap."""
+
+    def do_GET(self) -> None:
+        if self.path == "/index.html":
+            time.sleep(2)
+        super().do_GET()
+
+
+class Service:
+    """One `policywatch serve` process, its log, and its state.db."""
+
+    def __init__(self, config) -> None:
+        self.config = config
+        self.log = Path(config.path).parent / "serve-stderr.log"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> Service:
+        self.log.write_text("", encoding="utf-8")
+        with self.log.open("w", encoding="utf-8") as log:
+            self.process = subprocess.Popen([*POLICYWATCH, "serve", "--config", str(self.config.path)],
+                                            stdout=log, stderr=log)
+        self.wait(lambda: "serving" in self.log.read_text(encoding="utf-8"), "the service to start")
+        return self
+
+    def stop(self, timeout: float = 60) -> int:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=timeout)
+
+    def wait(self, condition, what: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if self.process is not None and self.process.poll() is not None:
+                raise AssertionError(f"serve exited while waiting for {what}:\n{self.log.read_text('utf-8')}")
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out waiting for {what}:\n{self.log.read_text('utf-8')}")
+            time.sleep(0.1)
+
+    def rows(self, sql: str) -> list[tuple]:
+        with sqlite3.connect(self.config.db) as db:
+            db.execute("PRAGMA busy_timeout = 10000")
+            return db.execute(sql).fetchall()
+
+    def job_runs(self, outcome: str | None = None, job: str = "crawl:cell") -> list[tuple]:
+        sql = f"SELECT outcome, started_at, finished_at, detail FROM job_runs WHERE job = '{job}' ORDER BY id"
+        rows = self.rows(sql) if Path(self.config.db).exists() else []
+        return [r for r in rows if outcome is None or r[0] == outcome]
+
+
+def test_crawls_run_on_schedule_never_overlap_and_stop_cleanly_on_sigterm(tmp_path, portal, write_config):
+    write_site(tmp_path / "site", PAGES)
+    base = portal(tmp_path / "site", SlowListPortal)
+    config = write_config(source_toml("cell", f"{base}/index.html", extra='schedule = "* * * * * *"'))
+    service = Service(config).start()
+    service.wait(lambda: service.job_runs("ok") and service.job_runs("skipped"), "a crawl and a skipped run")
+    service.wait(lambda: service.rows("SELECT status FROM runs ORDER BY id DESC LIMIT 1") == [("running",)],
+                 "the next crawl to be under way")
+    assert service.stop() == 0
+
+    runs = service.job_runs()
+    crawls = [r for r in runs if r[0] in ("ok", "stopped")]
+    assert crawls[-1][0] == "stopped" and all(r[0] == "ok" for r in crawls[:-1])
+    for earlier, later in itertools.pairwise(crawls):
+        assert later[1] >= earlier[2], "two crawls of one source overlapped"
+    assert all("previous run is still going" in r[3] for r in runs if r[0] == "skipped")
+    statuses = [s for (s,) in service.rows("SELECT status FROM runs ORDER BY id")]
+    assert statuses[-1] == "stopped" and set(statuses[:-1]) == {"finished"}
+    assert service.rows("SELECT count(*) FROM source_runs WHERE source = 'cell' AND outcome = 'ok'")[0][0] >= 1
+    assert service.rows("PRAGMA integrity_check") == [("ok",)]
+    log = service.log.read_text(encoding="utf-8")
+    assert "received SIGTERM: stopping" in log and log.rstrip().endswith("stopped")
+
+
+def test_a_restart_after_downtime_runs_the_missed_crawls_once(tmp_path, portal, write_config):
+    write_site(tmp_path / "site", PAGES)
+    base = portal(tmp_path / "site")
+    start = datetime.now(SHANGHAI)
+    # Due three times, 12-14 s from now: while the service is down.
+    seconds = ",".join(str((start + timedelta(seconds=s)).second) for s in (12, 13, 14))
+    config = write_config(source_toml("cell", f"{base}/index.html", extra=f'schedule = "{seconds} * * * * *"'))
+    service = Service(config).start()
+    assert service.stop() == 0
+    assert datetime.now(SHANGHAI) < start + timedelta(seconds=12), "the first run of serve took too long to stop"
+    assert service.job_runs() == []
+
+    time.sleep(max(0.0, (start + timedelta(seconds=16) - datetime.now(SHANGHAI)).total_seconds()))
+    service.start()
+    service.wait(lambda: service.job_runs("ok"), "the coalesced crawl")
+    time.sleep(2)  # room for any further run that should not happen
+    assert service.stop() == 0
+    log = service.log.read_text(encoding="utf-8")
+    assert re.search(r"crawl:cell: missed 3 run\(s\) while stopped; running it once now", log)
+    assert [r[0] for r in service.job_runs()] == ["ok"]
+    assert service.rows("SELECT count(*) FROM runs")[0][0] == 1
+
+
+def test_each_digest_is_sent_on_its_schedule_once_per_period(tmp_path, portal, write_config, monkeypatch):
+    monkeypatch.setenv("POLICYWATCH_SECRET", SECRET)
+    write_site(tmp_path / "site", PAGES)
+    with MailServer(Mailbox()) as server:
+        config = write_config(source_toml("cell", f"{portal(tmp_path / 'site')}/index.html",
+                                          extra='schedule = "0 0 1 1 *"'))
+        config = with_digests(config, CELL_TOPIC, digest_toml("monthly", extra='schedule = "* * * * * *"'),
+                              smtp_toml(server.port))
+        for reader in ("a@example.org", "b@example.org"):
+            subprocess.run([*POLICYWATCH, "subscribers", "add", reader, "--digest", "monthly", "--config",
+                            str(config.path)], check=True, capture_output=True)
+        service = Service(config).start()
+        service.wait(lambda: len(service.job_runs("ok", job="digest:monthly")) >= 3, "three digest runs")
+        assert service.stop() == 0
+
+    # Due every second, sent once: the send log knows who already has this period's issue.
+    assert server.mailbox.received_by() == {"a@example.org": 1, "b@example.org": 1}
+    previous = period_of("month", datetime.now(SHANGHAI).date()).previous()
+    runs = service.job_runs("ok", job="digest:monthly")
+    assert runs[0][3].startswith(f"monthly {previous.key}: 2 sent")
+    assert all(f"monthly {previous.key}: 0 sent, 2 already sent" in r[3] for r in runs[1:])
+    assert f"{previous.start.month}月份" in server.mailbox.messages[0]["Subject"]
