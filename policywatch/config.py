@@ -24,6 +24,7 @@ from scheduler.cron import CronError, cron_trigger
 
 DEFAULT_USER_AGENT = "PolicyWatch/0.1 (policy change monitor; +https://github.com/policywatch)"
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 class ConfigError(Exception):
@@ -365,6 +366,7 @@ def _smtp(raw: dict[str, Any], path: Path) -> SmtpSettings | None:
             raise ConfigError(path, f"smtp.{key}", "must be greater than 0")
     if values.get("retry_delay", 0) < 0:
         raise ConfigError(path, "smtp.retry_delay", "must be 0 or more")
+    _env_name(values, "password_env", "smtp", "POLICYWATCH_SMTP_PASSWORD", path)
     from deliver.addresses import AddressError, parse_mailbox
 
     try:
@@ -379,7 +381,15 @@ def _delivery(raw: dict[str, Any], path: Path) -> DeliverySettings:
     url = values.get("unsubscribe_url", "")
     if url and (not re.match(r"https?://", url) or "{token}" not in url):
         raise ConfigError(path, "delivery.unsubscribe_url", "must be an http(s) URL containing {token}")
+    _env_name(values, "secret_env", "delivery", "POLICYWATCH_SECRET", path)
     return DeliverySettings(**values)
+
+
+def _env_name(values: dict[str, Any], key: str, table: str, example: str, path: Path) -> None:
+    """Secrets come from the environment: these keys hold a variable's name, never the secret itself."""
+    if key in values and not ENV_NAME.match(values[key]):
+        raise ConfigError(path, f"{table}.{key}",
+                          f"must name an environment variable (like {example}), not hold the secret")
 
 
 def _alerts(raw: dict[str, Any], path: Path) -> AlertSettings:

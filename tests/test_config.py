@@ -42,6 +42,16 @@ layout = "list"
 language = "zh-Hans"
 """
 
+SMTP = """
+[smtp]
+host = "127.0.0.1"
+port = 8025
+security = "starttls"
+username = ""
+password_env = "POLICYWATCH_SMTP_PASSWORD"
+sender = "PolicyWatch <digest@example.org>"
+"""
+
 # A message ending in "…" is checked up to there: the rest is the parser library's wording.
 BAD = [
     ("[crawl\n", "config.toml: invalid TOML: …"),
@@ -83,7 +93,46 @@ BAD = [
     (DIGESTS + DIGESTS[DIGESTS.index("[[digests]]"):],
      "config.toml: digests[1].name: duplicate digest name 'monthly'"),
     ('templates = "no-such-folder"\n' + DIGESTS, "config.toml: templates: …"),
+    ('timezone = "Asia/Beijing"\n', "config.toml: timezone: unknown time zone 'Asia/Beijing' (e.g. Asia/Shanghai)"),
+    (GOOD_SOURCE.replace('name = "sh-sti"', 'name = "sh-sti"\nschedule = "daily"'),
+     "config.toml: sources[0].schedule: 'daily' is not a cron string: expected 5 fields (6 with seconds first)"),
+    (DIGESTS + 'schedule = "0 25 1 * *"\n', "config.toml: digests[0].schedule: '0 25 1 * *' is not a valid cron "
+     "string: …"),
+    (SMTP.replace('security = "starttls"', 'security = "ssl"'),
+     "config.toml: smtp.security: must be one of: none, starttls, tls"),
+    (SMTP.replace('sender = "PolicyWatch <digest@example.org>"', 'sender = "PolicyWatch <digest@>"'),
+     "config.toml: smtp.sender: 'PolicyWatch <digest@>' is not a mailbox like 'PolicyWatch <digest@example.org>'"),
+    (SMTP.replace('host = "127.0.0.1"\n', ""), "config.toml: smtp.host: required key is missing"),
+    (SMTP.replace("port = 8025", "port = 70000"), "config.toml: smtp.port: must be a TCP port (1-65535)"),
+    (SMTP.replace('"POLICYWATCH_SMTP_PASSWORD"', '"s3cret!"'),
+     "config.toml: smtp.password_env: must name an environment variable (like POLICYWATCH_SMTP_PASSWORD), "
+     "not hold the secret"),
+    ('[delivery]\nsecret_env = "my secret"\n', "config.toml: delivery.secret_env: must name an environment variable "
+     "(like POLICYWATCH_SECRET), not hold the secret"),
+    (SMTP.replace('username = ""', 'username = ""\npassword = "s3cret"'),
+     "config.toml: smtp.password: unknown key (expected one of: host, port, security, username, password_env, "
+     "sender, timeout, max_attempts, retry_delay)"),
+    ('[delivery]\nunsubscribe_url = "https://example.org/unsubscribe"\n',
+     "config.toml: delivery.unsubscribe_url: must be an http(s) URL containing {token}"),
+    ('[alerts]\nmaintainers = ["ops@example"]\n', "config.toml: alerts.maintainers[0]: 'ops@example' is not a valid "
+     "email address: …"),
+    ("[alerts]\nconsecutive_errors = 0\n", "config.toml: alerts.consecutive_errors: must be at least 1"),
 ]
+
+
+def test_mail_and_schedule_config(tmp_path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(SMTP + DIGESTS + '[alerts]\nmaintainers = ["Ops@Example.org"]\n', encoding="utf-8")
+    config = config_module.load(path)
+    assert (config.smtp.host, config.smtp.port, config.smtp.security, config.smtp.password_env) == (
+        "127.0.0.1", 8025, "starttls", "POLICYWATCH_SMTP_PASSWORD")
+    assert config.alerts.maintainers == ("Ops@example.org",) and config.alerts.consecutive_errors == 3
+    assert (config.timezone, config.sources[0].schedule, config.digest("monthly").cron) == (
+        "Asia/Shanghai", "@daily", "0 9 1 * *")
+    assert config_module.load(tmp_path / "config.toml").delivery.secret_env == "POLICYWATCH_SECRET"
+    path.write_text(DIGESTS, encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"^config.toml: smtp: no \[smtp\] table"):
+        config_module.load(path).require_smtp()
 
 
 def test_digest_config(tmp_path) -> None:
