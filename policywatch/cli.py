@@ -20,7 +20,7 @@ from digest import diff as word_diff
 from digest.render import FORMATS
 from policywatch import cli_delivery
 from policywatch import config as config_module
-from policywatch.cliutil import common_options, err, load_config, out
+from policywatch.cliutil import common_options, digest_issue, err, load_config, out
 from policywatch.crawl import CrawlError, CrawlResult, crawl
 from policywatch.store import Store
 
@@ -360,17 +360,10 @@ def digest_build(
     Example: policywatch digest build --digest monthly --period 2023-12 --format md --out 2023-12.md
     """
     from digest.build import build_digest
-    from digest.period import PeriodError, parse_period, period_of
     from digest.render import render
 
     config = load_config(ctx, config_path, db_path)
-    try:
-        spec = config.digest(name)
-        chosen = parse_period(period, spec.period) if period else period_of(spec.period, date.today()).previous()
-    except (config_module.ConfigError, PeriodError) as e:
-        raise click.ClickException(str(e)) from None
-    if not config.db.exists():
-        raise click.ClickException(f"{config.db} does not exist yet: run `policywatch crawl` first")
+    spec, chosen = digest_issue(config, name, period)
     with Store(config.db) as store:
         document = render(build_digest(config, store, spec, chosen), fmt, config.templates)
     if out_path:

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import date
 from pathlib import Path
 
 import click
 from rich.table import Table
 
 from policywatch import config as config_module
-from policywatch.cliutil import common_options, err, load_config, out
+from policywatch.cliutil import common_options, digest_issue, err, load_config, out
 from policywatch.store import Store
 
 
@@ -177,17 +176,13 @@ def digest_send(
     Example: policywatch digest send --digest monthly --period 2023-12
     """
     from deliver.send import SendError, send_digest
-    from digest.period import PeriodError, parse_period, period_of
 
     config = load_config(ctx, config_path, db_path)
+    spec, chosen = digest_issue(config, name, period)
     try:
-        spec = config.digest(name)
         config.require_smtp()
-        chosen = parse_period(period, spec.period) if period else period_of(spec.period, date.today()).previous()
-    except (config_module.ConfigError, PeriodError) as e:
+    except config_module.ConfigError as e:
         raise click.ClickException(str(e)) from None
-    if not config.db.exists():
-        raise click.ClickException(f"{config.db} does not exist yet: run `policywatch crawl` first")
     with Store(config.db) as store:
         try:
             report = send_digest(config, store, spec, chosen, dry_run=dry_run, to=to, resend_in_doubt=resend_in_doubt,

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from typing import Any
+from datetime import date
+from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
 
 from policywatch import config as config_module
 from policywatch.config import Config
+
+if TYPE_CHECKING:
+    from digest.period import Period
+    from policywatch.config import DigestSpec
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
@@ -36,3 +41,17 @@ def load_config(ctx: click.Context, config_path: str | None, db_path: str | None
         return config_module.load(path or "config.toml", db)
     except config_module.ConfigError as e:
         raise click.ClickException(str(e)) from None
+
+
+def digest_issue(config: Config, name: str, period: str | None) -> tuple[DigestSpec, Period]:
+    """The digest and period a digest command names (default: the last complete period), with state.db there."""
+    from digest.period import PeriodError, parse_period, period_of
+
+    try:
+        spec = config.digest(name)
+        chosen = parse_period(period, spec.period) if period else period_of(spec.period, date.today()).previous()
+    except (config_module.ConfigError, PeriodError) as e:
+        raise click.ClickException(str(e)) from None
+    if not config.db.exists():
+        raise click.ClickException(f"{config.db} does not exist yet: run `policywatch crawl` first")
+    return spec, chosen
