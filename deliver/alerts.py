@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
@@ -39,13 +40,13 @@ def notify_maintainers(config: Config, store: Store) -> list[str]:
     return mailed
 
 
-def _message(alert: dict, runs: list[dict], sender: object, maintainer: str) -> EmailMessage:
+def _message(alert: dict, runs: list[dict], sender: Address, maintainer: str) -> EmailMessage:
     message = EmailMessage()
     message["Subject"] = f"[PolicyWatch] source {alert['source']} needs attention: {alert['problem']}"
     message["From"] = sender
     message["To"] = maintainer
     message["Date"] = format_datetime(datetime.now(UTC))
-    message["Message-ID"] = make_msgid(domain=sender.domain)  # type: ignore[attr-defined]
+    message["Message-ID"] = make_msgid(domain=sender.domain)
     message["Auto-Submitted"] = "auto-generated"
     lines = [
         f"Source {alert['source']} {alert['problem']}.", f"Noticed at {alert['opened_at']} (UTC).", "",

@@ -29,11 +29,10 @@ from policywatch.config import Config, DigestSpec
 from policywatch.store import Store
 
 _LINK = "urn:policywatch:unsubscribe"  # stands in for each subscriber's own link in the rendered issue
-DONE = ("sent", "handed-over")
 
 
 class SendError(Exception):
-    """The send cannot start or go on (no secret, bad --to, server refuses us); nothing is marked."""
+    """The send cannot start or go on (no secret, bad --to, the server refuses us); nobody is marked bouncing."""
 
 
 @dataclass(frozen=True)
