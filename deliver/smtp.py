@@ -41,6 +41,9 @@ class SetupError(Exception):
 
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
+# CRLF line ends, and header lines up to RFC 5322's hard limit of 998 characters: a long URL in
+# List-Unsubscribe has no space to fold at, and folding it to 78 would turn it into an encoded word.
+WIRE = SMTP.clone(max_line_length=998)
 
 
 class Mailer:
@@ -74,7 +77,7 @@ class Mailer:
                          "sender", sender)
             self._expect(smtp.rcpt(recipient), "recipient", recipient)
             self._expect(smtp.docmd("DATA"), "data", recipient, ok=354)
-            body = _LEADING_DOT.sub(b"..", message.as_bytes(policy=SMTP))
+            body = _LEADING_DOT.sub(b"..", message.as_bytes(policy=WIRE))
             smtp.send(body if body.endswith(b"\r\n") else body + b"\r\n")
         except (OSError, smtplib.SMTPServerDisconnected) as e:
             self._drop()

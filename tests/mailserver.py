@@ -32,6 +32,7 @@ class Mailbox:
         self.refuse = refuse or (lambda address, attempt: None)
         self.delay = delay
         self.messages: list[EmailMessage] = []
+        self.raw: list[bytes] = []  # each message's bytes as they came over the wire
         self.asked: Counter[str] = Counter()
         self.arrivals = 0  # DATA commands completed by a client, answered or not
         self.lock = threading.Lock()
@@ -49,6 +50,7 @@ class Mailbox:
         message = message_from_bytes(envelope.original_content, policy=policy.default)
         with self.lock:
             self.messages.append(message)
+            self.raw.append(envelope.original_content)
         self.arrivals += 1
         if self.delay:
             await asyncio.sleep(self.delay)

@@ -30,11 +30,12 @@ PAGES = [
 ]
 
 
-def smtp_toml(port: int, retry_delay: float = 0.05, max_attempts: int = 4) -> str:
+def smtp_toml(port: int, retry_delay: float = 0.05, max_attempts: int = 4,
+              unsubscribe_url: str = "https://policywatch.example.org/unsubscribe?token={token}") -> str:
     return (f'\n[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
             f'sender = "PolicyWatch 政策速递 <digest@example.org>"\ntimeout = 5\n'
             f"max_attempts = {max_attempts}\nretry_delay = {retry_delay}\n"
-            '\n[delivery]\nunsubscribe_url = "https://policywatch.example.org/unsubscribe?token={token}"\n')
+            f'\n[delivery]\nunsubscribe_url = "{unsubscribe_url}"\n')
 
 
 @pytest.fixture
@@ -46,7 +47,7 @@ def mail_config(tmp_path, portal, write_config, run_crawl, monkeypatch):
     run_crawl(base)
     text = base.path.read_text(encoding="utf-8")
 
-    def make(port: int, **smtp: float):
+    def make(port: int, **smtp: float | str):
         base.path.write_text(text, encoding="utf-8")
         return with_digests(base, CELL_TOPIC, digest_toml("monthly"), smtp_toml(port, **smtp))
 
@@ -83,6 +84,7 @@ def test_a_received_digest_has_both_parts_the_right_headers_and_a_working_unsubs
         result = send(config)
         assert "2 sent" in result.stdout
         messages = {m["To"].addresses[0].addr_spec: m for m in server.mailbox.messages}
+        raw = server.mailbox.raw[server.mailbox.messages.index(messages["li@example.org"])].decode("ascii")
 
     assert set(messages) == {"li@example.org", "chan@example.org"}
     message = messages["li@example.org"]
@@ -108,6 +110,8 @@ def test_a_received_digest_has_both_parts_the_right_headers_and_a_working_unsubs
     assert links[0].startswith("https://policywatch.example.org/unsubscribe?token=")
     assert links[1].startswith("mailto:digest@example.org?subject=unsubscribe%20")
     token = parse_qs(urlsplit(links[0]).query)["token"][0]
+    header = re.search(r"^List-Unsubscribe: (.*?)\r\n(?! )", raw, re.M | re.S)[1]
+    assert header.startswith("<https://") and "=?" not in header  # a plain URL, not an encoded word
     assert links[0] in text.get_content() and links[0].replace("&", "&amp;") in html.get_content()
     # The Traditional-Chinese reader gets the digest in Traditional script.
     assert "12月份行業政策及動態彙總" in messages["chan@example.org"]["Subject"]
@@ -124,11 +128,16 @@ def test_a_received_digest_has_both_parts_the_right_headers_and_a_working_unsubs
 
 def test_running_send_again_sends_nothing_twice(mail_config):
     with MailServer(Mailbox()) as server:
-        config = mail_config(server.port)
+        config = mail_config(server.port, unsubscribe_url="")  # no web endpoint: unsubscribing is by mail
         people = subscribe(config, 3)
         assert "3 sent, 0 already sent" in send(config).stdout
         assert "0 sent, 3 already sent" in send(config).stdout
         assert server.mailbox.received_by() == {p: 1 for p in people}
+    message = server.mailbox.messages[0]
+    assert re.fullmatch(r"<mailto:digest@example\.org\?subject=unsubscribe%20\d+\.monthly\.[\w-]{22}>",
+                        message["List-Unsubscribe"])
+    assert message["List-Unsubscribe-Post"] is None  # one-click needs an https link
+    assert message["List-Unsubscribe"][1:-1] in message.get_body(("plain",)).get_content()
 
 
 def test_sigkill_in_the_middle_of_a_send_then_a_rerun_gives_everyone_exactly_one_message(mail_config):
