@@ -219,7 +219,13 @@ def serve(ctx: click.Context, config_path: str | None, db_path: str | None) -> N
 
     Example: policywatch serve --config /etc/policywatch/config.toml
     """
+    from deliver.tokens import TokenError, secret_from
     from scheduler.service import serve as run_service
 
     config = load_config(ctx, config_path, db_path)
+    if config.smtp is not None and config.digests:
+        try:  # fail now, not at the first send weeks from now
+            secret_from(config.delivery.secret_env)
+        except TokenError as e:
+            raise click.ClickException(str(e)) from None
     run_service(config)

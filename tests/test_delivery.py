@@ -229,6 +229,8 @@ def test_send_without_a_secret_or_smtp_is_one_clear_line(mail_config, monkeypatc
     assert result.returncode == 1 and result.stderr.count("\n") == 1
     assert "POLICYWATCH_SECRET is not set" in result.stderr
     assert deliveries(config) == {}
+    serving = cli(config, "serve", check=False)  # the service refuses to start rather than fail later
+    assert serving.returncode == 1 and "POLICYWATCH_SECRET is not set" in serving.stderr
 
 
 def test_subscriber_commands_refuse_bad_input_and_lose_nothing(mail_config, tmp_path):
