@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Callable
 from email import message_from_bytes, policy
 from email.message import EmailMessage
+from typing import Any
 
 from aiosmtpd.controller import Controller
 
@@ -72,13 +73,15 @@ class Mailbox:
 class MailServer:
     """Start/stop an aiosmtpd server on a fixed loopback port (so it can be down, then up again)."""
 
-    def __init__(self, mailbox: Mailbox, port: int | None = None) -> None:
-        self.mailbox, self.port = mailbox, port or free_port()
+    def __init__(self, mailbox: Mailbox, port: int | None = None, **options: Any) -> None:
+        """``options`` go to aiosmtpd: ``ssl_context`` (SMTPS), ``tls_context`` (STARTTLS), ``authenticator`` …"""
+        self.mailbox, self.port, self.options = mailbox, port or free_port(), options
         self.controller: Controller | None = None
 
     def start(self) -> MailServer:
         # SMTPUTF8 on, like current servers; the sender only asks for it when an address needs it.
-        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=True)
+        self.controller = Controller(self.mailbox, hostname="127.0.0.1", port=self.port, enable_SMTPUTF8=True,
+                                     **self.options)
         self.controller.start()
         return self
 

@@ -31,8 +31,9 @@ PAGES = [
 
 
 def smtp_toml(port: int, retry_delay: float = 0.05, max_attempts: int = 4,
-              unsubscribe_url: str = "https://policywatch.example.org/unsubscribe?token={token}") -> str:
-    return (f'\n[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "none"\n'
+              unsubscribe_url: str = "https://policywatch.example.org/unsubscribe?token={token}",
+              security: str = "none", username: str = "") -> str:
+    return (f'\n[smtp]\nhost = "127.0.0.1"\nport = {port}\nsecurity = "{security}"\nusername = "{username}"\n'
             f'sender = "PolicyWatch 政策速递 <digest@example.org>"\ntimeout = 5\n'
             f"max_attempts = {max_attempts}\nretry_delay = {retry_delay}\n"
             f'\n[delivery]\nunsubscribe_url = "{unsubscribe_url}"\n')
