@@ -9,6 +9,9 @@ import subprocess
 import sys
 import time
 
+import pytest
+
+from policywatch.crawl import CrawlError, crawl
 from policywatch.portal import PortalHandler
 from tests.conftest import source_toml
 
@@ -78,3 +81,28 @@ def test_sigkill_mid_crawl_then_resume(tmp_path, portal, write_config, run_crawl
     assert count(config.db, "SELECT count(*) FROM versions") == PAGES
     # Only the documents the killed crawl did not store were fetched again.
     assert result.summary[0]["new_documents"] == PAGES - stored
+
+
+class HangingPortal(PortalHandler):
+    """The list page takes far longer than the crawl may run."""
+
+    def do_GET(self) -> None:
+        if self.path == "/index.html":
+            time.sleep(8)
+        super().do_GET()
+
+
+def test_a_crawl_over_its_time_limit_is_stopped_and_recorded(tmp_path, portal, write_config, open_store):
+    make_site(tmp_path / "site")
+    config = write_config(source_toml("slow", f"{portal(tmp_path / 'site', HangingPortal)}/index.html"), timeout=30)
+    started = time.monotonic()
+    with pytest.raises(CrawlError, match=r"^crawl timed out$"):
+        crawl(config, timeout=3)
+    took = time.monotonic() - started
+    store = open_store(config.db)
+    assert [r["status"] for r in store.db["runs"].rows] == ["timed out"]
+    [run] = store.source_runs("slow")
+    assert run["outcome"] == "timed out"
+    assert store.count("documents") < PAGES  # it wound down (finishing the request in flight) instead of going on
+    assert took < 3 + 10, f"stopping took {took:.1f} s"
+    assert store.db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
