@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
 
 from markupsafe import escape
@@ -112,7 +113,7 @@ def send_digest(
         token = make_token(secret, recipient.id, spec.name, recipient.email)
         links = unsubscribe_links(sender, token, config.delivery.unsubscribe_url)
         mid = message_id(spec.name, period.key, recipient.id, recipient.email, sender.domain)
-        to_address = parse_mailbox(f"{recipient.name} <{recipient.email}>" if recipient.name else recipient.email)
+        to_address = Address(display_name=recipient.name or "", addr_spec=recipient.email)
         return compose(
             subject=subject, sender=sender, to=to_address, text=text.replace(_LINK, links[0]),
             html=html.replace(_LINK, str(escape(links[0]))), chart=chart, message_id=mid,

@@ -80,7 +80,7 @@ def deliveries(config) -> dict[str, dict]:
 def test_a_received_digest_has_both_parts_the_right_headers_and_a_working_unsubscribe_token(mail_config):
     with MailServer(Mailbox()) as server:
         config = mail_config(server.port)
-        cli(config, "subscribers", "add", "li@example.org", "--digest", "monthly", "--name", "李雷")
+        cli(config, "subscribers", "add", "li@example.org", "--digest", "monthly", "--name", '李雷 "<研究部>", 上海')
         cli(config, "subscribers", "add", "chan@example.org", "--digest", "monthly", "--language", "zh-Hant")
         result = send(config)
         assert "2 sent" in result.stdout
@@ -94,7 +94,7 @@ def test_a_received_digest_has_both_parts_the_right_headers_and_a_working_unsubs
     assert text.get_content_type() == "text/plain" and html.get_content_type() == "text/html"
     assert "12月份行业政策及动态汇总" in message["Subject"]
     assert "=?utf-8?" in message.as_string().split("\n\n", 1)[0].lower()  # the raw header is RFC 2047 encoded
-    assert message["To"].addresses[0].display_name == "李雷"
+    assert message["To"].addresses[0].display_name == '李雷 "<研究部>", 上海'
     assert message["From"].addresses[0].display_name == "PolicyWatch 政策速递"
     assert re.fullmatch(r"<monthly\.2023-12\.[0-9a-f]{20}@example\.org>", message["Message-ID"])
     assert parsedate_to_datetime(message["Date"]).tzinfo is not None
