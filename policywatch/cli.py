@@ -7,6 +7,7 @@ Library errors become one-line ``Error: …`` messages, never tracebacks.
 from __future__ import annotations
 
 import json
+import sys
 from collections import Counter
 from datetime import date, timedelta
 from pathlib import Path
@@ -302,7 +303,7 @@ def _echo_diff(changes: word_diff.Diff, fmt: str, force_color: bool) -> None:
 
 @main.group()
 def sources() -> None:
-    """Configured sources: list them, with their last crawl."""
+    """Configured sources: list them with their health, check what one extracts."""
 
 
 @sources.command("list")
@@ -322,7 +323,8 @@ def sources_list(ctx: click.Context, as_json: bool, config_path: str | None, db_
     health = ("documents", "last_crawl", "last_success", "last_items", "error_streak", "alert")
     rows = [
         {"name": s.name, "title": s.title, "region": s.region, "authority": s.authority,
-         "start_urls": list(s.start_urls), "schedule": s.schedule,
+         "start_urls": list(s.start_urls), "schedule": s.schedule, "verified": s.verified,
+         "expect_items": s.expect_items,
          **{k: stats.get(s.name, {}).get(k, 0 if k in ("documents", "error_streak") else None) for k in health}}
         for s in config.sources
     ]
@@ -330,13 +332,81 @@ def sources_list(ctx: click.Context, as_json: bool, config_path: str | None, db_
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
     table = Table()
-    for column in ("name", "region", "authority", "documents", "last crawl", "items", "error streak", "alert"):
+    for column in ("name", "region", "authority", "verified", "documents", "last crawl", "items", "error streak",
+                   "alert"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["name"], row["region"], row["authority"], str(row["documents"]),
+        table.add_row(row["name"], row["region"], row["authority"], "yes" if row["verified"] else "no",
+                      str(row["documents"]),
                       row["last_crawl"] or "never", "—" if row["last_items"] is None else str(row["last_items"]),
                       str(row["error_streak"]), row["alert"] or "", style="red" if row["alert"] else None)
     out.print(table)
+
+
+@sources.command("check")
+@common_options
+@click.argument("name")
+@click.option("--file", "list_file", type=click.Path(dir_okay=False, exists=True),
+              help="A saved copy of the list page instead of fetching it (nothing is fetched then).")
+@click.option("--detail", help="A detail page to extract: a saved file or a URL (default: the first item's).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.pass_context
+def sources_check(
+    ctx: click.Context, name: str, list_file: str | None, detail: str | None, as_json: bool,
+    config_path: str | None, db_path: str | None,
+) -> None:
+    """Show what a source extracts now: its list items and one detail page, with warnings. Stores nothing.
+
+    Exits 1 when the source is broken as configured (an anti-bot wall, or no items).
+
+    Example: policywatch sources check nmpa-ypggtg --file saved/nmpa-list.html
+    """
+    from policywatch.check import CheckError, check_source
+
+    config = load_config(ctx, config_path, db_path)
+    try:
+        source = config.source(name)
+        check = check_source(config, source, Path(list_file) if list_file else None, detail)
+    except (config_module.ConfigError, CheckError) as e:
+        raise click.ClickException(str(e)) from None
+    fields = check.detail
+    if as_json:
+        click.echo(json.dumps({
+            "source": name, "list_url": check.list_page.url, "matched": check.matched, "next_page": check.next_url,
+            "items": [{"title": i.title, "date": i.published, "url": i.url} for i in check.items],
+            "detail": None if fields is None else {
+                "url": check.detail_page.url, "title": fields.title, "published": fields.published,
+                "authority": fields.authority, "doc_number": fields.doc_number, "attachments": fields.attachments,
+                "text": fields.text},
+            "warnings": check.warnings,
+        }, ensure_ascii=False, indent=2))
+    else:
+        _print_check(check)
+    if check.broken:
+        sys.exit(1)
+
+
+def _print_check(check: Any) -> None:
+    out.print(f"[bold]{check.source.name}[/]  {check.list_page.url}"
+              f"  ({'saved file' if check.list_page.status is None else f'HTTP {check.list_page.status}'})")
+    table = Table()
+    for column in ("#", "date", "title", "link"):
+        table.add_column(column, overflow="fold")
+    for n, item in enumerate(check.items, 1):
+        table.add_row(str(n), item.published or "—", item.title or "—", item.url)
+    out.print(table)
+    out.print(f"{len(check.items)} items ({check.matched} elements matched); next page: {check.next_url or 'none'}")
+    if check.detail is not None:
+        fields = check.detail
+        out.print(f"\n[bold]detail[/]  {check.detail_page.url}")
+        for key in ("title", "published", "authority", "doc_number"):
+            out.print(f"[bold]{key:>12}[/]  {getattr(fields, key) or '—'}", markup=True)
+        for url in fields.attachments:
+            out.print(f"[bold]{'attachment':>12}[/]  {url}")
+        excerpt = " ".join(fields.text[:200].split()) + ("…" if len(fields.text) > 200 else "")
+        out.print(f"[bold]{'text':>12}[/]  {len(fields.text)} characters: ", excerpt, markup=True)
+    for warning in check.warnings:
+        out.print(f"[yellow]! {warning}[/]")
 
 
 @main.group("digest")

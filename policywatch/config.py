@@ -73,6 +73,8 @@ class Source:
     language: str = "zh-Hans"
     recheck_days: float | None = None
     schedule: str = "@daily"  # cron string: when `policywatch serve` crawls it
+    verified: bool = False  # its extraction is tested on saved pages of the portal
+    expect_items: int | None = None  # a list run finding fewer items than this is a breakage
 
 
 @dataclass(frozen=True)
@@ -260,6 +262,8 @@ _SOURCE: _Schema = {
     "language": (str, False),
     "recheck_days": ((int, float), False),
     "schedule": (str, False),
+    "verified": (bool, False),
+    "expect_items": (int, False),
 }
 _TOPIC: _Schema = {"title": (str, True), "include": (list, True), "exclude": (list, False)}
 _DIGEST: _Schema = {
@@ -457,6 +461,8 @@ def _source(raw: Any, key: str, path: Path) -> Source:
     if not urls or not all(isinstance(u, str) and re.match(r"https?://", u) for u in urls):
         raise ConfigError(path, f"{key}.start_urls", "must be a non-empty list of http(s) URLs")
     values["start_urls"] = tuple(urls)
+    if values.get("expect_items", 1) < 1:
+        raise ConfigError(path, f"{key}.expect_items", "must be at least 1")
     list_values = _check(values["list"], _LIST, f"{key}.list", path)
     if list_values.get("max_pages", 1) < 1:
         raise ConfigError(path, f"{key}.list.max_pages", "must be at least 1")

@@ -1,10 +1,11 @@
 """Source health: after each crawl, decide whether a source has broken, and open or close its alert.
 
 A source is broken when its latest run met an anti-bot wall, or fetched its list pages and found no items
-on them (the selectors no longer match), or when its last N runs (``[alerts] consecutive_errors``) all
-errored: the crawl failed or timed out, or a list page could not be fetched. Failing detail pages are not
-counted: a withdrawn policy's 404 is news, not breakage. One alert stays open per broken source until a
-healthy run closes it, so maintainers hear about a breakage once, not on every run.
+on them (the selectors no longer match) or fewer than its ``expect_items``, or when its last N runs
+(``[alerts] consecutive_errors``) all errored: the crawl failed or timed out, or a list page could not be
+fetched. Failing detail pages are not counted: a withdrawn policy's 404 is news, not breakage. One alert
+stays open per broken source until a healthy run closes it, so maintainers hear about a breakage once,
+not on every run.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
     from policywatch.store import Store
 
 
-def problem(runs: list[dict[str, Any]], consecutive_errors: int) -> str | None:
+def problem(runs: list[dict[str, Any]], consecutive_errors: int, expect_items: int | None = None) -> str | None:
     """What is wrong with a source, given its latest runs (newest first); None when it is healthy."""
     if not runs:
         return None
@@ -27,6 +28,8 @@ def problem(runs: list[dict[str, Any]], consecutive_errors: int) -> str | None:
         return f"blocked by an {latest['wall']}"
     if latest["outcome"] == "ok" and latest["list_pages"] > latest["list_errors"] and not latest["items"]:
         return "found 0 items on its list pages: its list selectors may no longer match"
+    if latest["outcome"] == "ok" and not latest["list_errors"] and expect_items and latest["items"] < expect_items:
+        return f"found {latest['items']} items on its list pages, fewer than the {expect_items} expected"
     recent = runs[:consecutive_errors]
     if len(recent) == consecutive_errors and all(_errored(run) for run in recent):
         reason = latest["list_error"] if latest["outcome"] == "ok" else f"crawl {latest['outcome']}"
@@ -41,8 +44,10 @@ def _errored(run: dict[str, Any]) -> bool:
 def update_alerts(config: Config, store: Store, sources: Iterable[str]) -> list[str]:
     """Open an alert for each newly broken source and close those of recovered ones; returns the new problems."""
     raised = []
+    expected = {s.name: s.expect_items for s in config.sources}
     for source in sources:
-        found = problem(store.source_runs(source, config.alerts.consecutive_errors), config.alerts.consecutive_errors)
+        runs = store.source_runs(source, config.alerts.consecutive_errors)
+        found = problem(runs, config.alerts.consecutive_errors, expected.get(source))
         alert = store.open_alert(source)
         if found and alert is None:
             store.raise_alert(source, found)

@@ -189,5 +189,5 @@ def test_cli_prints_one_line_and_keeps_the_database(tmp_path) -> None:
     assert result.returncode == 1
     assert result.stderr == ("Error: bad.toml: sources[0].lst: unknown key (expected one of: name, "
                              "title, region, authority, start_urls, list, detail, language, "
-                             "recheck_days, schedule)\n")
+                             "recheck_days, schedule, verified, expect_items)\n")
     assert (tmp_path / "state.db").read_bytes() == db_before

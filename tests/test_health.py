@@ -87,6 +87,9 @@ def test_problem_rules() -> None:
     assert problem([], 3) is None
     assert problem([run()], 3) is None
     assert problem([run(items=0)], 3) == "found 0 items on its list pages: its list selectors may no longer match"
+    assert problem([run(items=3)], 3, expect_items=3) is None
+    assert problem([run(items=2)], 3, expect_items=3) == "found 2 items on its list pages, fewer than the 3 expected"
+    assert problem([run(items=2, list_errors=1)], 3, expect_items=3) is None  # a failed page is an error, not a loss
     assert problem([run(outcome="timed out", items=0)], 3) is None  # no items because it never finished
     assert problem([run(outcome="timed out")] * 2, 3) is None
     assert problem([run(outcome="timed out")] * 3, 3) == "errors on 3 consecutive runs (latest: crawl timed out)"

@@ -1,0 +1,118 @@
+"""`policywatch sources check`: what one source extracts right now, for maintainers adding or repairing it.
+
+It reads the source's list page (fetched now, or a saved copy) and one detail page (the first item's, or one
+given) with exactly the extraction a crawl uses, and says what looks wrong: an anti-bot wall, no items, items
+without dates, fewer items than ``expect_items``, a detail page without date or text. It stores nothing.
+"""
+
+from __future__ import annotations
+
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from crawler.extract.detail import DetailFields, extract_detail
+from crawler.extract.encoding import decode_html
+from crawler.extract.listing import ListItem, extract_list
+from crawler.extract.walls import detect_wall
+from crawler.spiders.base import MIN_TEXT_CHARS
+from policywatch.config import Config, Source
+
+
+class CheckError(Exception):
+    """A page that could not be read at all (no such file, no connection); ``str()`` says which."""
+
+
+@dataclass
+class Page:
+    url: str
+    text: str
+    status: int | None  # None: read from a file
+    wall: str | None
+
+
+@dataclass
+class Check:
+    source: Source
+    list_page: Page
+    items: list[ListItem]
+    matched: int  # elements the item selector matched
+    next_url: str | None
+    detail_page: Page | None = None
+    detail: DetailFields | None = None
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def broken(self) -> bool:
+        """A wall, or no items at all: the source would not work as configured."""
+        return self.list_page.wall is not None or not self.items
+
+
+def check_source(config: Config, source: Source, list_file: Path | None = None, detail: str | None = None) -> Check:
+    """Read the list page (``list_file`` or fetched) and a detail page (``detail``: a file or URL; by default
+    the first item's, fetched, unless the list came from a file)."""
+    list_url = source.start_urls[0]
+    page = _read(list_file, list_url) if list_file else _fetch(list_url, config)
+    check = Check(source, page, [], 0, None)
+    if page.wall:
+        check.warnings.append(f"the list page is an {page.wall}")
+        return check
+    listing = extract_list(page.text, list_url, source.list)
+    check.items, check.matched, check.next_url = listing.items, listing.found, listing.next_url
+    if not listing.items:
+        rule = source.list
+        check.warnings.append(
+            f"0 items: the item selector {rule.item!r} matches nothing on the page" if not listing.found else
+            f"0 items: the item selector {rule.item!r} matched {listing.found} elements, "
+            f"none with a link ({rule.link!r})")
+    undated = sum(1 for item in listing.items if not item.published)
+    if listing.items and undated:
+        check.warnings.append(f"{undated} of {len(listing.items)} items have no date on the list page")
+    if source.expect_items and 0 < len(listing.items) < source.expect_items:
+        check.warnings.append(f"{len(listing.items)} items, fewer than expect_items = {source.expect_items}")
+    target = detail or (listing.items[0].url if listing.items and list_file is None else None)
+    if target is None:
+        return check
+    is_file = detail is not None and not detail.startswith(("http://", "https://"))
+    first = listing.items[0] if listing.items and target == listing.items[0].url else None
+    check.detail_page = _read(Path(target), list_url) if is_file else _fetch(target, config)
+    if check.detail_page.wall:
+        check.warnings.append(f"the detail page is an {check.detail_page.wall}")
+        return check
+    fields = extract_detail(check.detail_page.text, check.detail_page.url, source.detail,
+                            first.title if first else None, first.date if first else None)
+    check.detail = fields
+    if not fields.published:
+        check.warnings.append("the detail page gives no publish date")
+    if len(fields.text) < MIN_TEXT_CHARS:
+        check.warnings.append("no policy text extracted from the detail page (see [sources.detail] body)")
+    if not fields.authority:
+        check.warnings.append(f"the detail page names no issuing authority; {source.authority!r} will be used")
+    return check
+
+
+def _read(path: Path, url: str) -> Page:
+    try:
+        body = path.read_bytes()
+    except OSError as e:
+        raise CheckError(f"cannot read {path}: {e.strerror or e}") from None
+    text = decode_html(body).text
+    return Page(url, text, None, detect_wall(None, text))
+
+
+def _fetch(url: str, config: Config) -> Page:
+    request = urllib.request.Request(url, headers={"User-Agent": config.crawl.user_agent})
+    try:
+        with urllib.request.urlopen(request, timeout=config.crawl.timeout) as response:
+            status, body, content_type = response.status, response.read(), response.headers.get("Content-Type")
+            final = response.url
+    except urllib.error.HTTPError as e:
+        status, body, content_type, final = e.code, e.read(), e.headers.get("Content-Type"), url
+    except (urllib.error.URLError, OSError) as e:
+        raise CheckError(f"cannot fetch {url}: {getattr(e, 'reason', e)}") from None
+    text = decode_html(body, content_type).text
+    wall = detect_wall(status, text)
+    if wall is None and status >= 400:
+        raise CheckError(f"{url} answered HTTP {status}")
+    return Page(final, text, status, wall)
