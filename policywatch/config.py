@@ -20,6 +20,7 @@ import parsel
 from cssselect import SelectorError
 from lxml.etree import XPathError
 
+from policywatch.platforms import PLATFORMS
 from scheduler.cron import CronError, cron_trigger
 
 DEFAULT_USER_AGENT = "PolicyWatch/0.1 (policy change monitor; +https://github.com/policywatch)"
@@ -75,6 +76,8 @@ class Source:
     schedule: str = "@daily"  # cron string: when `policywatch serve` crawls it
     verified: bool = False  # its extraction is tested on saved pages of the portal
     expect_items: int | None = None  # a list run finding fewer items than this is a breakage
+    platform: str | None = None  # the CMS it runs on (policywatch.platforms), which supplies default rules
+    fetcher: str = "http"  # or "browser": pages are rendered in headless Chromium (JS-built lists, JS walls)
 
 
 @dataclass(frozen=True)
@@ -243,7 +246,7 @@ _CRAWL: _Schema = {
 }
 _DETECT: _Schema = {"duplicate_threshold": ((int, float), False)}
 _LIST: _Schema = {
-    "item": (str, True),
+    "item": (str, False),  # required, but a platform may supply it
     "link": (str, False),
     "title": (str, False),
     "date": (str, False),
@@ -257,13 +260,15 @@ _SOURCE: _Schema = {
     "region": (str, False),
     "authority": (str, True),
     "start_urls": (list, True),
-    "list": (dict, True),
+    "list": (dict, False),  # required unless the platform supplies it
     "detail": (dict, False),
     "language": (str, False),
     "recheck_days": ((int, float), False),
     "schedule": (str, False),
     "verified": (bool, False),
     "expect_items": (int, False),
+    "platform": (str, False),
+    "fetcher": (str, False),
 }
 _TOPIC: _Schema = {"title": (str, True), "include": (list, True), "exclude": (list, False)}
 _DIGEST: _Schema = {
@@ -289,6 +294,8 @@ _TOP: _Schema = {
     "smtp": (dict, False), "delivery": (dict, False), "alerts": (dict, False),
 }
 _SELECTOR_KEYS = {"item", "link", "title", "date", "next_page", "body", "authority", "doc_number"}
+FETCHERS = ("http", "browser")
+JSON_PREFIX = "json:"
 
 
 def load(path: str | Path, db: str | Path | None = None) -> Config:
@@ -463,14 +470,25 @@ def _source(raw: Any, key: str, path: Path) -> Source:
     values["start_urls"] = tuple(urls)
     if values.get("expect_items", 1) < 1:
         raise ConfigError(path, f"{key}.expect_items", "must be at least 1")
-    list_values = _check(values["list"], _LIST, f"{key}.list", path)
+    if values.get("fetcher", "http") not in FETCHERS:
+        raise ConfigError(path, f"{key}.fetcher", f"must be one of: {', '.join(FETCHERS)}")
+    platform = None
+    if "platform" in values:
+        platform = PLATFORMS.get(values["platform"])
+        if platform is None:
+            raise ConfigError(path, f"{key}.platform",
+                              f"unknown platform {values['platform']!r} (known: {', '.join(PLATFORMS)})")
+    # A source on a known platform gives only what differs from the platform's rules.
+    list_values = {**(platform.list if platform else {}), **_check(values.get("list", {}), _LIST, f"{key}.list", path)}
+    if "item" not in list_values:
+        raise ConfigError(path, f"{key}.list.item", "required key is missing")
     if list_values.get("max_pages", 1) < 1:
         raise ConfigError(path, f"{key}.list.max_pages", "must be at least 1")
     values["list"] = ListRule(**_selectors(list_values, f"{key}.list", path))
-    if "detail" in values:
-        values["detail"] = DetailRule(
-            **_selectors(_check(values["detail"], _DETAIL, f"{key}.detail", path), f"{key}.detail", path)
-        )
+    detail_values = {**(platform.detail if platform else {}),
+                     **_check(values.get("detail", {}), _DETAIL, f"{key}.detail", path)}
+    if detail_values:
+        values["detail"] = DetailRule(**_selectors(detail_values, f"{key}.detail", path))
     return Source(**values)
 
 
@@ -497,16 +515,40 @@ def _check(raw: Any, schema: _Schema, key: str, path: Path) -> dict[str, Any]:
 
 
 def _selectors(values: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
-    """Compile every selector once so a typo fails at load time, not mid-crawl."""
+    """Compile every selector once so a typo fails at load time, not mid-crawl.
+
+    A list whose ``item`` is a JSON path (``json:data.list``) is read as JSON, so its link, title and
+    date must be JSON paths too: an HTML selector there would silently find nothing.
+    """
     probe = parsel.Selector(text="<html><body></body></html>")
+    is_json = values["item"].startswith(JSON_PREFIX) if "item" in values else False
+    if is_json:
+        values.setdefault("link", "")
+        if "next_page" in values:
+            raise ConfigError(path, f"{key}.next_page", "a JSON list pages through a spider, not next_page")
     for name, value in values.items():
         if name not in _SELECTOR_KEYS:
             continue
+        if is_json and name in ("link", "title", "date") and not value.startswith(JSON_PREFIX):
+            raise ConfigError(path, f"{key}.{name}",
+                              f"the items are JSON (item = {values['item']!r}): give a JSON path like 'json:url'")
         try:
-            select(probe, value)
+            if value.startswith(JSON_PREFIX):
+                if not (is_json and name in ("item", "link", "title", "date")) or not json_paths(value):
+                    raise ValueError("a JSON path is json:key.key, alternatives split by |, in a JSON list only")
+            else:
+                select(probe, value)
         except (SelectorError, XPathError, ValueError) as e:
             raise ConfigError(path, f"{key}.{name}", f"invalid selector {value!r}: {e}") from None
     return values
+
+
+def json_paths(selector: str) -> list[list[str]]:
+    """``json:a.b|c`` → ``[["a", "b"], ["c"]]``: alternatives, each a path of keys; [] if malformed."""
+    alternatives = [alt.strip().split(".") for alt in selector.removeprefix(JSON_PREFIX).split("|")]
+    if not all(re.fullmatch(r"[\w$-]+", part) for alt in alternatives for part in alt):
+        return []
+    return alternatives
 
 
 def select(node: parsel.Selector | parsel.SelectorList, selector: str) -> parsel.SelectorList:

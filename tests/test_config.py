@@ -94,6 +94,22 @@ BAD = [
      "config.toml: digests[1].name: duplicate digest name 'monthly'"),
     ('templates = "no-such-folder"\n' + DIGESTS, "config.toml: templates: …"),
     ('timezone = "Asia/Beijing"\n', "config.toml: timezone: unknown time zone 'Asia/Beijing' (e.g. Asia/Shanghai)"),
+    (GOOD_SOURCE.replace('name = "sh-sti"', 'name = "sh-sti"\nplatform = "wordpress"'),
+     "config.toml: sources[0].platform: unknown platform 'wordpress' (known: trs, hanweb, gkmlpt)"),
+    (GOOD_SOURCE.replace('name = "sh-sti"', 'name = "sh-sti"\nfetcher = "selenium"'),
+     "config.toml: sources[0].fetcher: must be one of: http, browser"),
+    (GOOD_SOURCE.replace('"ul.list li"', '"json:data.list"').replace("max_pages = 3", 'next_page = "a.next"'),
+     "config.toml: sources[0].list.next_page: a JSON list pages through a spider, not next_page"),
+    (GOOD_SOURCE.replace('"ul.list li"', '"json:data.list"').replace("max_pages = 3\n", ""),
+     "config.toml: sources[0].list.link: the items are JSON (item = 'json:data.list'): give a JSON path like "
+     "'json:url'"),
+    (GOOD_SOURCE.replace('"ul.list li"', '"json:data..list"').replace('"a::attr(href)"', '"json:url"')
+     .replace('"xpath:./span/text()"', '"json:date"').replace("max_pages = 3\n", ""),
+     "config.toml: sources[0].list.item: invalid selector 'json:data..list': a JSON path is json:key.key, "
+     "alternatives split by |, in a JSON list only"),
+    (GOOD_SOURCE.replace('body = "#zoom"', 'body = "json:content"'),
+     "config.toml: sources[0].detail.body: invalid selector 'json:content': a JSON path is json:key.key, "
+     "alternatives split by |, in a JSON list only"),
     (GOOD_SOURCE.replace('name = "sh-sti"', 'name = "sh-sti"\nschedule = "daily"'),
      "config.toml: sources[0].schedule: 'daily' is not a cron string: expected 5 fields (6 with seconds first)"),
     (DIGESTS + 'schedule = "0 25 1 * *"\n', "config.toml: digests[0].schedule: '0 25 1 * *' is not a valid cron "
@@ -189,5 +205,35 @@ def test_cli_prints_one_line_and_keeps_the_database(tmp_path) -> None:
     assert result.returncode == 1
     assert result.stderr == ("Error: bad.toml: sources[0].lst: unknown key (expected one of: name, "
                              "title, region, authority, start_urls, list, detail, language, "
-                             "recheck_days, schedule, verified, expect_items)\n")
+                             "recheck_days, schedule, verified, expect_items, platform, fetcher)\n")
     assert (tmp_path / "state.db").read_bytes() == db_before
+
+
+def test_a_platform_source_gives_only_what_differs(tmp_path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("""
+[[sources]]
+name = "nfj"
+title = "国家能源局南方监管局 通知公示"
+authority = "国家能源局南方监管局"
+platform = "trs"
+start_urls = ["https://nfj.nea.gov.cn/xwzx/tzgg/"]
+[sources.list]
+item = "div.wrapper_overview_right_list ul li"
+
+[[sources]]
+name = "gz-wjw"
+title = "广州市卫生健康委员会 政府信息公开"
+authority = "广州市卫生健康委员会"
+platform = "gkmlpt"
+fetcher = "browser"
+start_urls = ["http://wjw.gz.gov.cn/gkmlpt/api/all/0?page=1&sid=200031"]
+""", encoding="utf-8")
+
+    trs, gkmlpt = config_module.load(path).sources
+
+    assert (trs.list.item, trs.list.date, trs.list.title) == (
+        "div.wrapper_overview_right_list ul li", "span::text", "a::attr(title)")
+    assert trs.detail is not None and "TRS_UEDITOR" in trs.detail.body
+    assert (gkmlpt.list.item, gkmlpt.detail.body, gkmlpt.fetcher) == ("json:articles", "div.article-content", "browser")
+    assert trs.fetcher == "http"

@@ -1,15 +1,24 @@
-"""Items of a list page, read with a source's list selectors."""
+"""Items of a list page, read with a source's list selectors: HTML (CSS/XPath) or JSON paths.
+
+JSON lists are API responses, or a JS object a page assigns in a script (``var listData = {…}``) and
+renders in the browser; both are read with ``json:`` paths (see ``policywatch.config.json_paths``).
+"""
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
+from zoneinfo import ZoneInfo
 
+import chompjs
 import parsel
 
 from crawler.extract.dates import parse_date
-from policywatch.config import select
+from policywatch.config import JSON_PREFIX, json_paths, select
 
 if TYPE_CHECKING:
     from policywatch.config import ListRule
@@ -33,21 +42,104 @@ class ListPage:
     next_url: str | None
 
 
+# Hanweb JCMS ships a column's first page as <record><![CDATA[<li>…</li>]]></record> inside
+# <script type="text/xml"> (and dataproxy.jsp answers with the same records): unwrapped into
+# <div class="pw-record"> elements, they are plain HTML to the selectors.
+_RECORD = re.compile(r"<record>\s*<!\[CDATA\[(.*?)\]\]>\s*</record>", re.S)
+_SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
 def extract_list(page: str, url: str, rule: ListRule) -> ListPage:
     """Every item with an http(s) link, in page order, and the next page's URL if any."""
+    if rule.item.startswith(JSON_PREFIX):
+        return _json_list(page, url, rule)
+    if "<record>" in page:
+        page = _RECORD.sub(lambda m: f'<div class="pw-record">{m.group(1)}</div>', page)
     sel = parsel.Selector(text=page or "<html></html>", base_url=url)
     matched = select(sel, rule.item)
     items = []
     for node in matched:
-        href = _first(node, rule.link)
-        link = urljoin(url, href).split("#")[0] if href else None
-        if link and urlsplit(link).scheme in ("http", "https"):
+        link = _absolute(url, _first(node, rule.link))
+        if link:
             items.append(ListItem(link, _joined(node, rule.title), _joined(node, rule.date)))
     next_href = _first(sel, rule.next_page) if rule.next_page else None
     next_url = urljoin(url, next_href) if next_href else None
     if next_url == url or (next_url and urlsplit(next_url).scheme not in ("http", "https")):
         next_url = None
     return ListPage(items, len(matched), next_url)
+
+
+def _absolute(base: str, href: str | None) -> str | None:
+    link = urljoin(base, href).split("#")[0] if href else None
+    return link if link and urlsplit(link).scheme in ("http", "https") else None
+
+
+def _json_list(page: str, url: str, rule: ListRule) -> ListPage:
+    """Items of a JSON list: the whole page is JSON, or the path's first key names a JS variable in it."""
+    paths = json_paths(rule.item)
+    document = _json_document(page, paths[0][0])
+    found = next((v for v in (_walk(document, p) for p in paths) if isinstance(v, list)), [])
+    items = []
+    for entry in found:
+        link = _absolute(url, _json_text(entry, rule.link))
+        if link:
+            title, date = _json_text(entry, rule.title), _json_text(entry, rule.date)
+            items.append(ListItem(link, _html_text(title) if title else None, date))
+    return ListPage(items, len(found), None)
+
+
+def _json_document(page: str, variable: str) -> Any:
+    text = page.strip()
+    if text.startswith(("{", "[")):
+        try:
+            return json.loads(text)
+        except ValueError:
+            pass
+    assignment = re.search(rf"\b(?:var|let|const)\s+{re.escape(variable)}\s*=\s*", page)
+    if assignment is None:
+        return None
+    try:  # a JS object literal: unquoted keys, single quotes, trailing commas
+        return {variable: chompjs.parse_js_object(page[assignment.end():])}
+    except ValueError:
+        return None
+
+
+def _walk(value: Any, path: list[str]) -> Any:
+    for key in path:
+        if isinstance(value, str) and value.lstrip().startswith("{"):
+            try:  # some CMSs nest JSON in strings: "urls": "{\"pc\": \"/col/…\"}"
+                value = json.loads(value)
+            except ValueError:
+                return None
+        if isinstance(value, list) and key.isdigit() and int(key) < len(value):
+            value = value[int(key)]
+        elif isinstance(value, dict):
+            value = value.get(key)
+        else:
+            return None
+    return value
+
+
+def _json_text(entry: Any, selector: str | None) -> str | None:
+    """The first alternative with a value, as text; epoch seconds or milliseconds become a date."""
+    for path in json_paths(selector) if selector else []:
+        value = _walk(entry, path)
+        if isinstance(value, bool) or value in (None, ""):
+            continue
+        if isinstance(value, int | float):
+            seconds = value / 1000 if value > 1e11 else value
+            return datetime.fromtimestamp(seconds, _SHANGHAI).strftime("%Y-%m-%d")
+        if isinstance(value, str) and value.strip():
+            return value.strip()
+    return None
+
+
+def _html_text(fragment: str) -> str | None:
+    """Titles in JSON often carry markup (<a …>title</a>, <p>title</p>)."""
+    if "<" not in fragment:
+        return " ".join(fragment.split()) or None
+    text = " ".join(parsel.Selector(text=fragment).xpath("//text()").getall())
+    return " ".join(text.split()) or None
 
 
 def _first(node: parsel.Selector, selector: str) -> str | None:

@@ -28,7 +28,9 @@ if TYPE_CHECKING:
 MIN_TEXT_CHARS = 20
 # The fetch error that marks a page as gone (the pipeline counts it towards removal).
 REDIRECTED_AWAY = "redirected away to "
-_HTML_TYPES = ("text/html", "application/xhtml", "text/plain", "application/xml", "text/xml")
+# Pages PolicyWatch reads: HTML, and the XML and JSON that list APIs answer with.
+_HTML_TYPES = ("text/html", "application/xhtml", "text/plain", "application/xml", "text/xml", "application/json",
+               "text/json", "text/javascript", "application/javascript")
 
 
 class PolicySpider(scrapy.Spider):
