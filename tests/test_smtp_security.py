@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import datetime as dt
-import ipaddress
 import ssl
 
 import pytest
 from aiosmtpd.smtp import AuthResult, LoginPassword
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
 from tests.mailserver import Mailbox, MailServer
 from tests.test_delivery import deliveries, mail_config, send, subscribe  # noqa: F401 - mail_config is a fixture
+from tests.tlscert import make_certificate
 
 PASSWORD = "correct horse battery staple"
 
@@ -22,20 +17,7 @@ PASSWORD = "correct horse battery staple"
 @pytest.fixture(scope="module")
 def certificate(tmp_path_factory) -> tuple[str, str]:
     """A self-signed certificate for 127.0.0.1: (certificate file, key file)."""
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))
-            .not_valid_after(now + dt.timedelta(days=1))
-            .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
-            .add_extension(x509.BasicConstraints(ca=True, path_length=None), True)
-            .sign(key, hashes.SHA256()))
-    folder = tmp_path_factory.mktemp("tls")
-    (folder / "cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (folder / "key.pem").write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                                       serialization.NoEncryption()))
-    return str(folder / "cert.pem"), str(folder / "key.pem")
+    return make_certificate(tmp_path_factory.mktemp("tls"))
 
 
 def check_login(server, session, envelope, mechanism, auth_data) -> AuthResult:

@@ -45,6 +45,7 @@ class ListPage:
 # Hanweb JCMS ships a column's first page as <record><![CDATA[<li>…</li>]]></record> inside
 # <script type="text/xml"> (and dataproxy.jsp answers with the same records): unwrapped into
 # <div class="pw-record"> elements, they are plain HTML to the selectors.
+_XML_SCRIPT = re.compile(r"<script[^>]*text/xml[^>]*>(.*?)</script>", re.S | re.I)
 _RECORD = re.compile(r"<record>\s*<!\[CDATA\[(.*?)\]\]>\s*</record>", re.S)
 _SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -54,6 +55,7 @@ def extract_list(page: str, url: str, rule: ListRule) -> ListPage:
     if rule.item.startswith(JSON_PREFIX):
         return _json_list(page, url, rule)
     if "<record>" in page:
+        page = _XML_SCRIPT.sub(lambda m: m.group(1), page)  # out of the script, where a parser can see it
         page = _RECORD.sub(lambda m: f'<div class="pw-record">{m.group(1)}</div>', page)
     sel = parsel.Selector(text=page or "<html></html>", base_url=url)
     matched = select(sel, rule.item)
@@ -76,8 +78,12 @@ def _absolute(base: str, href: str | None) -> str | None:
 
 def _json_list(page: str, url: str, rule: ListRule) -> ListPage:
     """Items of a JSON list: the whole page is JSON, or the path's first key names a JS variable in it."""
+    return json_items(_json_document(page, json_paths(rule.item)[0][0]), rule, url)
+
+
+def json_items(document: Any, rule: ListRule, url: str) -> ListPage:
+    """Items of an already-decoded JSON value, read with the rule's ``json:`` paths (API spiders use it)."""
     paths = json_paths(rule.item)
-    document = _json_document(page, paths[0][0])
     found = next((v for v in (_walk(document, p) for p in paths) if isinstance(v, list)), [])
     items = []
     for entry in found:
@@ -150,5 +156,5 @@ def _first(node: parsel.Selector, selector: str) -> str | None:
 def _joined(node: parsel.Selector, selector: str | None) -> str | None:
     if not selector:
         return None
-    text = " ".join(t.strip() for t in select(node, selector).getall() if t.strip())
-    return " ".join(text.split()) or None
+    # Text nodes join without a gap: a title split by highlighting (<em>细胞</em>治疗) stays one word.
+    return " ".join("".join(select(node, selector).getall()).split()) or None
