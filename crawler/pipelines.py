@@ -133,6 +133,7 @@ def version_of(snapshot: Snapshot) -> Version:
         text_hash=fingerprint(snapshot.text), title=snapshot.title, published=snapshot.published,
         authority=snapshot.authority, doc_number=snapshot.doc_number,
         attachments=json.dumps(snapshot.attachments, ensure_ascii=False),
+        index_number=snapshot.index_number, written=snapshot.written, subject=snapshot.subject,
     )
 
 

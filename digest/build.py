@@ -23,7 +23,7 @@ from policywatch.hanzi import simplified, traditional
 from policywatch.store import Store
 
 # Fields whose change is worth telling subscribers about; a moved publish date alone is not.
-SUBSTANTIVE = ("text", "title", "doc_number", "attachments", "attachment")
+SUBSTANTIVE = ("text", "title", "doc_number", "index_number", "written", "subject", "attachments", "attachment")
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,16 @@ from dataclasses import fields
 from policywatch.model import DocState, FileState, Verdict, Version
 
 CONFIRM_REMOVAL = 2  # consecutive "gone" checks before a document counts as removed
+# Metadata-table fields recorded since state.db migration m007. A version without one (stored before, or from
+# a page that did not show it) changes nothing by gaining it: the first crawl after upgrading reports nothing.
+# Losing one, or a different value, is a change like a new 文号.
+LEARNED_FIELDS = frozenset({"index_number", "written", "subject"})
 
 
 def changed_fields(old: Version, new: Version) -> tuple[str, ...]:
     """Names of the parts that differ, "text" for the body."""
-    names = tuple(f.name for f in fields(Version) if getattr(old, f.name) != getattr(new, f.name))
+    names = tuple(f.name for f in fields(Version) if getattr(old, f.name) != getattr(new, f.name)
+                  and not (f.name in LEARNED_FIELDS and getattr(old, f.name) is None))
     return tuple("text" if name == "text_hash" else name for name in names)
 
 
@@ -33,11 +38,12 @@ def detect(previous: DocState | None, current: Version | None) -> Verdict:
     if previous is None or previous.latest is None:
         return Verdict("new", "active", 0, new_version=True)
     differs = changed_fields(previous.latest, current)
+    learned = previous.latest != current  # also true when a version only gains metadata: stored, not reported
     if previous.status == "removed":
-        return Verdict("restored", "active", 0, new_version=bool(differs), fields=differs)
+        return Verdict("restored", "active", 0, new_version=learned, fields=differs)
     if differs:
         return Verdict("changed", "active", 0, new_version=True, fields=differs)
-    return Verdict(None, "active", 0)
+    return Verdict(None, "active", 0, new_version=learned)
 
 
 def detect_attachment(previous: FileState | None, current: FileState, document: DocState) -> Verdict | None:

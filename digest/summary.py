@@ -93,7 +93,9 @@ def _clip(text: str, limit: int = 30) -> str:
 
 FIELD_NAMES = {
     "zh": {"text": "正文", "title": "标题", "published": "发布日期", "authority": "发布机构", "doc_number": "文号",
+           "index_number": "索引号", "written": "成文日期", "subject": "主题分类",
            "attachments": "附件列表", "attachment": "附件内容"},
     "en": {"text": "text", "title": "title", "published": "publish date", "authority": "issuer",
-           "doc_number": "document number", "attachments": "attachment list", "attachment": "attachment"},
+           "doc_number": "document number", "index_number": "index number", "written": "date written",
+           "subject": "subject category", "attachments": "attachment list", "attachment": "attachment"},
 }

@@ -137,6 +137,10 @@ def print_summary(result: CrawlResult) -> None:
         out.print(f"  [red]alert[/] {alert}")
 
 
+# Fields of a page's metadata table (索引号, 成文日期, 主题分类), printed where the page has them.
+METADATA_TABLE = ("index_number", "written", "subject")
+
+
 @main.command()
 @common_options
 @click.argument("url_or_id")
@@ -154,7 +158,8 @@ def show(
         doc = _document(store, url_or_id, config)
     record = {
         "id": doc["id"], "url": doc["url"], "title": doc["title"], "published": doc["published"],
-        "authority": doc["authority"], "doc_number": doc["doc_number"], "source": doc["source"],
+        "authority": doc["authority"], "doc_number": doc["doc_number"], "index_number": doc["index_number"],
+        "written": doc["written"], "subject": doc["subject"], "source": doc["source"],
         "region": _region(config, doc), "attachments": doc["attachments"],
         "first_seen": doc["first_seen"], "last_checked": doc["last_checked"],
         "versions": doc["versions"], "text": doc["text"],
@@ -162,8 +167,10 @@ def show(
     if as_json:
         click.echo(json.dumps(record, ensure_ascii=False, indent=2))
         return
-    for key in ("title", "url", "published", "authority", "doc_number", "source", "region",
+    for key in ("title", "url", "published", "authority", "doc_number", *METADATA_TABLE, "source", "region",
                 "first_seen", "last_checked", "versions"):
+        if key in METADATA_TABLE and record[key] is None:
+            continue  # only pages with a metadata table (规范性文件, 政府信息公开) have these
         out.print(f"[bold]{key:>12}[/]  {record[key] if record[key] is not None else '—'}",
                   markup=True)
     for url in record["attachments"]:
@@ -376,7 +383,8 @@ def sources_check(
             "items": [{"title": i.title, "date": i.published, "url": i.url} for i in check.items],
             "detail": None if fields is None else {
                 "url": check.detail_page.url, "title": fields.title, "published": fields.published,
-                "authority": fields.authority, "doc_number": fields.doc_number, "attachments": fields.attachments,
+                "authority": fields.authority, "doc_number": fields.doc_number, "index_number": fields.index_number,
+                "written": fields.written, "subject": fields.subject, "attachments": fields.attachments,
                 "text": fields.text},
             "warnings": check.warnings,
         }, ensure_ascii=False, indent=2))
@@ -399,7 +407,9 @@ def _print_check(check: Any) -> None:
     if check.detail is not None:
         fields = check.detail
         out.print(f"\n[bold]detail[/]  {check.detail_page.url}")
-        for key in ("title", "published", "authority", "doc_number"):
+        for key in ("title", "published", "authority", "doc_number", *METADATA_TABLE):
+            if key in METADATA_TABLE and getattr(fields, key) is None:
+                continue
             out.print(f"[bold]{key:>12}[/]  {getattr(fields, key) or '—'}", markup=True)
         for url in fields.attachments:
             out.print(f"[bold]{'attachment':>12}[/]  {url}")

@@ -39,6 +39,9 @@ class Snapshot:
     doc_number: str | None = None
     attachments: list[str] = field(default_factory=list)
     encoding: str | None = None
+    index_number: str | None = None  # 索引号
+    written: str | None = None  # 成文日期, ISO date
+    subject: str | None = None  # 主题分类
 
 
 @dataclass
@@ -82,6 +85,9 @@ class Version:
     authority: str | None = None
     doc_number: str | None = None
     attachments: str = "[]"  # JSON list, in page order
+    index_number: str | None = None
+    written: str | None = None
+    subject: str | None = None
 
 
 @dataclass(frozen=True)

@@ -164,6 +164,15 @@ def m006_delivery_and_health(db: sqlite_utils.Database) -> None:
     db["job_runs"].create_index(["job", "started_at"])
 
 
+@migrations()
+def m007_metadata_table(db: sqlite_utils.Database) -> None:
+    # What a 规范性文件 / 政府信息公开 page's metadata table says: 索引号, 成文日期 (ISO), 主题分类.
+    # Versions stored before this hold NULL: not recorded, which says nothing about the page.
+    for table in ("documents", "versions"):
+        for column in ("index_number", "written", "subject"):
+            db[table].add_column(column, str)
+
+
 def now_iso() -> str:
     """Timestamps are UTC ISO-8601 strings, so they sort and compare as text."""
     return datetime.now(UTC).isoformat(timespec="seconds")

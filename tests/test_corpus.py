@@ -94,6 +94,8 @@ def test_detail_page(crawled, page: dict) -> None:
     assert doc["published"] == page["published"]
     assert doc["authority"] == page["authority"]
     assert doc["doc_number"] == page.get("doc_number")
+    for key in ("index_number", "written", "subject"):  # the metadata table's; None where a page has none
+        assert doc[key] == page.get(key), key
     assert len(doc["attachments"]) == page.get("attachments", 0)
     text = normalise(doc["text"])
     assert normalise(page["body_start"]) in text[:300]

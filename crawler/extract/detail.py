@@ -1,5 +1,8 @@
 """Fields of a policy detail page: title, date, authority, document number, body, attachments.
 
+Pages of 规范性文件 and 政府信息公开 also carry a metadata table (索引号, 主题分类, 成文日期 …);
+those are read with the same label machinery as 发文机关 and 发文字号.
+
 Each field is taken from the first place that has it, in the order a careful
 reader would trust: the source's own selectors, the page's labelled metadata
 (发文机关, 发布时间 …), CMS meta tags, what the list page said, then heuristics.
@@ -55,12 +58,22 @@ _DIGIT_CJK_SPACE = re.compile(r"(?<=\d)\s+(?=[\u4e00-\u9fa5])|(?<=[\u4e00-\u9fa5
 _PROMULGATED = re.compile(DOC_NUMBER.pattern.join(("(", r")\s*(?:公布|发布)")))
 _AUTHORITY_LABELS = ("发文机关", "发布机构", "发文单位", "制发机关", "发布单位", "信息来源", "来源")
 _DOCNUM_LABELS = ("发文字号", "文号", "发文号", "文件编号")
-# Where an authority's value ends when more labels follow on its line.
+_INDEX_LABELS = ("索引号",)
+# 成文日期 is the signing date, not the publication date (see dates.labelled_date).
+_WRITTEN_LABELS = ("成文日期", "成文时间")
+# 主题分类; gkmlpt tables call it 分类. (主题词 are keywords, not a category.)
+_SUBJECT_LABELS = ("主题分类", "分类")
+# A label of a metadata table: a few characters, or single characters spaced out ("索 引 号"), then a colon.
+_LABEL = r"(?:[\u4e00-\u9fff]{1,8}|[\u4e00-\u9fff](?:\s[\u4e00-\u9fff]){1,7})\s*[:：]"
+_STARTS_WITH_LABEL = re.compile(_LABEL)
+# Where a value ends when more labels follow on its line.
 _NEXT_LABEL = re.compile(
-    r"\s{2,}|\s*(?:" + "|".join(map(either_script, (
+    r"\s{2,}|\s+" + _LABEL + r"|\s*(?:" + "|".join(map(either_script, (
         "发布时间", "发布日期", "时间", "日期", "作者", "浏览次数", "阅读次数", "点击数", "浏览", "字号")))
     + r")\s*[:：]"
 )
+# 000014349/2019-00007, 11440100MB2C90856P/2023-00331: letters, digits and separators, no spaces.
+_INDEX_NUMBER = re.compile(r"[0-9A-Za-z][0-9A-Za-z/\-－_.]{3,59}")
 _SPACE = re.compile(r"\s+")
 
 
@@ -73,6 +86,9 @@ class DetailFields:
     doc_number: str | None = None
     attachments: list[str] = field(default_factory=list)
     canonical_url: str | None = None
+    index_number: str | None = None  # 索引号
+    written: str | None = None  # 成文日期, ISO date
+    subject: str | None = None  # 主题分类
 
 
 def extract_detail(
@@ -102,6 +118,9 @@ def extract_detail(
         doc_number=find_doc_number(ruled.get("doc_number") or "") or _doc_number(page_text, text),
         attachments=attachments,
         canonical_url=canonical,
+        index_number=_index_number(page_text),
+        written=_written(page_text),
+        subject=_subject(page_text),
     )
 
 
@@ -180,12 +199,17 @@ def _label_pattern(label: str) -> re.Pattern[str]:
 
 
 def _labelled(page_text: str, labels: tuple[str, ...]) -> list[str]:
-    """Values written after any of ``labels``: on the same line, or alone on the next one."""
+    """Values written after any of ``labels``: on the same line, or alone on the next one.
+
+    A label with an empty value (an empty table cell) has none: the next label is not its value.
+    """
     values = []
     for label in labels:
         for match in _label_pattern(label).finditer(page_text):
-            value = match.group(2).strip() or (match.group(3) or "").strip()
-            if value:
+            value = match.group(2).strip()
+            if not value:
+                value = (match.group(3) or "").strip()
+            if value and not _STARTS_WITH_LABEL.match(value):
                 values.append(value)
     return values
 
@@ -230,6 +254,38 @@ def _doc_number(page_text: str, body: str) -> str | None:
         promulgated = _PROMULGATED.search(line)
         if promulgated:
             return find_doc_number(promulgated.group(1))
+    return None
+
+
+def _own_value(value: str) -> str:
+    """A labelled value up to the next label on its line ("000014349/2018-00243 主题分类：…")."""
+    return _NEXT_LABEL.split(value)[0].strip(" ：:，,。|")
+
+
+def _index_number(page_text: str) -> str | None:
+    """索引号, the 政府信息公开 catalogue number, as written."""
+    for value in _labelled(page_text, _INDEX_LABELS):
+        number = _INDEX_NUMBER.match(_own_value(value))
+        if number and any(c.isdigit() for c in number.group(0)):
+            return number.group(0)
+    return None
+
+
+def _written(page_text: str) -> str | None:
+    """成文日期 (the date the document was signed) as an ISO date."""
+    for value in _labelled(page_text, _WRITTEN_LABELS):
+        written = parse_date(_own_value(value))
+        if written:
+            return written
+    return None
+
+
+def _subject(page_text: str) -> str | None:
+    """主题分类, as written ("市场监管、安全生产监管\\工商")."""
+    for value in _labelled(page_text, _SUBJECT_LABELS):
+        value = _own_value(value)
+        if 2 <= len(value) <= 60 and not parse_date(value):
+            return value
     return None
 
 

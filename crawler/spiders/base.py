@@ -143,7 +143,8 @@ class PolicySpider(scrapy.Spider):
             fetch=fetch, canonical_url=fields.canonical_url or fetch.url, title=fields.title,
             text=fields.text, published=fields.published,
             authority=fields.authority or self.source.authority, doc_number=fields.doc_number,
-            attachments=fields.attachments,
+            attachments=fields.attachments, index_number=fields.index_number, written=fields.written,
+            subject=fields.subject,
         )
         yield snapshot
         for url in fields.attachments:
