@@ -59,6 +59,13 @@ class PolicySpider(scrapy.Spider):
     def due_refs(self) -> list[DocRef]:
         return [ref for ref in {r.id: r for r in self.refs.values()}.values() if ref.due]
 
+    def due_requests(self) -> Iterator[scrapy.Request]:
+        """Re-checks of the stored documents that are due, whether or not a list still shows them."""
+        for ref in self.due_refs():
+            request = self.detail_request(ref.fetch_url)
+            if request is not None:
+                yield request
+
     def detail_request(self, url: str, **hints: str | None) -> scrapy.Request | None:
         """A request for a detail page, or None if it is stored and not yet due (or queued)."""
         ref = self.refs.get(url)

@@ -23,10 +23,8 @@ class ConfigSpider(PolicySpider):
     async def start(self) -> AsyncIterator[Any]:
         for url in self.source.start_urls:
             yield self.list_request(url, page=1)
-        for ref in self.due_refs():
-            request = self.detail_request(ref.fetch_url)
-            if request is not None:
-                yield request
+        for request in self.due_requests():
+            yield request
 
     def list_request(self, url: str, page: int) -> scrapy.Request:
         return scrapy.Request(

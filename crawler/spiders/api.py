@@ -1,0 +1,167 @@
+"""ApiListSpider: sources whose list is a JSON API that needs built requests (a POST form, page parameters).
+
+A JSON list a plain GET returns is config alone (``item = "json:…"``). An API that wants a form, or a page
+number in its query, needs a spider: its subclass says how to ask for page N (``call``) and, as ``json:``
+paths like a config's, where the items are and what their link, title and date are. A source's own
+``[sources.list]`` JSON paths override those defaults; ``max_pages`` bounds the paging.
+
+Everything else is shared: the first page goes out with the due re-checks of stored documents; each answer
+becomes one list fetch row (``items`` = entries the API returned) and detail requests that carry the list's
+title and date; pages follow while they hold entries, up to ``max_pages`` or the API's own page count. A wall,
+an answer that is not JSON, or one the API marks as failed is a list fetch with a one-line error.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import parse_qsl, urlencode, urlsplit
+
+import scrapy
+
+from crawler.extract.listing import json_items
+from crawler.spiders.base import PolicySpider
+from policywatch.config import JSON_PREFIX, ListRule
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
+    from scrapy.http import Response
+
+    from policywatch.model import Fetch
+
+_HEADERS = {"Accept": "application/json, text/javascript, */*; q=0.01", "X-Requested-With": "XMLHttpRequest"}
+
+
+@dataclass(frozen=True)
+class Call:
+    """One API request: GET ``url`` with ``params`` as its query, or POST them as a form."""
+
+    url: str
+    params: dict[str, str]
+    post: bool = False
+
+
+class ApiListSpider(PolicySpider):
+    """Base class of the spiders for JSON list APIs; subclasses set ``name``, the paths and ``call``."""
+
+    item: ClassVar[str]  # json: path(s) to the list of entries
+    link: ClassVar[str]  # json: path(s), inside an entry, to its detail page's URL
+    title: ClassVar[str | None] = None
+    date: ClassVar[str | None] = None
+    page_size: ClassVar[int] = 20
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        configured = self.source.list
+        own = configured.item.startswith(JSON_PREFIX)  # config insists on an item; an HTML one is no path here
+        self.rule = ListRule(
+            item=configured.item if own else self.item,
+            link=(configured.link if own else "") or self.link,
+            title=(configured.title if own else None) or self.title,
+            date=(configured.date if own else None) or self.date,
+            max_pages=configured.max_pages,
+        )
+
+    # -- what a subclass says ---------------------------------------------
+
+    def call(self, page: int) -> Call:
+        """The request for list page ``page`` (1-based)."""
+        raise NotImplementedError
+
+    def prepare(self, data: Any) -> Any:
+        """Reshape a decoded answer before its items are read (derive a link, flatten groups…)."""
+        return data
+
+    def last_page(self, data: Any) -> int | None:
+        """The number of pages, when the answer says."""
+        return None
+
+    def api_error(self, data: Any) -> str | None:
+        """A one-line reason when the answer says the call failed."""
+        if isinstance(data, dict) and data.get("success") is False:
+            return f"API error: {data.get('message') or data.get('msg') or 'success is false'}"[:300]
+        return None
+
+    # -- shared -----------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        """The portal page the source names; endpoints are derived from it, so a test can point it anywhere."""
+        return self.source.start_urls[0]
+
+    def query(self) -> dict[str, str]:
+        """The base URL's query parameters, blank ones included."""
+        return dict(parse_qsl(urlsplit(self.base_url).query, keep_blank_values=True))
+
+    async def start(self) -> AsyncIterator[Any]:
+        yield self.list_request(1)
+        for request in self.due_requests():
+            yield request
+
+    def list_request(self, page: int) -> scrapy.Request:
+        call = self.call(page)
+        common: dict[str, Any] = {
+            "headers": _HEADERS | {"Referer": self.base_url}, "callback": self.parse_list,
+            "errback": self.on_error, "cb_kwargs": {"page": page}, "meta": {"kind": "list"}, "dont_filter": True,
+        }
+        if call.post:
+            return scrapy.FormRequest(call.url, formdata=call.params, **common)
+        separator = "&" if urlsplit(call.url).query else "?"
+        return scrapy.Request(call.url + separator + urlencode(call.params), **common)
+
+    def parse_list(self, response: Response, page: int) -> Iterator[Fetch | scrapy.Request]:
+        text, problem = self.decode(response)
+        if problem:
+            yield self.fetch_of(response, "list", error=problem)
+            return
+        try:
+            data = json.loads(text)
+        except ValueError:
+            head = " ".join(text.split())[:60]
+            yield self.fetch_of(response, "list", error=f"not JSON: {head}" if head else "not JSON: empty answer")
+            return
+        error = self.api_error(data)
+        if error:
+            yield self.fetch_of(response, "list", error=error)
+            return
+        data = self.prepare(data)
+        listing = json_items(data, self.rule, response.url)
+        yield self.fetch_of(response, "list", items=listing.found)
+        for item in listing.items:
+            request = self.detail_request(item.url, title=item.title, date=item.date)
+            if request is not None:
+                yield request
+        last = self.last_page(data)
+        if listing.found and page < self.rule.max_pages and (last is None or page < last):
+            yield self.list_request(page + 1)
+
+
+def at(data: Any, *keys: str) -> Any:
+    """``data[k1][k2]…``, or None where a key is missing or a value is not an object."""
+    for key in keys:
+        data = data.get(key) if isinstance(data, dict) else None
+    return data
+
+
+def pages(total: Any, size: int) -> int | None:
+    """Pages of ``size`` that ``total`` entries fill; None when ``total`` is not a count."""
+    try:
+        count = int(total)
+    except (TypeError, ValueError):
+        return None
+    return max(1, -(-count // size))
+
+
+def epochs(entry: Any, keys: tuple[str, ...]) -> None:
+    """Make ``entry``'s epoch fields numbers (``"1790132090256"`` → 1790132090256) and drop zeros, which
+    APIs use for "no date": the list reader turns numbers into dates, and 0 would be 1970-01-01."""
+    if not isinstance(entry, dict):
+        return
+    for key in keys:
+        value = entry.get(key)
+        if isinstance(value, str) and value.strip().isdigit():
+            value = int(value)
+        if isinstance(value, int) and not isinstance(value, bool):
+            entry[key] = value or None
