@@ -16,6 +16,7 @@ from crawler.extract.detail import DetailFields, extract_detail
 from crawler.extract.encoding import decode_html
 from crawler.extract.listing import ListItem, extract_list
 from crawler.extract.walls import detect_wall
+from crawler.spiders import custom_spiders
 from crawler.spiders.base import MIN_TEXT_CHARS
 from policywatch.config import Config, Source
 
@@ -52,11 +53,16 @@ class Check:
 def check_source(config: Config, source: Source, list_file: Path | None = None, detail: str | None = None) -> Check:
     """Read the list page (``list_file`` or fetched) and a detail page (``detail``: a file or URL; by default
     the first item's, fetched, unless the list came from a file)."""
+    if source.name in custom_spiders():
+        raise CheckError(f"{source.name} is read by its own spider (crawler/spiders/), not by its list rules: "
+                         f"try it with `policywatch crawl {source.name}`")
     list_url = source.start_urls[0]
     page = _read(list_file, list_url) if list_file else _fetch(list_url, config)
     check = Check(source, page, [], 0, None)
     if page.wall:
-        check.warnings.append(f"the list page is an {page.wall}")
+        browser = " (a crawl fetches this source in a browser, which this check does not)" * (
+            source.fetcher == "browser" and list_file is None)
+        check.warnings.append(f"the list page is an {page.wall}{browser}")
         return check
     listing = extract_list(page.text, list_url, source.list)
     check.items, check.matched, check.next_url = listing.items, listing.found, listing.next_url

@@ -17,6 +17,7 @@ import click
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from crawler.spiders import custom_spiders
 from digest import diff as word_diff
 from digest.render import FORMATS
 from policywatch import cli_delivery
@@ -328,10 +329,12 @@ def sources_list(ctx: click.Context, as_json: bool, config_path: str | None, db_
         with Store(config.db) as store:
             stats = {row["name"]: row for row in store.sources_overview()}
     health = ("documents", "last_crawl", "last_success", "last_items", "error_streak", "alert")
+    spiders = custom_spiders()
     rows = [
         {"name": s.name, "title": s.title, "region": s.region, "authority": s.authority,
          "start_urls": list(s.start_urls), "schedule": s.schedule, "verified": s.verified,
-         "expect_items": s.expect_items,
+         "expect_items": s.expect_items, "platform": s.platform, "fetcher": s.fetcher,
+         "spider": s.name if s.name in spiders else None,
          **{k: stats.get(s.name, {}).get(k, 0 if k in ("documents", "error_streak") else None) for k in health}}
         for s in config.sources
     ]

@@ -5,6 +5,8 @@ The saved pages are ../shared/corpus/real (see its MANIFEST.md); expected values
 
 from __future__ import annotations
 
+import json
+import subprocess
 import tomllib
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from policywatch import config as config_module
 from policywatch.config import DetailRule, ListRule, select
 from policywatch.normalize import normalise
 from policywatch.platforms import PLATFORMS
-from tests.conftest import CORPUS, ROOT
+from tests.conftest import CORPUS, POLICYWATCH, ROOT
 
 # source name → (saved list page, items, first item's URL, title and date)
 SAVED_LISTS = {
@@ -53,6 +55,17 @@ def project_config():
 
 def read(file: str) -> str:
     return decode_html((CORPUS / file).read_bytes()).text
+
+
+def test_sources_list_shows_the_shipped_sources_and_which_are_verified(tmp_path) -> None:
+    result = subprocess.run([*POLICYWATCH, "sources", "list", "--json", "--config", str(ROOT / "config.toml"),
+                             "--db", str(tmp_path / "state.db")], capture_output=True, text=True, check=True)
+    rows = json.loads(result.stdout)
+    assert len(rows) >= 30
+    assert all(row["region"] and row["authority"] and isinstance(row["verified"], bool) for row in rows)
+    assert {row["name"] for row in rows if row["verified"]} == set(SAVED_LISTS)
+    regions = {row["region"] for row in rows}
+    assert {"国家", "北京市", "上海市", "天津市", "广东省", "浙江省", "海南省"} <= regions
 
 
 def test_every_verified_source_has_a_saved_list(project_config) -> None:

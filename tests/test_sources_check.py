@@ -64,3 +64,10 @@ def test_check_fetches_now_and_warns(tmp_path, portal, write_config) -> None:
     assert json.loads(redesigned.stdout)["warnings"] == ["0 items: the item selector 'li' matches nothing on the page"]
     unknown = check(config.path, "nope")
     assert unknown.returncode == 1 and "no source named 'nope'" in unknown.stderr
+
+
+def test_check_sends_sources_with_their_own_spider_to_a_crawl(tmp_path) -> None:
+    result = check(ROOT / "config.toml", "govcn-zhengceku", "--db", str(tmp_path / "x.db"))
+    assert result.returncode == 1
+    assert result.stderr == ("Error: govcn-zhengceku is read by its own spider (crawler/spiders/), not by its list "
+                             "rules: try it with `policywatch crawl govcn-zhengceku`\n")

@@ -112,6 +112,8 @@ def _json_document(page: str, variable: str) -> Any:
 
 def _walk(value: Any, path: list[str]) -> Any:
     for key in path:
+        if key == "$":  # the document itself: json:$ is a top-level array
+            continue
         if isinstance(value, str) and value.lstrip().startswith("{"):
             try:  # some CMSs nest JSON in strings: "urls": "{\"pc\": \"/col/…\"}"
                 value = json.loads(value)
@@ -144,7 +146,7 @@ def _html_text(fragment: str) -> str | None:
     """Titles in JSON often carry markup (<a …>title</a>, <p>title</p>)."""
     if "<" not in fragment:
         return " ".join(fragment.split()) or None
-    text = " ".join(parsel.Selector(text=fragment).xpath("//text()").getall())
+    text = "".join(parsel.Selector(text=fragment).xpath("//text()").getall())
     return " ".join(text.split()) or None
 
 
