@@ -239,11 +239,19 @@ MIIT_FILES = {
 }
 
 
-def miit_api(method: str, path: str, params: dict[str, str]) -> Answer | None:
-    if path != "/search-front-server/api/search/info":
-        return None
-    body = fixture(f"miit-wjfb-page{params.get('p')}.json")
-    return (200, JSON, body) if body else (404, "text/plain", b"no such page")
+def paged_api(endpoint: str, fixtures: str):
+    """An API at ``endpoint`` answering page ``p`` with the fixture ``<fixtures>-page<p>.json``."""
+
+    def answer(method: str, path: str, params: dict[str, str]) -> Answer | None:
+        if path != endpoint:
+            return None
+        body = fixture(f"{fixtures}-page{params.get('p')}.json")
+        return (200, JSON, body) if body else (404, "text/plain", b"no such page")
+
+    return answer
+
+
+miit_api = paged_api("/search-front-server/api/search/info", "miit-wjfb")
 
 
 def test_miit_asks_the_search_api_page_by_page_up_to_max_pages(
@@ -274,11 +282,7 @@ GOVCN_FILES = {
 }
 
 
-def govcn_api(method: str, path: str, params: dict[str, str]) -> Answer | None:
-    if path != "/search-gov/data":
-        return None
-    body = fixture(f"govcn-zhengceku-page{params.get('p')}.json")
-    return (200, JSON, body) if body else (404, "text/plain", b"no such page")
+govcn_api = paged_api("/search-gov/data", "govcn-zhengceku")
 
 
 def test_govcn_merges_the_library_groups_and_stops_at_an_empty_page(
