@@ -15,10 +15,11 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from scrapy.crawler import AsyncCrawlerProcess
+from scrapy.crawler import AsyncCrawlerProcess, Crawler
 from scrapy.settings import Settings
 from scrapy.spiderloader import SpiderLoader
 
+from crawler.browser import browser_settings
 from crawler.settings import build_settings
 from crawler.spiders.generic import ConfigSpider
 from policywatch import config as config_module
@@ -74,7 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     custom = set(loader.list())
     for source in sources:
         spider_class = loader.load(source.name) if source.name in custom else ConfigSpider
-        process.crawl(spider_class, source=source, refs=refs[source.name], attachments=attachments[source.name])
+        crawler: Crawler | type[ConfigSpider] = spider_class
+        if source.fetcher == "browser":  # only this source's crawler gets the browser (crawler.browser)
+            own = settings.copy()
+            own.setdict(browser_settings(settings))
+            crawler = Crawler(spider_class, own)
+        process.crawl(crawler, source=source, refs=refs[source.name], attachments=attachments[source.name])
     process.start()
 
     with Store(config.db) as store:

@@ -9,6 +9,7 @@ import scrapy
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.web._newclient import ResponseNeverReceived
 
+from crawler.browser import BrowserUnavailable
 from crawler.extract.attachments import attachment_text
 from crawler.extract.detail import extract_detail
 from crawler.extract.encoding import decode_html
@@ -186,6 +187,8 @@ class PolicySpider(scrapy.Spider):
 def describe_failure(failure: Failure, status: int | None) -> str:
     """A short, stable, human reason for a failed request."""
     error = failure.value
+    if isinstance(error, BrowserUnavailable):
+        return str(error)
     if status in WALL_STATUSES:
         return f"anti-bot wall: {WALL_STATUSES[status]}"
     if status is not None:
@@ -205,7 +208,8 @@ def describe_failure(failure: Failure, status: int | None) -> str:
         return f"DNS lookup failed for {urlsplit(failure.request.url).hostname}"
     if isinstance(error, ResponseNeverReceived):
         return "connection closed before a response"
-    return f"{kind}: {message}"[:300]
+    first_line = next(iter(message.strip().splitlines()), "")  # Playwright's errors go on with a call log
+    return f"{kind}: {first_line}"[:300]
 
 
 def _redirected_away(response: Response) -> str | None:
