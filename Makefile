@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean browser
+.PHONY: demo test lint clean browser bench
 
 $(BIN)/policywatch: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -44,4 +44,10 @@ lint: $(BIN)/policywatch
 	$(BIN)/ruff check .
 
 clean:
-	rm -rf $(VENV) policywatch-demo .pytest_cache .ruff_cache
+	rm -rf $(VENV) policywatch-demo bench-out .pytest_cache .ruff_cache
+
+# PolicyWatch against bare Scrapy on generated portals (bench/); e.g. make bench BENCH_ARGS="--sites 2 --pages 10"
+BENCH_ARGS ?=
+
+bench: $(BIN)/policywatch
+	$(BIN)/python -m bench $(BENCH_ARGS)

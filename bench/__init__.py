@@ -1,0 +1,1 @@
+"""PolicyWatch against bare Scrapy on the same generated portals (``python -m bench``)."""

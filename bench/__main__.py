@@ -1,0 +1,174 @@
+"""``python -m bench [--sites N --pages M --out DIR]``: PolicyWatch against bare Scrapy, in one sitting.
+
+Generates the sites (bench.workload), serves them on 127.0.0.1 (bench.server: nginx, else policywatch.portal),
+then runs, each in a measuring subprocess (bench.measure):
+
+1. bare Scrapy fetching every list and detail page (bench.bare);
+2. PolicyWatch's first crawl (``policywatch crawl``) into a fresh state.db;
+3. a re-check with nothing changed (``policywatch crawl --recheck-all``);
+4. the same after editing 2% of the detail pages and adding a few list items.
+
+and prints wall time, pages/s, CPU seconds and peak RSS of each step's process tree, state.db size, and whether
+the performance bars of PRODUCT.md hold. Results are also written to DIR/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from bench import workload
+from bench.server import static_server
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def measure(command: list[str], log: Path) -> dict[str, Any]:
+    """Run ``command`` under bench.measure; its stderr goes to ``log``."""
+    with log.open("a", encoding="utf-8") as err:
+        done = subprocess.run([sys.executable, "-m", "bench.measure", *command], cwd=ROOT, stdout=subprocess.PIPE,
+                              stderr=err, text=True, encoding="utf-8", check=True)
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    if result["rc"] != 0:
+        raise SystemExit(f"{' '.join(command)} exited with {result['rc']}; see {log}")
+    result["cpu"] = result["user"] + result["sys"]
+    return result
+
+
+def db_state(db: Path) -> dict[str, Any]:
+    """What state.db holds now, and what its latest run fetched."""
+    wal = db.with_name(db.name + "-wal")
+    size, wal_size = db.stat().st_size, wal.stat().st_size if wal.exists() else 0
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+        run = conn.execute("SELECT max(run_id) FROM fetches").fetchone()[0]
+        statuses = dict(conn.execute(
+            "SELECT coalesce(status, 0), count(*) FROM fetches WHERE run_id = ? GROUP BY 1", (run,)).fetchall())
+        text_bytes, texts = conn.execute("SELECT coalesce(sum(length(body)), 0), count(*) FROM texts").fetchone()
+        versions = conn.execute("SELECT count(*) FROM versions").fetchone()[0]
+        documents = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+        changes = dict(conn.execute("SELECT kind, count(*) FROM changes WHERE run_id = ? GROUP BY 1", (run,)))
+    return {"db_bytes": size, "wal_bytes": wal_size, "run": run, "statuses": statuses, "text_bytes": text_bytes,
+            "texts": texts, "versions": versions, "documents": documents, "changes": changes}
+
+
+def run(out: Path, sites: int, pages: int, seed: int, fraction: float, server: str, workers: int) -> dict:
+    console = Console()
+    if out.exists():
+        if not (out / "workload.json").exists() and any(out.iterdir()):
+            raise SystemExit(f"{out} exists and is not a benchmark folder; choose another --out")
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    log = out / "bench.log"
+    with console.status(f"generating {sites} sites x {pages} pages"):
+        workload.generate(out, sites, pages, seed)
+    page_bytes = sum(p.stat().st_size for p in (out / "site").rglob("*.html"))
+    results: dict[str, Any] = {"sites": sites, "pages": pages, "html_bytes": page_bytes, "cpus": os.cpu_count(),
+                               "steps": {}}
+    with static_server(out / "site", server, workers) as (url, kind):
+        results["server"] = kind
+        config = workload.write_config(out, url)
+        db = out / "state.db"
+        pw = [sys.executable, "-m", "policywatch.cli", "--config", str(config), "crawl"]
+        steps = results["steps"]
+        with console.status("bare Scrapy"):
+            bare = measure([sys.executable, "-m", "bench.bare", "--config", str(config)], log)
+        bare["fetched"] = json.loads(bare.pop("stdout"))
+        bare["pages"] = bare["fetched"]["responses"]
+        steps["bare Scrapy"] = bare
+        before = None
+        for name, extra, change in [
+            ("PolicyWatch first crawl", [], None),
+            ("re-check, no change", ["--recheck-all"], None),
+            (f"re-check, {fraction:.0%} changed", ["--recheck-all"], fraction),
+        ]:
+            if change is not None:
+                results["mutation"] = workload.mutate(out, change)
+            with console.status(name):
+                step = measure(pw + extra, log)
+            step.pop("stdout")
+            step["db"] = db_state(db)
+            step["pages"] = sum(step["db"]["statuses"].values())
+            step["new_text_bytes"] = step["db"]["text_bytes"] - (before["text_bytes"] if before else 0)
+            step["new_versions"] = step["db"]["versions"] - (before["versions"] if before else 0)
+            before = step["db"]
+            steps[name] = step
+    for step in results["steps"].values():
+        step["pages_per_s"] = step["pages"] / step["wall"]
+        step["cpu_per_page"] = step["cpu"] / step["pages"] if step["pages"] else 0.0
+    (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
+    return results
+
+
+def report(results: dict, console: Console) -> None:
+    steps = results["steps"]
+    bare = steps["bare Scrapy"]
+    mutation = results.get("mutation", {})
+    table = Table(title=(f"{results['sites']} sites x {results['pages']} pages "
+                         f"({results['html_bytes'] / 1e6:.1f} MB HTML), server {results['server']}, "
+                         f"{results['cpus']} CPUs; mutation: {mutation}"))
+    for column in ("step", "pages (status)", "wall s", "pages/s", "× bare", "CPU s", "CPU/page × bare",
+                   "peak RSS MB", "state.db (+WAL) MB", "+text KB", "+versions"):
+        table.add_column(column, justify="left" if column in ("step", "pages (status)") else "right")
+    for name, step in steps.items():
+        db = step.get("db")
+        statuses = db["statuses"] if db else {200: step["fetched"]["status_200"]}
+        table.add_row(
+            name, f"{step['pages']} ({', '.join(f'{k}: {v}' for k, v in sorted(statuses.items()))})",
+            f"{step['wall']:.2f}", f"{step['pages_per_s']:.0f}", f"{step['pages_per_s'] / bare['pages_per_s']:.2f}",
+            f"{step['cpu']:.2f}", f"{step['cpu_per_page'] / bare['cpu_per_page']:.2f}",
+            f"{step['maxrss_kb'] / 1024:.0f}",
+            f"{db['db_bytes'] / 1e6:.2f} (+{db['wal_bytes'] / 1e6:.2f})" if db else "–",
+            f"{step['new_text_bytes'] / 1024:.1f}" if db else "–", str(step["new_versions"]) if db else "–",
+        )
+    console.print(table)
+    first, same = steps["PolicyWatch first crawl"], steps["re-check, no change"]
+    bars = Table(title="PRODUCT.md performance bars")
+    for column in ("bar", "measured", "holds"):
+        bars.add_column(column)
+    ratio = first["pages_per_s"] / bare["pages_per_s"]
+    share = same["wall"] / first["wall"]
+    rows = [
+        ("first crawl ≥ 0.8× bare Scrapy pages/s", f"{ratio:.2f}×", ratio >= 0.8),
+        ("re-check, no change: ≤ 1/5 of first crawl wall time", f"{share:.2f} ({same['wall']:.2f} s)", share <= 0.2),
+        ("re-check, no change: no stored text added",
+         f"{same['new_text_bytes']} bytes, {same['new_versions']} versions",
+         same["new_text_bytes"] == 0 and same["new_versions"] == 0),
+        ("diff of two 100 KB documents p95 < 50 ms", "not measured", None),
+        ("digest of 10,000 changes < 2 s", "not measured", None),
+    ]
+    for bar, measured, holds in rows:
+        bars.add_row(bar, measured, "–" if holds is None else "[green]yes[/]" if holds else "[red]NO[/]")
+    console.print(bars)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sites", type=int, default=20)
+    parser.add_argument("--pages", type=int, default=50, help="detail pages per site")
+    parser.add_argument("--out", type=Path, default=Path("bench-out"), help="work folder (replaced)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--mutate", type=float, default=0.02, help="share of detail pages edited before step 4")
+    parser.add_argument("--server", choices=("auto", "portal"), default="auto",
+                        help="auto: nginx when on PATH, else policywatch.portal")
+    parser.add_argument("--nginx-workers", type=int, default=1)
+    args = parser.parse_args(argv)
+    results = run(args.out.resolve(), args.sites, args.pages, args.seed, args.mutate, args.server,
+                  args.nginx_workers)
+    console = Console()
+    report(results, console if console.is_terminal else Console(width=180))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,309 @@
+"""Generate N sites x M detail pages of Chinese policy prose, mutate them, and write the crawl config.
+
+Sentences come from the seeds (``/work/shared/seeds``, or ``$POLICYWATCH_SEEDS``) and the demo portal's pages,
+recombined deterministically (``--seed``). Layout under ``DIR/site``::
+
+    siteNN/list/index.html, index_1.html, ...   list pages (ul.list li, a.next), newest first
+    siteNN/art/YYYYMM/tNNNN.html                detail pages (h1.article-title, #zoom)
+
+``DIR/workload.json`` remembers every site's items, so ``mutate`` can edit pages and add list items later.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+import json
+import math
+import os
+import random
+import re
+from dataclasses import asdict, dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SEEDS = Path(os.environ.get("POLICYWATCH_SEEDS", ROOT.parent / "shared" / "seeds"))
+DEMO_PORTAL = ROOT / "policywatch" / "demo" / "portal"
+PER_LIST_PAGE = 25
+CONCURRENCY = 8  # per domain, for PolicyWatch and the bare spider alike
+
+AUTHORITIES = [
+    ("国家卫生健康委员会", "国家", "国卫医发"), ("国家药品监督管理局", "国家", "国药监药注"),
+    ("科学技术部", "国家", "国科发"), ("上海市科学技术委员会", "上海市", "沪科"),
+    ("北京市科学技术委员会", "北京市", "京科发"), ("广东省药品监督管理局", "广东省", "粤药监"),
+    ("吉林省人民政府", "吉林省", "吉政发"), ("海南省卫生健康委员会", "海南省", "琼卫医"),
+    ("深圳市科技创新委员会", "广东省", "深科技创新"), ("江苏省科学技术厅", "江苏省", "苏科计"),
+]
+TRADITIONAL = set("們這個來時為與發會國書實學對關應經點質網術細療區際醫貿開於進產藥規劃證")  # seed 000 is zh-Hant
+TITLE_FORMS = [
+    "关于印发《{}》的通知", "关于公开征求《{}（征求意见稿）》意见的通知", "《{}》政策解读",
+    "关于做好《{}》贯彻落实工作的通知", "关于发布《{}》的公告",
+]
+
+
+@dataclass
+class Item:
+    number: int
+    title: str
+    published: str
+    path: str  # relative to the site root folder
+
+
+def _decode(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("gb18030", errors="replace")
+
+
+def corpus() -> tuple[list[str], list[str]]:
+    """(sentences, policy names) from the seeds and the demo portal texts, in a stable order."""
+    texts = [_decode(p.read_bytes()) for p in sorted([*SEEDS.glob("*.md"), *SEEDS.glob("*.txt")])]
+    for page in sorted(DEMO_PORTAL.rglob("*.htm*")):
+        raw = _decode(page.read_bytes())
+        texts.extend(re.sub(r"<[^>]+>", "", p) for p in re.findall(r"<p[^>]*>(.*?)</p>", raw, re.S))
+    sentences, names = {}, {}
+    for text in texts:
+        text = html.unescape(text)
+        for sentence in re.findall(r"[^。！？\n]+[。！？]", text):
+            sentence = sentence.strip()
+            if (12 <= len(sentence) <= 220 and not TRADITIONAL.intersection(sentence)
+                    and len(re.findall(r"[\u4e00-\u9fff]", sentence)) > len(sentence) / 2):
+                sentences.setdefault(sentence, None)
+        for name in re.findall(r"《([^《》\n]{4,40})》", text):
+            names.setdefault(name, None)
+    if not sentences:
+        raise SystemExit(f"no sentences found in {SEEDS} or {DEMO_PORTAL}")
+    return list(sentences), list(names) or ["细胞治疗产品管理办法"]
+
+
+class Writer:
+    """Writes pages for one workload folder; every choice comes from a Random seeded by what it builds."""
+
+    def __init__(self, out: Path, seed: int) -> None:
+        self.out, self.seed = out, seed
+        self.sentences, self.names = corpus()
+
+    def rng(self, *key: object) -> random.Random:
+        return random.Random(":".join(map(str, (self.seed, *key))))
+
+    def paragraphs(self, rng: random.Random, size: int) -> list[str]:
+        out, total = [], 0
+        while total < size:
+            paragraph = "".join(rng.choice(self.sentences) for _ in range(rng.randint(1, 4)))
+            out.append(paragraph)
+            total += len(paragraph.encode())
+        return out
+
+    def new_item(self, site: int, number: int, day: date) -> Item:
+        rng = self.rng("item", site, number)
+        title = rng.choice(TITLE_FORMS).format(rng.choice(self.names))
+        return Item(number, title, day.isoformat(), f"art/{day:%Y%m}/t{number:04d}.html")
+
+    def detail(self, site: int, item: Item, paragraphs: list[str] | None = None) -> str:
+        authority, _, abbr = AUTHORITIES[site % len(AUTHORITIES)]
+        rng = self.rng("detail", site, item.number)
+        if paragraphs is None:
+            size = rng.randint(1024, 20 * 1024)
+            opening = f"为贯彻落实党中央、国务院有关决策部署，现就{item.title}有关事项通知如下。"
+            paragraphs = [opening, *self.paragraphs(rng, size - len(opening.encode()))]
+        body = "\n".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+        year = item.published[:4]
+        return PAGE.format(
+            site=site, title=html.escape(item.title), authority=authority, date=item.published,
+            doc_number=f"{abbr}〔{year}〕{item.number % 300 + 1}号", body=body,
+            head=f"{html.escape(item.title)}_{authority}",
+        )
+
+    def list_pages(self, site: int, items: list[Item]) -> list[str]:
+        authority = AUTHORITIES[site % len(AUTHORITIES)][0]
+        ordered = sorted(items, key=lambda i: (i.published, i.number), reverse=True)
+        chunks = [ordered[i:i + PER_LIST_PAGE] for i in range(0, len(ordered), PER_LIST_PAGE)] or [[]]
+        pages = []
+        for n, chunk in enumerate(chunks):
+            lis = "\n".join(
+                f'<li><a href="/site{site:02d}/{i.path}" target="_blank">{html.escape(i.title)}</a>'
+                f'<span class="date">{i.published}</span></li>' for i in chunk
+            )
+            more = f'<a class="next" href="index_{n + 1}.html">下一页</a>' if n + 1 < len(chunks) else ""
+            pages.append(LIST.format(site=site, authority=authority, items=lis, next=more, page=n + 1))
+        return pages
+
+    def write_lists(self, site: int, items: list[Item]) -> None:
+        folder = self.out / "site" / f"site{site:02d}" / "list"
+        folder.mkdir(parents=True, exist_ok=True)
+        for n, page in enumerate(self.list_pages(site, items)):
+            (folder / ("index.html" if n == 0 else f"index_{n}.html")).write_text(page, encoding="utf-8")
+
+    def write_detail(self, site: int, item: Item, text: str) -> None:
+        path = self.out / "site" / f"site{site:02d}" / item.path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+
+
+def generate(out: Path, sites: int = 20, pages: int = 50, seed: int = 1) -> dict:
+    """Write the sites and workload.json; returns the manifest."""
+    writer = Writer(out, seed)
+    (out / "site").mkdir(parents=True, exist_ok=True)
+    (out / "site" / "robots.txt").write_text("User-agent: *\nDisallow: /admin/\n", encoding="utf-8")
+    manifest: dict = {"seed": seed, "sites": {}, "mutations": 0}
+    start = date(2023, 12, 31)
+    for site in range(sites):
+        items = [writer.new_item(site, n, start - timedelta(days=n * 3 + site % 3)) for n in range(pages)]
+        for item in items:
+            writer.write_detail(site, item, writer.detail(site, item))
+        writer.write_lists(site, items)
+        manifest["sites"][str(site)] = [asdict(i) for i in items]
+    (out / "workload.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    return manifest
+
+
+_ZOOM = re.compile(r'(<div id="zoom" class="article-content">\n)(.*?)(\n</div>)', re.S)
+
+
+def mutate(out: Path, fraction: float, new_items: int | None = None) -> dict[str, int]:
+    """Edit the text of ``fraction`` of the detail pages and add ``new_items`` list items (default: one per 200
+    pages, at least one); returns the counts."""
+    manifest = json.loads((out / "workload.json").read_text(encoding="utf-8"))
+    writer = Writer(out, manifest["seed"])
+    round_ = manifest["mutations"] = manifest["mutations"] + 1
+    rng = writer.rng("mutate", round_)
+    everything = [(int(s), Item(**i)) for s, items in manifest["sites"].items() for i in items]
+    chosen = rng.sample(everything, min(len(everything), math.ceil(len(everything) * fraction)))
+    for site, item in chosen:
+        path = out / "site" / f"site{site:02d}" / item.path
+        page = path.read_text(encoding="utf-8")
+        match = _ZOOM.search(page)
+        assert match, path
+        paragraphs = [html.unescape(p) for p in re.findall(r"<p>(.*?)</p>", match.group(2))]
+        edit = rng.randrange(3)
+        k = rng.randrange(1, len(paragraphs)) if len(paragraphs) > 1 else 0
+        if edit == 0:  # a sentence replaced
+            sentences = re.findall(r"[^。！？]+[。！？]?", paragraphs[k]) or [paragraphs[k]]
+            sentences[rng.randrange(len(sentences))] = rng.choice(writer.sentences)
+            paragraphs[k] = "".join(sentences)
+        elif edit == 1:  # a paragraph added
+            paragraphs.insert(k, "".join(rng.choice(writer.sentences) for _ in range(rng.randint(1, 3))))
+        else:  # a figure and a deadline changed
+            paragraphs[k] = re.sub(r"\d+", lambda m: str(int(m.group()) + 1), paragraphs[k], count=2)
+            paragraphs[k] += f"本通知自{2024 + round_ % 3}年{rng.randint(1, 12)}月1日起施行。"
+        writer.write_detail(site, item, writer.detail(site, item, paragraphs))
+    count = max(1, len(everything) // 200) if new_items is None else new_items
+    sites = sorted(manifest["sites"], key=int)
+    for n in range(count):
+        site = sites[n % len(sites)]
+        items = [Item(**i) for i in manifest["sites"][site]]
+        number = max(i.number for i in items) + 1
+        item = writer.new_item(int(site), number, date(2024, 1, 1) + timedelta(days=round_ * 7 + n // len(sites)))
+        writer.write_detail(int(site), item, writer.detail(int(site), item))
+        items.append(item)
+        writer.write_lists(int(site), items)
+        manifest["sites"][site] = [asdict(i) for i in items]
+    (out / "workload.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    return {"edited": len(chosen), "new": count}
+
+
+def write_config(out: Path, base_url: str, concurrency: int = CONCURRENCY) -> Path:
+    """config.toml for the PolicyWatch crawl of the generated sites served at ``base_url``."""
+    manifest = json.loads((out / "workload.json").read_text(encoding="utf-8"))
+    pages = max(len(items) for items in manifest["sites"].values())
+    max_pages = math.ceil(pages / PER_LIST_PAGE) + 20  # room for items added by mutate
+    lines = [
+        'db = "state.db"', "", "[crawl]", "obey_robots = false", "download_delay = 0", "autothrottle = false",
+        f"concurrency_per_domain = {concurrency}", "timeout = 30", "retries = 0", "",
+    ]
+    for site in sorted(manifest["sites"], key=int):
+        authority, region, _ = AUTHORITIES[int(site) % len(AUTHORITIES)]
+        lines += [
+            "[[sources]]", f'name = "site{int(site):02d}"', f'title = "{authority} 通知公告（基准站点{site}）"',
+            f'region = "{region}"', f'authority = "{authority}"',
+            f'start_urls = ["{base_url}/site{int(site):02d}/list/index.html"]', "[sources.list]",
+            'item = "ul.list li"', 'link = "a::attr(href)"', 'title = "a::text"', 'date = "span.date::text"',
+            'next_page = "a.next::attr(href)"', f"max_pages = {max_pages}", "[sources.detail]",
+            'title = "h1.article-title::text"', 'body = "#zoom"', "",
+        ]
+    path = out / "config.toml"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path
+
+
+LIST = """<!DOCTYPE html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<title>通知公告_{authority}</title>
+<link rel="stylesheet" href="/css/site.css">
+</head>
+<body>
+<div class="header"><a class="logo" href="/site{site:02d}/">{authority}</a></div>
+<div class="nav"><ul><li><a href="/">首页</a></li>
+<li class="on"><a href="/site{site:02d}/list/index.html">通知公告</a></li>
+<li><a href="/">政务公开</a></li><li><a href="/">办事服务</a></li></ul></div>
+<div class="main">
+<div class="breadcrumb">当前位置：<a href="/">首页</a> &gt; 通知公告</div>
+<ul class="list">
+{items}
+</ul>
+<div class="pagination"><span class="current">{page}</span>{next}</div>
+</div>
+<div class="footer">主办：{authority}　网站标识码：3100000{site:02d}　沪ICP备05000000号</div>
+</body>
+</html>
+"""
+
+PAGE = """<!DOCTYPE html>
+<html lang="zh-CN">
+<head>
+<meta charset="utf-8">
+<title>{head}</title>
+<link rel="stylesheet" href="/css/site.css">
+</head>
+<body>
+<div class="header"><a class="logo" href="/site{site:02d}/">{authority}</a></div>
+<div class="nav"><ul><li><a href="/">首页</a></li>
+<li class="on"><a href="/site{site:02d}/list/index.html">通知公告</a></li>
+<li><a href="/">政务公开</a></li><li><a href="/">办事服务</a></li></ul></div>
+<div class="main">
+<div class="breadcrumb">当前位置：<a href="/">首页</a> &gt;
+<a href="/site{site:02d}/list/index.html">通知公告</a> &gt; 正文</div>
+<div class="article">
+<h1 class="article-title">{title}</h1>
+<div class="article-info">
+<span class="pubdate">发布日期：{date}</span>
+<span class="source">来源：{authority}</span>
+</div>
+<div class="doc-no">{doc_number}</div>
+<div id="zoom" class="article-content">
+{body}
+</div>
+</div>
+</div>
+<div class="footer">主办：{authority}　网站标识码：3100000{site:02d}</div>
+</body>
+</html>
+"""
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.workload", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--out", type=Path, default=Path("bench-out"))
+    parser.add_argument("--sites", type=int, default=20)
+    parser.add_argument("--pages", type=int, default=50)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--mutate", type=float, default=None, metavar="FRACTION",
+                        help="edit this share of the existing detail pages instead of generating")
+    parser.add_argument("--new-items", type=int, default=None)
+    parser.add_argument("--base-url", default=None, help="also write config.toml for sites served here")
+    args = parser.parse_args(argv)
+    if args.mutate is not None:
+        print(mutate(args.out, args.mutate, args.new_items))
+    else:
+        generate(args.out, args.sites, args.pages, args.seed)
+    if args.base_url:
+        print(write_config(args.out, args.base_url))
+
+
+if __name__ == "__main__":
+    main()
