@@ -21,6 +21,8 @@ from crawler.extract.dates import parse_date
 from policywatch.config import JSON_PREFIX, json_paths, select
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from policywatch.config import ListRule
 
 
@@ -84,13 +86,13 @@ def _json_list(page: str, url: str, rule: ListRule) -> ListPage:
 def json_items(document: Any, rule: ListRule, url: str) -> ListPage:
     """Items of an already-decoded JSON value, read with the rule's ``json:`` paths (API spiders use it)."""
     paths = json_paths(rule.item)
-    found = next((v for v in (_walk(document, p) for p in paths) if isinstance(v, list)), [])
+    found = next((v for v in (walk(document, p) for p in paths) if isinstance(v, list)), [])
     items = []
     for entry in found:
         link = _absolute(url, _json_text(entry, rule.link))
         if link:
-            title, date = _json_text(entry, rule.title), _json_text(entry, rule.date)
-            items.append(ListItem(link, _html_text(title) if title else None, date))
+            title = _json_text(entry, rule.title)
+            items.append(ListItem(link, _html_text(title) if title else None, _json_date(entry, rule.date)))
     return ListPage(items, len(found), None)
 
 
@@ -110,7 +112,9 @@ def _json_document(page: str, variable: str) -> Any:
         return None
 
 
-def _walk(value: Any, path: list[str]) -> Any:
+def walk(value: Any, path: list[str] | tuple[str, ...]) -> Any:
+    """``value[k1][k2]…`` for a path of keys (list indexes as digits, ``$`` the value itself); JSON held in a
+    string is decoded on the way. None where the path leads nowhere."""
     for key in path:
         if key == "$":  # the document itself: json:$ is a top-level array
             continue
@@ -128,17 +132,35 @@ def _walk(value: Any, path: list[str]) -> Any:
     return value
 
 
-def _json_text(entry: Any, selector: str | None) -> str | None:
-    """The first alternative with a value, as text; epoch seconds or milliseconds become a date."""
+def _json_values(entry: Any, selector: str | None) -> Iterator[Any]:
+    """The value of each alternative that has one, in order."""
     for path in json_paths(selector) if selector else []:
-        value = _walk(entry, path)
-        if isinstance(value, bool) or value in (None, ""):
-            continue
+        value = walk(entry, path)
+        if isinstance(value, str):
+            value = value.strip()
+        if value not in (None, "") and not isinstance(value, bool):
+            yield value
+
+
+def _json_text(entry: Any, selector: str | None) -> str | None:
+    """The first alternative with a value, as text."""
+    return next((str(value) for value in _json_values(entry, selector)), None)
+
+
+def _json_date(entry: Any, selector: str | None) -> str | None:
+    """The first alternative that holds a date. APIs write dates as text ("2026-07-24 16:59", "2026.07.24"),
+    as 20260601, or as epoch seconds or milliseconds (numbers or digit strings), where 0 means none."""
+    for value in _json_values(entry, selector):
+        if isinstance(value, str) and value.isdigit():
+            if len(value) == 8:
+                return f"{value[:4]}-{value[4:6]}-{value[6:]}"
+            value = int(value)
         if isinstance(value, int | float):
-            seconds = value / 1000 if value > 1e11 else value
-            return datetime.fromtimestamp(seconds, _SHANGHAI).strftime("%Y-%m-%d")
-        if isinstance(value, str) and value.strip():
-            return value.strip()
+            if value > 0:
+                seconds = value / 1000 if value > 1e11 else value
+                return datetime.fromtimestamp(seconds, _SHANGHAI).strftime("%Y-%m-%d")
+            continue
+        return str(value)
     return None
 
 

@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import scrapy
 
-from crawler.extract.listing import json_items
+from crawler.extract.listing import json_items, walk
 from crawler.spiders.base import PolicySpider
 from policywatch.config import JSON_PREFIX, ListRule
 
@@ -139,10 +139,8 @@ class ApiListSpider(PolicySpider):
 
 
 def at(data: Any, *keys: str) -> Any:
-    """``data[k1][k2]…``, or None where a key is missing or a value is not an object."""
-    for key in keys:
-        data = data.get(key) if isinstance(data, dict) else None
-    return data
+    """``data[k1][k2]…``, or None where the path leads nowhere."""
+    return walk(data, keys)
 
 
 def pages(total: Any, size: int) -> int | None:
@@ -152,16 +150,3 @@ def pages(total: Any, size: int) -> int | None:
     except (TypeError, ValueError):
         return None
     return max(1, -(-count // size))
-
-
-def epochs(entry: Any, keys: tuple[str, ...]) -> None:
-    """Make ``entry``'s epoch fields numbers (``"1790132090256"`` → 1790132090256) and drop zeros, which
-    APIs use for "no date": the list reader turns numbers into dates, and 0 would be 1970-01-01."""
-    if not isinstance(entry, dict):
-        return
-    for key in keys:
-        value = entry.get(key)
-        if isinstance(value, str) and value.strip().isdigit():
-            value = int(value)
-        if isinstance(value, int) and not isinstance(value, bool):
-            entry[key] = value or None

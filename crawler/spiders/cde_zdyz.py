@@ -3,19 +3,16 @@
 Why a spider: the list pages (/zdyz/listpage/<id>) are empty shells whose script POSTs a form — pageNum,
 pageSize and filters — to getDomesticGuideList and renders the JSON (``{"code": 200, "data": {"records": […],
 "pages": N}}``). Config cannot send a form or count pages, and a guideline record carries no link, only its
-``zdyzIdCODE`` (the page is /zdyz/domesticinfopage?zdyzIdCODE=…), and dates as 20260601. The site sits behind
+``zdyzIdCODE`` (the page is /zdyz/domesticinfopage?zdyzIdCODE=…). The site sits behind
 a Ruishu (瑞数) JS wall; its challenge page is reported as such, never parsed.
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
 from crawler.spiders.api import ApiListSpider, Call, at
-
-_COMPACT_DATE = re.compile(r"(\d{4})(\d{2})(\d{2})")
 
 
 class CdeGuidelines(ApiListSpider):
@@ -48,9 +45,6 @@ class CdeGuidelines(ApiListSpider):
             code = record.get("zdyzIdCODE")
             if code and not record.get("externalLinks"):
                 record["infoUrl"] = f"/zdyz/domesticinfopage?zdyzIdCODE={quote(str(code))}"
-            day = _COMPACT_DATE.fullmatch(str(record.get("issueDate") or "").strip())
-            if day:
-                record["issueDate"] = "-".join(day.groups())
         return data
 
     def last_page(self, data: Any) -> int | None:

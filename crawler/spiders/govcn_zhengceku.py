@@ -5,8 +5,8 @@ page sousuo.www.gov.cn/zcwjk/policyDocumentLibrary?t=zhengcelibrary, whose scrip
 /search-gov/data (``p`` page, ``n`` page size, newest first with sort=pubtime). The answer groups entries by
 kind under ``searchVO.catMap`` — gongwen (国务院文件), bumenfile (部门文件), otherfile (解读), gongbao (公报) —
 and config reads one list only; the groups are merged here. Dates are ``pubtimeStr`` (2026.07.24), else
-``pubtime``/``ptime`` in epoch milliseconds, where 0 means none. start_urls[0] is the library page; its ``t``
-and ``q`` are passed on.
+``pubtime``/``ptime`` in epoch milliseconds, where 0 means none (the list reader knows both forms).
+start_urls[0] is the library page; its ``t`` and ``q`` are passed on.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from urllib.parse import urljoin
 
-from crawler.spiders.api import ApiListSpider, Call, at, epochs, pages
+from crawler.spiders.api import ApiListSpider, Call, at, pages
 
 
 class GovcnZhengceku(ApiListSpider):
@@ -45,8 +45,6 @@ class GovcnZhengceku(ApiListSpider):
         if isinstance(found, dict) and not isinstance(found.get("listVO"), list):
             groups = at(found, "catMap") or {}
             found["listVO"] = [entry for name in self.groups for entry in (at(groups, name, "listVO") or [])]
-        for entry in at(data, "searchVO", "listVO") or []:
-            epochs(entry, ("pubtime", "ptime"))
         return data
 
     def last_page(self, data: Any) -> int | None:

@@ -3,7 +3,7 @@
 Why a spider: /zwgk/zcwj/wjfb/ only redirects, in script, to /search/wjfb.html?websiteid=…&category=51, an
 empty page whose script asks /search-front-server/api/search/info for one page at a time (``p`` page,
 ``pg`` page size). Config could read page 1 at most; the answer also nests some entries one level deeper
-(``groupData[0].data`` instead of ``data``) and gives ``deploytime`` as epoch milliseconds in a string.
+(``groupData[0].data`` instead of ``data``).
 start_urls[0] is that search page: its websiteid and category say which list to read.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urljoin
 
-from crawler.spiders.api import ApiListSpider, Call, at, epochs, pages
+from crawler.spiders.api import ApiListSpider, Call, at, pages
 
 
 class MiitWjfb(ApiListSpider):
@@ -38,7 +38,6 @@ class MiitWjfb(ApiListSpider):
                 group = entry.get("groupData")
                 first = group[0] if isinstance(group, list) and group else None
                 entry["data"] = at(first, "data")
-            epochs(entry.get("data"), ("deploytime", "cdate", "createdate"))
         return data
 
     def last_page(self, data: Any) -> int | None:
