@@ -17,10 +17,10 @@ from typing import IO
 
 from scrapy.crawler import AsyncCrawlerProcess, Crawler
 from scrapy.settings import Settings
-from scrapy.spiderloader import SpiderLoader
 
 from crawler.browser import browser_settings
 from crawler.settings import build_settings
+from crawler.spiders import spider_loader
 from crawler.spiders.generic import ConfigSpider
 from policywatch import config as config_module
 from policywatch.store import Store, now_iso
@@ -71,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.log_file:
         settings.set("LOG_FILE", args.log_file)
     process = AsyncCrawlerProcess(settings)
-    loader = SpiderLoader.from_settings(settings)
+    loader = spider_loader()
     custom = set(loader.list())
     for source in sources:
         spider_class = loader.load(source.name) if source.name in custom else ConfigSpider

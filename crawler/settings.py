@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from crawler.spiders import SPIDER_MODULES
+
 if TYPE_CHECKING:
     from policywatch.config import CrawlSettings
 
@@ -27,7 +29,7 @@ def build_settings(crawl: CrawlSettings) -> dict[str, Any]:
         "REDIRECT_MAX_TIMES": 10,
         "RETRY_TIMES": crawl.retries,
         "ROBOTSTXT_OBEY": crawl.obey_robots,
-        "SPIDER_MODULES": ["crawler.spiders"],
+        "SPIDER_MODULES": SPIDER_MODULES,
         "TELNETCONSOLE_ENABLED": False,
         "USER_AGENT": crawl.user_agent,
     }

@@ -20,10 +20,11 @@ from digest.summary import change_line, summarise
 from digest.topics import relevance, topic_terms
 from policywatch.config import Config, DigestSpec
 from policywatch.hanzi import simplified, traditional
+from policywatch.model import METADATA_TABLE
 from policywatch.store import Store
 
 # Fields whose change is worth telling subscribers about; a moved publish date alone is not.
-SUBSTANTIVE = ("text", "title", "doc_number", "index_number", "written", "subject", "attachments", "attachment")
+SUBSTANTIVE = ("text", "title", "doc_number", *METADATA_TABLE, "attachments", "attachment")
 
 
 @dataclass(frozen=True)

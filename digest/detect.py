@@ -10,13 +10,13 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from policywatch.model import DocState, FileState, Verdict, Version
+from policywatch.model import METADATA_TABLE, DocState, FileState, Verdict, Version
 
 CONFIRM_REMOVAL = 2  # consecutive "gone" checks before a document counts as removed
 # Metadata-table fields recorded since state.db migration m007. A version without one (stored before, or from
 # a page that did not show it) changes nothing by gaining it: the first crawl after upgrading reports nothing.
 # Losing one, or a different value, is a change like a new 文号.
-LEARNED_FIELDS = frozenset({"index_number", "written", "subject"})
+LEARNED_FIELDS = frozenset(METADATA_TABLE)
 
 
 def changed_fields(old: Version, new: Version) -> tuple[str, ...]:

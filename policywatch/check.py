@@ -60,9 +60,10 @@ def check_source(config: Config, source: Source, list_file: Path | None = None, 
     page = _read(list_file, list_url) if list_file else _fetch(list_url, config)
     check = Check(source, page, [], 0, None)
     if page.wall:
-        browser = " (a crawl fetches this source in a browser, which this check does not)" * (
-            source.fetcher == "browser" and list_file is None)
-        check.warnings.append(f"the list page is an {page.wall}{browser}")
+        warning = f"the list page is an {page.wall}"
+        if source.fetcher == "browser" and list_file is None:
+            warning += " (a crawl fetches this source in a browser, which this check does not)"
+        check.warnings.append(warning)
         return check
     listing = extract_list(page.text, list_url, source.list)
     check.items, check.matched, check.next_url = listing.items, listing.found, listing.next_url

@@ -24,6 +24,7 @@ from policywatch import cli_delivery
 from policywatch import config as config_module
 from policywatch.cliutil import common_options, digest_issue, err, load_config, out
 from policywatch.crawl import CrawlError, CrawlResult, crawl
+from policywatch.model import METADATA_TABLE
 from policywatch.store import Store
 
 if TYPE_CHECKING:
@@ -138,10 +139,6 @@ def print_summary(result: CrawlResult) -> None:
         out.print(f"  [red]alert[/] {alert}")
 
 
-# Fields of a page's metadata table (索引号, 成文日期, 主题分类), printed where the page has them.
-METADATA_TABLE = ("index_number", "written", "subject")
-
-
 @main.command()
 @common_options
 @click.argument("url_or_id")
@@ -159,8 +156,8 @@ def show(
         doc = _document(store, url_or_id, config)
     record = {
         "id": doc["id"], "url": doc["url"], "title": doc["title"], "published": doc["published"],
-        "authority": doc["authority"], "doc_number": doc["doc_number"], "index_number": doc["index_number"],
-        "written": doc["written"], "subject": doc["subject"], "source": doc["source"],
+        "authority": doc["authority"], "doc_number": doc["doc_number"], **{k: doc[k] for k in METADATA_TABLE},
+        "source": doc["source"],
         "region": _region(config, doc), "attachments": doc["attachments"],
         "first_seen": doc["first_seen"], "last_checked": doc["last_checked"],
         "versions": doc["versions"], "text": doc["text"],
@@ -386,8 +383,8 @@ def sources_check(
             "items": [{"title": i.title, "date": i.published, "url": i.url} for i in check.items],
             "detail": None if fields is None else {
                 "url": check.detail_page.url, "title": fields.title, "published": fields.published,
-                "authority": fields.authority, "doc_number": fields.doc_number, "index_number": fields.index_number,
-                "written": fields.written, "subject": fields.subject, "attachments": fields.attachments,
+                "authority": fields.authority, "doc_number": fields.doc_number,
+                **{k: getattr(fields, k) for k in METADATA_TABLE}, "attachments": fields.attachments,
                 "text": fields.text},
             "warnings": check.warnings,
         }, ensure_ascii=False, indent=2))

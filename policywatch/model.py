@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+# What a 规范性文件 / 政府信息公开 page's metadata table gives: 索引号, 成文日期, 主题分类.
+METADATA_TABLE = ("index_number", "written", "subject")
+
 
 @dataclass
 class Fetch:

@@ -14,32 +14,31 @@ from typing import Any
 @dataclass(frozen=True)
 class Platform:
     name: str
-    about: str
     list: dict[str, Any] = field(default_factory=dict)
     detail: dict[str, str] = field(default_factory=dict)
 
 
 PLATFORMS = {p.name: p for p in (
+    # TRS WCM (拓尔思): columns list <li><a href title>…</a><span>date</span>; bodies are the editor's
+    # div.TRS_Editor / div.TRS_UEDITOR, or #UCAP-CONTENT on gov.cn-style templates.
     Platform(
         "trs",
-        "TRS WCM (拓尔思): columns list <li><a href title>…</a><span>date</span>; bodies are the editor's "
-        "div.TRS_Editor / div.TRS_UEDITOR, or #UCAP-CONTENT on gov.cn-style templates.",
         list={"item": "xpath://ul/li[a][span]", "link": "a::attr(href)", "title": "a::attr(title)",
               "date": "span::text"},
         detail={"body": "#UCAP-CONTENT, .TRS_Editor, .TRS_UEDITOR, .trs_paper_default, .view.TRS_UEDITOR"},
     ),
+    # Hanweb JCMS (大汉): /col/colNNN/index.html columns whose first page ships its items as CDATA records in
+    # <script type="text/xml"> (the same records dataproxy.jsp serves; see crawler.extract.listing); bodies in #zoom.
     Platform(
         "hanweb",
-        "Hanweb JCMS (大汉): /col/colNNN/index.html columns whose first page ships its items as CDATA records "
-        "in <script type=\"text/xml\"> (the same records dataproxy.jsp serves); bodies in #zoom.",
         list={"item": "div.pw-record", "link": "a::attr(href)", "title": "a::attr(title)",
               "date": "xpath:.//span//text() | .//td[last()]//text()"},
         detail={"body": "#zoom, #Zoom, .bt_content, .article-content"},
     ),
+    # Guangdong's 政府信息公开平台 (gkmlpt): lists from the JSON API /gkmlpt/api/all/<column>?page=1&sid=<site>,
+    # detail pages with a 索引号 table and div.article-content.
     Platform(
         "gkmlpt",
-        "Guangdong's 政府信息公开平台 (gkmlpt): lists from the JSON API /gkmlpt/api/all/<column>?page=1&sid=<site>, "
-        "detail pages with a 索引号 table and div.article-content.",
         list={"item": "json:articles", "link": "json:url|post_url", "title": "json:title",
               "date": "json:first_publish_time|publish_time|create_time|created_at"},
         detail={"title": "h1.title::text", "body": "div.article-content"},

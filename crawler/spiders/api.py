@@ -129,10 +129,7 @@ class ApiListSpider(PolicySpider):
         data = self.prepare(data)
         listing = json_items(data, self.rule, response.url)
         yield self.fetch_of(response, "list", items=listing.found)
-        for item in listing.items:
-            request = self.detail_request(item.url, title=item.title, date=item.date)
-            if request is not None:
-                yield request
+        yield from self.item_requests(listing.items)
         last = self.last_page(data)
         if listing.found and page < self.rule.max_pages and (last is None or page < last):
             yield self.list_request(page + 1)

@@ -18,11 +18,12 @@ from policywatch.model import AttachmentFile, Fetch, Snapshot
 from policywatch.store import now_iso
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterable, Iterator
 
     from scrapy.http import Response
     from twisted.python.failure import Failure
 
+    from crawler.extract.listing import ListItem
     from policywatch.config import Source
     from policywatch.store import DocRef
 
@@ -30,7 +31,7 @@ MIN_TEXT_CHARS = 20
 # The fetch error that marks a page as gone (the pipeline counts it towards removal).
 REDIRECTED_AWAY = "redirected away to "
 # Pages PolicyWatch reads: HTML, and the XML and JSON that list APIs answer with.
-_HTML_TYPES = ("text/html", "application/xhtml", "text/plain", "application/xml", "text/xml", "application/json",
+_READABLE_TYPES = ("text/html", "application/xhtml", "text/plain", "application/xml", "text/xml", "application/json",
                "text/json", "text/javascript", "application/javascript")
 
 
@@ -64,6 +65,13 @@ class PolicySpider(scrapy.Spider):
         """Re-checks of the stored documents that are due, whether or not a list still shows them."""
         for ref in self.due_refs():
             request = self.detail_request(ref.fetch_url)
+            if request is not None:
+                yield request
+
+    def item_requests(self, items: Iterable[ListItem]) -> Iterator[scrapy.Request]:
+        """Detail requests for a list's items, carrying the list's title and date (stored, not-due ones skipped)."""
+        for item in items:
+            request = self.detail_request(item.url, title=item.title, date=item.date)
             if request is not None:
                 yield request
 
@@ -114,7 +122,7 @@ class PolicySpider(scrapy.Spider):
     def decode(self, response: Response) -> tuple[str, str | None]:
         """Decoded page text and the reason it is unusable (not HTML, a wall), if any."""
         content_type = _header(response, "Content-Type")
-        if content_type and not content_type.lower().startswith(_HTML_TYPES):
+        if content_type and not content_type.lower().startswith(_READABLE_TYPES):
             return "", f"not an HTML page ({content_type.split(';')[0]})"
         decoded = decode_html(response.body, content_type)
         return decoded.text, detect_wall(response.status, decoded.text)

@@ -39,9 +39,6 @@ class ConfigSpider(PolicySpider):
             return
         listing = extract_list(text, response.url, self.source.list)
         yield self.fetch_of(response, "list", items=listing.found)
-        for item in listing.items:
-            request = self.detail_request(item.url, title=item.title, date=item.date)
-            if request is not None:
-                yield request
+        yield from self.item_requests(listing.items)
         if listing.next_url and page < self.source.list.max_pages:
             yield self.list_request(listing.next_url, page=page + 1)
