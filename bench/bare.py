@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -21,28 +20,28 @@ from scrapy.settings import Settings
 
 from crawler.settings import build_settings
 from policywatch import config as config_module
+from policywatch.config import Source, select
 
 
 class BareSpider(scrapy.Spider):
     name = "bare"
 
-    def __init__(self, source: dict[str, Any], **kwargs: Any) -> None:
+    def __init__(self, source: Source, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.start_urls = source["start_urls"]
-        self.rule = source["list"]
-        self.max_pages = self.rule.get("max_pages", 1)
+        self.start_urls = source.start_urls
+        self.rule = source.list
 
     async def start(self):
         for url in self.start_urls:
             yield scrapy.Request(url, callback=self.parse_list, cb_kwargs={"page": 1}, dont_filter=True)
 
     def parse_list(self, response, page: int):
-        for item in response.css(self.rule["item"]):
-            href = item.css(self.rule.get("link", "a::attr(href)")).get()
+        for item in select(response.selector, self.rule.item):
+            href = select(item, self.rule.link).get()
             if href:
                 yield response.follow(href, callback=self.parse_detail)
-        following = response.css(self.rule["next_page"]).get() if self.rule.get("next_page") else None
-        if following and page < self.max_pages:
+        following = select(response.selector, self.rule.next_page).get() if self.rule.next_page else None
+        if following and page < self.rule.max_pages:
             yield response.follow(following, callback=self.parse_list, cb_kwargs={"page": page + 1})
 
     def parse_detail(self, response):
@@ -54,14 +53,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path, required=True)
     args = parser.parse_args(argv)
     config = config_module.load(args.config)  # the very settings PolicyWatch's crawl gets
-    raw = tomllib.loads(args.config.read_text(encoding="utf-8"))
     settings = build_settings(config.crawl)
     settings.pop("ITEM_PIPELINES")
     settings.pop("SPIDER_MODULES")
     settings.pop("PW_MAX_ATTACHMENT_BYTES")
     process = AsyncCrawlerProcess(Settings(settings))
     crawlers = []
-    for source in raw["sources"]:
+    for source in config.sources:
         crawler = process.create_crawler(BareSpider)
         crawlers.append(crawler)
         process.crawl(crawler, source=source)

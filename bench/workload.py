@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
+from crawler.extract.encoding import decode_html
+
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = Path(os.environ.get("POLICYWATCH_SEEDS", ROOT.parent / "shared" / "seeds"))
 DEMO_PORTAL = ROOT / "policywatch" / "demo" / "portal"
@@ -50,18 +52,11 @@ class Item:
     path: str  # relative to the site root folder
 
 
-def _decode(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("gb18030", errors="replace")
-
-
 def corpus() -> tuple[list[str], list[str]]:
     """(sentences, policy names) from the seeds and the demo portal texts, in a stable order."""
-    texts = [_decode(p.read_bytes()) for p in sorted([*SEEDS.glob("*.md"), *SEEDS.glob("*.txt")])]
+    texts = [decode_html(p.read_bytes()).text for p in sorted([*SEEDS.glob("*.md"), *SEEDS.glob("*.txt")])]
     for page in sorted(DEMO_PORTAL.rglob("*.htm*")):
-        raw = _decode(page.read_bytes())
+        raw = decode_html(page.read_bytes()).text
         texts.extend(re.sub(r"<[^>]+>", "", p) for p in re.findall(r"<p[^>]*>(.*?)</p>", raw, re.S))
     sentences, names = {}, {}
     for text in texts:
@@ -127,7 +122,8 @@ class Writer:
                 f'<span class="date">{i.published}</span></li>' for i in chunk
             )
             more = f'<a class="next" href="index_{n + 1}.html">下一页</a>' if n + 1 < len(chunks) else ""
-            pages.append(LIST.format(site=site, authority=authority, items=lis, next=more, page=n + 1))
+            pages.append(LIST.format(site=site, authority=authority, items=lis, next=more, page=n + 1,
+                                     head=f"通知公告_{authority}"))
         return pages
 
     def write_lists(self, site: int, items: list[Item]) -> None:
@@ -228,31 +224,8 @@ def write_config(out: Path, base_url: str, concurrency: int = CONCURRENCY) -> Pa
     return path
 
 
-LIST = """<!DOCTYPE html>
-<html lang="zh-CN">
-<head>
-<meta charset="utf-8">
-<title>通知公告_{authority}</title>
-<link rel="stylesheet" href="/css/site.css">
-</head>
-<body>
-<div class="header"><a class="logo" href="/site{site:02d}/">{authority}</a></div>
-<div class="nav"><ul><li><a href="/">首页</a></li>
-<li class="on"><a href="/site{site:02d}/list/index.html">通知公告</a></li>
-<li><a href="/">政务公开</a></li><li><a href="/">办事服务</a></li></ul></div>
-<div class="main">
-<div class="breadcrumb">当前位置：<a href="/">首页</a> &gt; 通知公告</div>
-<ul class="list">
-{items}
-</ul>
-<div class="pagination"><span class="current">{page}</span>{next}</div>
-</div>
-<div class="footer">主办：{authority}　网站标识码：3100000{site:02d}　沪ICP备05000000号</div>
-</body>
-</html>
-"""
-
-PAGE = """<!DOCTYPE html>
+# The page chrome every page of a site shares, as on a real portal: head, header, navigation.
+_TOP = """<!DOCTYPE html>
 <html lang="zh-CN">
 <head>
 <meta charset="utf-8">
@@ -264,7 +237,21 @@ PAGE = """<!DOCTYPE html>
 <div class="nav"><ul><li><a href="/">首页</a></li>
 <li class="on"><a href="/site{site:02d}/list/index.html">通知公告</a></li>
 <li><a href="/">政务公开</a></li><li><a href="/">办事服务</a></li></ul></div>
-<div class="main">
+"""
+
+LIST = _TOP + """<div class="main">
+<div class="breadcrumb">当前位置：<a href="/">首页</a> &gt; 通知公告</div>
+<ul class="list">
+{items}
+</ul>
+<div class="pagination"><span class="current">{page}</span>{next}</div>
+</div>
+<div class="footer">主办：{authority}　网站标识码：3100000{site:02d}　沪ICP备05000000号</div>
+</body>
+</html>
+"""
+
+PAGE = _TOP + """<div class="main">
 <div class="breadcrumb">当前位置：<a href="/">首页</a> &gt;
 <a href="/site{site:02d}/list/index.html">通知公告</a> &gt; 正文</div>
 <div class="article">
