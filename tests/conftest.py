@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tomllib
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -18,6 +19,9 @@ ROOT = Path(__file__).resolve().parent.parent
 # The saved real pages live beside the checkout, in ../shared, and are never copied in.
 POLICYWATCH = [sys.executable, "-m", "policywatch.cli"]  # the CLI, run as a user runs it
 CORPUS = Path(os.environ.get("POLICYWATCH_CORPUS", ROOT.parent / "shared" / "corpus" / "real"))
+# Values read off the corpus pages by hand (corpus_expected.toml); saved pages by file name.
+CORPUS_EXPECTED = tomllib.loads((Path(__file__).parent / "corpus_expected.toml").read_text(encoding="utf-8"))
+EXPECTED_PAGES = {page["file"]: page for page in CORPUS_EXPECTED["detail"] if "record" not in page}
 OFFICE = Path(__file__).parent / "fixtures" / "office"  # legacy Office files; see make_fixtures.py there
 
 # Loopback crawls need no politeness delay, and error cases should fail fast.

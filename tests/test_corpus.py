@@ -9,7 +9,6 @@ The expected values in corpus_expected.toml were read off the pages by hand.
 from __future__ import annotations
 
 import json
-import tomllib
 import unicodedata
 from pathlib import Path
 
@@ -19,9 +18,9 @@ from crawler.extract.encoding import decode_html
 from crawler.extract.walls import detect_wall
 from policywatch.normalize import normalise
 from policywatch.store import Store
-from tests.conftest import CORPUS, source_toml
+from tests.conftest import CORPUS, CORPUS_EXPECTED, source_toml
 
-EXPECTED = tomllib.loads((Path(__file__).parent / "corpus_expected.toml").read_text(encoding="utf-8"))
+EXPECTED = CORPUS_EXPECTED
 PAGES = EXPECTED["detail"]
 FALLBACK_AUTHORITY = "测试机关"  # what the test sources configure; only "site" pages expect theirs
 

@@ -9,11 +9,9 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import tomllib
 import zlib
 from dataclasses import asdict, replace
 from datetime import date
-from pathlib import Path
 
 import pytest
 import sqlite_utils
@@ -27,10 +25,10 @@ from digest.detect import detect
 from digest.summary import change_line
 from policywatch.model import DocState, Fetch, Snapshot, Verdict, Version
 from policywatch.store import Store, migrations
-from tests.conftest import CORPUS, POLICYWATCH, source_toml
+from tests.conftest import CORPUS, CORPUS_EXPECTED, POLICYWATCH, source_toml
 
 GOV_CN = json.loads((CORPUS / "gov-cn-zhengce-detail-fragments-2019.json").read_text(encoding="utf-8"))["records"]
-EXPECTED = tomllib.loads((Path(__file__).parent / "corpus_expected.toml").read_text(encoding="utf-8"))["detail"]
+EXPECTED = CORPUS_EXPECTED["detail"]
 HAND_READ = [page for page in EXPECTED if "index_number" in page]
 
 

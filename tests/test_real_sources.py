@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import tomllib
-from pathlib import Path
 
 import parsel
 import pytest
@@ -21,7 +19,7 @@ from policywatch import config as config_module
 from policywatch.config import DetailRule, ListRule, select
 from policywatch.normalize import normalise
 from policywatch.platforms import PLATFORMS
-from tests.conftest import CORPUS, POLICYWATCH, ROOT
+from tests.conftest import CORPUS, EXPECTED_PAGES, POLICYWATCH, ROOT
 
 # source name → (saved list page, items, first item's URL, title and date)
 SAVED_LISTS = {
@@ -44,8 +42,7 @@ SAVED_LISTS = {
                       "http://sthjt.jiangxi.gov.cn/jxssthjt/col/col42150/content/content_1951206363677671424.html",
                       "《江西省生态环境分类执法监管办法》政策解读", "2025-07-29"),
 }
-EXPECTED = {page["file"]: page for page in tomllib.loads(
-    (Path(__file__).parent / "corpus_expected.toml").read_text(encoding="utf-8"))["detail"] if "record" not in page}
+EXPECTED = EXPECTED_PAGES
 
 
 @pytest.fixture(scope="module")

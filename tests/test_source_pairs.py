@@ -8,20 +8,16 @@ extraction found.
 
 from __future__ import annotations
 
-import tomllib
-from pathlib import Path
-
 import pytest
 
 from policywatch import config as config_module
 from policywatch.crawl import crawl
 from policywatch.store import Store
-from tests.conftest import CORPUS, ROOT
+from tests.conftest import CORPUS, EXPECTED_PAGES, ROOT
 from tests.replay_proxy import replay, save
 from tests.tlscert import make_certificate
 
-EXPECTED = {page["file"]: page for page in tomllib.loads(
-    (Path(__file__).parent / "corpus_expected.toml").read_text(encoding="utf-8"))["detail"] if "record" not in page}
+EXPECTED = EXPECTED_PAGES
 
 # source → (saved list page, saved detail page, the detail page's URL, detail requests the list leads to)
 PAIRS = {
