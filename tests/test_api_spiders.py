@@ -7,12 +7,14 @@ what it was asked, so the assertions are about the method, form and query the sp
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
 from policywatch.portal import PortalHandler
+from tests.conftest import ROOT
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -29,73 +31,14 @@ RUISHU = ("<html><head><meta http-equiv='Content-Type' content='text/html; chars
           "<script type='text/javascript' src='/chl8ZQuB7Z9v/b9s0Pd.b4c45da.js' r='m'></script></head>"
           "<body></body></html>")
 
-# The [[sources]] entries as config.toml has them; tests put their own server in place of the portal.
-ENTRIES = {
-    "cde-zdyz": """
-[[sources]]
-name = "cde-zdyz"
-title = "药审中心 指导原则数据库"
-region = "国家"
-authority = "国家药品监督管理局药品审评中心"
-start_urls = ["{cde}/zdyz/listpage/9cd8db3b7530c6fa0c86485e563f93c7"]
-verified = false
-[sources.list]
-item = "json:data.records"
-link = "json:externalLinks|infoUrl"  # infoUrl: the spider builds it from zdyzIdCODE
-title = "json:title"
-date = "json:issueDate"
-max_pages = 3
-""",
-    "cde-zdyz-fbtg": """
-[[sources]]
-name = "cde-zdyz-fbtg"
-title = "药审中心 指导原则 发布通告"
-region = "国家"
-authority = "国家药品监督管理局药品审评中心"
-start_urls = ["{cde}/zdyz/listpage/2853510d929253719601db17b8a9fd81"]
-verified = false
-[sources.list]
-item = "json:data.records"
-link = "json:externalLinks|infoUrl"
-title = "json:title"
-date = "json:issueDate"
-max_pages = 3
-""",
-    "miit-wjfb": """
-[[sources]]
-name = "miit-wjfb"
-title = "工业和信息化部 文件发布"
-region = "国家"
-authority = "工业和信息化部"
-start_urls = ["{miit}/search/wjfb.html?websiteid=110000000000000&pg=&p=&tpl=14&category=51&q="]
-verified = false
-[sources.list]
-item = "json:data.searchResult.dataResults"
-link = "json:data.url"
-title = "json:data.title|data.title_text"
-date = "json:data.jsearch_date|data.deploytime|data.cdate"
-max_pages = 2
-""",
-    "govcn-zhengceku": """
-[[sources]]
-name = "govcn-zhengceku"
-title = "中国政府网 国务院政策文件库"
-region = "国家"
-authority = "国务院"
-start_urls = ["{govcn}/zcwjk/policyDocumentLibrary?q=&t=zhengcelibrary&orpro="]
-verified = false
-[sources.list]
-item = "json:searchVO.listVO"
-link = "json:url"
-title = "json:title"
-date = "json:pubtimeStr|pubtime|ptime"
-max_pages = 3
-""",
-}
+# The [[sources]] entries exactly as the shipped config.toml has them, with this test's server for the portal.
+SHIPPED = {re.search(r'name = "([^"]+)"', block).group(1): "[[sources]]\n" + block
+           for block in (ROOT / "config.toml").read_text(encoding="utf-8").split("\n[[sources]]\n")[1:]}
 
 
 def entries(base: str, *names: str) -> list[str]:
-    return [ENTRIES[name].format(cde=base, miit=base, govcn=base) for name in names]
+    return [re.sub(r'(start_urls = \[")https?://[^/"]+', lambda m: m.group(1) + base, SHIPPED[name])
+            for name in names]
 
 
 def fixture(name: str) -> bytes | None:
