@@ -1,6 +1,6 @@
 """Generate N sites x M detail pages of Chinese policy prose, mutate them, and write the crawl config.
 
-Sentences come from the seeds (``/work/shared/seeds``, or ``$POLICYWATCH_SEEDS``) and the demo portal's pages,
+Sentences come from the seeds (``../shared/seeds``, or ``$POLICYWATCH_SHARED/seeds``) and the demo portal's pages,
 recombined deterministically (``--seed``). Layout under ``DIR/site``::
 
     siteNN/list/index.html, index_1.html, ...   list pages (ul.list li, a.next), newest first
@@ -25,7 +25,7 @@ from pathlib import Path
 from crawler.extract.encoding import decode_html
 
 ROOT = Path(__file__).resolve().parent.parent
-SEEDS = Path(os.environ.get("POLICYWATCH_SEEDS", ROOT.parent / "shared" / "seeds"))
+SEEDS = Path(os.environ.get("POLICYWATCH_SHARED", ROOT.parent / "shared")) / "seeds"
 DEMO_PORTAL = ROOT / "policywatch" / "demo" / "portal"
 PER_LIST_PAGE = 25
 CONCURRENCY = 8  # per domain, for PolicyWatch and the bare spider alike

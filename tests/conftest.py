@@ -16,9 +16,11 @@ from policywatch.portal import PortalHandler, serve
 from policywatch.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
-# The saved real pages live beside the checkout, in ../shared, and are never copied in.
 POLICYWATCH = [sys.executable, "-m", "policywatch.cli"]  # the CLI, run as a user runs it
-CORPUS = Path(os.environ.get("POLICYWATCH_CORPUS", ROOT.parent / "shared" / "corpus" / "real"))
+# The saved real pages and the seed roundups live beside the checkout, in ../shared, and are never copied in.
+SHARED = Path(os.environ.get("POLICYWATCH_SHARED", ROOT.parent / "shared"))
+CORPUS = Path(os.environ.get("POLICYWATCH_CORPUS", SHARED / "corpus" / "real"))
+SEEDS = SHARED / "seeds"
 # Values read off the corpus pages by hand (corpus_expected.toml); saved pages by file name.
 CORPUS_EXPECTED = tomllib.loads((Path(__file__).parent / "corpus_expected.toml").read_text(encoding="utf-8"))
 EXPECTED_PAGES = {page["file"]: page for page in CORPUS_EXPECTED["detail"] if "record" not in page}
@@ -97,3 +99,11 @@ def open_store():
     yield open_
     for store in stores:
         store.close()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Without the shared pages nothing real can be tested: say so once, instead of failing test by test."""
+    missing = [str(folder) for folder in (CORPUS, SEEDS) if not folder.is_dir()]
+    if missing:
+        pytest.exit(f"the saved portal pages and seeds are missing ({', '.join(missing)}): clone this repository "
+                    "beside its shared/ folder, or set POLICYWATCH_SHARED to it", returncode=2)

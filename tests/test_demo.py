@@ -13,7 +13,7 @@ import pytest
 
 from policywatch.demo import PORTAL
 from policywatch.store import Store
-from tests.conftest import POLICYWATCH, ROOT
+from tests.conftest import POLICYWATCH, SEEDS
 
 EXPECTED = tomllib.loads((PORTAL / "EXPECTED.toml").read_text(encoding="utf-8"))
 
@@ -147,7 +147,7 @@ def test_diff_command(demo) -> None:
 
 def seed_002_items() -> list[tuple[str, str | None, str]]:
     """(title, date as written, authority) of every item section of the December 2023 roundup, in its order."""
-    text = (ROOT.parent / "shared" / "seeds" / "002_ef1bdd762e4e1ef5.txt").read_text(encoding="utf-8")
+    text = (SEEDS / "002_ef1bdd762e4e1ef5.txt").read_text(encoding="utf-8")
     items = []
     for section in text.split("►►►")[1:]:
         lines = [line.strip() for line in section.strip().splitlines() if line.strip()]

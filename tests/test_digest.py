@@ -12,9 +12,8 @@ from digest.period import period_of
 from policywatch import config as config_module
 from policywatch.hanzi import simplified
 from tests.browser import ARTIFACTS, inspect, require_chromium
-from tests.conftest import POLICYWATCH, ROOT, source_toml
+from tests.conftest import POLICYWATCH, SEEDS, source_toml
 
-SEEDS = ROOT.parent / "shared" / "seeds"
 CELL_TOPIC = """
 [topics.cell-therapy]
 title = "细胞与基因治疗"
