@@ -32,6 +32,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", default="config.toml")
     parser.add_argument("--db", default=None)
     parser.add_argument("--recheck-all", action="store_true")
+    parser.add_argument("--run", type=int, default=None,
+                        help="record into this run, which the caller started and finishes (policywatch.crawl)")
     parser.add_argument("--events", action="store_true", help="print JSON event lines on stdout")
     parser.add_argument("--log-file", default=None)
     args = parser.parse_args(argv)
@@ -55,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with Store(config.db) as store:
         store.sync_sources(config.sources)
-        run_id = store.start_run(s.name for s in sources)
+        run_id = args.run if args.run is not None else store.start_run(s.name for s in sources)
         now = now_iso()
         refs = {s.name: store.document_refs(s.name, now, args.recheck_all) for s in sources}
         attachments = {s.name: store.attachment_refs(s.name) for s in sources}
@@ -83,8 +85,9 @@ def main(argv: list[str] | None = None) -> int:
         process.crawl(crawler, source=source, refs=refs[source.name], attachments=attachments[source.name])
     process.start()
 
-    with Store(config.db) as store:
-        store.finish_run(run_id)
+    if args.run is None:
+        with Store(config.db) as store:
+            store.finish_run(run_id)
     if args.events:
         print(json.dumps({"event": "done", "run": run_id}), flush=True)
     return 0

@@ -16,6 +16,9 @@ def build_settings(crawl: CrawlSettings) -> dict[str, Any]:
         "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
         "AUTOTHROTTLE_START_DELAY": max(crawl.download_delay, 0.5),
         "AUTOTHROTTLE_TARGET_CONCURRENCY": float(crawl.concurrency_per_domain),
+        # One synchronous pipeline writes items one by one; Scrapy's default (100) would start 100 asyncio
+        # tasks for every response's output.
+        "CONCURRENT_ITEMS": 1,
         "CONCURRENT_REQUESTS": 16,
         "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrency_per_domain,
         "COOKIES_ENABLED": False,
@@ -32,4 +35,6 @@ def build_settings(crawl: CrawlSettings) -> dict[str, Any]:
         "SPIDER_MODULES": SPIDER_MODULES,
         "TELNETCONSOLE_ENABLED": False,
         "USER_AGENT": crawl.user_agent,
+        # A development check that re-reads a generator callback's source on every response.
+        "WARN_ON_GENERATOR_RETURN_VALUE": False,
     }

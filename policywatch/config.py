@@ -95,6 +95,7 @@ class CrawlSettings:
     max_attachment_bytes: int = 20_000_000
     recheck_days: float = 7.0
     run_timeout: float = 3600.0  # seconds a scheduled crawl may run before it is stopped
+    processes: int | None = None  # crawl processes sharing the sources out; None: one per CPU
 
 
 @dataclass(frozen=True)
@@ -243,6 +244,7 @@ _CRAWL: _Schema = {
     "max_attachment_bytes": (int, False),
     "recheck_days": ((int, float), False),
     "run_timeout": ((int, float), False),
+    "processes": (int, False),
 }
 _DETECT: _Schema = {"duplicate_threshold": ((int, float), False)}
 _LIST: _Schema = {
@@ -323,6 +325,8 @@ def parse(raw: dict[str, Any], path: Path, db: str | Path | None = None) -> Conf
     for key in ("concurrency_per_domain", "max_page_bytes", "max_attachment_bytes", "timeout", "run_timeout"):
         if getattr(crawl, key) <= 0:
             raise ConfigError(path, f"crawl.{key}", "must be greater than 0")
+    if crawl.processes is not None and crawl.processes <= 0:
+        raise ConfigError(path, "crawl.processes", "must be greater than 0")
     detect = DetectSettings(**_check(raw.get("detect", {}), _DETECT, "detect", path))
     if not 0 < detect.duplicate_threshold <= 1:
         raise ConfigError(path, "detect.duplicate_threshold", "must be between 0 and 1")

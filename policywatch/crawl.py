@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 
     from policywatch.config import Config
 
+ALL_SKIPPED = 3  # crawler.run's exit code when another process holds every source it was given
 STOP_GRACE = 30.0  # seconds a stopped crawl gets to wind down (Scrapy finishes in-flight items) before SIGKILL
 
 
@@ -46,60 +48,84 @@ def crawl(
 ) -> CrawlResult:
     """Run ``python -m crawler.run`` for ``sources`` (all when empty) and wait for it.
 
-    Progress arrives as JSON lines and is passed to ``on_event``. A crawl still running after ``timeout``
-    seconds, or when ``stop`` is set, gets SIGTERM (Scrapy's graceful shutdown), then SIGKILL after
-    STOP_GRACE; what it stored stays stored. Afterwards each source's run is summed up in state.db and
+    The sources are shared out among up to ``[crawl] processes`` crawl processes (one per CPU by default),
+    which all record into one run: extraction and storage are CPU work, and one Python process uses one core.
+    Progress arrives as JSON lines on one pipe and is passed to ``on_event``. A crawl still running after
+    ``timeout`` seconds, or when ``stop`` is set, gets SIGTERM (Scrapy's graceful shutdown), then SIGKILL
+    after STOP_GRACE; what it stored stays stored. Afterwards each source's run is summed up in state.db and
     its alert opened or closed (see policywatch.health), whatever the outcome.
     """
     names = list(sources) or [s.name for s in config.sources]
     log_dir = config.db.parent / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "crawler.run", "--config", str(config.path),
-               "--db", str(config.db), "--events", "--log-file", str(log_dir / "crawl.log")]
+    started = now_iso()
+    with Store(config.db) as store:
+        run_id = store.start_run(names)
+    command = [sys.executable, "-m", "crawler.run", "--config", str(config.path), "--db", str(config.db),
+               "--run", str(run_id), "--events", "--log-file", str(log_dir / "crawl.log")]
     if recheck_all:
         command.append("--recheck-all")
-    command.extend(names)
-    run_id: int | None = None
     skipped: list[str] = []
-    started = now_iso()
+    # One pipe for every process's events: each line is written whole, so lines never interleave.
     # stderr goes to a file, not a pipe: a chatty process can never block on it.
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as err, subprocess.Popen(
-        command, stdout=subprocess.PIPE, stderr=err, text=True, encoding="utf-8"
-    ) as process:
-        assert process.stdout is not None
+    reading, writing = os.pipe()
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as err:
+        try:
+            processes = [subprocess.Popen([*command, *shard], stdout=writing, stderr=err)
+                         for shard in shards(config, names)]
+        finally:
+            os.close(writing)
         ended, interrupted = threading.Event(), []
-        watcher = threading.Thread(target=_stop_when, args=(process, ended, interrupted, timeout, stop), daemon=True)
+        watcher = threading.Thread(target=_stop_when, args=(processes, ended, interrupted, timeout, stop),
+                                   daemon=True)
         watcher.start()
-        for line in process.stdout:
-            event = _event(line)
-            if event.get("event") == "run":
-                run_id = int(event["run"])
-            if event.get("event") == "skipped":
-                skipped.append(event["source"])
-            if event and on_event is not None:
-                on_event(event)
-        process.wait()
+        with open(reading, encoding="utf-8") as events:
+            for line in events:
+                event = _event(line)
+                if event.get("event") == "skipped":
+                    skipped.append(event["source"])
+                if event and on_event is not None:
+                    on_event(event)
+        for process in processes:
+            process.wait()
         ended.set()
         watcher.join()
         err.seek(0)
         stderr = err.read()
-    outcome = interrupted[0] if interrupted else "ok" if process.returncode == 0 and run_id is not None else "failed"
-    if run_id is not None:
-        crawled = [n for n in names if n not in skipped]
-        with Store(config.db) as store:
-            if outcome != "ok":
-                store.finish_run(run_id, outcome)
-            store.record_source_runs(run_id, crawled, outcome, started, now_iso())
-            alerts = update_alerts(config, store, crawled)
-            result = CrawlResult(run_id, store.run_summary(run_id), store.run_errors(run_id), skipped, alerts)
+    crawled = [n for n in names if n not in skipped]
+    failed = [p.returncode for p in processes if p.returncode != 0 and not (p.returncode == ALL_SKIPPED and skipped)]
+    outcome = interrupted[0] if interrupted else "failed" if failed else "ok"
+    with Store(config.db) as store:
+        store.finish_run(run_id, "skipped" if not crawled else "finished" if outcome == "ok" else outcome)
+        store.record_source_runs(run_id, crawled, outcome, started, now_iso())
+        alerts = update_alerts(config, store, crawled)
+        result = CrawlResult(run_id, store.run_summary(run_id), store.run_errors(run_id), skipped, alerts)
+    if outcome == "failed":
+        last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {failed[0]}"
+        raise CrawlError(f"crawl failed: {last}")
     if outcome != "ok":
-        last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {process.returncode}"
-        raise CrawlError(f"crawl {outcome}: {last}" if outcome == "failed" else f"crawl {outcome}")
+        raise CrawlError(f"crawl {outcome}")
+    if not crawled:
+        raise CrawlError("crawl skipped: every source asked for is being crawled by another process")
     return result
 
 
-def _stop_when(process: subprocess.Popen, ended: threading.Event, interrupted: list[str], timeout: float | None,
-               stop: threading.Event | None) -> None:
+def shards(config: Config, names: list[str]) -> list[list[str]]:
+    """Share sources out among the crawl processes: browser sources together (one Chromium), the rest
+    dealt out to the emptiest shard in config order."""
+    count = max(1, min(config.crawl.processes or os.cpu_count() or 1, len(names)))
+    groups: list[list[str]] = [[] for _ in range(count)]
+    by_name = {s.name: s for s in config.sources}
+    browser = [n for n in names if by_name[n].fetcher == "browser"]
+    groups[0].extend(browser)
+    for name in names:
+        if name not in browser:
+            min(groups, key=len).append(name)
+    return [g for g in groups if g]
+
+
+def _stop_when(processes: list[subprocess.Popen], ended: threading.Event, interrupted: list[str],
+               timeout: float | None, stop: threading.Event | None) -> None:
     """Watch a crawl: on timeout or ``stop``, ask it to wind down, then make it; says which in ``interrupted``."""
     deadline = time.monotonic() + timeout if timeout else None
     while not ended.wait(0.2):
@@ -107,9 +133,13 @@ def _stop_when(process: subprocess.Popen, ended: threading.Event, interrupted: l
         if not timed_out and not (stop is not None and stop.is_set()):
             continue
         interrupted.append("timed out" if timed_out else "stopped")
-        process.send_signal(signal.SIGTERM)
+        for process in processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
         if not ended.wait(STOP_GRACE):
-            process.kill()
+            for process in processes:
+                if process.poll() is None:
+                    process.kill()
         return
 
 

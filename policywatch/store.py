@@ -17,6 +17,8 @@ consistent database that the next crawl simply continues.
 from __future__ import annotations
 
 import json
+import sqlite3
+import time
 import zlib
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from policywatch.model import Fetch, Likeness, Snapshot, Verdict
 
 migrations = Migrations("policywatch")
+BUSY_WAIT = 30.0  # seconds a statement waits for another process's write lock before failing
 
 
 @migrations()
@@ -173,6 +176,21 @@ def m007_metadata_table(db: sqlite_utils.Database) -> None:
             db[table].add_column(column, str)
 
 
+@migrations()
+def m008_likeness_v2(db: sqlite_utils.Database) -> None:
+    # Shingles are now hashed with array arithmetic (digest.duplicates); signatures stored with the old
+    # per-shingle CRC would never match new ones, so every stored document's is recomputed from its text.
+    from digest.duplicates import likeness
+
+    rows = db.execute("""SELECT d.id, d.title, t.body FROM documents d JOIN versions v ON v.id = d.latest_version
+                           JOIN texts t ON t.hash = v.text_hash WHERE d.likeness IS NOT NULL""").fetchall()
+    for doc_id, title, body in rows:
+        mine = likeness(title, zlib.decompress(body).decode("utf-8"))
+        db.execute("UPDATE documents SET likeness = ?, shingles = ? WHERE id = ?", [mine.signature, mine.size, doc_id])
+        db.execute("DELETE FROM doc_bands WHERE document_id = ?", [doc_id])
+        db.conn.executemany("INSERT INTO doc_bands (band, bucket, document_id) VALUES (?, ?, ?)",
+                       [(band, bucket, doc_id) for band, bucket in enumerate(mine.bands)])
+
 def now_iso() -> str:
     """Timestamps are UTC ISO-8601 strings, so they sort and compare as text."""
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -197,7 +215,7 @@ class Store:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.db = sqlite_utils.Database(self.path)
-        self.db.execute("PRAGMA busy_timeout = 30000")
+        self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_WAIT * 1000)}")
         if self.db.journal_mode != "wal":
             self.db.enable_wal()
         # WAL + NORMAL: every committed transaction survives a killed process.
@@ -219,13 +237,35 @@ class Store:
             with self.db.atomic():
                 yield
             return
-        self.db.conn.execute("BEGIN IMMEDIATE")
+        self._begin_immediate()
         try:
             yield
         except BaseException:
             self.db.conn.execute("ROLLBACK")
             raise
         self.db.conn.execute("COMMIT")
+
+    def _begin_immediate(self) -> None:
+        """BEGIN IMMEDIATE, retried every fraction of a millisecond while another process holds the write lock.
+
+        SQLite's own busy handler sleeps 1, 2, 5, 10 … ms between tries; parallel crawl processes each
+        committing hundreds of short transactions a second would spend much of their time asleep.
+        """
+        deadline = time.monotonic() + BUSY_WAIT
+        pause = 0.0001
+        self.db.conn.execute("PRAGMA busy_timeout = 0")
+        try:
+            while True:
+                try:
+                    self.db.conn.execute("BEGIN IMMEDIATE")
+                    return
+                except sqlite3.OperationalError as e:
+                    if "locked" not in str(e) or time.monotonic() > deadline:
+                        raise
+                time.sleep(pause)
+                pause = min(pause * 2, 0.002)
+        finally:
+            self.db.conn.execute(f"PRAGMA busy_timeout = {int(BUSY_WAIT * 1000)}")
 
     def __enter__(self) -> Store:
         return self
@@ -345,10 +385,9 @@ class Store:
         with self.transaction():
             doc = self._find_document(snapshot.canonical_url, fetch.url)
             if doc is None:
-                doc = {"id": int(self.db["documents"].insert(
-                    {"url": snapshot.canonical_url, "fetch_url": fetch.url, "source": fetch.source,
-                     "first_seen": fetch.fetched_at, "first_run": run_id}
-                ).last_pk), "latest_version": None}
+                doc = {"id": self._insert("documents", {
+                    "url": snapshot.canonical_url, "fetch_url": fetch.url, "source": fetch.source,
+                    "first_seen": fetch.fetched_at, "first_run": run_id}), "latest_version": None}
             self._put_text(version.text_hash, snapshot.text)
             update = {
                 "fetch_url": fetch.url, "last_checked": fetch.fetched_at, "next_check": next_check,
@@ -356,19 +395,17 @@ class Store:
                 "status": verdict.status, "missing": verdict.missing, **meta,
             }
             if verdict.new_version:
-                update["latest_version"] = int(self.db["versions"].insert(
-                    {"document_id": doc["id"], "text_hash": version.text_hash,
-                     "created_at": fetch.fetched_at, "run_id": run_id, **meta}
-                ).last_pk)
+                update["latest_version"] = self._insert("versions", {
+                    "document_id": doc["id"], "text_hash": version.text_hash, "created_at": fetch.fetched_at,
+                    "run_id": run_id, **meta})
             if grouping is not None:
                 likeness, group_id = grouping
                 update |= {"title_key": likeness.title_key, "likeness": likeness.signature,
                            "shingles": likeness.size, "group_id": group_id or doc["id"]}
                 self.db.execute("DELETE FROM doc_bands WHERE document_id = ?", [doc["id"]])
-                self.db["doc_bands"].insert_all(
-                    {"band": band, "bucket": bucket, "document_id": doc["id"]}
-                    for band, bucket in enumerate(likeness.bands))
-            self.db["documents"].update(doc["id"], update)
+                self.db.conn.executemany("INSERT INTO doc_bands (band, bucket, document_id) VALUES (?, ?, ?)",
+                                         [(band, bucket, doc["id"]) for band, bucket in enumerate(likeness.bands)])
+            self._update("documents", doc["id"], update)
             self._insert_change(run_id, doc, verdict, fetch.fetched_at,
                                 update.get("latest_version", doc["latest_version"]), diff_stats)
             self._insert_fetch(run_id, fetch, doc["id"])
@@ -392,7 +429,7 @@ class Store:
                 if verdict is not None:
                     update |= {"status": verdict.status, "missing": verdict.missing}
                     self._insert_change(run_id, doc, verdict, fetch.fetched_at, None, None)
-                self.db["documents"].update(doc["id"], update)
+                self._update("documents", doc["id"], update)
             self._insert_fetch(run_id, fetch, doc["id"] if doc else None)
 
     def attachment_refs(self, source: str) -> dict[str, tuple[str | None, str | None, str]]:
@@ -438,7 +475,7 @@ class Store:
     def _put_text(self, text_hash: str, text: str) -> None:
         if not self.db.execute("SELECT 1 FROM texts WHERE hash = ?", [text_hash]).fetchone():
             data = text.encode("utf-8")
-            self.db["texts"].insert({"hash": text_hash, "body": zlib.compress(data, 6), "size": len(data)})
+            self._insert("texts", {"hash": text_hash, "body": zlib.compress(data, 6), "size": len(data)})
 
     def _insert_change(
         self, run_id: int, doc: dict[str, Any], verdict: Verdict, when: str,
@@ -447,7 +484,7 @@ class Store:
         if verdict.kind is None:
             return
         added, removed = diff_stats or (None, None)
-        self.db["changes"].insert({
+        self._insert("changes", {
             "document_id": doc["id"], "kind": verdict.kind, "fields": ",".join(verdict.fields),
             "from_version": doc["latest_version"], "to_version": to_version, "detected_at": when,
             "run_id": run_id, "added": added, "removed": removed, **(extra or {}),
@@ -460,7 +497,18 @@ class Store:
         return list(self.db.query(sql, [document_id]))
 
     def _insert_fetch(self, run_id: int, fetch: Fetch, document_id: int | None) -> None:
-        self.db["fetches"].insert({"run_id": run_id, "document_id": document_id, **asdict(fetch)})
+        self._insert("fetches", {"run_id": run_id, "document_id": document_id, **asdict(fetch)})
+
+    def _insert(self, table: str, row: dict[str, Any]) -> int:
+        """INSERT one row, returning its rowid: the crawl's hot path, in plain SQL (sqlite-utils would
+        re-read the table's schema on every call)."""
+        sql = f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
+        return int(self.db.conn.execute(sql, list(row.values())).lastrowid)
+
+    def _update(self, table: str, row_id: int, values: dict[str, Any]) -> None:
+        """UPDATE one row by id, in plain SQL like ``_insert``."""
+        sql = f"UPDATE {table} SET {', '.join(f'{column} = ?' for column in values)} WHERE id = ?"
+        self.db.conn.execute(sql, [*values.values(), row_id])
 
     def _find_document(self, url: str, fetch_url: str) -> dict[str, Any] | None:
         rows = self.db.query(

@@ -60,10 +60,12 @@ def write_config(tmp_path: Path):
     """Write a config.toml in tmp_path from source entries; returns the loaded Config."""
 
     def write(*sources: str, timeout: float = 5, max_page_bytes: int = 5_000_000,
-              max_attachment_bytes: int = 5_000_000):
+              max_attachment_bytes: int = 5_000_000, processes: int | None = None):
         path = tmp_path / "config.toml"
         text = FAST_CRAWL.format(timeout=timeout, max_page_bytes=max_page_bytes,
                                  max_attachment_bytes=max_attachment_bytes)
+        if processes is not None:
+            text += f"processes = {processes}\n"
         path.write_text(text + "\n".join(sources), encoding="utf-8")
         return config_module.load(path)
 

@@ -59,7 +59,7 @@ BAD = [
     ("[crawl]\nretries = true\n", "config.toml: crawl.retries: expected int, got bool"),
     ("[crawl]\nspeed = 3\n", "config.toml: crawl.speed: unknown key (expected one of: user_agent, "
      "obey_robots, concurrency_per_domain, download_delay, autothrottle, timeout, retries, "
-     "max_page_bytes, max_attachment_bytes, recheck_days, run_timeout)"),
+     "max_page_bytes, max_attachment_bytes, recheck_days, run_timeout, processes)"),
     (GOOD_SOURCE.replace('item = "ul.list li"\n', ""), "config.toml: sources[0].list.item: required key is missing"),
     (GOOD_SOURCE.replace('"ul.list li"', '"ul.list li[["'),
      "config.toml: sources[0].list.item: invalid selector 'ul.list li[[': …"),

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import sqlite3
+import threading
 import zlib
 
 from crawler.pipelines import store_fetch, store_snapshot
+from digest.duplicates import likeness
 from policywatch.model import Fetch, Snapshot
 from policywatch.store import Store
 
@@ -62,3 +65,39 @@ def test_fetch_log_and_due_rechecks(tmp_path) -> None:
     assert store.run_summary(2) == [{"source": "nhc", "pages": 2, "new_documents": 0,
                                      "new_versions": 0, "errors": 1}]
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_stored_signatures_are_recomputed_by_the_upgrade(tmp_path) -> None:
+    """m008: signatures hashed the old way would never match new ones, so the upgrade recomputes them."""
+    path = tmp_path / "state.db"
+    store = Store(path)
+    text = "根据干细胞临床研究管理办法，本批项目予以备案，请各单位按期完成研究任务。" * 5
+    store_snapshot(store, 1, snapshot(text), "2023-12-12")
+    store.db.execute("UPDATE documents SET likeness = zeroblob(256), shingles = 1")
+    store.db.execute("DELETE FROM doc_bands")
+    store.db.execute("DELETE FROM _sqlite_migrations WHERE name = 'm008_likeness_v2'")
+    store.db.conn.commit()
+    store.close()
+
+    upgraded = Store(path)
+    mine = likeness("关于开展干细胞临床研究备案的通知", text)
+    assert upgraded.db.execute("SELECT likeness, shingles FROM documents").fetchone() == (mine.signature, mine.size)
+    assert upgraded.db.execute("SELECT band, bucket FROM doc_bands ORDER BY band").fetchall() == list(
+        enumerate(mine.bands))
+    # The same document fetched again is one group with itself, not a stranger.
+    assert upgraded.duplicate_candidates(mine, URL + "?again")[0].signature == mine.signature
+
+
+def test_a_write_waits_for_another_writer_to_commit(tmp_path) -> None:
+    """Parallel crawl processes take turns at the write lock instead of failing with "database is locked"."""
+    store = Store(tmp_path / "state.db")
+    other = sqlite3.connect(tmp_path / "state.db", isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO runs (started_at, status) VALUES ('2024-01-01T00:00:00+00:00', 'other')")
+    threading.Timer(0.5, other.execute, ["COMMIT"]).start()
+
+    run = store.start_run(["nhc"])  # blocks until the other connection commits
+
+    assert [r["status"] for r in store.db["runs"].rows] == ["other", "running"]
+    assert run == 2
+    other.close()

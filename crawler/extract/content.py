@@ -8,12 +8,14 @@ main-content extraction.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
 
 import trafilatura
 from lxml import etree, html
+from lxml.cssselect import CSSSelector
 
 from policywatch.normalize import clean_lines
 
@@ -45,6 +47,12 @@ _EARLY_END = re.compile(r"</(?:body|html)\s*>", re.I)
 # Elements a browser never shows. (visibility:hidden is not one: templates hide <body>
 # with it until their scripts have run.)
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none", re.I)
+
+
+@functools.cache
+def css(selector: str) -> CSSSelector:
+    """A compiled CSS selector: ``element.cssselect`` would translate it to XPath again on every page."""
+    return CSSSelector(selector, translator="html")
 
 
 def repair(page: str) -> str:
@@ -131,7 +139,7 @@ def embedded_text(page: str) -> str:
 def main_text(root: html.HtmlElement) -> str:
     """The page's main text: a known CMS container if one has text, else trafilatura's pick."""
     for selector in KNOWN_BODIES:
-        for el in root.cssselect(selector):
+        for el in css(selector)(root):
             text = body_from(el)
             if len(text) >= MIN_BODY_CHARS:
                 return text

@@ -21,6 +21,7 @@ import parsel
 from crawler.extract.content import (
     MIN_BODY_CHARS,
     body_from,
+    css,
     element_text,
     embedded_text,
     main_text,
@@ -34,6 +35,8 @@ from policywatch.config import select
 from policywatch.hanzi import char_classes, either_script
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from lxml import html
 
     from policywatch.config import DetailRule
@@ -180,7 +183,7 @@ def _title(root: html.HtmlElement, meta: dict[str, str], list_title: str | None)
         return article_title
     stem = _ELLIPSIS.sub("", _fold(list_title or ""))
     headings = [_fold(el.text_content()) for selector in _TITLE_SELECTORS
-                for el in root.cssselect(selector)[:1]]
+                for el in css(selector)(root)[:1]]
     head = root.find(".//title")
     if head is not None and head.text:
         headings.append(_fold(_TITLE_SPLIT.split(head.text.strip())[0]))
@@ -193,9 +196,25 @@ def _title(root: html.HtmlElement, meta: dict[str, str], list_title: str | None)
 
 @functools.cache
 def _label_pattern(label: str) -> re.Pattern[str]:
-    """A label, in either script, then a colon; spaces may sit between its characters ("索 引 号")."""
+    """A label, in either script, then a colon; spaces may sit between its characters ("索 引 号").
+
+    The pattern starts with the label itself, so the regex engine can skip to its first character;
+    what may precede a label is checked by ``_label_matches``.
+    """
     spaced = r"\s*".join(char_classes(label))
-    return re.compile(rf"(?:^|[\s】\]|])({spaced})\s*[:：]\s*([^\n]*)(?:\n([^\n]*))?")
+    return re.compile(rf"({spaced})\s*[:：]\s*([^\n]*)(?:\n([^\n]*))?")
+
+
+def _label_matches(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
+    """Matches of a label pattern that start the text or follow a space or a cell border (】 ] |)."""
+    position = 0
+    while match := pattern.search(text, position):
+        start = match.start()
+        if start == 0 or text[start - 1] in "】]|" or text[start - 1].isspace():
+            yield match
+            position = match.end()
+        else:
+            position = start + 1
 
 
 def _labelled(page_text: str, labels: tuple[str, ...]) -> list[str]:
@@ -205,7 +224,7 @@ def _labelled(page_text: str, labels: tuple[str, ...]) -> list[str]:
     """
     values = []
     for label in labels:
-        for match in _label_pattern(label).finditer(page_text):
+        for match in _label_matches(_label_pattern(label), page_text):
             value = match.group(2).strip()
             if not value:
                 value = (match.group(3) or "").strip()
