@@ -17,8 +17,13 @@ DELETE, EQUAL, INSERT = -1, 0, 1
 # Exactly jieba's own Han range: a run of these goes to jieba whole, anything else is split by _OTHER.
 _HAN = re.compile(r"([\u4E00-\u9FD5]+)")
 _OTHER = re.compile(r"\w+|\s+|.", re.DOTALL)
+# Han, whitespace, other word characters; anything else is a punctuation mark, which _OTHER makes a word alone.
+_KIND = re.compile(r"([\u4E00-\u9FD5])|(\s)|(\w)")
 # Paragraphs (with the blank lines after them), then sentences: coarse units diffed before tokens.
 _LEVELS = (re.compile(r"[^\n]*\n+|[^\n]+"), re.compile(r"[^。；！？\n]*(?:[。；！？]+|\n+)|[^。；！？\n]+"))
+# Changed text past _SMALL (product of the two lengths) is diffed word by word only when at least _RELATED
+# similar (see _similarity); unrelated text of more than _PAIRS sentence pairs is not searched for a similar pair.
+_SMALL, _RELATED, _PAIRS = 2500, 0.3, 400
 _ANSI = {DELETE: "\x1b[31;9m", INSERT: "\x1b[32;4m"}
 _RESET = "\x1b[0m"
 # Scraped text may carry its own escape sequences; never let them reach a terminal raw.
@@ -56,19 +61,23 @@ def _segmenter():
     return jieba
 
 
-def tokenize(text: str) -> list[str]:
+def tokenize(text: str, words: dict[str, list[str]] | None = None) -> list[str]:
     """Split into words, so a diff shows "和免疫细胞" changing rather than scattered characters.
 
     Han runs are segmented by jieba (HMM on, so unknown words still come out whole); other runs become
     words, whitespace runs and single punctuation marks. The tokens always join back to ``text`` exactly.
+    ``words`` keeps jieba's words for each Han run, for callers that segment many texts sharing runs.
     """
+    words = {} if words is None else words
     tokens: list[str] = []
     for i, run in enumerate(_HAN.split(text)):
         if not run:
             continue
         if i % 2:
-            words = _segmenter().lcut(run, HMM=True)
-            tokens.extend(words if "".join(words) == run else run)  # never trust a segmenter with the text
+            if run not in words:
+                cut = _segmenter().lcut(run, HMM=True)
+                words[run] = cut if "".join(cut) == run else list(run)  # never trust a segmenter with the text
+            tokens.extend(words[run])
         else:
             tokens.extend(_OTHER.findall(run))
     return tokens
@@ -81,50 +90,144 @@ def _code(index: int) -> str:
     return chr(0xF0000 + index if index < 0x20000 else index - 0x10000)
 
 
-def _diff_units(dmp: diff_match_patch, old: list[str], new: list[str], deadline: float, semantic: bool) -> list:
-    """diff-match-patch over sequences of units (its linesToChars trick): each distinct unit becomes one character.
+def _trigrams(text: str) -> set[str]:
+    """Every run of three characters in ``text``."""
+    return {text[i : i + 3] for i in range(len(text) - 2)}
 
-    The encoded strings never mix with real text, so any code point would do; private use ones keep dmp's
-    word-boundary scoring neutral, and Python strings take the supplementary planes, so >65k units fit.
+
+def _similarity(a: set[str], b: set[str]) -> float:
+    """The share of the smaller set of trigrams that the other set holds too.
+
+    Cheap next to segmenting and diffing, and it tells revised text from replaced text: in real revisions,
+    sentences that keep some of their words score 0.3-1.0, while unrelated text of the same field scores
+    mostly below 0.2, even two whole regulations.
     """
-    codes: dict[str, str] = {}  # unit -> its character
-    units: dict[str, str] = {}  # character -> its unit
-
-    def encode(seq: list[str]) -> str:
-        for unit in seq:
-            if unit not in codes:
-                codes[unit] = code = _code(len(units))
-                units[code] = unit
-        return "".join(map(codes.__getitem__, seq))
-
-    encoded = dmp.diff_main(encode(old), encode(new), False, deadline)
-    if semantic:
-        dmp.diff_cleanupSemantic(encoded)
-    return [(op, "".join(map(units.__getitem__, chars))) for op, chars in encoded]
+    return len(a & b) / max(1, min(len(a), len(b)))
 
 
-def _refine(dmp: diff_match_patch, old: str, new: str, deadline: float, level: int = 0) -> list[tuple[int, str]]:
-    """Diff by paragraphs, then by sentences inside replaced paragraphs, then by tokens inside replaced sentences.
+def _similar_pair(olds: list[str], news: list[str]) -> tuple[int, int] | None:
+    """The first most similar pair of an old and a new sentence, if it is similar enough to diff word by word.
 
-    jieba costs about 2 µs a character and dmp's bisection grows with the product of the lengths, so only
-    text that really changed is segmented, in small pieces; equal text never reaches jieba at all.
+    None when there is only one pair (the caller has just scored it) or too many to score.
     """
-    if level == len(_LEVELS):
-        return _diff_units(dmp, tokenize(old), tokenize(new), deadline, semantic=True)
-    ops: list[tuple[int, str]] = []
-    replaced = {DELETE: "", INSERT: ""}
-    units = _diff_units(dmp, _LEVELS[level].findall(old), _LEVELS[level].findall(new), deadline, semantic=False)
-    for op, text in [*units, (EQUAL, "")]:
-        if op != EQUAL:
-            replaced[op] += text
-            continue
-        if replaced[DELETE] and replaced[INSERT]:
-            ops += _refine(dmp, replaced[DELETE], replaced[INSERT], deadline, level + 1)
-        else:
-            ops += replaced.items()
-        ops.append((EQUAL, text))
+    if len(olds) * len(news) == 1 or len(olds) * len(news) > _PAIRS:
+        return None
+    old_sets, new_sets = [_trigrams(s) for s in olds], [_trigrams(s) for s in news]
+    scores = ((_similarity(a, b), i, j) for i, a in enumerate(old_sets) for j, b in enumerate(new_sets))
+    score, i, j = max(scores, key=lambda found: found[0])
+    return (i, j) if score >= _RELATED else None
+
+
+def _boundary(text: str, at: int) -> bool:
+    """Whether a word ends at ``at`` in ``text`` however jieba segments it.
+
+    That is at either end, next to a punctuation mark, or where characters of two kinds meet (Han,
+    whitespace, other word characters): tokenize never joins two kinds into one word.
+    """
+    if at in (0, len(text)):
+        return True
+    kinds = [_KIND.match(char) for char in text[at - 1 : at + 1]]
+    return None in kinds or kinds[0].lastindex != kinds[1].lastindex
+
+
+def _swap(old: str, new: str) -> list[tuple[int, str]]:
+    """``old`` deleted and ``new`` inserted, but for the words both begin or end with, which stay equal.
+
+    Only words that end at a sure boundary in both texts count, so the ends are found without jieba and
+    never cut a word; they are what a word diff would keep, such as an article number or the closing 。.
+    """
+    most = min(len(old), len(new))
+    head = next((n for n in range(most) if old[n] != new[n]), most)
+    while not (_boundary(old, head) and _boundary(new, head)):
+        head -= 1
+    most -= head
+    tail = next((n for n in range(most) if old[-1 - n] != new[-1 - n]), most)
+    while not (_boundary(old, len(old) - tail) and _boundary(new, len(new) - tail)):
+        tail -= 1
+    return [
+        (EQUAL, old[:head]), (DELETE, old[head : len(old) - tail]), (INSERT, new[head : len(new) - tail]),
+        (EQUAL, old[len(old) - tail :]),
+    ]
+
+
+class _Differ:
+    """One diff in progress: dmp with its deadline, and jieba's words for every Han run segmented so far.
+
+    Old and new text share most of their runs (an edit leaves the clauses around it alone), and policy
+    texts repeat their boilerplate, so with the words kept each distinct run is segmented once.
+    """
+
+    def __init__(self, deadline: float) -> None:
+        self.dmp = diff_match_patch()
+        self.deadline = deadline
+        self.words: dict[str, list[str]] = {}
+
+    def units(self, old: list[str], new: list[str], semantic: bool) -> list[tuple[int, str]]:
+        """dmp over sequences of units (its linesToChars trick): each distinct unit becomes one character.
+
+        The encoded strings never mix with real text, so any code point would do; private use ones keep dmp's
+        word-boundary scoring neutral, and Python strings take the supplementary planes, so >65k units fit.
+        """
+        codes: dict[str, str] = {}  # unit -> its character
+        units: dict[str, str] = {}  # character -> its unit
+
+        def encode(seq: list[str]) -> str:
+            for unit in seq:
+                if unit not in codes:
+                    codes[unit] = code = _code(len(units))
+                    units[code] = unit
+            return "".join(map(codes.__getitem__, seq))
+
+        encoded = self.dmp.diff_main(encode(old), encode(new), False, self.deadline)
+        if semantic:
+            self.dmp.diff_cleanupSemantic(encoded)
+        return [(op, "".join(map(units.__getitem__, chars))) for op, chars in encoded]
+
+    def refine(self, old: str, new: str, level: int = 0) -> list[tuple[int, str]]:
+        """Diff by paragraphs, then by sentences inside replaced paragraphs, then by words inside replaced sentences.
+
+        jieba costs about 2 µs a character and dmp's bisection grows with the product of the lengths, so only
+        text that really changed is segmented, in small pieces; equal text never reaches jieba at all.
+        """
+        if level == len(_LEVELS):
+            return self.replaced(old, new)
+        ops: list[tuple[int, str]] = []
         replaced = {DELETE: "", INSERT: ""}
-    return ops
+        units = self.units(_LEVELS[level].findall(old), _LEVELS[level].findall(new), semantic=False)
+        for op, text in [*units, (EQUAL, "")]:
+            if op != EQUAL:
+                replaced[op] += text
+                continue
+            if replaced[DELETE] and replaced[INSERT]:
+                ops += self.refine(replaced[DELETE], replaced[INSERT], level + 1)
+            else:
+                ops += replaced.items()
+            ops.append((EQUAL, text))
+            replaced = {DELETE: "", INSERT: ""}
+        return ops
+
+    def replaced(self, old: str, new: str) -> list[tuple[int, str]]:
+        """Word diff of whole sentences that changed, unless they were replaced by unrelated text.
+
+        Segmenting and diffing unrelated text costs the most (dmp's bisection is quadratic when little
+        matches) and shows only scattered common words, so such text becomes one deletion and one insertion.
+        Inside it the most similar pair of sentences is still diffed word by word, as difflib's ndiff pairs
+        similar lines. Short texts are always diffed word by word: that is cheap and tells more than a score.
+        """
+        if not old or not new:
+            return [(DELETE, old), (INSERT, new)]
+        if len(old) * len(new) <= _SMALL or _similarity(_trigrams(old), _trigrams(new)) >= _RELATED:
+            return self.units(tokenize(old, self.words), tokenize(new, self.words), semantic=True)
+        olds, news = _LEVELS[1].findall(old), _LEVELS[1].findall(new)
+        pair = _similar_pair(olds, news)
+        if pair is None:
+            return _swap(old, new)
+        i, j = pair
+        return [
+            *self.replaced("".join(olds[:i]), "".join(news[:j])),
+            *self.replaced(olds[i], news[j]),
+            *self.replaced("".join(olds[i + 1 :]), "".join(news[j + 1 :])),
+        ]
 
 
 def diff(old: str, new: str, timeout: float = 2.0) -> Diff:
@@ -134,7 +237,7 @@ def diff(old: str, new: str, timeout: float = 2.0) -> Diff:
     """
     deadline = time.time() + timeout if timeout > 0 else float(sys.maxsize)
     merged: list[tuple[int, str]] = []
-    for op, text in _refine(diff_match_patch(), old, new, deadline):
+    for op, text in _Differ(deadline).refine(old, new):
         if text and merged and merged[-1][0] == op:
             merged[-1] = (op, merged[-1][1] + text)
         elif text:

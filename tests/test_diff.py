@@ -8,6 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from bench.diffs import build_pairs
 from digest.diff import Diff, apply, context, diff, to_html, to_html_side_by_side, to_terminal, to_text, tokenize
 from tests.conftest import CORPUS
 
@@ -128,6 +129,45 @@ def test_amended_interpretation_is_a_small_diff() -> None:
     assert text.count("城镇居民人均可支配收入[-或者农村居民人均纯收入-]") == 3
     assert "本解释自[-2004-]{+2022+}年5月1日起施行" in text
     assert len(to_text(context(d, 20))) < len(text) / 2
+
+
+def test_benchmark_revisions_round_trip() -> None:
+    """Every kind of revision the diff benchmark times (edits, moves, rewrites, all mixed) is diffed exactly."""
+    for kind, old, new in build_pairs(pairs=8, size=30_000):
+        d = diff(old, new)
+        check(old, new, d)
+        if kind == "edit":  # a few words and numbers changed: a few words and numbers marked
+            assert d.added + d.removed < 200
+
+
+def test_moved_paragraph_is_one_deletion_and_one_insertion() -> None:
+    old = read("versionpair-renshen-sunhai-peichang-jieshi-2020-12-29.md")
+    paragraphs = old.split("\n\n")
+    moved = max(paragraphs, key=len)
+    paragraphs.remove(moved)
+    paragraphs.insert(len(paragraphs) // 3, moved)
+    new = "\n\n".join(paragraphs)
+    d = diff(old, new)
+    check(old, new, d)
+    changes = [(op, text.strip()) for op, text in d.ops if op != 0]
+    assert sorted(changes) == [(-1, moved), (1, moved)]
+
+
+def test_rewritten_sentences_are_replaced_whole_while_an_edit_beside_them_stays_word_level() -> None:
+    first, second, third = (sentence + "。" for sentence in SEED.split("。")[:3])
+    rewrite = (
+        "国家卫生健康委员会负责全国人类辅助生殖技术的监督管理工作，县级以上地方卫生行政部门负责本行政区域内"
+        "人类辅助生殖技术的日常监督管理。申请开展人类辅助生殖技术的医疗机构应当符合下列条件：具有与开展技术"
+        "相适应的卫生专业技术人员和其他专业技术人员。"
+    )
+    old = f"第一条 {first}{second}{third}\n第二条 本办法自发布之日起施行。"
+    new = f"第一条 {rewrite}{third.replace('应当', '必须')}\n第二条 本办法自发布之日起施行。"
+    d = diff(old, new)
+    check(old, new, d)
+    assert to_text(d) == (
+        f"第一条 [-{first}{second[:-1]}-]{{+{rewrite[:-1]}+}}。本市各级人民政府及其有关部门[-应当-]{{+必须+}}"
+        "按照鼓励创新的原则，对新技术、新产业实行包容审慎监管。\n第二条 本办法自发布之日起施行。"
+    )
 
 
 def test_scraped_markup_is_escaped() -> None:
