@@ -3,12 +3,14 @@
 A policy belongs to the period of its publish date (its first-seen date when the page gives none), so a digest
 for a past month can be built at any time. A substantive change to an older policy belongs to the period in
 which it was detected, as do removals. Reposts of one policy collapse to one item that lists the others as
-"also reported by". Everything is worked out in Simplified Chinese and converted at the end for zh-Hant.
+"also reported by". A busy period writes up its MAX_ITEMS most relevant items, as an editor would, and lists the
+others by title with their links. Everything is worked out in Simplified Chinese and converted at the end for
+zh-Hant.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -25,6 +27,9 @@ from policywatch.store import Store
 
 # Fields whose change is worth telling subscribers about; a moved publish date alone is not.
 SUBSTANTIVE = ("text", "title", "doc_number", *METADATA_TABLE, "attachments", "attachment")
+# Items written up in full (summary, change line, source): a hand-edited roundup has about ten a month. A busy
+# period's other items are listed by title, date, issuer and link (``Digest.more``), so none goes missing.
+MAX_ITEMS = 50
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,7 @@ class Digest:
     sections: tuple[Section, ...]
     removed: tuple[Item, ...]
     text: dict[str, str]  # the labels of the digest's language (see digest.labels)
+    more: tuple[Item, ...] = ()  # a busy period's items beyond MAX_ITEMS, in publish-date order: listed by title
 
 
 def build_digest(config: Config, store: Store, spec: DigestSpec, period: Period) -> Digest:
@@ -85,30 +91,62 @@ def build_digest(config: Config, store: Store, spec: DigestSpec, period: Period)
     start, end = period.start.isoformat(), period.end.isoformat()
     published = store.documents_published(start, end)
     changed, removed = _changes(store.changes_detected(start, end), start)
-    texts = store.texts(row["text_hash"] for row in [*published, *changed.values()] if row["text_hash"])
+    rows = {row["id"]: (row, kind) for kind, found in (("new", published), ("changed", changed.values()))
+            for row in found}
+    texts = _Texts(store)
+    texts.load(row["text_hash"] for row, _ in rows.values())
     candidates: list[Item] = []
-    for row, kind in [*((r, "new") for r in published), *((r, "changed") for r in changed.values())]:
-        title, text = simplified(row["title"] or ""), simplified(texts.get(row["text_hash"], ""))
+    for row, kind in rows.values():
+        title, text = simplified(row["title"] or ""), texts.get(row["text_hash"])
         score = max(relevance(topic, title, text) for topic in topics)
         if score < spec.min_score:
             continue
-        item = _item(row, kind, title, text, terms, config)
-        if spec.regions and not _in_regions(item.region, spec.regions):
-            continue
-        if kind == "changed":
-            item = replace(item, change=_change(store, row, spec.language))
-        candidates.append(replace(item, score=score))
-    items = _collapse(candidates)
-    gone = [_item(row, "removed", simplified(row["title"] or ""), "", (), config) for row in removed]
+        item = _item(row, kind, title, text, config, score)
+        if not spec.regions or _in_regions(item.region, spec.regions):
+            candidates.append(item)
+    featured, more = _featured(_collapse(candidates))
+    lines = _change_lines(store, texts, [rows[i.document_id][0] for i in featured if i.kind == "changed"],
+                          spec.language)
+    featured = [replace(i, summary=summarise(texts.get(rows[i.document_id][0]["text_hash"]), terms),
+                        change=lines.get(i.document_id)) for i in featured]
+    gone = [_item(row, "removed", simplified(row["title"] or ""), "", config) for row in removed]
     gone = [g for g in gone if not spec.regions or _in_regions(g.region, spec.regions)]
-    convert = traditional if spec.language == "zh-Hant" else (lambda s: s)
-    items = [_converted(i, convert) for i in sorted(items, key=_order)]
+    convert = traditional if spec.language == "zh-Hant" else _same
+    items = [_converted(i, convert) for i in sorted(featured, key=_order)]
     return Digest(
         spec=spec, period=period, title=labels.title(spec.language, period), issued=period.end,
         topics=tuple(convert(t.title) for t in topics), items=tuple(items), sections=_sections(items, spec, convert),
         removed=tuple(_converted(g, convert) for g in sorted(gone, key=_order)),
-        text=labels.for_language(spec.language),
+        text=labels.for_language(spec.language), more=tuple(_converted(i, convert) for i in sorted(more, key=_order)),
     )
+
+
+def _featured(items: list[Item]) -> tuple[list[Item], list[Item]]:
+    """The items written up in full and the rest: all of them, unless there are more than MAX_ITEMS.
+
+    Then the most relevant are written up, as an editor would pick them: the highest score, then the most
+    reposted, then new policies before updates of older ones, then the earliest. The others stay in the digest,
+    listed by title.
+    """
+    if len(items) <= MAX_ITEMS:
+        return items, []
+    ranked = sorted(items, key=lambda i: (-i.score, -len(i.also), i.kind != "new", _order(i)))
+    return ranked[:MAX_ITEMS], ranked[MAX_ITEMS:]
+
+
+class _Texts:
+    """Stored texts in Simplified characters, read from ``store`` a batch at a time and converted once each."""
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.simplified: dict[str, str] = {}
+
+    def load(self, hashes: Iterable[str | None]) -> None:
+        wanted = {h for h in hashes if h and h not in self.simplified}
+        self.simplified |= {h: simplified(text) for h, text in self.store.texts(wanted).items()}
+
+    def get(self, text_hash: str | None) -> str:
+        return self.simplified.get(text_hash or "", "")
 
 
 def _changes(rows: list[dict], start: str) -> tuple[dict[int, dict], list[dict]]:
@@ -134,27 +172,36 @@ def _changes(rows: list[dict], start: str) -> tuple[dict[int, dict], list[dict]]
     return changed, list(removed.values())
 
 
-def _item(row: dict, kind: str, title: str, text: str, terms: tuple[str, ...], config: Config) -> Item:
+def _item(row: dict, kind: str, title: str, text: str, config: Config, score: float = 0.0) -> Item:
+    """The item of one row, without its summary and change line (only items written up in full get those)."""
     authority = simplified(row["authority"] or "")
     region = config.region_of(row["source"]) or infer_region(authority, title, text)
     seen = (row["detected_at"] if kind != "new" and "detected_at" in row else row["first_seen"])[:10]
     return Item(
         document_id=row["id"], kind=kind, title=title, url=row["url"],
         published=date.fromisoformat(row["published"]) if row["published"] else None,
-        seen=date.fromisoformat(seen), authority=authority, doc_number=row["doc_number"], source=row["source"],
-        group=row["group"], region=region, summary=summarise(text, terms) if text else "",
+        seen=date.fromisoformat(seen), authority=authority, doc_number=row["doc_number"] or None,
+        source=row["source"], group=row["group"], region=region, summary="", score=score,
     )
 
 
-def _change(store: Store, row: dict, language: str) -> str:
-    """The one line on what changed; the text's first added and removed words when the text changed."""
-    changes = None
-    if "text" in row["fields"] and row["first_from"] and row.get("last_to"):
-        hashes = store.version_hashes([row["first_from"], row["last_to"]])
-        texts = store.texts(hashes.values())
-        old, new = (texts.get(hashes.get(v, ""), "") for v in (row["first_from"], row["last_to"]))
-        changes = diff(simplified(old), simplified(new))
-    return change_line(row["fields"], changes, language)
+def _change_lines(store: Store, texts: _Texts, rows: list[dict], language: str) -> dict[int, str]:
+    """Per document, the one line on what changed; the text's first added and removed words when the text changed.
+
+    The texts at both ends of every changed text are read in one go rather than document by document.
+    """
+    ends = {row["id"]: (row["first_from"], row["last_to"]) for row in rows
+            if "text" in row["fields"] and row["first_from"] and row.get("last_to")}
+    hashes = store.version_hashes(v for pair in ends.values() for v in pair)
+    texts.load(hashes.values())
+    lines = {}
+    for row in rows:
+        changes = None
+        if row["id"] in ends:
+            old, new = (texts.get(hashes.get(v, "")) for v in ends[row["id"]])
+            changes = diff(old, new)
+        lines[row["id"]] = change_line(row["fields"], changes, language)
+    return lines
 
 
 def _in_regions(region: str, wanted: tuple[str, ...]) -> bool:
@@ -178,7 +225,9 @@ def _collapse(items: list[Item]) -> list[Item]:
     for group, members in groups.items():
         members.sort(key=lambda m: (m.day, m.document_id != group, m.document_id))
         primary, others = members[0], members[1:]
-        collapsed.append(replace(primary, also=tuple(Also(m.title, m.url, m.authority) for m in others)))
+        if others:
+            primary = replace(primary, also=tuple(Also(m.title, m.url, m.authority) for m in others))
+        collapsed.append(primary)
     return collapsed
 
 
@@ -194,7 +243,13 @@ def _sections(items: list[Item], spec: DigestSpec, convert: Callable[[str], str]
     )
 
 
+def _same(text: str) -> str:
+    return text
+
+
 def _converted(item: Item, convert: Callable[[str], str]) -> Item:
+    if convert is _same:  # thousands of items in a busy period: skip copying each one unchanged
+        return item
     return replace(
         item, title=convert(item.title), authority=convert(item.authority), summary=convert(item.summary),
         doc_number=convert(item.doc_number) if item.doc_number else None,

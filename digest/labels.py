@@ -32,6 +32,9 @@ _ZH = {
     "local": "地方层面",
     "feed": "政策动态",
     "unsubscribe": "退订",
+    "more": "其他%d条政策",
+    "more_note": "本期符合主题的政策较多，以上详列相关度最高的%d条，其余按发布日期列出：",
+    "updated": "已更新",
 }
 _EN = {
     "colon": ": ",
@@ -51,6 +54,9 @@ _EN = {
     "local": "Local level",
     "feed": "Policy updates",
     "unsubscribe": "Unsubscribe",
+    "more": "%d more policies",
+    "more_note": "A busy period: the %d most relevant policies are written up above; the others follow by date.",
+    "updated": "updated",
 }
 
 

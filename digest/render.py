@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import re
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 
 import css_inline
@@ -30,8 +31,13 @@ _MARKDOWN_LINE_START = re.compile(r"^([#>+-]|\d+[.)])")  # markup only at the st
 _INLINER = css_inline.CSSInliner(keep_at_rules=True, load_remote_stylesheets=False)
 
 
+@lru_cache(maxsize=8)
 def environment(templates: Path | None = None) -> jinja2.Environment:
-    """Jinja2 with the user's templates (if any) in front of the built-in ones."""
+    """Jinja2 with the user's templates (if any) in front of the built-in ones.
+
+    One per templates folder, so a process that renders several digests compiles each template once; Jinja2
+    still notices a template file edited since (``auto_reload``).
+    """
     search = [str(templates), str(BUILTIN)] if templates else [str(BUILTIN)]
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(search),
@@ -73,7 +79,8 @@ def chart_png(digest: Digest) -> bytes | None:
 
 
 def _series(digest: Digest) -> list[tuple[str, int]]:
-    return buckets(digest.period, [item.day for item in digest.items])
+    """Every item of the period, including those a busy digest lists by title only."""
+    return buckets(digest.period, [item.day for item in (*digest.items, *digest.more)])
 
 
 def markdown_escape(text: str) -> str:

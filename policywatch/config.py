@@ -8,6 +8,7 @@ silently never works.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tomllib
@@ -221,7 +222,12 @@ class Config:
 
     def region_of(self, name: str) -> str | None:
         """A source's region; None for a source no longer configured (its documents remain)."""
-        return next((s.region for s in self.sources if s.name == name), None)
+        return self._regions.get(name)
+
+    @functools.cached_property
+    def _regions(self) -> dict[str, str | None]:
+        """Regions by source name, built once: a digest asks for every item's."""
+        return {s.name: s.region for s in reversed(self.sources)}
 
     def select(self, names: list[str] | tuple[str, ...]) -> tuple[Source, ...]:
         """The named sources, or all of them when no name is given."""
