@@ -85,12 +85,15 @@ def store_snapshot(
     stats = None
     if state is not None and state.latest is not None and "text" in verdict.fields:
         stats = diff_stats(store.text(state.latest.text_hash), snapshot.text)
-    grouping = None
-    if verdict.new_version:
-        mine = likeness(snapshot.title, snapshot.text)
-        candidates = store.duplicate_candidates(mine, snapshot.canonical_url)
-        grouping = (mine, choose_group(mine, candidates, duplicate_threshold))
-    result = store.save_snapshot(run_id, snapshot, version, verdict, next_check, stats, grouping)
+    mine = likeness(snapshot.title, snapshot.text) if verdict.new_version else None
+    # Candidates are looked up under the write lock: a repost stored by a parallel crawl process a moment
+    # earlier is then always seen, so two reposts never both start a group of their own.
+    with store.transaction():
+        grouping = None
+        if mine is not None:
+            candidates = store.duplicate_candidates(mine, snapshot.canonical_url)
+            grouping = (mine, choose_group(mine, candidates, duplicate_threshold))
+        result = store.save_snapshot(run_id, snapshot, version, verdict, next_check, stats, grouping)
     return result, verdict
 
 
