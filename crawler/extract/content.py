@@ -13,7 +13,6 @@ import json
 import logging
 import re
 
-import trafilatura
 from lxml import etree, html
 from lxml.cssselect import CSSSelector
 
@@ -145,6 +144,8 @@ def main_text(root: html.HtmlElement) -> str:
                 return text
     for el in list(root.iter(*_CHROME)):
         el.drop_tree()
+    import trafilatura  # here, not at the top: its imports cost every crawl process ~0.1 s, most never need it
+
     extracted = trafilatura.extract(
         root,
         include_comments=False,
