@@ -66,7 +66,8 @@ def crawl(
     if recheck_all:
         command.append("--recheck-all")
     skipped: list[str] = []
-    # One pipe for every process's events: each line is written whole, so lines never interleave.
+    # One pipe for every process's events: each event line is one write(), and writes under the pipe buffer
+    # (4 KB) arrive whole, so lines from several processes do not interleave.
     # stderr goes to a file, not a pipe: a chatty process can never block on it.
     reading, writing = os.pipe()
     with tempfile.TemporaryFile("w+", encoding="utf-8") as err:
@@ -79,7 +80,7 @@ def crawl(
         watcher = threading.Thread(target=_stop_when, args=(processes, ended, interrupted, timeout, stop),
                                    daemon=True)
         watcher.start()
-        with open(reading, encoding="utf-8") as events:
+        with open(reading, encoding="utf-8", errors="replace") as events:
             for line in events:
                 event = _event(line)
                 if event.get("event") == "skipped":
