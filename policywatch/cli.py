@@ -470,6 +470,29 @@ def demo(workdir: str) -> None:
         raise click.ClickException(str(e)) from None
 
 
+@main.command("browse")
+@common_options
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to serve on.")
+@click.option("--port", default=8001, show_default=True, help="Port to serve on.")
+@click.option("--open", "open_browser", is_flag=True, help="Open it in a web browser.")
+@click.pass_context
+def browse_command(
+    ctx: click.Context, host: str, port: int, open_browser: bool, config_path: str | None, db_path: str | None,
+) -> None:
+    """Browse state.db in Datasette: every table, described, and canned queries (changes this month,
+    history of a URL, sources with errors, documents by region). Needs the `browse` extra.
+
+    Example: policywatch browse --port 8001 --open
+    """
+    from policywatch.browse import BrowseError, browse
+
+    config = load_config(ctx, config_path, db_path)
+    try:
+        ctx.exit(browse(config.db, host, port, open_browser))
+    except BrowseError as e:
+        raise click.ClickException(str(e)) from None
+
+
 main.add_command(cli_delivery.subscribers)
 main.add_command(cli_delivery.unsubscribe)
 main.add_command(cli_delivery.serve)
