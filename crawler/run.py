@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db", default=None)
     parser.add_argument("--recheck-all", action="store_true")
     parser.add_argument("--run", type=int, default=None,
-                        help="record into this run, which the caller started and finishes (policywatch.crawl)")
+                        help="join this run, which the caller started (sources recorded) and finishes")
     parser.add_argument("--events", action="store_true", help="print JSON event lines on stdout")
     parser.add_argument("--log-file", default=None)
     args = parser.parse_args(argv)
@@ -56,13 +56,13 @@ def main(argv: list[str] | None = None) -> int:
         return 3
 
     with Store(config.db) as store:
-        store.sync_sources(config.sources)
-        run_id = args.run if args.run is not None else store.start_run(s.name for s in sources)
+        run_id = args.run
+        if run_id is None:
+            store.sync_sources(config.sources)
+            run_id = store.start_run(s.name for s in sources)
         now = now_iso()
         refs = {s.name: store.document_refs(s.name, now, args.recheck_all) for s in sources}
         attachments = {s.name: store.attachment_refs(s.name) for s in sources}
-    if args.events:
-        print(json.dumps({"event": "run", "run": run_id}), flush=True)
 
     settings = Settings(build_settings(config.crawl))
     settings.setdict({
@@ -88,8 +88,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.run is None:
         with Store(config.db) as store:
             store.finish_run(run_id)
-    if args.events:
-        print(json.dumps({"event": "done", "run": run_id}), flush=True)
     return 0
 
 

@@ -60,6 +60,7 @@ def crawl(
     log_dir.mkdir(parents=True, exist_ok=True)
     started = now_iso()
     with Store(config.db) as store:
+        store.sync_sources(config.sources)
         run_id = store.start_run(names)
     command = [sys.executable, "-m", "crawler.run", "--config", str(config.path), "--db", str(config.db),
                "--run", str(run_id), "--events", "--log-file", str(log_dir / "crawl.log")]
