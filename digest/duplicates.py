@@ -27,6 +27,8 @@ MIN_TITLE_KEY = 8  # shorter titles ("通知", "公告") say nothing about ident
 _POWERS = np.uint64(0x9E3779B97F4A7C15) ** np.arange(SHINGLE - 1, -1, -1, dtype=np.uint64)
 _MIX = (np.uint64(0xFF51AFD7ED558CCD), np.uint64(0xC4CEB9FE1A85EC53))
 _BIN_SHIFT = np.uint64(64 - BINS.bit_length() + 1)  # the top 6 bits choose a bin
+_VALUE_SHIFT = _BIN_SHIFT - np.uint64(32)  # the 32 bits below them are the bin's value
+_BIN_NUMBERS = np.arange(BINS, dtype=np.uint64)
 _EMPTY_STEP = 0x9E3779B1  # what an empty bin adds per bin it borrows across (see _densify)
 _NOT_TITLE = re.compile(r"[\W_]+")
 
@@ -60,11 +62,11 @@ def signature_of(hashes: np.ndarray) -> np.ndarray:
     bin with probability equal to their Jaccard similarity, as with classic MinHash.
     """
     bins = hashes >> _BIN_SHIFT
-    first = np.searchsorted(bins, np.arange(BINS, dtype=np.uint64))
+    first = np.searchsorted(bins, _BIN_NUMBERS)
     filled = first < len(hashes)
-    filled[filled] = bins[first[filled]] == np.arange(BINS, dtype=np.uint64)[filled]
+    filled[filled] = bins[first[filled]] == _BIN_NUMBERS[filled]
     values = np.zeros(BINS, dtype=np.uint64)
-    values[filled] = (hashes[first[filled]] >> np.uint64(32 - BINS.bit_length() + 1)) & np.uint64(0xFFFFFFFF)
+    values[filled] = (hashes[first[filled]] >> _VALUE_SHIFT) & np.uint64(0xFFFFFFFF)
     return _densify(values, filled)
 
 

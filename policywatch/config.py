@@ -227,7 +227,7 @@ class Config:
     @functools.cached_property
     def _regions(self) -> dict[str, str | None]:
         """Regions by source name, built once: a digest asks for every item's."""
-        return {s.name: s.region for s in reversed(self.sources)}
+        return {s.name: s.region for s in self.sources}
 
     def select(self, names: list[str] | tuple[str, ...]) -> tuple[Source, ...]:
         """The named sources, or all of them when no name is given."""

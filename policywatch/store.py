@@ -187,9 +187,15 @@ def m008_likeness_v2(db: sqlite_utils.Database) -> None:
     for doc_id, title, body in rows:
         mine = likeness(title, zlib.decompress(body).decode("utf-8"))
         db.execute("UPDATE documents SET likeness = ?, shingles = ? WHERE id = ?", [mine.signature, mine.size, doc_id])
-        db.execute("DELETE FROM doc_bands WHERE document_id = ?", [doc_id])
-        db.conn.executemany("INSERT INTO doc_bands (band, bucket, document_id) VALUES (?, ?, ?)",
-                       [(band, bucket, doc_id) for band, bucket in enumerate(mine.bands)])
+        _replace_bands(db.conn, doc_id, mine.bands)
+
+
+def _replace_bands(conn: sqlite3.Connection, document_id: int, bands: tuple[int, ...]) -> None:
+    """A document's LSH band buckets (the duplicate lookup), in place of those it had."""
+    conn.execute("DELETE FROM doc_bands WHERE document_id = ?", [document_id])
+    conn.executemany("INSERT INTO doc_bands (band, bucket, document_id) VALUES (?, ?, ?)",
+                     [(band, bucket, document_id) for band, bucket in enumerate(bands)])
+
 
 def now_iso() -> str:
     """Timestamps are UTC ISO-8601 strings, so they sort and compare as text."""
@@ -402,9 +408,7 @@ class Store:
                 likeness, group_id = grouping
                 update |= {"title_key": likeness.title_key, "likeness": likeness.signature,
                            "shingles": likeness.size, "group_id": group_id or doc["id"]}
-                self.db.execute("DELETE FROM doc_bands WHERE document_id = ?", [doc["id"]])
-                self.db.conn.executemany("INSERT INTO doc_bands (band, bucket, document_id) VALUES (?, ?, ?)",
-                                         [(band, bucket, doc["id"]) for band, bucket in enumerate(likeness.bands)])
+                _replace_bands(self.db.conn, doc["id"], likeness.bands)
             self._update("documents", doc["id"], update)
             self._insert_change(run_id, doc, verdict, fetch.fetched_at,
                                 update.get("latest_version", doc["latest_version"]), diff_stats)
