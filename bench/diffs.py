@@ -30,7 +30,7 @@ import re
 import statistics
 import time
 
-from bench.workload import corpus
+from bench.workload import corpus, paragraph
 from digest.diff import apply, diff
 
 KINDS = ("edit", "move", "rewrite", "mixed")
@@ -56,8 +56,7 @@ class Documents:
         self.sentences, self.names = corpus()
 
     def paragraph(self, rng: random.Random) -> str:
-        """1-4 sentences, as one line of an extracted page."""
-        return "".join(rng.choice(self.sentences) for _ in range(rng.randint(1, 4)))
+        return paragraph(rng, self.sentences)
 
     def document(self, rng: random.Random, size: int) -> list[str]:
         """Paragraphs of at least ``size`` UTF-8 bytes in all, headed by a title as extracted pages are.

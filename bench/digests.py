@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import re
 import statistics
 import subprocess
 import sys
@@ -30,7 +29,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from bench.workload import corpus
+from bench.workload import TITLE_FORMS as PAGE_TITLE_FORMS
+from bench.workload import corpus, paragraphs, revise, seeded
 from crawler.pipelines import store_fetch, store_snapshot
 from digest.build import build_digest
 from digest.period import parse_period
@@ -56,8 +56,7 @@ NATIONAL_BODIES = (("国家卫生健康委员会", "国卫医发"), ("国家药�
                    ("工业和信息化部", "工信部联消费"), ("国家医疗保障局", "医保发"))
 PROVINCIAL_BODIES = (("卫生健康委员会", "卫医"), ("药品监督管理局", "药监"), ("科学技术厅", "科发"))
 NEWS_SITES = ("细胞产业资讯", "生物医药时讯", "干细胞与外泌体")
-TITLE_FORMS = ("关于印发《{}》的通知", "关于公开征求《{}（征求意见稿）》意见的通知", "《{}》政策解读",
-               "关于做好《{}》贯彻落实工作的通知", "关于发布《{}》的公告", "关于组织实施《{}》的通知")
+TITLE_FORMS = (*PAGE_TITLE_FORMS, "关于组织实施《{}》的通知")
 # Policy names beside the seeds' own: place, subject and kind, as portals name their plans and rules.
 SUBJECTS = ("干细胞临床研究项目备案", "细胞治疗产品临床转化应用", "免疫细胞治疗技术临床应用", "基因治疗药物研发",
             "生物医药产业创新发展", "科技创新行动计划专项项目", "医疗器械注册人制度", "外泌体产品质量控制",
@@ -147,14 +146,14 @@ class Generator:
         self.titles: set[str] = set()
 
     def rng(self, *key: object) -> random.Random:
-        return random.Random(":".join(map(str, (self.seed, *key))))
+        return seeded(self.seed, *key)
 
     def policy(self, n: int, day: date) -> Policy:
         rng = self.rng("policy", n)
         portal = rng.choice(self.sources)
         title = self.title(rng, portal)
         opening = f"为贯彻落实党中央、国务院有关决策部署，{portal.authority}现就{title}有关事项通知如下。"
-        text = "\n".join([opening, *self.paragraphs(rng, rng.randint(300, 6000))])
+        text = "\n".join([opening, *paragraphs(rng, self.sentences, 3 * rng.randint(300, 6000))])
         published = None if rng.random() < 0.03 else day.isoformat()
         return Policy(portal, f"https://{portal.name}.example.gov.cn/art/{day:%Y%m}/t{n:05d}.html", title, text,
                       published, self.doc_number(portal, day), self.attachments(rng, portal, n))
@@ -177,14 +176,6 @@ class Generator:
         return Policy(portal, f"https://{portal.name}.example.gov.cn/art/{day:%Y%m}/z{n:05d}.html",
                       f"转发{original.title}", text, day.isoformat(), self.doc_number(portal, day))
 
-    def paragraphs(self, rng: random.Random, size: int) -> list[str]:
-        out, total = [], 0
-        while total < size:
-            paragraph = "".join(rng.choice(self.sentences) for _ in range(rng.randint(1, 4)))
-            out.append(paragraph)
-            total += len(paragraph)
-        return out
-
     def doc_number(self, portal: Portal, day: date) -> str | None:
         if not portal.abbr:
             return None
@@ -198,19 +189,7 @@ class Generator:
     def edit_text(self, policy: Policy, n: int) -> Policy:
         """A sentence replaced, a paragraph added, or figures and a deadline changed (as bench.workload edits)."""
         rng = self.rng("edit", n)
-        paragraphs = policy.text.split("\n")
-        k = rng.randrange(1, len(paragraphs)) if len(paragraphs) > 1 else 0
-        edit = rng.randrange(3)
-        if edit == 0:
-            sentences = re.findall(r"[^。！？]+[。！？]?", paragraphs[k]) or [paragraphs[k]]
-            sentences[rng.randrange(len(sentences))] = rng.choice(self.sentences)
-            paragraphs[k] = "".join(sentences)
-        elif edit == 1:
-            paragraphs.insert(k, "".join(rng.choice(self.sentences) for _ in range(rng.randint(1, 3))))
-        else:
-            paragraphs[k] = re.sub(r"\d+", lambda m: str(int(m.group()) + 1), paragraphs[k], count=2)
-            paragraphs[k] += f"本通知自2024年{rng.randint(1, 12)}月1日起施行。"
-        text = "\n".join(paragraphs)
+        text = "\n".join(revise(rng, policy.text.split("\n"), self.sentences, 2024))
         if text == policy.text:  # the sentence drawn was the one replaced
             text += "\n" + rng.choice(self.sentences)
         return replace(policy, text=text)

@@ -73,6 +73,43 @@ def corpus() -> tuple[list[str], list[str]]:
     return list(sentences), list(names) or ["细胞治疗产品管理办法"]
 
 
+def seeded(seed: int, *key: object) -> random.Random:
+    """A Random seeded by the workload's seed and what it is for: each choice is stable on its own."""
+    return random.Random(":".join(map(str, (seed, *key))))
+
+
+def paragraph(rng: random.Random, sentences: list[str]) -> str:
+    """1-4 sentences, as one line of an extracted page."""
+    return "".join(rng.choice(sentences) for _ in range(rng.randint(1, 4)))
+
+
+def paragraphs(rng: random.Random, sentences: list[str], size: int) -> list[str]:
+    """Paragraphs of at least ``size`` UTF-8 bytes in all."""
+    out, total = [], 0
+    while total < size:
+        out.append(paragraph(rng, sentences))
+        total += len(out[-1].encode())
+    return out
+
+
+def revise(rng: random.Random, text: list[str], sentences: list[str], year: int) -> list[str]:
+    """One revision a drafter makes to a text's paragraphs (the first, its heading, stays): a sentence replaced,
+    a paragraph added, or a figure and a deadline (in ``year``) changed."""
+    revised = list(text)
+    edit = rng.randrange(3)
+    k = rng.randrange(1, len(revised)) if len(revised) > 1 else 0
+    if edit == 0:
+        parts = re.findall(r"[^。！？]+[。！？]?", revised[k]) or [revised[k]]
+        parts[rng.randrange(len(parts))] = rng.choice(sentences)
+        revised[k] = "".join(parts)
+    elif edit == 1:
+        revised.insert(k, "".join(rng.choice(sentences) for _ in range(rng.randint(1, 3))))
+    else:
+        revised[k] = re.sub(r"\d+", lambda m: str(int(m.group()) + 1), revised[k], count=2)
+        revised[k] += f"本通知自{year}年{rng.randint(1, 12)}月1日起施行。"
+    return revised
+
+
 class Writer:
     """Writes pages for one workload folder; every choice comes from a Random seeded by what it builds."""
 
@@ -81,29 +118,21 @@ class Writer:
         self.sentences, self.names = corpus()
 
     def rng(self, *key: object) -> random.Random:
-        return random.Random(":".join(map(str, (self.seed, *key))))
-
-    def paragraphs(self, rng: random.Random, size: int) -> list[str]:
-        out, total = [], 0
-        while total < size:
-            paragraph = "".join(rng.choice(self.sentences) for _ in range(rng.randint(1, 4)))
-            out.append(paragraph)
-            total += len(paragraph.encode())
-        return out
+        return seeded(self.seed, *key)
 
     def new_item(self, site: int, number: int, day: date) -> Item:
         rng = self.rng("item", site, number)
         title = rng.choice(TITLE_FORMS).format(rng.choice(self.names))
         return Item(number, title, day.isoformat(), f"art/{day:%Y%m}/t{number:04d}.html")
 
-    def detail(self, site: int, item: Item, paragraphs: list[str] | None = None) -> str:
+    def detail(self, site: int, item: Item, text: list[str] | None = None) -> str:
         authority, _, abbr = AUTHORITIES[site % len(AUTHORITIES)]
         rng = self.rng("detail", site, item.number)
-        if paragraphs is None:
+        if text is None:
             size = rng.randint(1024, 20 * 1024)
             opening = f"为贯彻落实党中央、国务院有关决策部署，现就{item.title}有关事项通知如下。"
-            paragraphs = [opening, *self.paragraphs(rng, size - len(opening.encode()))]
-        body = "\n".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+            text = [opening, *paragraphs(rng, self.sentences, size - len(opening.encode()))]
+        body = "\n".join(f"<p>{html.escape(p)}</p>" for p in text)
         year = item.published[:4]
         return PAGE.format(
             site=site, title=html.escape(item.title), authority=authority, date=item.published,
@@ -172,19 +201,9 @@ def mutate(out: Path, fraction: float, new_items: int | None = None) -> dict[str
         page = path.read_text(encoding="utf-8")
         match = _ZOOM.search(page)
         assert match, path
-        paragraphs = [html.unescape(p) for p in re.findall(r"<p>(.*?)</p>", match.group(2))]
-        edit = rng.randrange(3)
-        k = rng.randrange(1, len(paragraphs)) if len(paragraphs) > 1 else 0
-        if edit == 0:  # a sentence replaced
-            sentences = re.findall(r"[^。！？]+[。！？]?", paragraphs[k]) or [paragraphs[k]]
-            sentences[rng.randrange(len(sentences))] = rng.choice(writer.sentences)
-            paragraphs[k] = "".join(sentences)
-        elif edit == 1:  # a paragraph added
-            paragraphs.insert(k, "".join(rng.choice(writer.sentences) for _ in range(rng.randint(1, 3))))
-        else:  # a figure and a deadline changed
-            paragraphs[k] = re.sub(r"\d+", lambda m: str(int(m.group()) + 1), paragraphs[k], count=2)
-            paragraphs[k] += f"本通知自{2024 + round_ % 3}年{rng.randint(1, 12)}月1日起施行。"
-        writer.write_detail(site, item, writer.detail(site, item, paragraphs))
+        text = [html.unescape(p) for p in re.findall(r"<p>(.*?)</p>", match.group(2))]
+        revised = revise(rng, text, writer.sentences, 2024 + round_ % 3)
+        writer.write_detail(site, item, writer.detail(site, item, revised))
     count = max(1, len(everything) // 200) if new_items is None else new_items
     sites = sorted(manifest["sites"], key=int)
     for n in range(count):
