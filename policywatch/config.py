@@ -553,13 +553,15 @@ def _selectors(values: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
     return values
 
 
-def json_paths(selector: str) -> list[list[str]]:
-    """``json:a.b|c`` → ``[["a", "b"], ["c"]]``: alternatives, each a path of keys; [] if malformed.
+@functools.cache
+def json_paths(selector: str) -> tuple[tuple[str, ...], ...]:
+    """``json:a.b|c`` → ``(("a", "b"), ("c",))``: alternatives, each a path of keys; () if malformed.
 
-    ``$`` stands for the document itself (``json:$`` is a top-level array)."""
-    alternatives = [alt.strip().split(".") for alt in selector.removeprefix(JSON_PREFIX).split("|")]
+    ``$`` stands for the document itself (``json:$`` is a top-level array). Cached: a list reads every
+    entry's fields with the same few paths."""
+    alternatives = tuple(tuple(alt.strip().split(".")) for alt in selector.removeprefix(JSON_PREFIX).split("|"))
     if not all(re.fullmatch(r"[\w$-]+", part) for alt in alternatives for part in alt):
-        return []
+        return ()
     return alternatives
 
 

@@ -112,7 +112,7 @@ def _json_document(page: str, variable: str) -> Any:
         return None
 
 
-def walk(value: Any, path: list[str] | tuple[str, ...]) -> Any:
+def walk(value: Any, path: tuple[str, ...]) -> Any:
     """``value[k1][k2]…`` for a path of keys (list indexes as digits, ``$`` the value itself); JSON held in a
     string is decoded on the way. None where the path leads nowhere."""
     for key in path:
@@ -134,7 +134,7 @@ def walk(value: Any, path: list[str] | tuple[str, ...]) -> Any:
 
 def _json_values(entry: Any, selector: str | None) -> Iterator[Any]:
     """The value of each alternative that has one, in order."""
-    for path in json_paths(selector) if selector else []:
+    for path in json_paths(selector) if selector else ():
         value = walk(entry, path)
         if isinstance(value, str):
             value = value.strip()
