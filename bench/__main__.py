@@ -211,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pages", type=int, default=50, help="detail pages per site")
     parser.add_argument("--out", type=Path, default=Path("bench-out"), help="work folder (replaced)")
     parser.add_argument("--seed", type=int, default=1)
-    parser.add_argument("--mutate", type=float, default=0.02, help="share of detail pages edited before step 4")
+    parser.add_argument("--mutate", type=float, default=0.02, help="share of pages edited before the last step")
     parser.add_argument("--server", choices=("auto", "portal"), default="auto",
                         help="auto: nginx when on PATH, else policywatch.portal")
     parser.add_argument("--nginx-workers", type=int, default=1)
