@@ -107,5 +107,5 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     """Without the shared pages nothing real can be tested: say so once, instead of failing test by test."""
     missing = [str(folder) for folder in (CORPUS, SEEDS) if not folder.is_dir()]
     if missing:
-        pytest.exit(f"the saved portal pages and seeds are missing ({', '.join(missing)}): clone this repository "
-                    "beside its shared/ folder, or set POLICYWATCH_SHARED to it", returncode=2)
+        raise pytest.UsageError(f"the saved portal pages and seeds are missing ({', '.join(missing)}): clone this "
+                                "repository beside its shared/ folder, or set POLICYWATCH_SHARED to it")
