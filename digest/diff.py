@@ -293,13 +293,15 @@ def to_html(d: Diff) -> str:
     return "".join(_html_fragment(op, text) for op, text in d.ops)
 
 
-def to_html_side_by_side(d: Diff) -> str:
+def to_html_side_by_side(d: Diff, keep: int | None = None, fold: str = "{n} unchanged lines") -> str:
     """A two-column table (old | new), one row per line, so readers can compare long articles clause by clause.
 
     Newlines inside equal text are where both sides end a line together; between two of them the side with
-    fewer lines is padded with empty cells.
+    fewer lines is padded with empty cells. With ``keep``, unchanged rows more than ``keep`` rows away from a
+    change fold into one row saying how many there were (``fold``), as a one-clause edit of a long regulation
+    should read.
     """
-    rows: list[str] = []
+    rows: list[tuple[bool, str]] = []
     left: list[list[tuple[int, str]]] = [[]]
     right: list[list[tuple[int, str]]] = [[]]
 
@@ -313,7 +315,7 @@ def to_html_side_by_side(d: Diff) -> str:
                 + "</td>"
                 for name, line in zip(("old", "new"), pair, strict=True)
             )
-            rows.append(("<tr class=\"pw-changed\">" if changed else "<tr>") + "".join(cells) + "</tr>")
+            rows.append((changed, ("<tr class=\"pw-changed\">" if changed else "<tr>") + "".join(cells) + "</tr>"))
 
     for op, text in d.ops:
         for i, part in enumerate(text.replace("\r\n", "\n").split("\n")):
@@ -328,7 +330,25 @@ def to_html_side_by_side(d: Diff) -> str:
                 if op >= EQUAL:
                     right[-1].append((op, part))
     flush()
-    return '<table class="pw-sbs">\n' + "\n".join(rows) + "\n</table>"
+    shown = [html for _, html in rows] if keep is None else _folded(rows, keep, fold)
+    return '<table class="pw-sbs">\n' + "\n".join(shown) + "\n</table>"
+
+
+def _folded(rows: list[tuple[bool, str]], keep: int, fold: str) -> list[str]:
+    """The rows within ``keep`` of a changed one; each run of the others becomes one "pw-fold" row."""
+    near = {j for i, (changed, _) in enumerate(rows) if changed for j in range(i - keep, i + keep + 1)}
+    out: list[str] = []
+    hidden = 0
+    for i, (_, row) in enumerate([*rows, (True, None)]):  # the last item ends a trailing run
+        if i not in near and row is not None:
+            hidden += 1
+            continue
+        if hidden:
+            out.append(f'<tr class="pw-fold"><td colspan="2">{html.escape(fold.format(n=hidden))}</td></tr>')
+            hidden = 0
+        if row is not None:
+            out.append(row)
+    return out
 
 
 def context(d: Diff, width: int = 40) -> Diff:

@@ -493,6 +493,33 @@ def browse_command(
         raise click.ClickException(str(e)) from None
 
 
+@main.command("site")
+@common_options
+@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="site", show_default=True,
+              help="Folder to write the site into (made if missing).")
+@click.option("--full", is_flag=True, help="Rebuild every page, not only those whose data changed.")
+@click.pass_context
+def site_command(ctx: click.Context, out_dir: str, full: bool, config_path: str | None, db_path: str | None) -> None:
+    """Write the archive site: recent changes with filters and search, a page per document with every version's
+    diffs, source health, the digest archive and a chart by region. Static files: open index.html from disk or
+    put the folder on any web host. Run again after a crawl and only what changed is rewritten.
+
+    Example: policywatch site --out site
+    """
+    from archive.build import SiteError, build_site
+
+    config = load_config(ctx, config_path, db_path)
+    if not config.db.exists():
+        raise click.ClickException(f"{config.db} does not exist yet: run `policywatch crawl` first")
+    try:
+        with Store(config.db) as store:
+            report = build_site(config, store, Path(out_dir), full)
+    except SiteError as e:
+        raise click.ClickException(str(e)) from None
+    out.print(f"site: {len(report.written)} written, {report.unchanged} unchanged, {len(report.deleted)} deleted"
+              f" → {Path(out_dir) / 'index.html'}")
+
+
 main.add_command(cli_delivery.subscribers)
 main.add_command(cli_delivery.unsubscribe)
 main.add_command(cli_delivery.serve)

@@ -46,3 +46,23 @@ def char_classes(word: str) -> tuple[str, ...]:
         options = sorted(set(chars))
         classes.append(re.escape(options[0]) if len(options) == 1 else f"[{''.join(options)}]")
     return tuple(classes)
+
+
+def folding_map(chars: set[str]) -> dict[str, str]:
+    """Each Traditional or variant spelling of ``chars`` (and each of them that is one) → its Simplified form.
+
+    For matching in either script where OpenCC is not at hand: the archive site's in-page search folds the
+    typed query and the indexed text with it, so 細胞 finds 细胞 and the reverse.
+    """
+    folding = {}
+    for char in chars:
+        plain = simplified(char)
+        if len(plain) != 1:
+            continue
+        if plain != char:
+            folding[char] = plain
+        for config in _TRADITIONAL_CONFIGS:
+            spelled = _converter(config).convert(plain)
+            if len(spelled) == 1 and spelled != plain:
+                folding[spelled] = plain
+    return folding

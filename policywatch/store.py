@@ -650,6 +650,37 @@ class Store:
     def count(self, table: str) -> int:
         return self.db[table].count
 
+    # -- reads for the archive site ----------------------------------------------
+
+    def archive_documents(self) -> list[dict[str, Any]]:
+        """Every document with what its archive page shows and its latest text's fingerprint, by id."""
+        sql = """
+            SELECT d.id, d.url, d.source, d.title, d.published, d.authority, d.doc_number, d.index_number,
+                   d.written, d.subject, d.attachments, d.first_seen, d.status,
+                   coalesce(d.group_id, d.id) AS "group", v.text_hash
+              FROM documents d LEFT JOIN versions v ON v.id = d.latest_version ORDER BY d.id
+        """
+        return list(self.db.query(sql))
+
+    def archive_versions(self) -> list[dict[str, Any]]:
+        """Every version with its text's size, by document then age."""
+        sql = """SELECT v.id, v.document_id, v.text_hash, v.title, v.published, v.authority, v.doc_number,
+                        v.index_number, v.written, v.subject, v.attachments, v.created_at, t.size
+                   FROM versions v JOIN texts t ON t.hash = v.text_hash ORDER BY v.document_id, v.id"""
+        return list(self.db.query(sql))
+
+    def archive_changes(self) -> list[dict[str, Any]]:
+        """Every change record, oldest first."""
+        sql = """SELECT id, document_id, kind, fields, from_version, to_version, detected_at, added, removed,
+                        attachment_url, from_text, to_text FROM changes ORDER BY id"""
+        return list(self.db.query(sql))
+
+    def archive_attachments(self) -> list[dict[str, Any]]:
+        """Every downloaded attachment (without its fetch bookkeeping), by document."""
+        sql = """SELECT url, document_id, kind, sha256, size, text_hash, error FROM attachments
+                  ORDER BY document_id, url"""
+        return list(self.db.query(sql))
+
     # -- subscribers ----------------------------------------------------------
 
     def add_subscribers(self, records: Iterable[NewSubscriber]) -> list[str]:

@@ -1,0 +1,353 @@
+"""``policywatch site``: the static archive site, written from state.db, rewriting only what changed.
+
+Every page has a fingerprint of what it is made from (the rows it shows, and the code and templates that draw
+it), kept in ``.policywatch-site.json`` in the output folder. A rebuild renders only pages whose fingerprint moved
+or whose file is gone, writes a file only when its bytes differ, and deletes pages that no longer exist. After a
+crawl that changed one policy, that means its page, its source's page, and the index and its data.
+
+Layout: index.html (recent changes, filters, search), documents/<id>.html, sources.html and sources/<name>.html,
+digests.html and digests/<digest>/<period>.html, chart.html, and assets/ (stylesheet, script, the index data).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from archive import pages
+from archive.chart import policy_chart
+from archive.facts import Facts, document_facts, facts_key
+from archive.search import KINDS, day_of, index_script
+from digest.period import Period, period_of
+from digest.regions import region_label
+from digest.render import BUILTIN, environment
+from policywatch.config import Config
+from policywatch.store import Store
+
+MANIFEST = ".policywatch-site.json"
+ASSETS = ("site.css", "site.js")
+RECENT = 50  # entries the index lists in its HTML, for readers without JavaScript; the script lists them all
+TEXT_BATCH = 200  # documents whose texts are read at once while rendering their pages
+# What a page looks like depends on this code and these templates: a change to any of them rebuilds everything.
+_CODE = [*sorted(Path(__file__).parent.glob("*.py")), Path(__file__).parent.parent / "digest" / "diff.py"]
+_SAFE_NAME = re.compile(r"[^\w.-]")
+
+
+class SiteError(Exception):
+    """The output folder cannot hold the site; the message says why, in one line."""
+
+
+@dataclass
+class SiteReport:
+    out: Path
+    written: list[str] = field(default_factory=list)  # pages (re)written, as paths inside ``out``
+    unchanged: int = 0
+    deleted: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Archive:
+    """state.db's rows for the site, grouped by document."""
+
+    documents: list[dict[str, Any]]
+    versions: dict[int, list[dict[str, Any]]]
+    changes: dict[int, list[dict[str, Any]]]
+    attachments: dict[int, list[dict[str, Any]]]
+    groups: dict[int, list[dict[str, Any]]]
+    sources: list[dict[str, Any]]
+    all_changes: list[dict[str, Any]]
+    facts: dict[int, Facts] = field(default_factory=dict)
+    topic_titles: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def source_titles(self) -> dict[str, str]:
+        return {s["name"]: s["title"] or s["name"] for s in self.sources}
+
+
+def build_site(config: Config, store: Store, out: Path, full: bool = False) -> SiteReport:
+    """Write (or bring up to date) the archive site of ``store`` in ``out``; ``full`` ignores what was built before."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SiteError(f"{out} is a file, not a folder: give --out a folder for the site")
+    env = environment(config.templates)
+    code = _code_key(env, config.templates)
+    before = {} if full else _read_manifest(out, code)
+    archive = _read(store)
+    keyed = _facts(config, store, archive.documents, before.get("facts", {}))
+    archive.facts = {doc_id: found for doc_id, (_, found) in keyed.items()}
+    archive.topic_titles = {t.name: t.title for t in config.topics}
+    site = _Writer(out, before.get("pages", {}))
+    _write_documents(env, store, archive, site)
+    _write_sources(env, store, archive, site)
+    digests = _digest_archive(config, store, env, archive, site, before.get("digests", {}))
+    dated, undated = _policies(archive)
+    site.write("index.html", _render(env, "site/index.html.j2", "", entries=_recent(archive, RECENT),
+                                     documents=len(archive.documents), changes=len(archive.all_changes)))
+    site.write("sources.html", _render(env, "site/sources.html.j2", "", sources=archive.sources))
+    site.write("digests.html", _render(env, "site/digests.html.j2", "", specs=config.digests, digests=digests))
+    site.write("chart.html", _render(env, "site/chart.html.j2", "", chart=policy_chart(dated), undated=undated,
+                                     region_label=region_label))
+    site.write("assets/data.js", index_script(archive.documents, archive.facts, archive.all_changes,
+                                              archive.source_titles, config.topics))
+    for name in ASSETS:
+        site.write(f"assets/{name}", env.loader.get_source(env, f"site/{name}")[0])
+    report = site.finish()
+    _write_manifest(out, {"code": code, "pages": site.fingerprints, "digests": digests,
+                          "facts": {str(i): [k, f.region, list(f.topics), f.summary] for i, (k, f) in keyed.items()}})
+    return report
+
+
+def _write_documents(env: jinja2.Environment, store: Store, archive: _Archive, site: _Writer) -> None:
+    """A page per document whose inputs moved; their texts read a batch at a time."""
+    stale = [doc for doc in archive.documents
+             if site.wants(f"documents/{doc['id']}.html", _document_inputs(doc, archive))]
+    for start in range(0, len(stale), TEXT_BATCH):
+        batch = stale[start : start + TEXT_BATCH]
+        texts = store.texts({h for d in batch for h in pages.wanted_texts(
+            d, archive.versions[d["id"]], archive.changes[d["id"]])})
+        for doc in batch:
+            context = _document_context(doc, archive, texts)
+            site.write(f"documents/{doc['id']}.html", _render(env, "site/document.html.j2", "../", **context))
+
+
+def _write_sources(env: jinja2.Environment, store: Store, archive: _Archive, site: _Writer) -> None:
+    """A page per source: its health, its latest runs, its documents newest first."""
+    by_source: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for doc in archive.documents:
+        by_source[doc["source"]].append(doc)
+    for source in archive.sources:
+        listed = sorted(by_source[source["name"]], key=lambda d: (d["published"] or "", d["id"]), reverse=True)
+        versions = {d["id"]: len(archive.versions[d["id"]]) for d in listed}
+        runs = store.source_runs(source["name"], 10)
+        path = f"sources/{source_file(source['name'])}.html"
+        if site.wants(path, [source, runs, [(d["id"], d["title"], d["published"], d["status"]) for d in listed],
+                             versions]):
+            site.write(path, _render(env, "site/source.html.j2", "../", source=source, runs=runs, documents=listed,
+                                     versions=versions))
+
+
+def source_file(name: str) -> str:
+    """A source's page name: its config name, with anything a file name cannot hold replaced."""
+    return _SAFE_NAME.sub("_", name)
+
+
+class _Writer:
+    """Writes pages into the output folder, keeping their fingerprints; counts what it wrote and what it kept."""
+
+    def __init__(self, out: Path, before: dict[str, str]) -> None:
+        self.out, self.before = out, before
+        self.fingerprints: dict[str, str] = {}
+        self.report = SiteReport(out)
+
+    def wants(self, path: str, inputs: Any) -> bool:
+        """Whether the page at ``path``, made from ``inputs``, must be rendered: it is new, moved or missing."""
+        fingerprint = _fingerprint(inputs)
+        self.fingerprints[path] = fingerprint
+        if self.before.get(path) == fingerprint and (self.out / path).is_file():
+            self.report.unchanged += 1
+            return False
+        return True
+
+    def write(self, path: str, content: str) -> None:
+        """Write ``content`` unless the file already holds exactly it (the file's time then stays as it was)."""
+        self.fingerprints.setdefault(path, "")
+        target = self.out / path
+        data = content.encode("utf-8")
+        try:
+            if target.read_bytes() == data:
+                self.report.unchanged += 1
+                return
+        except FileNotFoundError:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        partial = target.with_name(target.name + ".partial")
+        partial.write_bytes(data)
+        os.replace(partial, target)  # a reader (or a web server) never sees half a page
+        self.report.written.append(path)
+
+    def finish(self) -> SiteReport:
+        """Delete the pages of the last build that this one no longer has."""
+        for path in sorted(set(self.before) - set(self.fingerprints)):
+            target = self.out / path
+            if target.is_file():
+                target.unlink()
+                self.report.deleted.append(path)
+        return self.report
+
+
+def _read(store: Store) -> _Archive:
+    documents = store.archive_documents()
+    versions, changes, attachments, groups = (defaultdict(list) for _ in range(4))
+    for row in store.archive_versions():
+        versions[row["document_id"]].append(row)
+    all_changes = store.archive_changes()
+    for row in all_changes:
+        changes[row["document_id"]].append(row)
+    for row in store.archive_attachments():
+        attachments[row["document_id"]].append(row)
+    for doc in documents:
+        groups[doc["group"]].append(doc)
+    return _Archive(documents, versions, changes, attachments, groups, store.sources_overview(), all_changes)
+
+
+def _facts(
+    config: Config, store: Store, documents: list[dict[str, Any]], cached: dict[str, list]
+) -> dict[int, tuple[str, Facts]]:
+    """Every document's facts with their key: kept from the last build where the key is the same, else worked out."""
+    facts, missing = {}, []
+    for doc in documents:
+        key, kept = facts_key(config, doc), cached.get(str(doc["id"]))
+        if kept and kept[0] == key:
+            facts[doc["id"]] = (key, Facts(kept[1], tuple(kept[2]), kept[3]))
+        else:
+            missing.append((key, doc))
+    for start in range(0, len(missing), TEXT_BATCH * 5):
+        batch = missing[start : start + TEXT_BATCH * 5]
+        texts = store.texts(d["text_hash"] for _, d in batch if d["text_hash"])
+        for key, doc in batch:
+            facts[doc["id"]] = (key, document_facts(config, doc, texts.get(doc["text_hash"], "")))
+    return facts
+
+
+def _also(doc: dict[str, Any], archive: _Archive) -> list[dict[str, Any]]:
+    """The other copies of the document's policy, as the duplicate detector grouped them."""
+    return [d for d in archive.groups[doc["group"]] if d["id"] != doc["id"]]
+
+
+def _document_inputs(doc: dict[str, Any], archive: _Archive) -> list[Any]:
+    """Everything a document's page shows, for its fingerprint."""
+    titles, facts = archive.source_titles, archive.facts[doc["id"]]
+    return [doc, archive.versions[doc["id"]], archive.changes[doc["id"]], archive.attachments[doc["id"]],
+            [(d["id"], d["title"], d["url"], d["authority"], titles.get(d["source"])) for d in _also(doc, archive)],
+            facts, titles.get(doc["source"]), [archive.topic_titles.get(t) for t in facts.topics]]
+
+
+def _document_context(doc: dict[str, Any], archive: _Archive, texts: dict[str, str]) -> dict[str, Any]:
+    versions, changes, facts = archive.versions[doc["id"]], archive.changes[doc["id"]], archive.facts[doc["id"]]
+    return {
+        "doc": doc, "facts": facts, "source_title": archive.source_titles.get(doc["source"], doc["source"]),
+        "source_page": source_file(doc["source"]), "region": region_label(facts.region, "zh-Hans"),
+        "topics": [archive.topic_titles.get(t, t) for t in facts.topics],
+        "attachment_urls": json.loads(doc["attachments"] or "[]"), "also": _also(doc, archive),
+        "source_titles": archive.source_titles, "versions": versions,
+        "timeline": pages.timeline(versions, changes), "steps": pages.steps(versions, texts),
+        "attachments": pages.attachment_views(archive.attachments[doc["id"]], changes, texts),
+        "text": texts.get(doc["text_hash"] or "", ""),
+    }
+
+
+def _recent(archive: _Archive, limit: int) -> list[dict[str, Any]]:
+    """The newest entries of the index, as the script lists them first (see archive.search)."""
+    by_id = {d["id"]: d for d in archive.documents}
+    entries = [(day_of(c, by_id[c["document_id"]]), c["id"], c) for c in archive.all_changes if c["kind"] in KINDS]
+    entries.sort(key=lambda e: (e[0], e[1]), reverse=True)
+    titles, facts = archive.source_titles, archive.facts
+    return [{"day": day, "kind": pages.KINDS[c["kind"]], "kind_name": c["kind"], "doc": by_id[c["document_id"]],
+             "region": region_label(facts[c["document_id"]].region, "zh-Hans"),
+             "summary": facts[c["document_id"]].summary,
+             "source_title": titles.get(by_id[c["document_id"]]["source"], by_id[c["document_id"]]["source"])}
+            for day, _, c in entries[:limit]]
+
+
+def _policies(archive: _Archive) -> tuple[list[tuple[str, str]], int]:
+    """(month, region) per policy, each duplicate group once at its earliest dated copy; and how many policies no
+    copy of which gives a publish date (when a page was first seen says nothing about when it was issued)."""
+    firsts, groups = {}, set()
+    for doc in archive.documents:
+        groups.add(doc["group"])
+        first = firsts.get(doc["group"])
+        if doc["published"] and (first is None or (doc["published"], doc["id"]) < first[:2]):
+            firsts[doc["group"]] = (doc["published"], doc["id"], archive.facts[doc["id"]].region)
+    return [(day[:7], region) for day, _, region in firsts.values()], len(groups) - len(firsts)
+
+
+def _digest_archive(
+    config: Config, store: Store, env: jinja2.Environment, archive: _Archive, site: _Writer,
+    before: dict[str, dict[str, Any]],
+) -> dict[str, dict[str, Any]]:
+    """Every configured digest for every period with something in it, as its HTML email, built when its inputs
+    moved; returns path → what the archive page lists (no file for a period the digest finds nothing in)."""
+    from digest.build import build_digest
+    from digest.render import render
+
+    issues = {}
+    for spec in config.digests:
+        for period, inputs in _digest_inputs(spec.period, archive).items():
+            path = f"digests/{source_file(spec.name)}/{period.key}.html"
+            fingerprint = _fingerprint([inputs, spec, [(t.name, t.include, t.exclude) for t in config.topics],
+                                        [(s.name, s.region) for s in config.sources]])
+            old = before.get(path)
+            if old and old["fingerprint"] == fingerprint and (not old["items"] + old["removed"]
+                                                              or not site.wants(path, fingerprint)):
+                issues[path] = old  # known to be empty, or its page is up to date
+                continue
+            digest = build_digest(config, store, spec, period)
+            issues[path] = {"fingerprint": fingerprint, "digest": spec.name, "period": period.key,
+                            "title": digest.title, "items": len(digest.items) + len(digest.more),
+                            "removed": len(digest.removed)}
+            if digest.items or digest.more or digest.removed:
+                site.wants(path, fingerprint)
+                site.write(path, render(digest, "html", config.templates))
+    return issues
+
+
+def _digest_inputs(kind: str, archive: _Archive) -> dict[Period, list]:
+    """Per period with anything in it: the rows a digest of that period is built from."""
+    inputs: dict[Period, list] = defaultdict(list)
+    by_id = {d["id"]: d for d in archive.documents}
+    for doc in archive.documents:
+        day = doc["published"] or doc["first_seen"][:10]
+        inputs[period_of(kind, date.fromisoformat(day))].append(doc)
+    for change in archive.all_changes:
+        if change["kind"] in ("changed", "restored", "removed"):
+            period = period_of(kind, date.fromisoformat(change["detected_at"][:10]))
+            inputs[period] += [change, by_id[change["document_id"]]]
+    return dict(sorted(inputs.items(), key=lambda kv: kv[0].start))
+
+
+def _render(env: jinja2.Environment, name: str, root: str, **context: Any) -> str:
+    return env.get_template(name).render(root=root, source_file=source_file, **context)
+
+
+def _fingerprint(inputs: Any) -> str:
+    data = json.dumps(inputs, ensure_ascii=False, sort_keys=True, default=_plain).encode("utf-8")
+    return hashlib.blake2b(data, digest_size=16).hexdigest()
+
+
+def _plain(value: Any) -> Any:
+    """JSON for what json cannot write itself: dataclasses (facts, digest specs) and dates."""
+    if hasattr(value, "__dataclass_fields__"):
+        return {k: getattr(value, k) for k in value.__dataclass_fields__}
+    return str(value)
+
+
+def _code_key(env: jinja2.Environment, templates: Path | None) -> str:
+    """A fingerprint of the code and templates pages are drawn with."""
+    names = sorted(n for n in env.list_templates() if n.startswith("site/") or n == "digest.html.j2")
+    sources = [env.loader.get_source(env, n)[0] for n in names] + [p.read_text(encoding="utf-8") for p in _CODE]
+    return _fingerprint([str(templates or BUILTIN), sources])
+
+
+def _read_manifest(out: Path, code: str) -> dict[str, Any]:
+    """What the last build wrote, if it was built by this code; else nothing (every page is rebuilt)."""
+    try:
+        manifest = json.loads((out / MANIFEST).read_text(encoding="utf-8"))
+    except (FileNotFoundError, ValueError):
+        return {}
+    return manifest if isinstance(manifest, dict) and manifest.get("code") == code else {}
+
+
+def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    partial = out / (MANIFEST + ".partial")
+    partial.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    os.replace(partial, out / MANIFEST)
+
