@@ -11,6 +11,7 @@ digests.html and digests/<digest>/<period>.html, chart.html, and assets/ (styles
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -180,6 +181,8 @@ class _Writer:
             if target.is_file():
                 target.unlink()
                 self.report.deleted.append(path)
+                with contextlib.suppress(OSError):  # a folder left empty goes too; one with other files stays
+                    target.parent.rmdir()
         return self.report
 
 

@@ -39,12 +39,11 @@ def summarise(text: str, terms: tuple[str, ...], max_chars: int = MAX_CHARS) -> 
         return ""
     lead = _announcing(candidates[:_LOOKAHEAD]) or candidates[0]
     chosen, used = {candidates.index(lead)}, len(lead)
-    ranked = sorted(
-        (i for i in range(len(candidates)) if i not in chosen),
-        key=lambda i: (-_density(candidates[i], terms), i),
-    )
+    folded = tuple(term.casefold() for term in terms)
+    density = [_density(s, folded) for s in candidates]
+    ranked = sorted((i for i in range(len(candidates)) if i not in chosen), key=lambda i: (-density[i], i))
     for i in ranked:
-        if _density(candidates[i], terms) == 0:
+        if density[i] == 0:
             break
         if used + len(candidates[i]) <= max_chars:
             chosen.add(i)
@@ -58,9 +57,10 @@ def _announcing(candidates: list[str]) -> str | None:
     return next((s for s in issuing if "《" in s), issuing[0] if issuing else None)
 
 
-def _density(sentence: str, terms: tuple[str, ...]) -> float:
+def _density(sentence: str, folded_terms: tuple[str, ...]) -> float:
+    """Topic terms (already casefolded) per character of the sentence."""
     folded = sentence.casefold()
-    return sum(folded.count(term.casefold()) for term in terms) / len(sentence)
+    return sum(folded.count(term) for term in folded_terms) / len(sentence)
 
 
 def _join(parts: object) -> str:

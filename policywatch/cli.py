@@ -495,7 +495,7 @@ def browse_command(
 
 @main.command("site")
 @common_options
-@click.option("--out", "out_dir", type=click.Path(file_okay=False), default="site", show_default=True,
+@click.option("--out", "out_dir", type=click.Path(), default="site", show_default=True,
               help="Folder to write the site into (made if missing).")
 @click.option("--full", is_flag=True, help="Rebuild every page, not only those whose data changed.")
 @click.pass_context

@@ -122,7 +122,14 @@
     more.hidden = found.length <= shown;
   }
 
+  // A text field fires "change" again when it loses focus, so a click on a listed link would redraw the list
+  // under the pointer and be lost: the list is redrawn only when a filter really changed.
+  var drawnFor = null;
+
   function update() {
+    var key = FIELDS.map(function (name) { return form.elements[name].value; }).join("\u0000");
+    if (key === drawnFor) return;
+    drawnFor = key;
     found = filter();
     shown = PAGE;
     writeAddress();

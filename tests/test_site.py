@@ -1,0 +1,179 @@
+"""`policywatch site`: the static archive built from real crawls — what each page shows, that scraped HTML/JS is
+escaped everywhere, and that a rebuild after a crawl rewrites only what changed."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from contextlib import ExitStack
+from pathlib import Path
+
+import pytest
+
+from archive.build import MANIFEST
+from policywatch.crawl import crawl
+from policywatch.store import Store
+from tests.archive_site import (
+    CELL_BODY,
+    CELL_TITLE,
+    HOSTILE_BODY,
+    HOSTILE_TITLE,
+    PLANTED,
+    build_archive,
+    edit_cell_notice,
+    site,
+)
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    with ExitStack() as stack:
+        yield build_archive(tmp_path_factory.mktemp("archive"), stack)
+
+
+def read(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def pages(out: Path) -> dict[str, str]:
+    return {str(p.relative_to(out)): read(p) for p in sorted(out.rglob("*")) if p.suffix in (".html", ".js")}
+
+
+def test_every_document_source_and_digest_has_its_page(archive):
+    out = archive.out
+    for doc_id in archive.ids.values():
+        assert (out / "documents" / f"{doc_id}.html").is_file()
+    assert {p.name for p in (out / "sources").iterdir()} == {"sh.html", "jl.html"}
+    for name in ("index.html", "sources.html", "digests.html", "chart.html", "assets/data.js", "assets/site.css",
+                 "assets/site.js"):
+        assert (out / name).is_file(), name
+    digests = read(out / "digests.html")
+    assert 'href="digests/monthly/2023-12.html"' in digests and 'href="digests/weekly/2023-W49.html"' in digests
+    december = read(out / "digests" / "monthly" / "2023-12.html")
+    assert "12月份行业政策及动态汇总" in december and CELL_TITLE in december
+    # Every relative link of every page leads to a file of the site.
+    for name, html in pages(out).items():
+        for href in re.findall(r'href="([^"#:]+)(?:#[^"]*)?"', html):
+            if not href.startswith(("http", "data", "mailto")):
+                assert (out / name).parent.joinpath(href).resolve().is_file(), f"{name} links to missing {href}"
+
+
+def test_document_page_shows_metadata_timeline_and_both_diffs(archive):
+    html = read(archive.out / "documents" / f"{archive.ids['p/1.html']}.html")
+    assert f"<h1>{CELL_TITLE}</h1>" in html
+    for fact in ("2023-12-05", "上海市", "sh 测试门户", "细胞与基因治疗"):
+        assert fact in html
+    timeline = html.split('id="timeline-h"')[1].split("</section>")[0]
+    assert timeline.count("<li>") == 2 and "新增" in timeline and "更新" in timeline and 'href="#v2"' in timeline
+    step = html.split('id="v2"')[1]
+    inline = step.split('class="diff-inline"')[1].split("</div>")[0]
+    side = step.split('class="pw-sbs"')[1].split("</table>")[0]
+    for rendering in (inline, side):
+        inserted = "".join(re.findall(r'<ins class="pw-ins">([^<]*)</ins>', rendering))
+        assert PLANTED in inserted
+    assert '<td class="pw-old">' in side and '<td class="pw-new">' in side
+    # The latest text, in full.
+    assert PLANTED in html.split('id="text-h"')[1]
+
+
+def test_reposts_are_listed_as_also_reported_by_on_both_copies(archive):
+    original, repost = (read(archive.out / "documents" / f"{archive.ids[p]}.html") for p in ("p/1.html", "zw/2.html"))
+    assert f'href="../documents/{archive.ids["zw/2.html"]}.html"' in original.split('id="also-h"')[1]
+    assert f'href="../documents/{archive.ids["p/1.html"]}.html"' in repost.split('id="also-h"')[1]
+
+
+def test_scraped_html_and_script_are_escaped_everywhere(archive):
+    hostile = read(archive.out / "documents" / f"{archive.ids['p/3.html']}.html")
+    assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in hostile
+    assert "&lt;script&gt;window.__pwned = 3&lt;/script&gt;" in hostile
+    for name, text in pages(archive.out).items():
+        for raw in ("<script>window.__pwned", "<img src=x", "<b onmouseover"):
+            assert raw not in text, f"{name} holds scraped markup unescaped: {raw}"
+    data = read(archive.out / "assets" / "data.js")
+    payload = json.loads(data.removeprefix("window.PW_DATA = ").rstrip().removesuffix(";"))
+    titles = [doc[1] for doc in payload["docs"]]
+    assert HOSTILE_TITLE in titles  # the data keeps the words as scraped; the page only ever shows them as text
+    assert any(HOSTILE_BODY in doc[8] for doc in payload["docs"])
+
+
+def test_index_lists_recent_changes_newest_first_with_filter_data(archive):
+    index = read(archive.out / "index.html")
+    days = re.findall(r'<time datetime="([\d-]+)">', index)
+    assert days == sorted(days, reverse=True) and len(days) == 6  # five new documents and one change
+    data = json.loads(read(archive.out / "assets" / "data.js").removeprefix("window.PW_DATA = ").rstrip()[:-1])
+    assert [r[0] for r in data["regions"]] == ["吉林省", "上海市"]
+    assert data["topics"] == [["cell-therapy", "细胞与基因治疗"]]
+    relevant = {doc[1] for doc in data["docs"] if doc[4] == [0]}
+    assert CELL_TITLE in relevant and "关于开展2024年度科技型中小企业评价工作的通知" not in relevant
+    assert data["fold"]["細"] == "细"  # a Traditional query finds Simplified text
+
+
+def test_source_pages_show_health(archive):
+    with Store(archive.config.db) as store:
+        overview = {s["name"]: s for s in store.sources_overview()}
+    html = read(archive.out / "sources" / "sh.html")
+    sh = overview["sh"]
+    assert sh["last_items"] == 3 and sh["error_streak"] == 0
+    assert sh["last_success"][:16].replace("T", " ") in html
+    assert "<dt>最近找到条目</dt><dd>3</dd>" in html and "<dt>连续出错</dt><dd>0 次</dd>" in html
+    assert html.count('class="entry"') == 3
+
+
+def test_chart_counts_each_policy_once_by_region_and_month(archive):
+    html = read(archive.out / "chart.html")
+    rows = dict(re.findall(r'<tr><th scope="row">([\d-]+)</th>(.*?)</tr>', html))
+    cells = {month: re.findall(r'<td class="num">(\d*)</td>', row) for month, row in rows.items()}
+    # Columns: 吉林省, 上海市, total. The repost in Jilin joins the Shanghai original's group: counted once, there.
+    assert cells == {"2023-12": ["1", "2", "3"], "2023-11": ["", "1", "1"]}
+    assert html.count("<rect ") == 3
+
+
+def test_rebuild_after_a_crawl_rewrites_only_what_changed(tmp_path):
+    with ExitStack() as stack:
+        rebuilt(build_archive(tmp_path, stack))
+
+
+def rebuilt(archive) -> None:
+    out = archive.out
+    again = site(archive.config.path, out)
+    assert again.returncode == 0, again.stderr
+    assert "0 written" in again.stdout
+
+    before = {p: p.stat().st_mtime_ns for p in out.rglob("*.html")}
+    edit_cell_notice(archive.sites, CELL_BODY + "四、本通知自印发之日起施行。")
+    crawl(archive.config, ["sh"], True)
+    done = site(archive.config.path, out)
+    assert done.returncode == 0, done.stderr
+    changed = {str(p.relative_to(out)) for p, mtime in before.items() if p.stat().st_mtime_ns != mtime}
+    doc = archive.ids["p/1.html"]
+    assert {p for p in changed if p.startswith("documents/")} == {f"documents/{doc}.html"}
+    assert {"index.html", "sources/sh.html"} <= changed and "sources/jl.html" not in changed
+    assert "本通知自印发之日起施行" in read(out / "documents" / f"{doc}.html")
+
+
+def test_pages_of_a_digest_no_longer_configured_are_deleted(archive, tmp_path):
+    out = tmp_path / "site"
+    shutil.copytree(archive.out, out)
+    config = tmp_path / "config.toml"
+    text = read(archive.config.path)
+    config.write_text(text.replace('name = "weekly"', 'name = "weekly-cell"'), encoding="utf-8")
+    done = site(config, out, "--db", str(archive.config.db))
+    assert done.returncode == 0, done.stderr
+    assert not (out / "digests" / "weekly").exists()
+    assert (out / "digests" / "weekly-cell" / "2023-W49.html").is_file()
+    manifest = json.loads(read(out / MANIFEST))
+    assert not any(path.startswith("digests/weekly/") for path in manifest["pages"])
+
+
+def test_bad_output_folder_and_missing_database_are_one_line_errors(archive, tmp_path):
+    file = tmp_path / "taken"
+    file.write_text("keep me", encoding="utf-8")
+    done = site(archive.config.path, file)
+    assert done.returncode == 1 and done.stderr.strip().count("\n") == 0
+    assert "is a file, not a folder" in done.stderr and read(file) == "keep me"
+    config = tmp_path / "config.toml"
+    config.write_text(read(archive.config.path), encoding="utf-8")
+    missing = site(config, tmp_path / "out", "--db", str(tmp_path / "none.db"))
+    assert missing.returncode == 1 and "does not exist yet" in missing.stderr
+    assert missing.stderr.strip().count("\n") == 0 and not (tmp_path / "none.db").exists()
