@@ -12,6 +12,7 @@ digests.html and digests/<digest>/<period>.html, chart.html, and assets/ (styles
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import hashlib
 import json
 import os
@@ -35,6 +36,7 @@ from policywatch.config import Config
 from policywatch.store import Store
 
 MANIFEST = ".policywatch-site.json"
+LOCK = ".policywatch-site.lock"
 ASSETS = ("site.css", "site.js")
 RECENT = 50  # entries the index lists in its HTML, for readers without JavaScript; the script lists them all
 TEXT_BATCH = 200  # documents whose texts are read at once while rendering their pages
@@ -53,6 +55,9 @@ class SiteReport:
     written: list[str] = field(default_factory=list)  # pages (re)written, as paths inside ``out``
     unchanged: int = 0
     deleted: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return f"{len(self.written)} written, {self.unchanged} unchanged, {len(self.deleted)} deleted"
 
 
 @dataclass
@@ -79,6 +84,13 @@ def build_site(config: Config, store: Store, out: Path, full: bool = False) -> S
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SiteError(f"{out} is a file, not a folder: give --out a folder for the site")
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / LOCK, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # `serve` after a crawl and a hand-run `policywatch site` take turns
+        return _build(config, store, out, full)
+
+
+def _build(config: Config, store: Store, out: Path, full: bool) -> SiteReport:
     env = environment(config.templates)
     code = _code_key(env, config.templates)
     before = {} if full else _read_manifest(out, code)
@@ -349,7 +361,6 @@ def _read_manifest(out: Path, code: str) -> dict[str, Any]:
 
 
 def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
-    out.mkdir(parents=True, exist_ok=True)
     partial = out / (MANIFEST + ".partial")
     partial.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
     os.replace(partial, out / MANIFEST)

@@ -495,11 +495,13 @@ def browse_command(
 
 @main.command("site")
 @common_options
-@click.option("--out", "out_dir", type=click.Path(), default="site", show_default=True,
-              help="Folder to write the site into (made if missing).")
+@click.option("--out", "out_dir", type=click.Path(), default=None,
+              help="Folder to write the site into (made if missing); default: the config's `site`, else ./site.")
 @click.option("--full", is_flag=True, help="Rebuild every page, not only those whose data changed.")
 @click.pass_context
-def site_command(ctx: click.Context, out_dir: str, full: bool, config_path: str | None, db_path: str | None) -> None:
+def site_command(
+    ctx: click.Context, out_dir: str | None, full: bool, config_path: str | None, db_path: str | None
+) -> None:
     """Write the archive site: recent changes with filters and search, a page per document with every version's
     diffs, source health, the digest archive and a chart by region. Static files: open index.html from disk or
     put the folder on any web host. Run again after a crawl and only what changed is rewritten.
@@ -511,13 +513,13 @@ def site_command(ctx: click.Context, out_dir: str, full: bool, config_path: str 
     config = load_config(ctx, config_path, db_path)
     if not config.db.exists():
         raise click.ClickException(f"{config.db} does not exist yet: run `policywatch crawl` first")
+    folder = Path(out_dir) if out_dir else config.site or Path("site")
     try:
         with Store(config.db) as store:
-            report = build_site(config, store, Path(out_dir), full)
+            report = build_site(config, store, folder, full)
     except SiteError as e:
         raise click.ClickException(str(e)) from None
-    out.print(f"site: {len(report.written)} written, {report.unchanged} unchanged, {len(report.deleted)} deleted"
-              f" → {Path(out_dir) / 'index.html'}")
+    out.print(f"site: {report.summary()} → {folder / 'index.html'}")
 
 
 main.add_command(cli_delivery.subscribers)

@@ -188,6 +188,7 @@ class Config:
     topics: tuple[Topic, ...] = ()
     digests: tuple[DigestSpec, ...] = ()
     templates: Path | None = None  # a folder whose templates override the built-in ones
+    site: Path | None = None  # the archive site's folder: `serve` brings it up to date after every crawl
     timezone: str = "Asia/Shanghai"  # the zone schedules are read in
     smtp: SmtpSettings | None = None
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
@@ -297,9 +298,9 @@ _SMTP: _Schema = {
 _DELIVERY: _Schema = {"unsubscribe_url": (str, False), "secret_env": (str, False)}
 _ALERTS: _Schema = {"maintainers": (list, False), "consecutive_errors": (int, False)}
 _TOP: _Schema = {
-    "db": (str, False), "templates": (str, False), "timezone": (str, False), "crawl": (dict, False),
-    "detect": (dict, False), "topics": (dict, False), "digests": (list, False), "sources": (list, False),
-    "smtp": (dict, False), "delivery": (dict, False), "alerts": (dict, False),
+    "db": (str, False), "templates": (str, False), "site": (str, False), "timezone": (str, False),
+    "crawl": (dict, False), "detect": (dict, False), "topics": (dict, False), "digests": (list, False),
+    "sources": (list, False), "smtp": (dict, False), "delivery": (dict, False), "alerts": (dict, False),
 }
 _SELECTOR_KEYS = {"item", "link", "title", "date", "next_page", "body", "authority", "doc_number"}
 FETCHERS = ("http", "browser")
@@ -353,6 +354,9 @@ def parse(raw: dict[str, Any], path: Path, db: str | Path | None = None) -> Conf
     templates = path.parent / raw["templates"] if "templates" in raw else None
     if templates is not None and not templates.is_dir():
         raise ConfigError(path, "templates", f"{templates} is not a folder")
+    site = path.parent / raw["site"] if "site" in raw else None
+    if site is not None and site.exists() and not site.is_dir():
+        raise ConfigError(path, "site", f"{site} is a file, not a folder for the archive site")
     timezone = raw.get("timezone", "Asia/Shanghai")
     try:
         zone = ZoneInfo(timezone)
@@ -363,7 +367,7 @@ def parse(raw: dict[str, Any], path: Path, db: str | Path | None = None) -> Conf
     for i, spec in enumerate(digests):
         _schedule(spec.cron, f"digests[{i}].schedule", zone, path)
     return Config(path=path, db=db_path, crawl=crawl, detect=detect, sources=sources, topics=topics,
-                  digests=digests, templates=templates, timezone=timezone, smtp=_smtp(raw, path),
+                  digests=digests, templates=templates, site=site, timezone=timezone, smtp=_smtp(raw, path),
                   delivery=_delivery(raw, path), alerts=_alerts(raw, path))
 
 

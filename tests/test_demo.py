@@ -46,6 +46,17 @@ def test_demo_prints_what_it_found_and_where(demo) -> None:
     assert re.search(r"failed\s+sh-sti\s+.*\(HTTP 404\)", output)
 
 
+def test_demo_writes_the_archive_site(demo) -> None:
+    output, store, workdir = demo
+    site = workdir / "site"
+    assert f"{site / 'index.html'}" in output
+    assert {p.stem for p in (site / "documents").glob("*.html")} == {str(d["id"]) for d in store.documents()}
+    title = "关于打造吉林省生物医药与高端医疗器械产业新赛道的实施方案"
+    changed = next(d for d in store.documents() if d["title"] == title)
+    page = (site / "documents" / f"{changed['id']}.html").read_text(encoding="utf-8")
+    assert 'id="v2"' in page and '<ins class="pw-ins">' in page
+
+
 def test_every_page_extracted_as_expected(demo) -> None:
     _, store, _ = demo
     docs = documents_by_path(store)

@@ -5,7 +5,7 @@ structures: three government portals (one served as GBK) and an industry news
 site with items of a real December 2023 roundup. The demo serves each on its
 own loopback port, crawls them into a fresh state.db, applies the edits in
 ``portal/round2`` (new items, changed texts, a removed page), re-checks
-everything, prints what it found, and renders the December 2023 digests.
+everything, prints what it found, renders the December 2023 digests and writes the archive site.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
+from archive.build import build_site
 from policywatch import config as config_module
 from policywatch.portal import serve
 from policywatch.store import Store
@@ -117,11 +118,13 @@ def run_demo(
     with Store(config.db) as store:
         print_found(console, store, second.run_id)
         written = write_digests(config, store, workdir)
+        site = build_site(config, store, workdir / "site")
     console.rule(f"Digest for {DIGEST_PERIOD}")
     console.print(written["text"].read_text(encoding="utf-8").split("\n►►►")[0].rstrip(), markup=False)
     for fmt, path in written.items():
         console.print(f"  {fmt:<5} {path}")
-    console.print(f"\nstate.db: [bold]{config.db}[/]")
+    console.print(f"\nArchive site ({site.summary()}): [bold]{site.out / 'index.html'}[/]")
+    console.print(f"state.db: [bold]{config.db}[/]")
     console.print(f"Try: policywatch --config {config.path} show <id>")
     return config.db
 
