@@ -40,8 +40,11 @@ LOCK = ".policywatch-site.lock"
 ASSETS = ("site.css", "site.js")
 RECENT = 50  # entries the index lists in its HTML, for readers without JavaScript; the script lists them all
 TEXT_BATCH = 200  # documents whose texts are read at once while rendering their pages
-# What a page looks like depends on this code and these templates: a change to any of them rebuilds everything.
-_CODE = [*sorted(Path(__file__).parent.glob("*.py")), Path(__file__).parent.parent / "digest" / "diff.py"]
+# What a page looks like depends on this code (pages, facts, diffs, digests) and the templates: a change to any of
+# them rebuilds everything.
+_ROOT = Path(__file__).resolve().parent.parent
+_CODE = [*sorted((_ROOT / "archive").glob("*.py")), *sorted((_ROOT / "digest").glob("*.py")),
+         _ROOT / "policywatch" / "hanzi.py"]
 _SAFE_NAME = re.compile(r"[^\w.-]")
 
 
@@ -361,7 +364,12 @@ def _read_manifest(out: Path, code: str) -> dict[str, Any]:
 
 
 def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
+    """Replace the manifest, unless it already says exactly this (a rebuild that found nothing new)."""
+    data = json.dumps(manifest, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    with contextlib.suppress(FileNotFoundError):
+        if (out / MANIFEST).read_bytes() == data:
+            return
     partial = out / (MANIFEST + ".partial")
-    partial.write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
+    partial.write_bytes(data)
     os.replace(partial, out / MANIFEST)
 

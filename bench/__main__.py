@@ -9,8 +9,9 @@ then runs, each in a measuring subprocess (bench.measure):
 4. a re-check of every stored page with nothing changed (``policywatch crawl --recheck-all``);
 5. the same after editing 2% of the detail pages and adding a few list items;
 
-then times the diff of 100 KB document pairs (bench.diffs) and the digest of a month of 10,000 changes
-(bench.digests). It prints wall time, pages/s, CPU seconds and peak RSS of each step's process tree, state.db
+then times the diff of 100 KB document pairs (bench.diffs), the digest of a month of 10,000 changes
+(bench.digests), and the archive site of that month's documents, built in full and rebuilt after a few edits
+(bench.site). It prints wall time, pages/s, CPU seconds and peak RSS of each step's process tree, state.db
 size, and whether the performance bars of PRODUCT.md hold. Results are also written to DIR/results.json.
 """
 
@@ -33,6 +34,7 @@ from bench import workload
 from bench.diffs import measure_diffs
 from bench.digests import measure_digest
 from bench.server import static_server
+from bench.site import measure_site
 
 ROOT = Path(__file__).resolve().parent.parent
 FIRST = "PolicyWatch first crawl"
@@ -69,7 +71,8 @@ def db_state(db: Path) -> dict[str, Any]:
 
 
 def run(out: Path, sites: int, pages: int, seed: int, fraction: float, server: str, workers: int,
-        diff_pairs: int = 30, digest_changes: int = 10_000, profile: bool = False) -> dict:
+        diff_pairs: int = 30, digest_changes: int = 10_000, profile: bool = False, site_changes: int = 10_000,
+        site_edits: int = 20) -> dict:
     console = Console()
     if out.exists():
         if not (out / "workload.json").exists() and any(out.iterdir()):
@@ -120,6 +123,11 @@ def run(out: Path, sites: int, pages: int, seed: int, fraction: float, server: s
     if digest_changes:
         with console.status(f"building and rendering a digest of {digest_changes:,} changes"):
             results["digest"] = measure_digest(out / "digest", changes=digest_changes, seed=seed)
+    if site_changes:
+        # The digest step's month when it is the same size (the site works on a copy of its state.db).
+        month = out / ("digest" if site_changes == digest_changes else "site-month")
+        with console.status(f"building the archive site of a month of {site_changes:,} changes"):
+            results["site"] = measure_site(month, changes=site_changes, seed=seed, edits=site_edits)
     for step in results["steps"].values():
         step["pages_per_s"] = step["pages"] / step["wall"]
         step["cpu_per_page"] = step["cpu"] / step["pages"] if step["pages"] else 0.0
@@ -168,12 +176,29 @@ def report(results: dict, console: Console) -> None:
         console.print(f"digest of {digest['changes']['total']:,} changes ({digest['items']} items): " + ", ".join(
             f"{fmt} median {f['median_s']:.2f} s, first in a fresh process {f['first_run_s']:.2f} s"
             for fmt, f in digest["formats"].items()))
+    if "site" in results:
+        console.print(site_line(results["site"]))
     bars = Table(title="PRODUCT.md performance bars")
     for column in ("bar", "measured", "holds"):
         bars.add_column(column)
     for bar, measured, holds in bar_rows(results):
         bars.add_row(bar, measured, "–" if holds is None else "[green]yes[/]" if holds else "[red]NO[/]")
     console.print(bars)
+
+
+def site_line(site: dict) -> str:
+    """One line on the archive site: its size, and each build's time, share of the full build and pages written."""
+    builds = site["builds"]
+    full, after = builds["full"], builds["after_edits"]
+    rebuilds = "; ".join(
+        f"{name} {builds[key]['seconds']:.2f} s ({builds[key]['ratio_to_full']:.2f} of full), "
+        f"{builds[key]['written']} written {builds[key]['written_by_folder']}"
+        for name, key in (("no change", "no_change"), (f"after {site['edits']} edits", "after_edits"),
+                          ("full=True re-render", "full_rerender")))
+    return (f"archive site of {site['documents']:,} documents ({site['pages']:,} pages, {site['site_mb']} MB): "
+            f"full build {full['seconds']:.2f} s (CPU {full['cpu_seconds']:.2f} s); {rebuilds}"
+            + (f"; unexpected after the edits: {site['unexpected_written']}" if site["unexpected_written"] else "")
+            + ("" if after["deleted"] == 0 else f"; deleted {after['deleted_paths']}"))
 
 
 def bar_rows(results: dict) -> list[tuple[str, str, bool | None]]:
@@ -201,7 +226,26 @@ def bar_rows(results: dict) -> list[tuple[str, str, bool | None]]:
         # A smaller month (a smoke run) says nothing about the bar.
         rows.append((f"digest of {changes:,} changes < 2 s", f"{slowest:.2f} s (slowest format)",
                      slowest < 2 if changes >= 10_000 else None))
+    if "site" in results:
+        rows += site_rows(results["site"])
     return rows
+
+
+def site_rows(site: dict) -> list[tuple[str, str, bool | None]]:
+    """The archive site's bar (a full build in under a minute) and its incremental rebuild's."""
+    builds = site["builds"]
+    full, unchanged, after = builds["full"], builds["no_change"], builds["after_edits"]
+    only_changed = unchanged["written"] == 0 and site["only_changed_written"] and not site["unexpected_written"]
+    return [
+        # A smaller month (a smoke run) says nothing about the bar.
+        (f"archive site of {site['documents']:,} documents < 60 s",
+         f"{full['seconds']:.2f} s (CPU {full['cpu_seconds']:.2f} s)",
+         full["seconds"] < 60 if site["changes"]["total"] >= 10_000 else None),
+        (f"rebuild after {site['edits']} edits rewrites only what changed",
+         f"{'yes' if only_changed else 'no'}: {after['written']} pages "
+         f"({after['written_by_folder'].get('documents', 0)} documents), {after['ratio_to_full']:.2f} of the full "
+         f"build; no change: {unchanged['written']} pages, {unchanged['ratio_to_full']:.2f}", only_changed),
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -218,11 +262,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--diff-pairs", type=int, default=30, help="100 KB document pairs to diff (0: skip)")
     parser.add_argument("--digest-changes", type=int, default=10_000,
                         help="changes in the month whose digest is rendered (0: skip)")
+    parser.add_argument("--site-changes", type=int, default=10_000,
+                        help="changes in the month whose archive site is built (0: skip)")
+    parser.add_argument("--site-edits", type=int, default=20,
+                        help="documents edited before the archive site is rebuilt")
     parser.add_argument("--profile", action="store_true",
                         help="also profile a first crawl with pyinstrument (DIR/profile-first-crawl.html)")
     args = parser.parse_args(argv)
     results = run(args.out.resolve(), args.sites, args.pages, args.seed, args.mutate, args.server,
-                  args.nginx_workers, args.diff_pairs, args.digest_changes, args.profile)
+                  args.nginx_workers, args.diff_pairs, args.digest_changes, args.profile, args.site_changes,
+                  args.site_edits)
     console = Console()
     report(results, console if console.is_terminal else Console(width=180))
     return 0

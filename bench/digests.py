@@ -39,7 +39,7 @@ from digest.render import render
 from policywatch import config as config_module
 from policywatch.config import Config
 from policywatch.hanzi import simplified
-from policywatch.model import Fetch, Snapshot
+from policywatch.model import Fetch, SaveResult, Snapshot, Verdict
 from policywatch.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -235,13 +235,13 @@ def build_state(folder: Path, changes: int, seed: int) -> tuple[Config, dict[str
         for n in range(older):  # published over the two months before, so their edits are changes, not news
             day = month.start - timedelta(days=1 + n * 61 // older)
             policies.append(gen.policy(n, day))
-            _save(store, run, policies[-1], _at(day, n))
+            save_policy(store, run, policies[-1], _at(day, n))
         events = _month_events(gen, month.start, days, counts, policies, older)
         for when, _, kind, policy in sorted(events, key=lambda e: (e[0], e[1])):
             if kind == "gone":
                 store_fetch(store, run, Fetch(policy.portal.name, policy.url, "detail", when.isoformat(), status=404))
             else:
-                _save(store, run, policy, when)
+                save_policy(store, run, policy, when)
         store.finish_run(run)
         found = store.changes(month.start.isoformat(), month.end.isoformat())
         counts = {"total": len(found)} | {k: sum(c["kind"] == k for c in found) for k in ("new", "changed", "removed")}
@@ -290,9 +290,10 @@ def _at(day: date, n: int) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(seconds=n * 7919 % 43_200)
 
 
-def _save(store: Store, run: int, policy: Policy, when: datetime) -> None:
+def save_policy(store: Store, run: int, policy: Policy, when: datetime) -> tuple[SaveResult, Verdict]:
+    """Store the policy's page fetched at ``when`` as a crawl does, re-checked a week later."""
     next_check = (when + timedelta(days=7)).isoformat()
-    store_snapshot(store, run, snapshot(policy, when), next_check)
+    return store_snapshot(store, run, snapshot(policy, when), next_check)
 
 
 def time_digest(config: Config, digest: str, fmt: str) -> tuple[float, float, str]:
@@ -306,22 +307,39 @@ def time_digest(config: Config, digest: str, fmt: str) -> tuple[float, float, st
     return time.perf_counter() - started, time.process_time() - cpu, document
 
 
-def measure_digest(folder: Path, changes: int = 10_000, seed: int = 1, repeat: int = 3) -> dict[str, Any]:
-    """Build (or reuse) the month in ``folder``, then time its digest ``repeat`` times per format."""
+@dataclass(frozen=True)
+class MonthState:
+    """The month's config and state.db in a folder, what it holds, and whether this run built it."""
+
+    config: Config
+    counts: dict[str, int]
+    build_seconds: float
+    reused: bool
+
+
+def month_state(folder: Path, changes: int, seed: int) -> MonthState:
+    """The month of ``changes`` change records in ``folder``: reused while ``folder/digest-workload.json`` says it
+    was built with the same changes and seed (building it takes a minute or so and is not what the benchmarks
+    measure), else built now. The digest and the archive site steps share it."""
     marker = folder / "digest-workload.json"
     wanted = {"changes": changes, "seed": seed, "month": MONTH}
     known = json.loads(marker.read_text(encoding="utf-8")) if marker.exists() else {}
     if known.get("workload") == wanted and (folder / "state.db").exists():
-        config, counts, build_seconds, reused = config_module.load(folder / "config.toml"), known["counts"], \
-            known["build_seconds"], True
-    else:
-        started = time.perf_counter()
-        config, counts = build_state(folder, changes, seed)
-        build_seconds, reused = time.perf_counter() - started, False
-        marker.write_text(json.dumps({"workload": wanted, "counts": counts, "build_seconds": build_seconds}),
-                          encoding="utf-8")
-    result: dict[str, Any] = {"month": MONTH, "changes": counts, "build_seconds": round(build_seconds, 1),
-                              "reused_state": reused, "digest": "monthly", "repeat": repeat, "formats": {}}
+        return MonthState(config_module.load(folder / "config.toml"), known["counts"], known["build_seconds"], True)
+    started = time.perf_counter()
+    config, counts = build_state(folder, changes, seed)
+    build_seconds = time.perf_counter() - started
+    marker.write_text(json.dumps({"workload": wanted, "counts": counts, "build_seconds": build_seconds}),
+                      encoding="utf-8")
+    return MonthState(config, counts, build_seconds, False)
+
+
+def measure_digest(folder: Path, changes: int = 10_000, seed: int = 1, repeat: int = 3) -> dict[str, Any]:
+    """Build (or reuse) the month in ``folder``, then time its digest ``repeat`` times per format."""
+    month = month_state(folder, changes, seed)
+    config = month.config
+    result: dict[str, Any] = {"month": MONTH, "changes": month.counts, "build_seconds": round(month.build_seconds, 1),
+                              "reused_state": month.reused, "digest": "monthly", "repeat": repeat, "formats": {}}
     for fmt in FORMATS:
         runs, cpu, outputs = [], [], set()
         for _ in range(repeat):
@@ -368,7 +386,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.digests", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--changes", type=int, default=10_000, help="change records in the month")
-    parser.add_argument("--out", type=Path, default=Path("bench-out/digests"), help="folder for config and state.db")
+    parser.add_argument("--out", type=Path, default=Path("bench-out/digest"), help="folder for config and state.db")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per format")
     args = parser.parse_args(argv)

@@ -14,7 +14,7 @@ def test_small_benchmark_runs_every_step(tmp_path):
     out = tmp_path / "bench"
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--sites", "2", "--pages", "10", "--out", str(out),
-         "--diff-pairs", "2", "--digest-changes", "60"],
+         "--diff-pairs", "2", "--digest-changes", "60", "--site-changes", "60", "--site-edits", "3"],
         cwd=ROOT, capture_output=True, text=True, encoding="utf-8", timeout=600,
     )
     assert done.returncode == 0, done.stderr[-2000:]
@@ -38,3 +38,20 @@ def test_small_benchmark_runs_every_step(tmp_path):
     digest = results["digest"]
     assert digest["changes"]["total"] == 60 and digest["items"] > 0
     assert all(f["bytes"] > 0 and f["same_bytes_every_run"] for f in digest["formats"].values())
+
+    site = results["site"]
+    builds = site["builds"]
+    full, unchanged, after, rerender = (builds[k] for k in ("full", "no_change", "after_edits", "full_rerender"))
+    # The full build wrote a page per document; a rebuild with nothing changed wrote nothing.
+    assert site["documents"] == site["changes"]["documents"] == site["document_pages"] > 0
+    assert full["written_by_folder"]["documents"] == site["documents"] and full["unchanged"] == 0
+    assert unchanged["written"] == 0 and unchanged["unchanged"] == full["written"]
+    # After three text edits: exactly the edited documents' pages among documents/, and their sources' pages.
+    edited = site["edited_documents"]
+    assert len(set(edited)) == 3 and site["edit_fields"] == {"text": 3}
+    assert after["written_paths"]["documents"] == sorted(f"documents/{i}.html" for i in edited)
+    assert site["only_changed_written"] and site["unexpected_written"] == []
+    assert "index.html" in after["written_paths"]["."] and after["written_paths"]["assets"] == ["assets/data.js"]
+    assert 1 <= len(after["written_paths"]["sources"]) <= 3
+    # Rendering every page again finds nothing the incremental rebuild missed.
+    assert rerender["written"] == 0 and rerender["deleted"] == 0
