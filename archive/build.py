@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -77,7 +78,7 @@ class _Archive:
     facts: dict[int, Facts] = field(default_factory=dict)
     topic_titles: dict[str, str] = field(default_factory=dict)
 
-    @property
+    @functools.cached_property
     def source_titles(self) -> dict[str, str]:
         return {s["name"]: s["title"] or s["name"] for s in self.sources}
 

@@ -382,12 +382,18 @@ def _digest_shape(config: Config) -> dict[str, int]:
             "items_with_reposts": sum(bool(i.also) for i in shown), "removed_items": len(digest.removed)}
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.digests", description=__doc__,
+def month_arguments(prog: str, description: str, out_help: str) -> argparse.ArgumentParser:
+    """The options of every step built on the month: its size, its folder and its seed."""
+    parser = argparse.ArgumentParser(prog=prog, description=description,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--changes", type=int, default=10_000, help="change records in the month")
-    parser.add_argument("--out", type=Path, default=Path("bench-out/digest"), help="folder for config and state.db")
+    parser.add_argument("--out", type=Path, default=Path("bench-out/digest"), help=out_help)
     parser.add_argument("--seed", type=int, default=1)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = month_arguments("python -m bench.digests", __doc__, "folder for config and state.db")
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per format")
     args = parser.parse_args(argv)
     result = measure_digest(args.out.resolve(), args.changes, args.seed, args.repeat)

@@ -23,7 +23,6 @@ printed as JSON.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import sqlite3
@@ -35,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from archive.build import MANIFEST, build_site, source_file
-from bench.digests import Generator, Policy, month_state, portals, save_policy
+from bench.digests import Generator, Policy, month_arguments, month_state, portals, save_policy
 from bench.workload import seeded
 from digest.period import period_of
 from policywatch import config as config_module
@@ -173,12 +172,8 @@ def _by_folder(paths: list[str]) -> dict[str, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.site", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--changes", type=int, default=10_000, help="change records in the month")
-    parser.add_argument("--out", type=Path, default=Path("bench-out/digest"),
-                        help="the month's folder (shared with the digest step); the site goes in DIR/" + WORK)
-    parser.add_argument("--seed", type=int, default=1)
+    parser = month_arguments("python -m bench.site", __doc__,
+                             "the month's folder (shared with the digest step); the site goes in DIR/" + WORK)
     parser.add_argument("--edits", type=int, default=20, help="documents whose text the crawl after the month edits")
     args = parser.parse_args(argv)
     result = measure_site(args.out.resolve(), args.changes, args.seed, args.edits)

@@ -3,7 +3,8 @@ real crawl subprocesses, a planted edit crawled again, and ``policywatch site`` 
 
 A helper for tests, not a test module. The Shanghai portal carries a cell-therapy notice whose text gains PLANTED
 in round two, a routine notice, and a page whose title and body are HTML/JS (HOSTILE_TITLE); the Jilin portal
-carries its own notice and a repost of the Shanghai one, so the archive has a duplicate group.
+carries its own notice, whose Word attachment gains MEASURES_PLANTED in round two, and a repost of the Shanghai
+one, so the archive has a duplicate group.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from policywatch.config import Config
 from policywatch.crawl import crawl
 from policywatch.portal import serve
 from policywatch.store import Store
-from tests.conftest import FAST_CRAWL, POLICYWATCH
+from tests.conftest import FAST_CRAWL, POLICYWATCH, make_docx
 
 PLANTED = "并开展异种细胞移植临床研究监管试点"
+MEASURES = ["一、支持建设免疫细胞制备中心。", "二、对新获批的细胞治疗产品给予奖励。"]
+MEASURES_PLANTED = "每个产品最高奖励一千万元"
 HOSTILE_TITLE = '<script>window.__pwned = 1</script>关于<img src=x onerror="window.__pwned = 2">细胞测试的通知'
 HOSTILE_BODY = '<script>window.__pwned = 3</script>正文提到<b onmouseover="window.__pwned = 4">细胞</b>。'
 CELL_TITLE = "关于开展干细胞临床研究项目备案工作的通知"
@@ -39,7 +42,8 @@ PAGES = {
     },
     "jl": {
         "zw/1.html": ("吉林省关于促进免疫细胞治疗产业发展的若干措施", "2023-12-11",
-                      "<p>为促进免疫细胞治疗产业发展，吉林省人民政府办公厅制定若干措施。支持开展CAR-T细胞治疗临床研究。</p>"),
+                      "<p>为促进免疫细胞治疗产业发展，吉林省人民政府办公厅制定若干措施。支持开展CAR-T细胞治疗临床研究。</p>"
+                      "<p><a href='/files/cuoshi.docx'>附件：若干措施全文</a></p>"),
         "zw/2.html": ("转发" + CELL_TITLE, "2023-12-07", f"<p>各有关单位：</p><p>{CELL_BODY}</p>"),
     },
 }
@@ -94,6 +98,12 @@ def write_portal(sites: Path, name: str, pages: dict[str, tuple[str, str, str]])
     (folder / "index.html").write_text(f"<html><body><ul>{items}</ul></body></html>", encoding="utf-8")
 
 
+def write_measures(sites: Path, paragraphs: list[str]) -> None:
+    """The Jilin notice's attachment, a Word file."""
+    (sites / "jl" / "files").mkdir(parents=True, exist_ok=True)
+    make_docx(sites / "jl" / "files" / "cuoshi.docx", paragraphs)
+
+
 def edit_cell_notice(sites: Path, body: str) -> None:
     """Round two: the Shanghai cell-therapy notice's text changes."""
     pages = dict(PAGES["sh"])
@@ -112,6 +122,7 @@ def build_archive(root: Path, stack: ExitStack) -> Archive:
     sites = root / "sites"
     for name, pages in PAGES.items():
         write_portal(sites, name, pages)
+    write_measures(sites, MEASURES)
     bases = {name: stack.enter_context(serve(sites / name)) for name in PAGES}
     text = FAST_CRAWL.format(timeout=5, max_page_bytes=5_000_000, max_attachment_bytes=5_000_000) + CONFIG
     text += "".join(SOURCE.format(name=name, region=REGIONS[name], base=base) for name, base in bases.items())
@@ -119,6 +130,7 @@ def build_archive(root: Path, stack: ExitStack) -> Archive:
     config = config_module.load(root / "config.toml")
     crawl(config, [], False)
     edit_cell_notice(sites, CELL_BODY.replace("完成机构备案。", "完成机构备案，" + PLANTED + "。"))
+    write_measures(sites, [MEASURES[0], MEASURES[1].replace("给予奖励。", f"给予奖励，{MEASURES_PLANTED}。")])
     crawl(config, [], True)
     out = root / "site"
     done = site(config.path, out)

@@ -55,6 +55,17 @@ def source_toml(name: str, start_url: str, item: str = "li", link: str = "a::att
     return "\n".join(lines) + "\n"
 
 
+def make_docx(path: Path, paragraphs: list[str], author: str = "") -> None:
+    """A Word file of these paragraphs, as a portal's attachment."""
+    import docx
+
+    document = docx.Document()
+    document.core_properties.author = author
+    for paragraph in paragraphs:
+        document.add_paragraph(paragraph)
+    document.save(path)
+
+
 @pytest.fixture
 def write_config(tmp_path: Path):
     """Write a config.toml in tmp_path from source entries; returns the loaded Config."""

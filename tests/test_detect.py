@@ -10,7 +10,7 @@ import pytest
 from digest.detect import detect, detect_attachment, keeps_previous_file
 from policywatch.model import DocState, FileState, Version
 from policywatch.portal import PortalHandler
-from tests.conftest import OFFICE, POLICYWATCH, source_toml
+from tests.conftest import OFFICE, POLICYWATCH, make_docx, source_toml
 
 V1 = Version("h1", "关于开展细胞治疗备案的通知", "2023-12-05", "国家卫生健康委员会")
 V2 = Version("h2", V1.title, V1.published, V1.authority)
@@ -186,16 +186,6 @@ def test_reposts_on_two_differently_built_sites_are_one_group(tmp_path, portal, 
     original = groups["关于开展细胞治疗产品临床转化应用试点工作的通知"]
     assert groups["转发国家卫生健康委关于开展细胞治疗产品试点工作的通知"] == original
     assert groups["关于开展2024年度科技型中小企业评价工作的通知"] != original
-
-
-def make_docx(path, paragraphs: list[str], author: str = "") -> None:
-    import docx
-
-    document = docx.Document()
-    document.core_properties.author = author
-    for paragraph in paragraphs:
-        document.add_paragraph(paragraph)
-    document.save(path)
 
 
 HUGE = b"%PDF-1.4\n" + bytes(300_000)  # over the test's cap: never downloaded whole, never read

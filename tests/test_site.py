@@ -19,6 +19,7 @@ from tests.archive_site import (
     CELL_TITLE,
     HOSTILE_BODY,
     HOSTILE_TITLE,
+    MEASURES_PLANTED,
     PLANTED,
     build_archive,
     edit_cell_notice,
@@ -77,6 +78,15 @@ def test_document_page_shows_metadata_timeline_and_both_diffs(archive):
     assert PLANTED in html.split('id="text-h"')[1]
 
 
+def test_attachment_changes_have_their_own_diff(archive):
+    html = read(archive.out / "documents" / f"{archive.ids['zw/1.html']}.html")
+    files = html.split('id="files-h"')[1].split("</section>")[0]
+    assert ">cuoshi.docx</a>" in files and "DOCX" in files
+    diff = files.split('class="file-diff"')[1].split("</details>")[0]
+    assert MEASURES_PLANTED in "".join(re.findall(r'<ins class="pw-ins">([^<]*)</ins>', diff))
+    assert "附件内容：cuoshi.docx" in html.split('id="timeline-h"')[1].split("</section>")[0]
+
+
 def test_reposts_are_listed_as_also_reported_by_on_both_copies(archive):
     original, repost = (read(archive.out / "documents" / f"{archive.ids[p]}.html") for p in ("p/1.html", "zw/2.html"))
     assert f'href="../documents/{archive.ids["zw/2.html"]}.html"' in original.split('id="also-h"')[1]
@@ -100,7 +110,7 @@ def test_scraped_html_and_script_are_escaped_everywhere(archive):
 def test_index_lists_recent_changes_newest_first_with_filter_data(archive):
     index = read(archive.out / "index.html")
     days = re.findall(r'<time datetime="([\d-]+)">', index)
-    assert days == sorted(days, reverse=True) and len(days) == 6  # five new documents and one change
+    assert days == sorted(days, reverse=True) and len(days) == 7  # five new documents, a text and an attachment change
     data = json.loads(read(archive.out / "assets" / "data.js").removeprefix("window.PW_DATA = ").rstrip()[:-1])
     assert [r[0] for r in data["regions"]] == ["吉林省", "上海市"]
     assert data["topics"] == [["cell-therapy", "细胞与基因治疗"]]
