@@ -13,6 +13,7 @@ import re
 from datetime import date
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import css_inline
 import jinja2
@@ -44,7 +45,8 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
         autoescape=lambda name: bool(name) and name.endswith((".html.j2", ".atom.j2", ".xml.j2")),
         undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
     )
-    env.filters |= {"day": labels.format_date, "md": markdown_escape, "mdurl": markdown_url, "rfc3339": rfc3339}
+    env.filters |= {"day": labels.format_date, "md": markdown_escape, "mdurl": markdown_url, "rfc3339": rfc3339,
+                    "href": web_link}
     return env
 
 
@@ -93,6 +95,12 @@ def markdown_escape(text: str) -> str:
 def markdown_url(url: str) -> str:
     """A URL safe inside Markdown's (…): spaces and parentheses percent-encoded."""
     return url.replace(" ", "%20").replace("(", "%28").replace(")", "%29").replace("<", "%3C").replace(">", "%3E")
+
+
+def web_link(url: str) -> str:
+    """A scraped URL as a link target: http(s) only, so a page's ``javascript:`` or ``data:`` link never becomes
+    one of ours; anything else links nowhere."""
+    return url if urlsplit(url.strip()).scheme.lower() in ("http", "https") else "#"
 
 
 def rfc3339(day: date) -> str:

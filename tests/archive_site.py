@@ -38,7 +38,8 @@ PAGES = {
         "p/1.html": (CELL_TITLE, "2023-12-05", f"<p>{CELL_BODY}</p>"),
         "p/2.html": ("关于开展2024年度科技型中小企业评价工作的通知", "2023-12-20",
                      "<p>为做好本市2024年度科技型中小企业评价工作，现将有关事项通知如下。请各区科技管理部门做好服务。</p>"),
-        "p/3.html": (HOSTILE_TITLE, "2023-11-15", f"<p>{escape(HOSTILE_BODY)}</p>"),
+        "p/3.html": (HOSTILE_TITLE, "2023-11-15", f"<p>{escape(HOSTILE_BODY)}</p>"
+                     "<p><a href='JavaScript:window.__pwned=5//x.pdf'>附件</a></p>"),
     },
     "jl": {
         "zw/1.html": ("吉林省关于促进免疫细胞治疗产业发展的若干措施", "2023-12-11",

@@ -98,8 +98,9 @@ def test_scraped_html_and_script_are_escaped_everywhere(archive):
     assert "&lt;script&gt;window.__pwned = 1&lt;/script&gt;" in hostile
     assert "&lt;script&gt;window.__pwned = 3&lt;/script&gt;" in hostile
     for name, text in pages(archive.out).items():
-        for raw in ("<script>window.__pwned", "<img src=x", "<b onmouseover"):
-            assert raw not in text, f"{name} holds scraped markup unescaped: {raw}"
+        for raw in ("<script>window.__pwned", "<img src=x", "<b onmouseover", 'href="javascript:'):
+            assert raw not in text.lower(), f"{name} holds scraped markup unescaped: {raw}"
+    assert "x.pdf" in hostile  # the page's javascript: "attachment" is listed, as text, linking nowhere
     data = read(archive.out / "assets" / "data.js")
     payload = json.loads(data.removeprefix("window.PW_DATA = ").rstrip().removesuffix(";"))
     titles = [doc[1] for doc in payload["docs"]]
