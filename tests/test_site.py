@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from archive.build import MANIFEST
+from digest.render import web_link
 from policywatch.store import Store
 from scheduler.jobs import crawl_source
 from tests.archive_site import (
@@ -100,12 +101,21 @@ def test_scraped_html_and_script_are_escaped_everywhere(archive):
     for name, text in pages(archive.out).items():
         for raw in ("<script>window.__pwned", "<img src=x", "<b onmouseover", 'href="javascript:'):
             assert raw not in text.lower(), f"{name} holds scraped markup unescaped: {raw}"
-    assert "x.pdf" in hostile  # the page's javascript: "attachment" is listed, as text, linking nowhere
+    assert "x.pdf" not in hostile  # a javascript: link is no attachment, whatever its path ends with
     data = read(archive.out / "assets" / "data.js")
     payload = json.loads(data.removeprefix("window.PW_DATA = ").rstrip().removesuffix(";"))
     titles = [doc[1] for doc in payload["docs"]]
     assert HOSTILE_TITLE in titles  # the data keeps the words as scraped; the page only ever shows them as text
     assert any(HOSTILE_BODY in doc[8] for doc in payload["docs"])
+
+
+@pytest.mark.parametrize(("url", "link"), [
+    ("https://www.nhc.gov.cn/a.html", "https://www.nhc.gov.cn/a.html"), ("HTTP://x.cn/b.pdf", "HTTP://x.cn/b.pdf"),
+    ("JavaScript:alert(1)//x.pdf", "#"), (" javascript:alert(1)", "#"), ("data:text/html,<script>", "#"),
+    ("file:///etc/passwd", "#"),
+])
+def test_only_web_links_become_links(url, link):
+    assert web_link(url) == link
 
 
 def test_index_lists_recent_changes_newest_first_with_filter_data(archive):

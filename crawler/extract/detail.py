@@ -313,10 +313,10 @@ def _attachments(root: html.HtmlElement, url: str) -> list[str]:
     found: dict[str, None] = {}
     for el in root.iter("a"):
         href = (el.get("href") or "").strip()
-        if not href or href.startswith(("javascript:", "mailto:", "#")):
+        if not href or href.startswith("#"):
             continue
         absolute = urljoin(url, href)
-        path = urlsplit(absolute).path.lower()
-        if path.endswith(ATTACHMENT_EXTENSIONS):
+        parts = urlsplit(absolute)
+        if parts.scheme.lower() in ("http", "https") and parts.path.lower().endswith(ATTACHMENT_EXTENSIONS):
             found[absolute] = None
     return list(found)
