@@ -269,7 +269,7 @@ def _recent(archive: _Archive, limit: int) -> list[dict[str, Any]]:
     entries = [(day_of(c, by_id[c["document_id"]]), c["id"], c) for c in archive.all_changes if c["kind"] in KINDS]
     entries.sort(key=lambda e: (e[0], e[1]), reverse=True)
     titles, facts = archive.source_titles, archive.facts
-    return [{"day": day, "kind": pages.KINDS[c["kind"]], "kind_name": c["kind"], "doc": by_id[c["document_id"]],
+    return [{"day": day, "kind": pages.KIND_LABELS[c["kind"]], "kind_name": c["kind"], "doc": by_id[c["document_id"]],
              "region": region_label(facts[c["document_id"]].region, "zh-Hans"),
              "summary": facts[c["document_id"]].summary,
              "source_title": titles.get(by_id[c["document_id"]]["source"], by_id[c["document_id"]]["source"])}

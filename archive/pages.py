@@ -16,7 +16,7 @@ from digest.diff import context, diff, to_html, to_html_side_by_side
 from digest.summary import FIELD_NAMES
 
 LABELS = FIELD_NAMES["zh"]
-KINDS = {"new": "新增", "changed": "更新", "removed": "下线", "restored": "恢复"}
+KIND_LABELS = {"new": "新增", "changed": "更新", "removed": "下线", "restored": "恢复"}
 METADATA = ("title", "published", "authority", "doc_number", "index_number", "written", "subject", "attachments")
 INLINE_CONTEXT = 120  # characters of unchanged text kept on each side of a change in the inline diff
 SIDE_CONTEXT = 3  # unchanged lines kept above and below a change in the side-by-side table
@@ -94,9 +94,9 @@ def timeline(versions: list[dict[str, Any]], changes: list[dict[str, Any]]) -> l
             detail = f"{LABELS['attachment']}：{_file_name(change['attachment_url'])}"
         else:
             detail = "、".join(LABELS.get(f, f) for f in (change["fields"] or "").split(",") if f)
-        events.append(Event(change["detected_at"], KINDS.get(change["kind"], change["kind"]), detail,
+        events.append(Event(change["detected_at"], KIND_LABELS.get(change["kind"], change["kind"]), detail,
                             None if change["attachment_url"] else version))
-    events += [Event(v["created_at"], KINDS["changed"], "", i) for i, v in enumerate(versions, start=1)
+    events += [Event(v["created_at"], KIND_LABELS["changed"], "", i) for i, v in enumerate(versions, start=1)
                if i not in named]
     return sorted(events, key=lambda e: e.when)
 
