@@ -64,8 +64,7 @@ class StorePipeline:
         if self.events:
             event |= {"event": "fetch", "source": fetch.source, "kind": fetch.kind,
                       "url": fetch.url, "status": fetch.status, "error": fetch.error}
-            sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
-            sys.stdout.flush()
+            emit(event)
         return item
 
     def _next_check(self, spider: Any) -> str:
@@ -143,3 +142,11 @@ def version_of(snapshot: Snapshot) -> Version:
 def is_gone(fetch: Fetch) -> bool:
     """Does this answer say the page no longer exists (404/410, or a redirect to another page)?"""
     return fetch.status in GONE_STATUSES or (fetch.error or "").startswith(REDIRECTED_AWAY)
+
+
+def emit(event: dict[str, Any]) -> None:
+    """One event line on stdout, in a single write: the crawl processes share one pipe, and a line written in one
+    piece (under the pipe's 4 KB) never interleaves with another process's. ``print`` would not do: on an
+    unbuffered stdout (PYTHONUNBUFFERED) it writes the line and its newline separately."""
+    sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
+    sys.stdout.flush()

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import fcntl
-import json
 import sys
 from pathlib import Path
 from typing import IO
@@ -19,6 +18,7 @@ from scrapy.crawler import AsyncCrawlerProcess, Crawler
 from scrapy.settings import Settings
 
 from crawler.browser import browser_settings
+from crawler.pipelines import emit
 from crawler.settings import build_settings
 from crawler.spiders import spider_loader
 from crawler.spiders.generic import ConfigSpider
@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
         if source.name not in held:
             print(f"skipping {source.name}: another process is crawling it", file=sys.stderr)
             if args.events:
-                print(json.dumps({"event": "skipped", "source": source.name}), flush=True)
+                emit({"event": "skipped", "source": source.name})
     sources = tuple(s for s in sources if s.name in held)
     if not sources:
         print("error: every source asked for is being crawled by another process", file=sys.stderr)
