@@ -20,9 +20,9 @@ from scrapy.settings import Settings
 from crawler.browser import browser_settings
 from crawler.pipelines import emit
 from crawler.settings import build_settings
-from crawler.spiders import spider_loader
 from crawler.spiders.generic import ConfigSpider
 from policywatch import config as config_module
+from policywatch.crawl import ALL_SKIPPED
 from policywatch.store import Store, now_iso
 
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     sources = tuple(s for s in sources if s.name in held)
     if not sources:
         print("error: every source asked for is being crawled by another process", file=sys.stderr)
-        return 3
+        return ALL_SKIPPED
 
     with Store(config.db) as store:
         run_id = args.run
@@ -73,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.log_file:
         settings.set("LOG_FILE", args.log_file)
     process = AsyncCrawlerProcess(settings)
-    loader = spider_loader()
+    loader = process.spider_loader  # a spider file named after a source replaces ConfigSpider for it
     custom = set(loader.list())
     for source in sources:
         spider_class = loader.load(source.name) if source.name in custom else ConfigSpider

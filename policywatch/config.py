@@ -215,20 +215,20 @@ class Config:
         return next(t for t in self.topics if t.name == name)
 
     def source(self, name: str) -> Source:
-        for source in self.sources:
-            if source.name == name:
-                return source
+        if name in self._by_name:
+            return self._by_name[name]
         known = ", ".join(s.name for s in self.sources) or "none configured"
         raise ConfigError(self.path, "sources", f"no source named {name!r} (known: {known})")
 
     def region_of(self, name: str) -> str | None:
         """A source's region; None for a source no longer configured (its documents remain)."""
-        return self._regions.get(name)
+        source = self._by_name.get(name)
+        return source.region if source else None
 
     @functools.cached_property
-    def _regions(self) -> dict[str, str | None]:
-        """Regions by source name, built once: a digest asks for every item's."""
-        return {s.name: s.region for s in self.sources}
+    def _by_name(self) -> dict[str, Source]:
+        """Sources by name, built once: a digest asks for every item's region, a crawl for every source."""
+        return {s.name: s for s in self.sources}
 
     def select(self, names: list[str] | tuple[str, ...]) -> tuple[Source, ...]:
         """The named sources, or all of them when no name is given."""

@@ -113,12 +113,11 @@ def crawl(
 
 
 def shards(config: Config, names: list[str]) -> list[list[str]]:
-    """Share sources out among the crawl processes: browser sources together (one Chromium), the rest
-    dealt out to the emptiest shard in config order."""
+    """Share sources out among the crawl processes: browser sources together (each still runs its own Chromium,
+    so the other processes stay plain HTTP), the rest dealt out to the emptiest shard in config order."""
     count = max(1, min(config.crawl.processes or os.cpu_count() or 1, len(names)))
     groups: list[list[str]] = [[] for _ in range(count)]
-    by_name = {s.name: s for s in config.sources}
-    browser = [n for n in names if by_name[n].fetcher == "browser"]
+    browser = [n for n in names if config.source(n).fetcher == "browser"]
     groups[0].extend(browser)
     for name in names:
         if name not in browser:

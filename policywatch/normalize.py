@@ -33,13 +33,8 @@ _PUNCTUATION = (("。", "."), ("“", '"'), ("”", '"'), ("‘", "'"), ("’", 
 
 def clean_lines(text: str) -> str:
     """Drop furniture lines and blank lines; keep paragraph structure for display."""
-    return "\n".join(line.strip() for line in text.replace("\r", "\n").split("\n") if _kept(line))
-
-
-def _kept(line: str) -> bool:
-    """Is this line policy text, not blank and not page furniture?"""
-    line = line.strip()
-    return bool(line) and not NOISE_LINE.match(line)
+    lines = (line.strip() for line in text.replace("\r", "\n").split("\n"))
+    return "\n".join(line for line in lines if line and not NOISE_LINE.match(line))
 
 
 @lru_cache(maxsize=16)
@@ -48,8 +43,7 @@ def normalise(text: str) -> str:
 
     Cached, because one page's text is normalised for its fingerprint and again for its duplicate signature.
     """
-    text = "\n".join(line for line in unicodedata.normalize("NFKC", text).replace("\r", "\n").split("\n")
-                     if _kept(line))
+    text = clean_lines(unicodedata.normalize("NFKC", text))
     for swapped, folded in _PUNCTUATION:  # str.replace per mark: far quicker than str.translate on CJK text
         text = text.replace(swapped, folded)
     return _fold_spaces(text)

@@ -240,8 +240,7 @@ def _first_labelled(page_text: str, labels: tuple[str, ...]) -> str | None:
 def _authority(page_text: str, meta: dict[str, str], title: str) -> str | None:
     """发文机关 / 来源 … on the page, else meta ContentSource, else the issuer the title names."""
     for value in _labelled(page_text, _AUTHORITY_LABELS):
-        value = _NEXT_LABEL.split(value)[0]
-        value = _SITE_PREFIX.sub("", value.strip(" ：:，,。|"))
+        value = _SITE_PREFIX.sub("", _own_value(value))
         if 2 <= len(value) <= 40 and not _JUNK_AUTHORITY.search(value) and not parse_date(value):
             return value
     source = _SITE_PREFIX.sub("", meta.get("contentsource", "").strip())

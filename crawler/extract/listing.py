@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 import chompjs
 import parsel
 
-from crawler.extract.dates import parse_date
+from crawler.extract.dates import parse_date, to_iso
 from policywatch.config import JSON_PREFIX, json_paths, select
 
 if TYPE_CHECKING:
@@ -153,7 +153,7 @@ def _json_date(entry: Any, selector: str | None) -> str | None:
     for value in _json_values(entry, selector):
         if isinstance(value, str) and value.isdigit():
             if len(value) == 8:
-                return f"{value[:4]}-{value[4:6]}-{value[6:]}"
+                return to_iso(value[:4], value[4:6], value[6:])
             value = int(value)
         if isinstance(value, int | float):
             if value > 0:

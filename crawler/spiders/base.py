@@ -58,12 +58,12 @@ class PolicySpider(scrapy.Spider):
 
     # -- requests ---------------------------------------------------------
 
-    def due_refs(self) -> list[DocRef]:
-        return [ref for ref in {r.id: r for r in self.refs.values()}.values() if ref.due]
-
     def due_requests(self) -> Iterator[scrapy.Request]:
-        """Re-checks of the stored documents that are due, whether or not a list still shows them."""
-        for ref in self.due_refs():
+        """Re-checks of the stored documents that are due, whether or not a list still shows them (each once,
+        though ``refs`` holds it under its canonical and its fetched URL)."""
+        for ref in {r.id: r for r in self.refs.values()}.values():
+            if not ref.due:
+                continue
             request = self.detail_request(ref.fetch_url)
             if request is not None:
                 yield request
