@@ -13,7 +13,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from digest.regions import infer_region
+from digest.regions import document_region
 from digest.summary import summarise
 from digest.topics import relevance, topic_terms
 from policywatch.config import Config
@@ -39,7 +39,7 @@ def facts_key(config: Config, doc: dict[str, Any]) -> str:
 def document_facts(config: Config, doc: dict[str, Any], text: str) -> Facts:
     """The region (configured, else read from the document), the topics it is relevant to, and a summary."""
     title, plain = simplified(doc["title"] or ""), simplified(text)
-    region = config.region_of(doc["source"]) or infer_region(simplified(doc["authority"] or ""), title, plain)
+    region = document_region(config.region_of(doc["source"]), simplified(doc["authority"] or ""), title, plain)
     topics = tuple(t.name for t in config.topics if relevance(t, title, plain) >= _min_score(config, t.name))
     return Facts(region, topics, summarise(text, topic_terms(list(config.topics))))
 

@@ -84,7 +84,10 @@ def store_snapshot(
     stats = None
     if state is not None and state.latest is not None and "text" in verdict.fields:
         stats = diff_stats(store.text(state.latest.text_hash), snapshot.text)
-    mine = likeness(snapshot.title, snapshot.text) if verdict.new_version else None
+    # The duplicate signature is of the title and text: a version that only learned metadata keeps its group.
+    regroup = verdict.new_version and (state is None or state.latest is None or (
+        state.latest.text_hash, state.latest.title) != (version.text_hash, version.title))
+    mine = likeness(snapshot.title, snapshot.text) if regroup else None
     # Candidates are looked up under the write lock: a repost stored by a parallel crawl process a moment
     # earlier is then always seen, so two reposts never both start a group of their own.
     with store.transaction():

@@ -17,7 +17,7 @@ from datetime import date
 from digest import labels
 from digest.diff import diff
 from digest.period import Period
-from digest.regions import NATIONAL, infer_region, region_label, region_order
+from digest.regions import NATIONAL, document_region, region_label, region_order
 from digest.summary import change_line, summarise
 from digest.topics import relevance, topic_terms
 from policywatch.config import Config, DigestSpec
@@ -175,7 +175,7 @@ def _changes(rows: list[dict], start: str) -> tuple[dict[int, dict], list[dict]]
 def _item(row: dict, kind: str, title: str, text: str, config: Config, score: float = 0.0) -> Item:
     """The item of one row, without its summary and change line (only items written up in full get those)."""
     authority = simplified(row["authority"] or "")
-    region = config.region_of(row["source"]) or infer_region(authority, title, text)
+    region = document_region(config.region_of(row["source"]), authority, title, text)
     seen = (row["detected_at"] if kind != "new" and "detected_at" in row else row["first_seen"])[:10]
     return Item(
         document_id=row["id"], kind=kind, title=title, url=row["url"],

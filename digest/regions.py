@@ -83,6 +83,12 @@ def infer_region(authority: str | None, title: str | None, text: str = "") -> st
     return OTHER
 
 
+def document_region(configured: str | None, authority: str, title: str, text: str) -> str:
+    """A document's region: its source's configured one, else the one it names (see infer_region; Simplified
+    text). Digests and the archive site both place documents with it, so they always agree."""
+    return configured or infer_region(authority, title, text)
+
+
 def region_order(region: str) -> float:
     """Sort key: national first, provinces in code order, unknown names after them, OTHER last."""
     return _ORDER.get(region, len(_ORDER) - 1 if region == OTHER else len(_ORDER) - 1.5)

@@ -22,7 +22,7 @@ from digest import diff as word_diff
 from digest.render import FORMATS
 from policywatch import cli_delivery
 from policywatch import config as config_module
-from policywatch.cliutil import common_options, digest_issue, err, load_config, out
+from policywatch.cliutil import common_options, digest_issue, err, load_config, out, require_db
 from policywatch.crawl import CrawlError, CrawlResult, crawl
 from policywatch.model import METADATA_TABLE
 from policywatch.store import Store
@@ -511,8 +511,7 @@ def site_command(
     from archive.build import SiteError, build_site
 
     config = load_config(ctx, config_path, db_path)
-    if not config.db.exists():
-        raise click.ClickException(f"{config.db} does not exist yet: run `policywatch crawl` first")
+    require_db(config)
     folder = Path(out_dir) if out_dir else config.site or Path("site")
     try:
         with Store(config.db) as store:

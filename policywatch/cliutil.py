@@ -52,6 +52,11 @@ def digest_issue(config: Config, name: str, period: str | None) -> tuple[DigestS
         chosen = parse_period(period, spec.period) if period else period_of(spec.period, date.today()).previous()
     except (config_module.ConfigError, PeriodError) as e:
         raise click.ClickException(str(e)) from None
+    require_db(config)
+    return spec, chosen
+
+
+def require_db(config: Config) -> None:
+    """The one-line error of commands that read state.db, before one exists (opening it would create it)."""
     if not config.db.exists():
         raise click.ClickException(f"{config.db} does not exist yet: run `policywatch crawl` first")
-    return spec, chosen

@@ -35,12 +35,16 @@ def either_script(word: str) -> str:
     return "".join(char_classes(word))
 
 
+def _spellings(word: str) -> list[str]:
+    """``word`` as written, in each Traditional standard, and each of those back in Simplified."""
+    spellings = [word] + [_converter(c).convert(word) for c in _TRADITIONAL_CONFIGS]
+    return spellings + [simplified(s) for s in spellings]
+
+
 @cache
 def char_classes(word: str) -> tuple[str, ...]:
     """One regex per character of ``word``, matching that character in either script."""
-    spellings = [word] + [_converter(c).convert(word) for c in _TRADITIONAL_CONFIGS]
-    spellings += [simplified(s) for s in spellings]
-    same_length = [s for s in spellings if len(s) == len(word)]
+    same_length = [s for s in _spellings(word) if len(s) == len(word)]
     classes = []
     for chars in zip(*same_length, strict=True):
         options = sorted(set(chars))
@@ -59,10 +63,6 @@ def folding_map(chars: set[str]) -> dict[str, str]:
         plain = simplified(char)
         if len(plain) != 1:
             continue
-        if plain != char:
-            folding[char] = plain
-        for config in _TRADITIONAL_CONFIGS:
-            spelled = _converter(config).convert(plain)
-            if len(spelled) == 1 and spelled != plain:
-                folding[spelled] = plain
+        folding |= {spelled: plain for spelled in (char, *_spellings(plain))
+                    if len(spelled) == 1 and spelled != plain}
     return folding

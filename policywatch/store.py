@@ -7,7 +7,8 @@ document) and ``fetches`` (every request, with its outcome); ``changes``,
 ``attachments`` and ``doc_bands`` for detection; ``subscribers``,
 ``subscriptions`` and ``deliveries`` (the send log) for mail; ``source_runs``,
 ``alerts`` and ``job_runs`` for operations. (``scheduler_jobs`` belongs to
-APScheduler's job store, which manages it itself.)
+APScheduler's job store, which manages it itself; the canned queries ``policywatch browse`` offers live in
+datasette.yaml, since Datasette reads them from there.)
 
 Everything a crawl learns about one document is written in one transaction,
 and the file runs in WAL mode, so a crawl killed with SIGKILL leaves a
@@ -465,11 +466,11 @@ class Store:
                 return
             if text_hash is not None and item.text is not None:
                 self._put_text(text_hash, item.text)
-            self.db["attachments"].upsert({
+            self._insert("attachments", {
                 "url": fetch.url, "document_id": doc["id"], "kind": item.kind, "sha256": item.sha256,
                 "size": item.size, "text_hash": text_hash, "error": item.error, "etag": fetch.etag,
                 "last_modified": fetch.last_modified, "fetched_at": fetch.fetched_at,
-            }, pk="url")
+            }, replace=True)
             if verdict is not None:
                 self._insert_change(run_id, doc, verdict, fetch.fetched_at, doc["latest_version"], diff_stats,
                                     {"attachment_url": fetch.url, "to_text": text_hash,
@@ -503,10 +504,11 @@ class Store:
     def _insert_fetch(self, run_id: int, fetch: Fetch, document_id: int | None) -> None:
         self._insert("fetches", {"run_id": run_id, "document_id": document_id, **asdict(fetch)})
 
-    def _insert(self, table: str, row: dict[str, Any]) -> int:
-        """INSERT one row, returning its rowid: the crawl's hot path, in plain SQL (sqlite-utils would
-        re-read the table's schema on every call)."""
-        sql = f"INSERT INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
+    def _insert(self, table: str, row: dict[str, Any], replace: bool = False) -> int:
+        """INSERT one row (``replace``: in place of the row with its primary key), returning its rowid: the crawl's
+        hot path, in plain SQL (sqlite-utils would re-read the table's schema on every call)."""
+        verb = "INSERT OR REPLACE" if replace else "INSERT"
+        sql = f"{verb} INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
         return int(self.db.conn.execute(sql, list(row.values())).lastrowid)
 
     def _update(self, table: str, row_id: int, values: dict[str, Any]) -> None:

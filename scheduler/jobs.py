@@ -56,23 +56,22 @@ def _crawl(config_path: str, db_path: str, source: str) -> str:
     result = crawl(config, [source], timeout=config.crawl.run_timeout, stop=STOP)
     with Store(config.db) as store:
         mailed = notify_maintainers(config, store)
-    if result.skipped:
-        return f"run {result.run_id}: skipped, another process is crawling {source}"
-    row = next((r for r in result.summary if r["source"] == source), None)
-    summary = (f"run {result.run_id}: {row['pages']} pages, {row['new_documents']} new, "
-               f"{row['new_versions']} new versions, {row['errors']} errors") if row else f"run {result.run_id}"
-    alerts = "".join(f"; alert: {a}" for a in result.alerts)
-    return summary + alerts + (f"; mailed {len(mailed)} alert(s)" if mailed else "") + _site(config)
+        if result.skipped:
+            return f"run {result.run_id}: skipped, another process is crawling {source}"
+        row = next((r for r in result.summary if r["source"] == source), None)
+        summary = (f"run {result.run_id}: {row['pages']} pages, {row['new_documents']} new, "
+                   f"{row['new_versions']} new versions, {row['errors']} errors") if row else f"run {result.run_id}"
+        alerts = "".join(f"; alert: {a}" for a in result.alerts)
+        return summary + alerts + (f"; mailed {len(mailed)} alert(s)" if mailed else "") + _site(config, store)
 
 
-def _site(config: config_module.Config) -> str:
+def _site(config: config_module.Config, store: Store) -> str:
     """Bring the archive site up to date after a crawl, when the config names its folder."""
     if config.site is None:
         return ""
     from archive.build import build_site
 
-    with Store(config.db) as store:
-        return f"; site: {build_site(config, store, config.site).summary()}"
+    return f"; site: {build_site(config, store, config.site).summary()}"
 
 
 def _send(config_path: str, db_path: str, digest: str) -> str:
