@@ -19,6 +19,7 @@ import json
 import os
 import re
 from collections import defaultdict
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -28,8 +29,8 @@ import jinja2
 
 from archive import pages
 from archive.chart import policy_chart
-from archive.facts import Facts, document_facts, facts_key
-from archive.search import KINDS, day_of, index_script
+from archive.facts import FactFinder, Facts
+from archive.search import index_entries, index_script
 from digest.period import Period, period_of
 from digest.regions import region_label
 from digest.render import BUILTIN, environment
@@ -75,8 +76,13 @@ class _Archive:
     groups: dict[int, list[dict[str, Any]]]
     sources: list[dict[str, Any]]
     all_changes: list[dict[str, Any]]
+    keys: dict[int, str] = field(default_factory=dict)  # each document's facts key (archive.facts)
     facts: dict[int, Facts] = field(default_factory=dict)
     topic_titles: dict[str, str] = field(default_factory=dict)
+
+    @functools.cached_property
+    def by_id(self) -> dict[int, dict[str, Any]]:
+        return {d["id"]: d for d in self.documents}
 
     @functools.cached_property
     def source_titles(self) -> dict[str, str]:
@@ -99,41 +105,67 @@ def _build(config: Config, store: Store, out: Path, full: bool) -> SiteReport:
     code = _code_key(env, config.templates)
     before = {} if full else _read_manifest(out, code)
     archive = _read(store)
-    keyed = _facts(config, store, archive.documents, before.get("facts", {}))
-    archive.facts = {doc_id: found for doc_id, (_, found) in keyed.items()}
+    finder = FactFinder(config)
+    archive.keys = {doc["id"]: finder.key(doc) for doc in archive.documents}
+    archive.facts = _kept_facts(archive.keys, before.get("facts", {}))
     archive.topic_titles = {t.name: t.title for t in config.topics}
     site = _Writer(out, before.get("pages", {}))
-    _write_documents(env, store, archive, site)
+    _write_documents(env, store, archive, site, finder)
+    _work_out_facts(store, archive, finder)
     _write_sources(env, store, archive, site)
     digests = _digest_archive(config, store, env, archive, site, before.get("digests", {}))
     dated, undated = _policies(archive)
-    site.write("index.html", _render(env, "site/index.html.j2", "", entries=_recent(archive, RECENT),
+    entries = index_entries(archive.by_id, archive.all_changes)
+    site.write("index.html", _render(env, "site/index.html.j2", "", entries=_recent(archive, entries[:RECENT]),
                                      documents=len(archive.documents), changes=len(archive.all_changes)))
     site.write("sources.html", _render(env, "site/sources.html.j2", "", sources=archive.sources))
     site.write("digests.html", _render(env, "site/digests.html.j2", "", specs=config.digests, digests=digests))
     site.write("chart.html", _render(env, "site/chart.html.j2", "", chart=policy_chart(dated), undated=undated,
                                      region_label=region_label))
-    site.write("assets/data.js", index_script(archive.documents, archive.facts, archive.all_changes,
-                                              archive.source_titles, config.topics))
+    site.write("assets/data.js", index_script(archive.documents, archive.facts, entries, archive.source_titles,
+                                              config.topics))
     for name in ASSETS:
         site.write(f"assets/{name}", env.loader.get_source(env, f"site/{name}")[0])
     report = site.finish()
     _write_manifest(out, {"code": code, "pages": site.fingerprints, "digests": digests,
-                          "facts": {str(i): [k, f.region, list(f.topics), f.summary] for i, (k, f) in keyed.items()}})
+                          "facts": {str(i): [archive.keys[i], f.region, list(f.topics), f.summary]
+                                    for i, f in archive.facts.items()}})
     return report
 
 
-def _write_documents(env: jinja2.Environment, store: Store, archive: _Archive, site: _Writer) -> None:
-    """A page per document whose inputs moved; their texts read a batch at a time."""
+def _write_documents(
+    env: jinja2.Environment, store: Store, archive: _Archive, site: _Writer, finder: FactFinder
+) -> None:
+    """A page per document whose inputs moved, and the facts of those whose key moved (the same ones: the key
+    is among a page's inputs), from one read of their texts."""
     stale = [doc for doc in archive.documents
              if site.wants(f"documents/{doc['id']}.html", _document_inputs(doc, archive))]
-    for start in range(0, len(stale), TEXT_BATCH):
-        batch = stale[start : start + TEXT_BATCH]
-        texts = store.texts({h for d in batch for h in pages.wanted_texts(
-            d, archive.versions[d["id"]], archive.changes[d["id"]])})
-        for doc in batch:
-            context = _document_context(doc, archive, texts)
-            site.write(f"documents/{doc['id']}.html", _render(env, "site/document.html.j2", "../", **context))
+
+    def wanted(doc: dict[str, Any]) -> set[str]:
+        return pages.wanted_texts(doc, archive.versions[doc["id"]], archive.changes[doc["id"]])
+
+    for doc, texts in _with_texts(store, stale, wanted):
+        if doc["id"] not in archive.facts:
+            archive.facts[doc["id"]] = finder.facts(doc, texts.get(doc["text_hash"] or "", ""))
+        context = _document_context(doc, archive, texts)
+        site.write(f"documents/{doc['id']}.html", _render(env, "site/document.html.j2", "../", **context))
+
+
+def _work_out_facts(store: Store, archive: _Archive, finder: FactFinder) -> None:
+    """Facts still missing (a manifest edited by hand): every page after the documents' needs them all."""
+    missing = [doc for doc in archive.documents if doc["id"] not in archive.facts]
+    for doc, texts in _with_texts(store, missing, lambda doc: {doc["text_hash"]} - {None}):
+        archive.facts[doc["id"]] = finder.facts(doc, texts.get(doc["text_hash"] or "", ""))
+
+
+def _with_texts(
+    store: Store, docs: list[dict[str, Any]], wanted: Callable[[dict[str, Any]], set[str]]
+) -> Iterator[tuple[dict[str, Any], dict[str, str]]]:
+    """Each document with the stored texts it wants, read TEXT_BATCH documents at a time."""
+    for start in range(0, len(docs), TEXT_BATCH):
+        batch = docs[start : start + TEXT_BATCH]
+        texts = store.texts({h for doc in batch for h in wanted(doc)})
+        yield from ((doc, texts) for doc in batch)
 
 
 def _write_sources(env: jinja2.Environment, store: Store, archive: _Archive, site: _Writer) -> None:
@@ -177,18 +209,10 @@ class _Writer:
     def write(self, path: str, content: str) -> None:
         """Write ``content`` unless the file already holds exactly it (the file's time then stays as it was)."""
         self.fingerprints.setdefault(path, "")
-        target = self.out / path
-        data = content.encode("utf-8")
-        try:
-            if target.read_bytes() == data:
-                self.report.unchanged += 1
-                return
-        except FileNotFoundError:
-            target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + ".partial")
-        partial.write_bytes(data)
-        os.replace(partial, target)  # a reader (or a web server) never sees half a page
-        self.report.written.append(path)
+        if _replace(self.out / path, content.encode("utf-8")):
+            self.report.written.append(path)
+        else:
+            self.report.unchanged += 1
 
     def finish(self) -> SiteReport:
         """Delete the pages of the last build that this one no longer has."""
@@ -217,23 +241,14 @@ def _read(store: Store) -> _Archive:
     return _Archive(documents, versions, changes, attachments, groups, store.sources_overview(), all_changes)
 
 
-def _facts(
-    config: Config, store: Store, documents: list[dict[str, Any]], cached: dict[str, list]
-) -> dict[int, tuple[str, Facts]]:
-    """Every document's facts with their key: kept from the last build where the key is the same, else worked out."""
-    facts, missing = {}, []
-    for doc in documents:
-        key, kept = facts_key(config, doc), cached.get(str(doc["id"]))
-        if kept and kept[0] == key:
-            facts[doc["id"]] = (key, Facts(kept[1], tuple(kept[2]), kept[3]))
-        else:
-            missing.append((key, doc))
-    for start in range(0, len(missing), TEXT_BATCH * 5):
-        batch = missing[start : start + TEXT_BATCH * 5]
-        texts = store.texts(d["text_hash"] for _, d in batch if d["text_hash"])
-        for key, doc in batch:
-            facts[doc["id"]] = (key, document_facts(config, doc, texts.get(doc["text_hash"], "")))
-    return facts
+def _kept_facts(keys: dict[int, str], cached: dict[str, list]) -> dict[int, Facts]:
+    """The facts of the last build whose key is still the same."""
+    kept = {}
+    for doc_id, key in keys.items():
+        row = cached.get(str(doc_id))
+        if row and row[0] == key:
+            kept[doc_id] = Facts(row[1], tuple(row[2]), row[3])
+    return kept
 
 
 def _also(doc: dict[str, Any], archive: _Archive) -> list[dict[str, Any]]:
@@ -243,10 +258,10 @@ def _also(doc: dict[str, Any], archive: _Archive) -> list[dict[str, Any]]:
 
 def _document_inputs(doc: dict[str, Any], archive: _Archive) -> list[Any]:
     """Everything a document's page shows, for its fingerprint."""
-    titles, facts = archive.source_titles, archive.facts[doc["id"]]
+    titles = archive.source_titles
     return [doc, archive.versions[doc["id"]], archive.changes[doc["id"]], archive.attachments[doc["id"]],
             [(d["id"], d["title"], d["url"], d["authority"], titles.get(d["source"])) for d in _also(doc, archive)],
-            facts, titles.get(doc["source"]), [archive.topic_titles.get(t) for t in facts.topics]]
+            archive.keys[doc["id"]], titles.get(doc["source"])]
 
 
 def _document_context(doc: dict[str, Any], archive: _Archive, texts: dict[str, str]) -> dict[str, Any]:
@@ -255,25 +270,24 @@ def _document_context(doc: dict[str, Any], archive: _Archive, texts: dict[str, s
         "doc": doc, "facts": facts, "source_title": archive.source_titles.get(doc["source"], doc["source"]),
         "source_page": source_file(doc["source"]), "region": region_label(facts.region, "zh-Hans"),
         "topics": [archive.topic_titles.get(t, t) for t in facts.topics],
-        "attachment_urls": json.loads(doc["attachments"] or "[]"), "also": _also(doc, archive),
+        "also": _also(doc, archive),
         "source_titles": archive.source_titles, "versions": versions,
         "timeline": pages.timeline(versions, changes), "steps": pages.steps(versions, texts),
-        "attachments": pages.attachment_views(archive.attachments[doc["id"]], changes, texts),
+        "attachments": pages.attachment_views(json.loads(doc["attachments"] or "[]"), archive.attachments[doc["id"]],
+                                              changes, texts),
         "text": texts.get(doc["text_hash"] or "", ""),
     }
 
 
-def _recent(archive: _Archive, limit: int) -> list[dict[str, Any]]:
-    """The newest entries of the index, as the script lists them first (see archive.search)."""
-    by_id = {d["id"]: d for d in archive.documents}
-    entries = [(day_of(c, by_id[c["document_id"]]), c["id"], c) for c in archive.all_changes if c["kind"] in KINDS]
-    entries.sort(key=lambda e: (e[0], e[1]), reverse=True)
-    titles, facts = archive.source_titles, archive.facts
-    return [{"day": day, "kind": pages.KIND_LABELS[c["kind"]], "kind_name": c["kind"], "doc": by_id[c["document_id"]],
-             "region": region_label(facts[c["document_id"]].region, "zh-Hans"),
-             "summary": facts[c["document_id"]].summary,
-             "source_title": titles.get(by_id[c["document_id"]]["source"], by_id[c["document_id"]]["source"])}
-            for day, _, c in entries[:limit]]
+def _recent(archive: _Archive, entries: list[tuple[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """Index entries as the index page lists them in HTML (the script lists the same, and the rest)."""
+    listed = []
+    for day, change in entries:
+        doc, facts = archive.by_id[change["document_id"]], archive.facts[change["document_id"]]
+        listed.append({"day": day, "kind": pages.KIND_LABELS[change["kind"]], "kind_name": change["kind"], "doc": doc,
+                       "region": region_label(facts.region, "zh-Hans"), "summary": facts.summary,
+                       "source_title": archive.source_titles.get(doc["source"], doc["source"])})
+    return listed
 
 
 def _policies(archive: _Archive) -> tuple[list[tuple[str, str]], int]:
@@ -298,8 +312,9 @@ def _digest_archive(
     from digest.render import render
 
     issues = {}
+    by_kind = {kind: _digest_inputs(kind, archive) for kind in {spec.period for spec in config.digests}}
     for spec in config.digests:
-        for period, inputs in _digest_inputs(spec.period, archive).items():
+        for period, inputs in by_kind[spec.period].items():
             path = f"digests/{source_file(spec.name)}/{period.key}.html"
             fingerprint = _fingerprint([inputs, spec, [(t.name, t.include, t.exclude) for t in config.topics],
                                         [(s.name, s.region) for s in config.sources]])
@@ -321,14 +336,13 @@ def _digest_archive(
 def _digest_inputs(kind: str, archive: _Archive) -> dict[Period, list]:
     """Per period with anything in it: the rows a digest of that period is built from."""
     inputs: dict[Period, list] = defaultdict(list)
-    by_id = {d["id"]: d for d in archive.documents}
     for doc in archive.documents:
         day = doc["published"] or doc["first_seen"][:10]
         inputs[period_of(kind, date.fromisoformat(day))].append(doc)
     for change in archive.all_changes:
         if change["kind"] in ("changed", "restored", "removed"):
             period = period_of(kind, date.fromisoformat(change["detected_at"][:10]))
-            inputs[period] += [change, by_id[change["document_id"]]]
+            inputs[period] += [change, archive.by_id[change["document_id"]]]
     return dict(sorted(inputs.items(), key=lambda kv: kv[0].start))
 
 
@@ -365,12 +379,19 @@ def _read_manifest(out: Path, code: str) -> dict[str, Any]:
 
 
 def _write_manifest(out: Path, manifest: dict[str, Any]) -> None:
-    """Replace the manifest, unless it already says exactly this (a rebuild that found nothing new)."""
-    data = json.dumps(manifest, ensure_ascii=False, sort_keys=True).encode("utf-8")
-    with contextlib.suppress(FileNotFoundError):
-        if (out / MANIFEST).read_bytes() == data:
-            return
-    partial = out / (MANIFEST + ".partial")
+    _replace(out / MANIFEST, json.dumps(manifest, ensure_ascii=False, sort_keys=True).encode("utf-8"))
+
+
+def _replace(target: Path, data: bytes) -> bool:
+    """Put ``data`` in ``target`` unless it already holds exactly that (its time then stays as it was); whether
+    it wrote. Written beside and renamed over, so a reader (or a web server) never sees half a file."""
+    try:
+        if target.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
     partial.write_bytes(data)
-    os.replace(partial, out / MANIFEST)
+    os.replace(partial, target)
+    return True
 

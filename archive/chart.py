@@ -12,6 +12,7 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
+from digest.period import parse_period
 from digest.regions import OTHER, region_label, region_order
 
 MONTHS = 36
@@ -96,12 +97,11 @@ def _month_range(months: list[str]) -> list[str]:
     """Every month from the first to the last, quiet ones included, so the axis keeps time evenly."""
     if not months:
         return []
-    year, month = map(int, months[0].split("-"))
-    last = tuple(map(int, months[-1].split("-")))
+    month, last = parse_period(months[0], "month"), parse_period(months[-1], "month")
     out = []
-    while (year, month) <= last:
-        out.append(f"{year}-{month:02d}")
-        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    while month.start <= last.start:
+        out.append(month.key)
+        month = month.next()
     return out
 
 

@@ -29,21 +29,29 @@ class Facts:
     summary: str
 
 
-def facts_key(config: Config, doc: dict[str, Any]) -> str:
-    """A fingerprint of everything a document's facts depend on: its text, title, issuer, source and the topics."""
-    parts = [doc["text_hash"], doc["title"], doc["authority"], doc["source"], config.region_of(doc["source"]),
-             [(t.name, t.include, t.exclude, _min_score(config, t.name)) for t in config.topics]]
-    return hashlib.blake2b(json.dumps(parts, ensure_ascii=False).encode(), digest_size=12).hexdigest()
+class FactFinder:
+    """Facts and their keys for one config; what the topics contribute is worked out once, not per document."""
 
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        # The lowest threshold any digest using a topic applies: relevant here if relevant in one of them.
+        self.thresholds = {t.name: min((d.min_score for d in config.digests if t.name in d.topics),
+                                       default=DEFAULT_MIN_SCORE) for t in config.topics}
+        self.terms = topic_terms(list(config.topics))
+        self.topics_key = json.dumps([(t.name, t.title, t.include, t.exclude, self.thresholds[t.name])
+                                      for t in config.topics], ensure_ascii=False)
 
-def document_facts(config: Config, doc: dict[str, Any], text: str) -> Facts:
-    """The region (configured, else read from the document), the topics it is relevant to, and a summary."""
-    title, plain = simplified(doc["title"] or ""), simplified(text)
-    region = document_region(config.region_of(doc["source"]), simplified(doc["authority"] or ""), title, plain)
-    topics = tuple(t.name for t in config.topics if relevance(t, title, plain) >= _min_score(config, t.name))
-    return Facts(region, topics, summarise(text, topic_terms(list(config.topics))))
+    def key(self, doc: dict[str, Any]) -> str:
+        """A fingerprint of everything a document's facts (and their labels) depend on: its text, title, issuer,
+        source and region, and the topics."""
+        parts = [doc["text_hash"], doc["title"], doc["authority"], doc["source"],
+                 self.config.region_of(doc["source"]), self.topics_key]
+        return hashlib.blake2b(json.dumps(parts, ensure_ascii=False).encode(), digest_size=12).hexdigest()
 
-
-def _min_score(config: Config, topic: str) -> float:
-    """The lowest threshold any digest using ``topic`` applies: relevant here if relevant in one of them."""
-    return min((d.min_score for d in config.digests if topic in d.topics), default=DEFAULT_MIN_SCORE)
+    def facts(self, doc: dict[str, Any], text: str) -> Facts:
+        """The region (configured, else read from the document), the topics it is relevant to, and a summary."""
+        title, plain = simplified(doc["title"] or ""), simplified(text)
+        region = document_region(self.config.region_of(doc["source"]), simplified(doc["authority"] or ""), title,
+                                 plain)
+        topics = tuple(t.name for t in self.config.topics if relevance(t, title, plain) >= self.thresholds[t.name])
+        return Facts(region, topics, summarise(text, self.terms))

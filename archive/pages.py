@@ -56,10 +56,10 @@ class Event:
 class AttachmentView:
     url: str
     name: str
-    kind: str
-    size: int | None
-    sha256: str | None
-    error: str | None
+    downloaded: bool  # False: the page links it, but no download of it is stored
+    kind: str | None = None
+    size: int | None = None
+    error: str | None = None
     diffs: tuple[tuple[str, TextDiff], ...] = field(default=())  # (detected at, diff), oldest first
 
 
@@ -102,16 +102,17 @@ def timeline(versions: list[dict[str, Any]], changes: list[dict[str, Any]]) -> l
 
 
 def attachment_views(
-    attachments: list[dict[str, Any]], changes: list[dict[str, Any]], texts: dict[str, str]
+    linked: list[str], attachments: list[dict[str, Any]], changes: list[dict[str, Any]], texts: dict[str, str]
 ) -> list[AttachmentView]:
-    """The document's downloaded attachments, each with a diff per change of its text."""
+    """The document's downloaded attachments, each with a diff per change of its text, then the files its page
+    links (``linked``) that were not downloaded."""
     views = []
     for a in attachments:
         diffs = tuple((c["detected_at"], text_diff(texts.get(c["from_text"] or "", ""), texts.get(c["to_text"], "")))
                       for c in changes if c["attachment_url"] == a["url"] and c["to_text"])
-        views.append(AttachmentView(a["url"], _file_name(a["url"]), a["kind"], a["size"], a["sha256"], a["error"],
-                                    diffs))
-    return views
+        views.append(AttachmentView(a["url"], _file_name(a["url"]), True, a["kind"], a["size"], a["error"], diffs))
+    downloaded = {a["url"] for a in attachments}
+    return views + [AttachmentView(url, _file_name(url), False) for url in linked if url not in downloaded]
 
 
 def wanted_texts(doc: dict[str, Any], versions: list[dict[str, Any]], changes: list[dict[str, Any]]) -> set[str]:

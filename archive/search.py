@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from archive.facts import Facts
+from archive.pages import KIND_LABELS
 from digest.regions import region_label, region_order
 from policywatch.config import Topic
 from policywatch.hanzi import folding_map
@@ -28,17 +29,25 @@ def day_of(change: dict[str, Any], doc: dict[str, Any]) -> str:
     return change["detected_at"][:10]
 
 
+def index_entries(
+    documents: dict[int, dict[str, Any]], changes: list[dict[str, Any]]
+) -> list[tuple[str, dict[str, Any]]]:
+    """(day filed under, change) of every change record the index lists, newest first."""
+    entries = [(day_of(c, documents[c["document_id"]]), c) for c in changes if c["kind"] in KINDS]
+    return sorted(entries, key=lambda e: (e[0], e[1]["id"]), reverse=True)
+
+
 def index_script(
-    documents: list[dict[str, Any]], facts: dict[int, Facts], changes: list[dict[str, Any]],
+    documents: list[dict[str, Any]], facts: dict[int, Facts], entries: list[tuple[str, dict[str, Any]]],
     sources: dict[str, str], topics: Iterable[Topic],
 ) -> str:
-    """``window.PW_DATA = {...};``: sources, regions, topics, documents, entries newest first, and the folding map.
+    """``window.PW_DATA = {...};``: sources, regions, topics, kinds, documents, ``entries`` (see index_entries)
+    and the folding map.
 
     Documents are lists, not objects, to keep the file small: [id, title, source, region, topic indexes,
     published, issuer, doc number, summary], the first four indexes into the lists beside them.
     """
     topics = list(topics)
-    by_id = {d["id"]: d for d in documents}
     source_names = sorted({d["source"] for d in documents})
     regions = sorted({f.region for f in facts.values()}, key=lambda r: (region_order(r), r))
     source_at = {name: i for i, name in enumerate(source_names)}
@@ -51,19 +60,14 @@ def index_script(
         docs.append([doc["id"], doc["title"] or doc["url"], source_at[doc["source"]], region_at[f.region],
                      [topic_at[t] for t in f.topics if t in topic_at], doc["published"] or "",
                      doc["authority"] or "", doc["doc_number"] or "", f.summary])
-    entries = sorted(
-        ([doc_at[c["document_id"]], KINDS.index(c["kind"]), day_of(c, by_id[c["document_id"]]), c["fields"] or "",
-          c["id"]] for c in changes if c["kind"] in KINDS and c["document_id"] in doc_at),
-        key=lambda e: (e[2], e[4]), reverse=True,
-    )
     chars = {ch for d in docs for part in (d[1], d[6], d[7], d[8]) for ch in part if ch > "\u2e7f"}
     data = {
         "sources": [[name, sources.get(name, name)] for name in source_names],
         "regions": [[r, region_label(r, "zh-Hans")] for r in regions],
         "topics": [[t.name, t.title] for t in topics],
-        "kinds": list(KINDS),
+        "kinds": [[kind, KIND_LABELS[kind]] for kind in KINDS],
         "docs": docs,
-        "entries": [e[:4] for e in entries],
+        "entries": [[doc_at[c["document_id"]], KINDS.index(c["kind"]), day, c["fields"] or ""] for day, c in entries],
         "fold": dict(sorted(folding_map(chars).items())),
     }
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"))

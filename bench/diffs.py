@@ -30,7 +30,7 @@ import re
 import statistics
 import time
 
-from bench.workload import corpus, paragraph
+from bench.workload import corpus, paragraph, seeded
 from digest.diff import apply, diff
 
 KINDS = ("edit", "move", "rewrite", "mixed")
@@ -132,7 +132,7 @@ def build_pairs(pairs: int = 30, size: int = 100_000, seed: int = 1) -> list[tup
     out = []
     for n in range(pairs):
         kind = KINDS[n % len(KINDS)]
-        old, new = documents.pair(kind, random.Random(f"{seed}:{n}:{kind}"), size)
+        old, new = documents.pair(kind, seeded(seed, n, kind), size)
         out.append((kind, old, new))
     return out
 

@@ -63,9 +63,10 @@ def measure_site(folder: Path, changes: int = 10_000, seed: int = 1, edits: int 
         step["ratio_to_full"] = round(step["seconds"] / full["seconds"], 3)
     expected = expected_pages(config, edited)
     written = {path for paths in after["written_paths"].values() for path in paths}
-    size = sum(p.stat().st_size for p in site_files(out))
+    files = site_files(out)
+    size = sum(p.stat().st_size for p in files)
     return {
-        "changes": month.counts, "reused_state": month.reused, **site_shape(config, out),
+        "changes": month.counts, "reused_state": month.reused, **site_shape(config, out, files),
         "site_bytes": size, "site_mb": round(size / 1e6, 1), "manifest_bytes": (out / MANIFEST).stat().st_size,
         "edits": len(edited), "edited_documents": [doc["id"] for doc in edited], "edit_fields": fields,
         "builds": {"full": full, "no_change": unchanged, "after_edits": after, "full_rerender": rerender},
@@ -154,11 +155,10 @@ def site_files(out: Path) -> list[Path]:
     return [p for p in out.rglob("*") if p.is_file() and not p.relative_to(out).as_posix().startswith(".")]
 
 
-def site_shape(config: Config, out: Path) -> dict[str, int]:
-    """How many documents the site shows, and how many pages and files it has."""
+def site_shape(config: Config, out: Path, files: list[Path]) -> dict[str, int]:
+    """How many documents the site shows, and how many pages and files (``site_files``) it has."""
     with Store(config.db) as store:
         documents = store.count("documents")
-    files = site_files(out)
     return {"documents": documents, "pages": sum(p.suffix == ".html" for p in files), "files": len(files),
             "document_pages": len(list((out / "documents").glob("*.html")))}
 

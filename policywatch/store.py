@@ -665,10 +665,9 @@ class Store:
         return list(self.db.query(sql))
 
     def archive_versions(self) -> list[dict[str, Any]]:
-        """Every version with its text's size, by document then age."""
-        sql = """SELECT v.id, v.document_id, v.text_hash, v.title, v.published, v.authority, v.doc_number,
-                        v.index_number, v.written, v.subject, v.attachments, v.created_at, t.size
-                   FROM versions v JOIN texts t ON t.hash = v.text_hash ORDER BY v.document_id, v.id"""
+        """Every version, by document then age."""
+        sql = """SELECT id, document_id, text_hash, title, published, authority, doc_number, index_number, written,
+                        subject, attachments, created_at FROM versions ORDER BY document_id, id"""
         return list(self.db.query(sql))
 
     def archive_changes(self) -> list[dict[str, Any]]:
@@ -679,8 +678,7 @@ class Store:
 
     def archive_attachments(self) -> list[dict[str, Any]]:
         """Every downloaded attachment (without its fetch bookkeeping), by document."""
-        sql = """SELECT url, document_id, kind, sha256, size, text_hash, error FROM attachments
-                  ORDER BY document_id, url"""
+        sql = "SELECT url, document_id, kind, size, error FROM attachments ORDER BY document_id, url"
         return list(self.db.query(sql))
 
     # -- subscribers ----------------------------------------------------------

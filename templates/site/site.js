@@ -13,7 +13,6 @@
   var count = document.getElementById("count");
   var more = document.getElementById("more");
   var PAGE = 100;
-  var KIND_LABELS = { "new": "新增", "changed": "更新", "removed": "下线", "restored": "恢复" };
   var FIELDS = ["q", "source", "region", "topic", "kind", "from", "to"];
   var shown = PAGE;
   var found = [];
@@ -44,7 +43,7 @@
   options(form.elements.source, data.sources);
   options(form.elements.region, data.regions);
   options(form.elements.topic, data.topics);
-  options(form.elements.kind, data.kinds.map(function (k) { return [k, KIND_LABELS[k] || k]; }));
+  options(form.elements.kind, data.kinds);
 
   function readAddress() {
     var params = new URLSearchParams(location.hash.slice(1));
@@ -69,7 +68,7 @@
     var source = f.source.value ? indexOf(data.sources, f.source.value) : null;
     var region = f.region.value ? indexOf(data.regions, f.region.value) : null;
     var topic = f.topic.value ? indexOf(data.topics, f.topic.value) : null;
-    var kind = f.kind.value ? data.kinds.indexOf(f.kind.value) : null;
+    var kind = f.kind.value ? indexOf(data.kinds, f.kind.value) : null;
     var from = f.from.value, to = f.to.value;
     return data.entries.filter(function (e) {
       var doc = docs[e[0]];
@@ -93,10 +92,10 @@
 
   function entry(e) {
     var doc = docs[e[0]];
-    var kind = data.kinds[e[1]];
+    var kind = data.kinds[e[1]];  // [name, label]
     var li = element("li", "entry");
     var head = element("p", "entry-head");
-    head.appendChild(element("span", "kind kind-" + kind, KIND_LABELS[kind] || kind));
+    head.appendChild(element("span", "kind kind-" + kind[0], kind[1]));
     head.appendChild(document.createTextNode(" "));
     var time = element("time", null, e[2]);
     time.dateTime = e[2];
