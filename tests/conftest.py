@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import tomllib
 from contextlib import ExitStack
@@ -112,6 +113,27 @@ def open_store():
     yield open_
     for store in stores:
         store.close()
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory):
+    """`policywatch demo`, run once per session (per worker) for the tests that only read what it made: (its
+    printed output, its folder)."""
+    workdir = tmp_path_factory.mktemp("demo")
+    result = subprocess.run([*POLICYWATCH, "demo", "--dir", str(workdir)], capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    return result.stdout, workdir
+
+
+@pytest.fixture(scope="session")
+def archive(tmp_path_factory):
+    """The archive-site test history (tests.archive_site), built once per session for the tests that only read
+    it; its portals stay served until the session ends."""
+    from tests.archive_site import build_archive
+
+    with ExitStack() as stack:
+        yield build_archive(tmp_path_factory.mktemp("archive"), stack)
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

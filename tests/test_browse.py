@@ -22,11 +22,9 @@ QUERIES = yaml.safe_load(METADATA.read_text(encoding="utf-8"))["databases"]["sta
 
 
 @pytest.fixture(scope="module")
-def browsing(tmp_path_factory):
+def browsing(demo_run):
     """The demo's state.db, served by `policywatch browse` on a free loopback port; yields (base URL, db)."""
-    workdir = tmp_path_factory.mktemp("browse")
-    demo = subprocess.run([*POLICYWATCH, "demo", "--dir", str(workdir)], capture_output=True, text=True, timeout=300)
-    assert demo.returncode == 0, demo.stderr
+    _, workdir = demo_run
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]

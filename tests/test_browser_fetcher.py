@@ -13,12 +13,11 @@ import threading
 import time
 from typing import ClassVar
 
-import docx
 import pytest
 
 from policywatch.portal import PortalHandler
 from tests.browser import CHROMIUM, require_chromium
-from tests.conftest import source_toml
+from tests.conftest import make_docx, source_toml
 
 DETAILS = [
     ("20251014/a1b2c3.html", "关于开展2025年度上海市细胞与基因治疗临床研究项目备案工作的通知", "2025-10-14",
@@ -126,9 +125,7 @@ def make_site(root) -> None:
             page.parent.mkdir(parents=True, exist_ok=True)
             attachment = ""
             if path == DETAILS[0][0]:
-                document = docx.Document()
-                document.add_paragraph(ATTACHMENT)
-                document.save(page.parent / "fj1.docx")
+                make_docx(page.parent / "fj1.docx", [ATTACHMENT])
                 attachment = '<div class="attachments">附件：<a href="fj1.docx">备案申请表.docx</a></div>'
             page.write_text(DETAIL_PAGE.format(
                 title=title, date=date, number=number, paragraphs="\n".join(f"<p>{p}</p>" for p in paragraphs),

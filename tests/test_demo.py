@@ -19,14 +19,11 @@ EXPECTED = tomllib.loads((PORTAL / "EXPECTED.toml").read_text(encoding="utf-8"))
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    """Run the demo once for the module; yields (its printed output, its state.db)."""
-    workdir = tmp_path_factory.mktemp("demo")
-    result = subprocess.run([*POLICYWATCH, "demo", "--dir", str(workdir)],
-                            capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
+def demo(demo_run):
+    """The demo's printed output, its state.db and its folder."""
+    output, workdir = demo_run
     store = Store(workdir / "state.db")
-    yield result.stdout, store, workdir
+    yield output, store, workdir
     store.close()
 
 

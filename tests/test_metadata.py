@@ -199,7 +199,6 @@ def test_show_and_sources_check_print_them(tmp_path, write_config) -> None:
     config = write_config(source_toml("gz-wjw", "http://127.0.0.1:9/list.html"))
     with Store(config.db) as store:
         store_snapshot(store, 1, snapshot("2023-12-05T01:00:00+00:00", **GKMLPT), "x")
-        store_snapshot(store, 1, snapshot("2023-12-05T01:00:00+00:00", **GKMLPT), "x")
     show = subprocess.run([*POLICYWATCH, "show", URL, "--config", str(config.path)],
                           capture_output=True, text=True, check=True)
     shown = subprocess.run([*POLICYWATCH, "show", URL, "--json", "--config", str(config.path)],

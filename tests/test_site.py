@@ -28,12 +28,6 @@ from tests.archive_site import (
 )
 
 
-@pytest.fixture(scope="module")
-def archive(tmp_path_factory):
-    with ExitStack() as stack:
-        yield build_archive(tmp_path_factory.mktemp("archive"), stack)
-
-
 def read(path: Path) -> str:
     return path.read_text(encoding="utf-8")
 

@@ -11,7 +11,7 @@ from contextlib import ExitStack
 import pytest
 
 from policywatch.portal import serve
-from tests.archive_site import CELL_TITLE, HOSTILE_TITLE, PLANTED, build_archive
+from tests.archive_site import CELL_TITLE, HOSTILE_TITLE, PLANTED
 from tests.browser import ARTIFACTS, CHROMIUM, MEASURE, require_chromium
 
 # WCAG 2 contrast of an element's text against the first opaque background behind it.
@@ -40,13 +40,12 @@ TEXT_SELECTORS = ("body", "h1", ".lede", ".meta", ".count", ".entry a", ".kind-n
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(archive):
     """The test archive, its site served on a loopback port, and one headless Chromium: (archive, base, browser)."""
     require_chromium()
     from playwright.sync_api import sync_playwright
 
     with ExitStack() as stack:
-        archive = build_archive(tmp_path_factory.mktemp("site-browser"), stack)
         base = stack.enter_context(serve(archive.out))
         playwright = stack.enter_context(sync_playwright())
         browser = playwright.chromium.launch(executable_path=CHROMIUM,
