@@ -20,7 +20,7 @@ from policywatch.config import Config
 from policywatch.crawl import crawl
 from policywatch.portal import serve
 from policywatch.store import Store
-from tests.conftest import FAST_CRAWL, POLICYWATCH, make_docx
+from tests.conftest import POLICYWATCH, crawl_config_text, make_docx
 
 PLANTED = "并开展异种细胞移植临床研究监管试点"
 MEASURES = ["一、支持建设免疫细胞制备中心。", "二、对新获批的细胞治疗产品给予奖励。"]
@@ -125,7 +125,7 @@ def build_archive(root: Path, stack: ExitStack) -> Archive:
         write_portal(sites, name, pages)
     write_measures(sites, MEASURES)
     bases = {name: stack.enter_context(serve(sites / name)) for name in PAGES}
-    text = FAST_CRAWL.format(timeout=5, max_page_bytes=5_000_000, max_attachment_bytes=5_000_000) + CONFIG
+    text = crawl_config_text() + CONFIG
     text += "".join(SOURCE.format(name=name, region=REGIONS[name], base=base) for name, base in bases.items())
     (root / "config.toml").write_text(text, encoding="utf-8")
     config = config_module.load(root / "config.toml")

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from crawler.extract.encoding import decode_html
 from policywatch import config as config_module
 from policywatch.crawl import CrawlResult, crawl
 from policywatch.portal import PortalHandler, serve
@@ -67,6 +68,20 @@ def make_docx(path: Path, paragraphs: list[str], author: str = "") -> None:
     document.save(path)
 
 
+def crawl_config_text(timeout: float = 5, max_page_bytes: int = 5_000_000, max_attachment_bytes: int = 5_000_000,
+                      processes: int | None = None) -> str:
+    """The [crawl] table of a test config: FAST_CRAWL with these limits."""
+    text = FAST_CRAWL.format(timeout=timeout, max_page_bytes=max_page_bytes, max_attachment_bytes=max_attachment_bytes)
+    if processes is not None:
+        text += f"processes = {processes}\n"
+    return text
+
+
+def read_corpus(name: str) -> str:
+    """A saved corpus page's text, decoded as a crawl decodes it."""
+    return decode_html((CORPUS / name).read_bytes()).text
+
+
 @pytest.fixture
 def write_config(tmp_path: Path):
     """Write a config.toml in tmp_path from source entries; returns the loaded Config."""
@@ -74,10 +89,7 @@ def write_config(tmp_path: Path):
     def write(*sources: str, timeout: float = 5, max_page_bytes: int = 5_000_000,
               max_attachment_bytes: int = 5_000_000, processes: int | None = None):
         path = tmp_path / "config.toml"
-        text = FAST_CRAWL.format(timeout=timeout, max_page_bytes=max_page_bytes,
-                                 max_attachment_bytes=max_attachment_bytes)
-        if processes is not None:
-            text += f"processes = {processes}\n"
+        text = crawl_config_text(timeout, max_page_bytes, max_attachment_bytes, processes)
         path.write_text(text + "\n".join(sources), encoding="utf-8")
         return config_module.load(path)
 

@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl
 
+import pytest
+
 from policywatch.portal import PortalHandler
 from tests.conftest import ROOT
 
@@ -252,8 +254,23 @@ def test_govcn_merges_the_library_groups_and_stops_at_an_empty_page(
 
 # -- answers that are no list ---------------------------------------------------------------------------
 
-def test_a_wall_instead_of_json_is_a_list_error_and_stores_nothing(
-        tmp_path, portal, write_config, run_crawl, open_store):
+@pytest.fixture
+def crawl_the_apis(tmp_path, portal, write_config, run_crawl, open_store):
+    """Crawl cde-zdyz, miit-wjfb and govcn-zhengceku from a FakePortal with this ``api``: (the portal, its store)."""
+
+    def crawl(api: Callable[[str, str, dict[str, str]], Answer | None]):
+        fake = FakePortal(api)
+        base = portal(tmp_path, fake.handler())
+        config = write_config(*entries(base, "cde-zdyz", "miit-wjfb", "govcn-zhengceku"))
+
+        run_crawl(config)
+
+        return fake, open_store(config.db)
+
+    return crawl
+
+
+def test_a_wall_instead_of_json_is_a_list_error_and_stores_nothing(crawl_the_apis):
     def wall(method: str, path: str, params: dict[str, str]) -> Answer | None:
         if path == "/zdyz/getDomesticGuideList":  # the CDE answers its challenge with HTTP 412
             return 412, "text/html; charset=utf-8", RUISHU.encode()
@@ -261,13 +278,8 @@ def test_a_wall_instead_of_json_is_a_list_error_and_stores_nothing(
             return 200, "text/html; charset=utf-8", RUISHU.encode()
         return None
 
-    fake = FakePortal(wall)
-    base = portal(tmp_path, fake.handler())
-    config = write_config(*entries(base, "cde-zdyz", "miit-wjfb", "govcn-zhengceku"))
+    fake, store = crawl_the_apis(wall)
 
-    run_crawl(config)
-
-    store = open_store(config.db)
     assert list_fetches(store, "cde-zdyz") == [(None, "anti-bot wall: HTTP 412 (JS cookie challenge)")]
     assert list_fetches(store, "miit-wjfb") == [(None, "anti-bot wall: Ruishu JS challenge")]
     assert list_fetches(store, "govcn-zhengceku") == [(None, "anti-bot wall: Ruishu JS challenge")]
@@ -275,7 +287,7 @@ def test_a_wall_instead_of_json_is_a_list_error_and_stores_nothing(
     assert len(fake.asked) == 3  # one list request each: no paging past a wall, no detail page
 
 
-def test_an_html_page_or_a_failed_call_is_a_list_error(tmp_path, portal, write_config, run_crawl, open_store):
+def test_an_html_page_or_a_failed_call_is_a_list_error(crawl_the_apis):
     def broken(method: str, path: str, params: dict[str, str]) -> Answer | None:
         if path == "/search-front-server/api/search/info":
             return 200, JSON, '{"success": false, "code": "200", "message": "参数错误"}'.encode()
@@ -285,13 +297,8 @@ def test_an_html_page_or_a_failed_call_is_a_list_error(tmp_path, portal, write_c
             return 200, JSON, '{"code": 500, "msg": "系统繁忙"}'.encode()
         return None
 
-    fake = FakePortal(broken)
-    base = portal(tmp_path, fake.handler())
-    config = write_config(*entries(base, "cde-zdyz", "miit-wjfb", "govcn-zhengceku"))
+    _, store = crawl_the_apis(broken)
 
-    run_crawl(config)
-
-    store = open_store(config.db)
     assert list_fetches(store, "miit-wjfb") == [(None, "API error: 参数错误")]
     assert list_fetches(store, "govcn-zhengceku") == [
         (None, "not JSON: <html><body><h1>Sorry, Page Not Found</h1></body></html>")]

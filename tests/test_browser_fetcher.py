@@ -146,6 +146,11 @@ def sts_source(name: str, start_url: str, fetcher: str) -> str:
                        region="上海市")
 
 
+def browser_and_http(prefix: str, start_url: str) -> tuple[str, str]:
+    """The same source twice: ``<prefix>-browser`` fetched through Chromium, and ``<prefix>-http``, the control."""
+    return sts_source(f"{prefix}-browser", start_url, "browser"), sts_source(f"{prefix}-http", start_url, "http")
+
+
 def stored(store, source: str) -> list[tuple[str, str, str]]:
     return sorted((row["url"].rsplit("/", 1)[-1], row["title"], row["published"])
                   for row in store.db.query("SELECT url, title, published FROM documents WHERE source = ?", [source]))
@@ -161,12 +166,16 @@ def site(tmp_path, portal):
     return portal(tmp_path / "site", ScriptedPortal)
 
 
-def test_a_js_built_list_is_crawled_through_chromium_and_not_over_plain_http(
-        site, write_config, run_crawl, open_store, monkeypatch):
+@pytest.fixture
+def chromium(monkeypatch):
+    """Chromium for the browser fetcher (skipped without it, as require_chromium says)."""
     require_chromium()
     monkeypatch.setenv("POLICYWATCH_CHROMIUM", CHROMIUM)
-    config = write_config(sts_source("sts-browser", f"{site}/tzgs/index.html", "browser"),
-                          sts_source("sts-http", f"{site}/tzgs/index.html", "http"), timeout=30)
+
+
+def test_a_js_built_list_is_crawled_through_chromium_and_not_over_plain_http(
+        chromium, site, write_config, run_crawl, open_store):
+    config = write_config(*browser_and_http("sts", f"{site}/tzgs/index.html"), timeout=30)
 
     result = run_crawl(config)
 
@@ -199,11 +208,8 @@ def test_a_js_built_list_is_crawled_through_chromium_and_not_over_plain_http(
 
 
 def test_a_js_cookie_challenge_is_passed_by_the_browser_and_reported_over_http(
-        site, write_config, run_crawl, open_store, monkeypatch):
-    require_chromium()
-    monkeypatch.setenv("POLICYWATCH_CHROMIUM", CHROMIUM)
-    config = write_config(sts_source("wall-browser", f"{site}/wall/tzgs/api.json", "browser"),
-                          sts_source("wall-http", f"{site}/wall/tzgs/api.json", "http"), timeout=30)
+        chromium, site, write_config, run_crawl, open_store):
+    config = write_config(*browser_and_http("wall", f"{site}/wall/tzgs/api.json"), timeout=30)
 
     result = run_crawl(config)
 
@@ -237,8 +243,7 @@ def test_a_js_cookie_challenge_is_passed_by_the_browser_and_reported_over_http(
 def test_without_chromium_a_browser_source_fails_with_one_clear_line(site, write_config, run_crawl, open_store,
                                                                     monkeypatch):
     monkeypatch.setenv("POLICYWATCH_CHROMIUM", "/nonexistent/chromium")
-    config = write_config(sts_source("sts-browser", f"{site}/tzgs/index.html", "browser"),
-                          sts_source("sts-http", f"{site}/tzgs/index.html", "http"))
+    config = write_config(*browser_and_http("sts", f"{site}/tzgs/index.html"))
 
     result = run_crawl(config)
 

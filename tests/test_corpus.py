@@ -14,14 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from crawler.extract.encoding import decode_html
 from crawler.extract.walls import detect_wall
 from policywatch.normalize import normalise
 from policywatch.store import Store
-from tests.conftest import CORPUS, CORPUS_EXPECTED, source_toml
+from tests.conftest import CORPUS, CORPUS_EXPECTED, read_corpus, source_toml
 
-EXPECTED = CORPUS_EXPECTED
-PAGES = EXPECTED["detail"]
+PAGES = CORPUS_EXPECTED["detail"]
 FALLBACK_AUTHORITY = "测试机关"  # what the test sources configure; only "site" pages expect theirs
 
 
@@ -104,6 +102,6 @@ def test_detail_page(crawled, page: dict) -> None:
         assert unicodedata.normalize("NFKC", chrome).strip() not in raw, chrome
 
 
-@pytest.mark.parametrize("name", EXPECTED["walls"])
+@pytest.mark.parametrize("name", CORPUS_EXPECTED["walls"])
 def test_wall_pages_are_recognised(name: str) -> None:
-    assert detect_wall(200, decode_html((CORPUS / name).read_bytes()).text)
+    assert detect_wall(200, read_corpus(name))

@@ -19,21 +19,16 @@ from lxml import html
 
 from crawler.extract.content import element_text, parse_html
 from crawler.extract.detail import extract_detail
-from crawler.extract.encoding import decode_html
 from crawler.pipelines import store_snapshot, version_of
 from digest.detect import detect
 from digest.summary import change_line
 from policywatch.model import DocState, Fetch, Snapshot, Verdict, Version
 from policywatch.store import Store, migrations
-from tests.conftest import CORPUS, CORPUS_EXPECTED, POLICYWATCH, source_toml
+from tests.conftest import CORPUS, CORPUS_EXPECTED, POLICYWATCH, read_corpus, source_toml
 
 GOV_CN = json.loads((CORPUS / "gov-cn-zhengce-detail-fragments-2019.json").read_text(encoding="utf-8"))["records"]
 EXPECTED = CORPUS_EXPECTED["detail"]
 HAND_READ = [page for page in EXPECTED if "index_number" in page]
-
-
-def read(name: str) -> str:
-    return decode_html((CORPUS / name).read_bytes()).text
 
 
 def table_cells(fragment: str) -> dict[str, str]:
@@ -85,7 +80,7 @@ def test_hand_read_pages(page: dict) -> None:
         record = GOV_CN[page["record"]]
         fields = extract_detail(record["html"], record["url"])
     else:
-        fields = extract_detail(read(page["file"]), "https://example.gov.cn/a.html")
+        fields = extract_detail(read_corpus(page["file"]), "https://example.gov.cn/a.html")
     assert (fields.index_number, fields.written, fields.subject) == (
         page["index_number"], page.get("written"), page.get("subject"))
     assert (fields.published, fields.doc_number) == (page["published"], page.get("doc_number"))
@@ -96,7 +91,7 @@ def test_hand_read_pages(page: dict) -> None:
 def test_guangzhou_normative_documents_have_no_index_number(name: str, unified: str) -> None:
     """gz.gov.cn 规范性文件 list 统一编号 / 文号 / 实施日期 / 失效日期 / 发布机关: a registration number and an
     effective date, which are not a 索引号 and a 成文日期."""
-    page = read(name)
+    page = read_corpus(name)
     assert f"统一编号：</span>\n\t\t\t\t\t\t\t\t\t\t\t{unified}" in page
     fields = extract_detail(page, "https://www.gz.gov.cn/gfxwj/a.html")
     assert (fields.index_number, fields.written, fields.subject) == (None, None, None)
@@ -110,7 +105,7 @@ def test_the_inline_layout_puts_a_row_on_one_line() -> None:
 
 def test_empty_cells_take_no_value_from_the_next_label() -> None:
     """nfra's red-header block (索 引 号： 主题分类： 办文部门： 发文日期：, all empty), made visible."""
-    page = read("nfra-xzcf-detail-rendered-02.html")
+    page = read_corpus("nfra-xzcf-detail-rendered-02.html")
     shown = page.replace('class="mb25 ng-hide"', 'class="mb25"')
     assert shown != page
 
@@ -135,8 +130,8 @@ def snapshot(when: str, **metadata: str | None) -> Snapshot:
 GKMLPT = {"index_number": "11440100MB2C90856P/2023-00331", "written": "2023-10-19", "subject": "卫生、体育"}
 
 
-def test_stored_with_each_version_and_a_change_is_a_change(tmp_path) -> None:
-    store = Store(tmp_path / "state.db")
+def test_stored_with_each_version_and_a_change_is_a_change(tmp_path, open_store) -> None:
+    store = open_store(tmp_path / "state.db")
     store_snapshot(store, 1, snapshot("2023-12-05T01:00:00+00:00", **GKMLPT), "x")
     same, _ = store_snapshot(store, 2, snapshot("2023-12-12T01:00:00+00:00", **GKMLPT), "x")
     renumbered = GKMLPT | {"index_number": "11440100MB2C90856P/2023-00332"}
@@ -150,7 +145,6 @@ def test_stored_with_each_version_and_a_change_is_a_change(tmp_path) -> None:
     assert rows == [tuple(GKMLPT.values()), tuple(renumbered.values())]
     assert [c["fields"] for c in store.changes()] == ["", "index_number"]
     assert change_line(["index_number", "written"], None, "zh") == "更新：索引号、成文日期"
-    store.close()
 
 
 def test_which_differences_are_changes() -> None:
@@ -162,7 +156,7 @@ def test_which_differences_are_changes() -> None:
     assert detect(DocState(table), replace(table, doc_number="穗卫函〔2023〕1931号")).fields == ("doc_number",)
 
 
-def test_an_m006_database_gains_the_columns_and_keeps_its_rows(tmp_path) -> None:
+def test_an_m006_database_gains_the_columns_and_keeps_its_rows(tmp_path, open_store) -> None:
     """A document a crawl stored before m007 (the rows m006's save_snapshot wrote) survives the upgrade."""
     path = tmp_path / "state.db"
     old = sqlite_utils.Database(path)
@@ -177,7 +171,7 @@ def test_an_m006_database_gains_the_columns_and_keeps_its_rows(tmp_path) -> None
     old["versions"].insert({"id": 1, "document_id": 1, "created_at": seen.fetch.fetched_at, "run_id": 1, **meta})
     old.close()
 
-    store = Store(path)
+    store = open_store(path)
     for table in ("documents", "versions"):
         assert {"index_number", "written", "subject"} <= set(store.db[table].columns_dict)
     assert (store.count("documents"), store.count("versions")) == (1, 1)
@@ -190,7 +184,6 @@ def test_an_m006_database_gains_the_columns_and_keeps_its_rows(tmp_path) -> None
     assert result.new_version and verdict.kind is None
     assert {k: store.document(URL)[k] for k in GKMLPT} == GKMLPT
     assert store.count("changes") == 0
-    store.close()
 
 
 # -- shown ---------------------------------------------------------------------------------------------

@@ -13,13 +13,12 @@ import pytest
 
 from crawler.extract.content import parse_html
 from crawler.extract.detail import extract_detail
-from crawler.extract.encoding import decode_html
 from crawler.extract.listing import extract_list
 from policywatch import config as config_module
 from policywatch.config import DetailRule, ListRule, select
 from policywatch.normalize import normalise
 from policywatch.platforms import PLATFORMS
-from tests.conftest import CORPUS, EXPECTED_PAGES, POLICYWATCH, ROOT
+from tests.conftest import EXPECTED_PAGES, POLICYWATCH, ROOT, read_corpus
 
 # source name → (saved list page, items, first item's URL, title and date)
 SAVED_LISTS = {
@@ -42,16 +41,11 @@ SAVED_LISTS = {
                       "http://sthjt.jiangxi.gov.cn/jxssthjt/col/col42150/content/content_1951206363677671424.html",
                       "《江西省生态环境分类执法监管办法》政策解读", "2025-07-29"),
 }
-EXPECTED = EXPECTED_PAGES
 
 
 @pytest.fixture(scope="module")
 def project_config():
     return config_module.load(ROOT / "config.toml")
-
-
-def read(file: str) -> str:
-    return decode_html((CORPUS / file).read_bytes()).text
 
 
 def test_sources_list_shows_the_shipped_sources_and_which_are_verified(tmp_path) -> None:
@@ -74,7 +68,7 @@ def test_saved_list_page(project_config, name: str) -> None:
     file, count, first_url, first_title, first_date = SAVED_LISTS[name]
     source = project_config.source(name)
 
-    listing = extract_list(read(file), source.start_urls[0], source.list)
+    listing = extract_list(read_corpus(file), source.start_urls[0], source.list)
 
     assert len(listing.items) == count
     first = listing.items[0]
@@ -86,7 +80,7 @@ def test_saved_list_page(project_config, name: str) -> None:
 def test_a_list_that_is_not_date_sorted_keeps_page_order(project_config) -> None:
     """nfj pins an older notice on top: items keep the page's order, and each keeps its own date."""
     source = project_config.source("nea-nfj-tzgs")
-    items = extract_list(read("nea-nfj-tzgs-list-01.html"), source.start_urls[0], source.list).items
+    items = extract_list(read_corpus("nea-nfj-tzgs-list-01.html"), source.start_urls[0], source.list).items
     assert [i.published for i in items[:2]] == ["2025-08-29", "2026-09-21"]
     assert items[1].url == "https://nfj.nea.gov.cn/xwzx/tzgg/202609/t20260921_309284.html"
 
@@ -102,7 +96,7 @@ PLATFORM_PAGES = {
 @pytest.mark.parametrize(("platform", "file"), [(p, f) for p, files in PLATFORM_PAGES.items() for f in files])
 def test_platform_detail_rules_fit_its_sites(platform: str, file: str) -> None:
     rule = DetailRule(**PLATFORMS[platform].detail)
-    page, expected = read(file), EXPECTED[file]
+    page, expected = read_corpus(file), EXPECTED_PAGES[file]
     assert select(parsel.Selector(root=parse_html(page), type="html"), rule.body), f"{rule.body!r} matches nothing"
 
     fields = extract_detail(page, "https://example.gov.cn/a.html", rule)

@@ -17,8 +17,6 @@ from tests.conftest import CORPUS, EXPECTED_PAGES, ROOT
 from tests.replay_proxy import replay, save
 from tests.tlscert import make_certificate
 
-EXPECTED = EXPECTED_PAGES
-
 # source → (saved list page, saved detail page, the detail page's URL, detail requests the list leads to)
 PAIRS = {
     "gd-drc-ywtz": ("gd-drc-ywtz-list-01.html", "gd-drc-ywtz-detail-01.html",
@@ -63,7 +61,7 @@ def crawled(tmp_path_factory):
 def test_list_leads_to_its_detail_page(crawled, name: str) -> None:
     store, requests = crawled
     _, detail_file, detail_url, items = PAIRS[name]
-    expected = EXPECTED[detail_file]
+    expected = EXPECTED_PAGES[detail_file]
 
     doc = store.document(detail_url)
 

@@ -9,7 +9,6 @@ import zlib
 from crawler.pipelines import store_fetch, store_snapshot
 from digest.duplicates import likeness
 from policywatch.model import Fetch, Snapshot
-from policywatch.store import Store
 
 URL = "http://127.0.0.1:1/zcfg/1.html"
 
@@ -21,8 +20,8 @@ def snapshot(text: str, title: str = "关于开展干细胞临床研究备案的
                     published="2023-12-05", authority="国家卫生健康委员会")
 
 
-def test_same_text_is_one_version_and_stored_once(tmp_path) -> None:
-    store = Store(tmp_path / "state.db")
+def test_same_text_is_one_version_and_stored_once(tmp_path, open_store) -> None:
+    store = open_store(tmp_path / "state.db")
     first, _ = store_snapshot(store, 1, snapshot("支持开展干细胞临床研究。"), "2023-12-12")
     # Only noise differs: full-width punctuation, spacing, a view counter line.
     again, _ = store_snapshot(store, 2, snapshot("支持开展 干细胞临床研究.\n浏览次数：42"), "2023-12-19")
@@ -36,8 +35,8 @@ def test_same_text_is_one_version_and_stored_once(tmp_path) -> None:
     assert zlib.decompress(body).decode() == "支持开展干细胞临床研究。"
 
 
-def test_text_or_metadata_change_is_a_new_version(tmp_path) -> None:
-    store = Store(tmp_path / "state.db")
+def test_text_or_metadata_change_is_a_new_version(tmp_path, open_store) -> None:
+    store = open_store(tmp_path / "state.db")
     store_snapshot(store, 1, snapshot("支持开展干细胞临床研究。"), "2023-12-12")
     changed_text, _ = store_snapshot(store, 2, snapshot("支持开展干细胞和免疫细胞临床研究。"), "x")
     changed_title, _ = store_snapshot(store, 3, snapshot("支持开展干细胞和免疫细胞临床研究。", title="新标题"), "x")
@@ -49,8 +48,8 @@ def test_text_or_metadata_change_is_a_new_version(tmp_path) -> None:
     assert store.document(str(doc["id"]))["url"] == URL
 
 
-def test_fetch_log_and_due_rechecks(tmp_path) -> None:
-    store = Store(tmp_path / "state.db")
+def test_fetch_log_and_due_rechecks(tmp_path, open_store) -> None:
+    store = open_store(tmp_path / "state.db")
     store_snapshot(store, 1, snapshot("正文内容足够长。"), next_check="2023-12-12T00:00:00+00:00")
     [ref] = store.document_refs("nhc", now="2023-12-06T00:00:00+00:00")
     assert (ref.due, ref.etag) == (False, '"abc"')
@@ -67,10 +66,10 @@ def test_fetch_log_and_due_rechecks(tmp_path) -> None:
     assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
-def test_stored_signatures_are_recomputed_by_the_upgrade(tmp_path) -> None:
+def test_stored_signatures_are_recomputed_by_the_upgrade(tmp_path, open_store) -> None:
     """m008: signatures hashed the old way would never match new ones, so the upgrade recomputes them."""
     path = tmp_path / "state.db"
-    store = Store(path)
+    store = open_store(path)
     text = "根据干细胞临床研究管理办法，本批项目予以备案，请各单位按期完成研究任务。" * 5
     store_snapshot(store, 1, snapshot(text), "2023-12-12")
     store.db.execute("UPDATE documents SET likeness = zeroblob(256), shingles = 1")
@@ -79,7 +78,7 @@ def test_stored_signatures_are_recomputed_by_the_upgrade(tmp_path) -> None:
     store.db.conn.commit()
     store.close()
 
-    upgraded = Store(path)
+    upgraded = open_store(path)
     mine = likeness("关于开展干细胞临床研究备案的通知", text)
     assert upgraded.db.execute("SELECT likeness, shingles FROM documents").fetchone() == (mine.signature, mine.size)
     assert upgraded.db.execute("SELECT band, bucket FROM doc_bands ORDER BY band").fetchall() == list(
@@ -88,9 +87,9 @@ def test_stored_signatures_are_recomputed_by_the_upgrade(tmp_path) -> None:
     assert upgraded.duplicate_candidates(mine, URL + "?again")[0].signature == mine.signature
 
 
-def test_a_write_waits_for_another_writer_to_commit(tmp_path) -> None:
+def test_a_write_waits_for_another_writer_to_commit(tmp_path, open_store) -> None:
     """Parallel crawl processes take turns at the write lock instead of failing with "database is locked"."""
-    store = Store(tmp_path / "state.db")
+    store = open_store(tmp_path / "state.db")
     other = sqlite3.connect(tmp_path / "state.db", isolation_level=None, check_same_thread=False)
     other.execute("BEGIN IMMEDIATE")
     other.execute("INSERT INTO runs (started_at, status) VALUES ('2024-01-01T00:00:00+00:00', 'other')")
