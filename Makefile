@@ -7,9 +7,10 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test lint clean browser bench
 
+# The venv's own pip, not upgraded: what a user of a stock Python 3.11 has, so a dependency that only a newer pip
+# resolves shows up here first.
 $(BIN)/policywatch: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
 

@@ -9,6 +9,7 @@ silently never works.
 from __future__ import annotations
 
 import functools
+import math
 import os
 import re
 import tomllib
@@ -332,6 +333,9 @@ def parse(raw: dict[str, Any], path: Path, db: str | Path | None = None) -> Conf
     for key in ("concurrency_per_domain", "max_page_bytes", "max_attachment_bytes", "timeout", "run_timeout"):
         if getattr(crawl, key) <= 0:
             raise ConfigError(path, f"crawl.{key}", "must be greater than 0")
+    for key in ("download_delay", "retries", "recheck_days"):
+        if getattr(crawl, key) < 0:
+            raise ConfigError(path, f"crawl.{key}", "must be 0 or more")
     if crawl.processes is not None and crawl.processes <= 0:
         raise ConfigError(path, "crawl.processes", "must be greater than 0")
     detect = DetectSettings(**_check(raw.get("detect", {}), _DETECT, "detect", path))
@@ -482,6 +486,8 @@ def _source(raw: Any, key: str, path: Path) -> Source:
     if not urls or not all(isinstance(u, str) and re.match(r"https?://", u) for u in urls):
         raise ConfigError(path, f"{key}.start_urls", "must be a non-empty list of http(s) URLs")
     values["start_urls"] = tuple(urls)
+    if values.get("recheck_days", 0) < 0:
+        raise ConfigError(path, f"{key}.recheck_days", "must be 0 or more")
     if values.get("expect_items", 1) < 1:
         raise ConfigError(path, f"{key}.expect_items", "must be at least 1")
     if values.get("fetcher", "http") not in FETCHERS:
@@ -523,6 +529,8 @@ def _check(raw: Any, schema: _Schema, key: str, path: Path) -> dict[str, Any]:
         if not isinstance(value, kinds) or (isinstance(value, bool) and bool not in kinds):
             expected = " or ".join(k.__name__ for k in kinds)
             raise ConfigError(path, prefix + name, f"expected {expected}, got {type(value).__name__}")
+        if isinstance(value, float) and not math.isfinite(value):  # TOML has nan and inf; no setting means them
+            raise ConfigError(path, prefix + name, f"must be a finite number, not {value}")
         if isinstance(value, str) and required and not value.strip():
             raise ConfigError(path, prefix + name, "must not be empty")
     return dict(raw)

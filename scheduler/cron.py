@@ -8,7 +8,7 @@ seconds first, for schedules finer than a minute. ``@hourly``, ``@daily``,
 
 from __future__ import annotations
 
-from datetime import tzinfo
+from datetime import datetime, tzinfo
 
 from apscheduler.triggers.cron import CronTrigger
 
@@ -31,9 +31,14 @@ def cron_trigger(expression: str, timezone: tzinfo) -> CronTrigger:
     values = dict(zip(_NAMES, fields, strict=True))
     values["day_of_week"] = _crontab_weekdays(values["day_of_week"])
     try:
-        return CronTrigger(timezone=timezone, **values)
+        trigger = CronTrigger(timezone=timezone, **values)
     except ValueError as e:
         raise CronError(f"{expression!r} is not a valid cron string: {e}") from None
+    # A date that no calendar has (31 February, 31 April) parses, but a job on it would never run: the
+    # scheduler would have no next run time to sleep until.
+    if trigger.get_next_fire_time(None, datetime.now(timezone)) is None:
+        raise CronError(f"{expression!r} never fires: no date matches it")
+    return trigger
 
 
 def _crontab_weekdays(field: str) -> str:

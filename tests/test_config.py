@@ -133,6 +133,26 @@ BAD = [
     ('[alerts]\nmaintainers = ["ops@example"]\n', "config.toml: alerts.maintainers[0]: 'ops@example' is not a valid "
      "email address: …"),
     ("[alerts]\nconsecutive_errors = 0\n", "config.toml: alerts.consecutive_errors: must be at least 1"),
+    # Numbers TOML allows and no setting means: nan, infinities, negative waits, counts and sizes.
+    ("[crawl]\ntimeout = nan\n", "config.toml: crawl.timeout: must be a finite number, not nan"),
+    ("[crawl]\nrun_timeout = inf\n", "config.toml: crawl.run_timeout: must be a finite number, not inf"),
+    ("[crawl]\ndownload_delay = -inf\n", "config.toml: crawl.download_delay: must be a finite number, not -inf"),
+    ("[crawl]\ndownload_delay = -1\n", "config.toml: crawl.download_delay: must be 0 or more"),
+    ("[crawl]\nrecheck_days = -7\n", "config.toml: crawl.recheck_days: must be 0 or more"),
+    ("[crawl]\nretries = -1\n", "config.toml: crawl.retries: must be 0 or more"),
+    ("[crawl]\nmax_page_bytes = -1\n", "config.toml: crawl.max_page_bytes: must be greater than 0"),
+    ("[crawl]\nmax_attachment_bytes = 0\n", "config.toml: crawl.max_attachment_bytes: must be greater than 0"),
+    ("[detect]\nduplicate_threshold = nan\n", "config.toml: detect.duplicate_threshold: must be a finite number, "
+     "not nan"),
+    (GOOD_SOURCE.replace('name = "sh-sti"', 'name = "sh-sti"\nrecheck_days = -1'),
+     "config.toml: sources[0].recheck_days: must be 0 or more"),
+    (SMTP.replace("port = 8025", "port = 8025\ntimeout = nan"), "config.toml: smtp.timeout: must be a finite number, "
+     "not nan"),
+    # A cron on a date no calendar has would leave the scheduler with no next run time.
+    (GOOD_SOURCE.replace('name = "sh-sti"', 'name = "sh-sti"\nschedule = "0 9 31 2 *"'),
+     "config.toml: sources[0].schedule: '0 9 31 2 *' never fires: no date matches it"),
+    (DIGESTS + 'schedule = "0 9 31 4,6,9,11 *"\n',
+     "config.toml: digests[0].schedule: '0 9 31 4,6,9,11 *' never fires: no date matches it"),
 ]
 
 
