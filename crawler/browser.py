@@ -11,6 +11,15 @@ What a browser request gives the spider: the page's DOM once it has loaded and t
 moment (JS-built lists exist by then), with the status and headers of the document finally shown, not of a
 challenge page that set a cookie and reloaded. A non-HTML answer (the JSON of a list API) is passed on as the bytes
 the server sent, not as Chromium's rendering of it.
+
+The request guard (crawler.guard) holds for Chromium too. The page's own URL passes ``RequestGuard`` like any
+request; every request Chromium then makes (scripts, XHR and fetch(), frames, navigations a script or a meta
+refresh starts) is routed through ``ChromiumGuard``, which aborts it if its host is refused by the address rule.
+An HTTP redirect is the exception: Chromium follows it itself, without routing the new request, so its hops are
+checked once the page has loaded, and a page any of whose redirect chains reached a refused address (or whose own
+chain left the source's hosts) is refused as a whole: recorded as a fetch error, nothing stored. What remains:
+such a redirect hop has been requested by then (though nothing it answered is kept), and Chromium resolves
+names itself, so its connections are not pinned to the addresses the guard vetted.
 """
 
 from __future__ import annotations
@@ -21,7 +30,9 @@ from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from scrapy.exceptions import IgnoreRequest
+from scrapy.exceptions import IgnoreRequest, NotConfigured
+
+from crawler.guard import SCHEMES, AddressGuard, Allowlist, RefusedRequest, RequestGuard
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
@@ -58,7 +69,9 @@ def find_chromium() -> tuple[str | None, str | None]:
 def browser_settings(settings: Settings) -> dict[str, Any]:
     """The settings a browser source's crawler adds to the crawl's ``settings``."""
     chromium, problem = find_chromium()
-    middleware = {"DOWNLOADER_MIDDLEWARES": {f"{__name__}.BrowserMiddleware": 950}}
+    # BrowserMiddleware is in every crawler's middlewares (crawler.settings): a dict setting given here would be
+    # replaced by the crawl process's own when Scrapy merges the two.
+    middleware = {"PW_BROWSER": True}
     if chromium is None:
         return middleware | {"PW_BROWSER_PROBLEM": problem}
     return middleware | {
@@ -73,13 +86,26 @@ def browser_settings(settings: Settings) -> dict[str, Any]:
             "timeout": 60_000,
         },
         "PLAYWRIGHT_DEFAULT_NAVIGATION_TIMEOUT": settings.getfloat("DOWNLOAD_TIMEOUT", 30) * 1000,
-        "PLAYWRIGHT_ABORT_REQUEST": skip_resource,
+        "PLAYWRIGHT_ABORT_REQUEST": ChromiumGuard(settings),
         "PLAYWRIGHT_PROCESS_REQUEST_HEADERS": request_headers,
     }
 
 
-def skip_resource(request: PlaywrightRequest) -> bool:
-    return request.resource_type in _SKIPPED_RESOURCES
+class ChromiumGuard:
+    """Which of Chromium's requests to abort: images, media and fonts (never needed), and any the address rule
+    refuses. Through a proxy (which Chromium is then given) names are not resolved here, as in RequestGuard."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.guard = AddressGuard(Allowlist.parse(settings.getlist("PW_ALLOW_HOSTS")),
+                                  settings.getfloat("DNS_TIMEOUT", 60.0))
+        self.proxied = {scheme for scheme in RequestGuard.env_proxies() if scheme in SCHEMES}
+
+    async def __call__(self, request: PlaywrightRequest) -> bool:
+        if request.resource_type in _SKIPPED_RESOURCES:
+            return True
+        if request.url.startswith(("data:", "blob:", "about:")):  # made by the page itself: no request leaves
+            return False
+        return await self.guard.refusal(request.url, urlsplit(request.url).scheme in self.proxied) is not None
 
 
 async def request_headers(*, browser_type_name: str, playwright_request: PlaywrightRequest,
@@ -97,13 +123,16 @@ async def request_headers(*, browser_type_name: str, playwright_request: Playwri
 class BrowserMiddleware:
     """Sends a browser source's list and detail requests through Chromium (attachments stay plain HTTP)."""
 
-    def __init__(self, problem: str | None) -> None:
+    def __init__(self, problem: str | None, guard: RequestGuard) -> None:
         self.problem = problem
+        self.guard = guard  # for the redirects Chromium followed by itself
         self.cookies: list[dict[str, Any]] = []  # the browser's, as last seen: files are fetched with them
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> BrowserMiddleware:
-        return cls(crawler.settings.get("PW_BROWSER_PROBLEM"))
+        if not crawler.settings.getbool("PW_BROWSER"):
+            raise NotConfigured  # a plain source's crawler
+        return cls(crawler.settings.get("PW_BROWSER_PROBLEM"), RequestGuard(crawler))
 
     def process_request(self, request: Request) -> None:
         kind = request.meta.get("kind")
@@ -128,10 +157,17 @@ class BrowserMiddleware:
             "pw_document": document,
         })
 
-    def process_response(self, request: Request, response: Response) -> Response:
-        """The status and headers of the document shown; the raw bytes of a non-HTML one."""
+    async def process_response(self, request: Request, response: Response) -> Response:
+        """The status and headers of the document shown; the raw bytes of a non-HTML one. A page whose
+        redirects went where the guard refuses is refused (the chains were followed inside Chromium)."""
         document = request.meta.get("pw_document")
-        if "playwright" not in response.flags or not document or "status" not in document:
+        if "playwright" not in response.flags or not document:
+            return response
+        for main, chain in document.get("redirects", ()):
+            reason = await self.redirect_refusal(chain, main)
+            if reason:
+                raise RefusedRequest(reason)
+        if "status" not in document:
             return response
         self.cookies = document["cookies"]
         headers = {k: v for k, v in document["headers"].items() if k.lower() not in ("content-encoding",
@@ -143,10 +179,28 @@ class BrowserMiddleware:
             headers["content-type"] = response.headers.get("Content-Type", b"text/html").decode("latin-1")
         return response.replace(**changes)
 
+    async def redirect_refusal(self, chain: list[str], main: bool) -> str | None:
+        """Why a redirect chain Chromium followed is refused: a hop's address, or (for the page itself) a hop off
+        the source's hosts."""
+        for i, url in enumerate(chain[1:], 1):
+            reason = (self.guard.redirect_refusal(url, chain[:i]) if main else None) or (
+                await self.guard.addresses.refusal(url, urlsplit(url).scheme in self.guard.proxies))
+            if reason:
+                return reason if main else f"{reason}; the page's request for {chain[0][:200]} was redirected there"
+        return None
+
 
 def _note_document(response: PlaywrightResponse, document: dict[str, Any]) -> None:
-    if response.request.is_navigation_request() and response.frame.parent_frame is None:
+    """Note the main frame's document response, and every redirect chain Chromium followed (checked later)."""
+    main = response.request.is_navigation_request() and response.frame.parent_frame is None
+    if main:
         document["response"] = response
+    if response.request.redirected_from is not None:
+        chain, request = [], response.request
+        while request is not None:
+            chain.append(request.url)
+            request = request.redirected_from
+        document.setdefault("redirects", []).append((main, chain[::-1]))
 
 
 async def _settle(page: Page, document: dict[str, Any]) -> None:

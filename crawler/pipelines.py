@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -16,6 +18,8 @@ from policywatch.normalize import fingerprint
 from policywatch.store import Store
 
 GONE_STATUSES = (404, 410)
+# Set when the process that started this crawl and reads its events is gone (see emit and crawler.run).
+PARENT_GONE = threading.Event()
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -34,7 +38,7 @@ class StorePipeline:
         self.run_id = settings.getint("PW_RUN_ID")
         self.events = settings.getbool("PW_EVENTS")
         self.duplicate_threshold = settings.getfloat("PW_DUPLICATE_THRESHOLD", 0.8)
-        self.store = Store(settings.get("PW_DB"))
+        self.store = Store(settings.get("PW_DB"), verify=False)  # crawler.run, which runs this, checked it
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
@@ -79,7 +83,7 @@ def store_snapshot(
 ) -> tuple[SaveResult, Verdict]:
     """Observe → detect → group → store for one extracted page: the crawl's whole write path."""
     version = version_of(snapshot)
-    state = store.document_state(snapshot.canonical_url, snapshot.fetch.url)
+    state = store.document_state(snapshot.canonical_url, snapshot.fetch.url, snapshot.fetch.source)
     verdict = detect(state, version)
     stats = None
     if state is not None and state.latest is not None and "text" in verdict.fields:
@@ -150,6 +154,18 @@ def is_gone(fetch: Fetch) -> bool:
 def emit(event: dict[str, Any]) -> None:
     """One event line on stdout, in a single write: the crawl processes share one pipe, and a line written in one
     piece (under the pipe's 4 KB) never interleaves with another process's. ``print`` would not do: on an
-    unbuffered stdout (PYTHONUNBUFFERED) it writes the line and its newline separately."""
-    sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
-    sys.stdout.flush()
+    unbuffered stdout (PYTHONUNBUFFERED) it writes the line and its newline separately.
+
+    A broken pipe means the reader, the parent ``policywatch crawl``, is gone: events stop, stdout goes to
+    /dev/null (nothing complains about it at exit), and ``PARENT_GONE`` tells crawler.run to wind the crawl down.
+    """
+    if PARENT_GONE.is_set():
+        return
+    try:
+        sys.stdout.write(json.dumps(event, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:
+        PARENT_GONE.set()
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)

@@ -4,26 +4,40 @@ Scrapy's reactor can start only once per process, and a portal that hangs or
 crashes the crawl must not take the caller with it, so every crawl runs
 here, in a subprocess. It records a run in state.db and exits 0 when the crawl
 finished (individual request failures are data, not exit codes).
+
+A programming error (crawler.faults) stops the crawl: exit 1, with one line
+on stderr naming it. Started by ``policywatch crawl`` (``--watch-parent``),
+the crawl also winds down when that parent is gone, however it died.
 """
 
 from __future__ import annotations
 
 import argparse
 import fcntl
+import logging
+import os
+import signal
 import sys
+import threading
+import time
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
+from scrapy import signals
 from scrapy.crawler import AsyncCrawlerProcess, Crawler
 from scrapy.settings import Settings
+from scrapy.utils.defer import deferred_from_coro
 
 from crawler.browser import browser_settings
-from crawler.pipelines import emit
+from crawler.faults import describe_programming_error, is_programming_error
+from crawler.pipelines import PARENT_GONE, emit
 from crawler.settings import build_settings
 from crawler.spiders.generic import ConfigSpider
 from policywatch import config as config_module
-from policywatch.crawl import ALL_SKIPPED
+from policywatch.crawl import ALL_SKIPPED, STOP_GRACE
 from policywatch.store import Store, now_iso
+
+logger = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="join this run, which the caller started (sources recorded) and finishes")
     parser.add_argument("--events", action="store_true", help="print JSON event lines on stdout")
     parser.add_argument("--log-file", default=None)
+    parser.add_argument("--watch-parent", action="store_true",
+                        help="stdin is a pipe from the parent process: wind down when it closes (the parent is gone)")
     args = parser.parse_args(argv)
     try:
         config = config_module.load(args.config, args.db)
@@ -55,13 +71,14 @@ def main(argv: list[str] | None = None) -> int:
         print("error: every source asked for is being crawled by another process", file=sys.stderr)
         return ALL_SKIPPED
 
-    with Store(config.db) as store:
+    with Store(config.db, verify=args.run is None) as store:  # a run's starter has checked the file
         run_id = args.run
         if run_id is None:
             store.sync_sources(config.sources)
             run_id = store.start_run(s.name for s in sources)
         now = now_iso()
-        refs = {s.name: store.document_refs(s.name, now, args.recheck_all) for s in sources}
+        cap = config.crawl.max_attachments_per_page
+        refs = {s.name: store.document_refs(s.name, now, args.recheck_all, cap) for s in sources}
         attachments = {s.name: store.attachment_refs(s.name) for s in sources}
 
     settings = Settings(build_settings(config.crawl))
@@ -75,20 +92,95 @@ def main(argv: list[str] | None = None) -> int:
     process = AsyncCrawlerProcess(settings)
     loader = process.spider_loader  # a spider file named after a source replaces ConfigSpider for it
     custom = set(loader.list())
+    shutdown = Shutdown(process)
     for source in sources:
         spider_class = loader.load(source.name) if source.name in custom else ConfigSpider
-        crawler: Crawler | type[ConfigSpider] = spider_class
         if source.fetcher == "browser":  # only this source's crawler gets the browser (crawler.browser)
             own = settings.copy()
             own.setdict(browser_settings(settings))
             crawler = Crawler(spider_class, own)
+        else:
+            crawler = process.create_crawler(spider_class)
+        shutdown.watch(crawler)
         process.crawl(crawler, source=source, refs=refs[source.name], attachments=attachments[source.name])
+    shutdown.watch_parent(args.watch_parent)
     process.start()
 
     if args.run is None:
         with Store(config.db) as store:
-            store.finish_run(run_id)
+            store.finish_run(run_id, "failed" if shutdown.fatal else "finished")
+    if shutdown.fatal:
+        print(f"programming error, crawl stopped: {shutdown.fatal}", file=sys.stderr)
+        return 1
     return 0
+
+
+class Shutdown:
+    """Ends every crawl of this process early, as SIGTERM would (Scrapy's graceful stop: what is in flight is
+    stored), for a programming error or a vanished parent.
+
+    A programming error (crawler.faults) in a callback or the pipeline is remembered in ``fatal``, and main()
+    exits 1 with it. The parent is gone when its end of stdin closes (``--watch-parent``) or the events pipe
+    breaks (crawler.pipelines.emit); with nobody left to force a stop, the process kills itself if winding down
+    takes longer than ``STOP_GRACE``. Watching a pipe works whichever thread started the process and however
+    the parent died, even by SIGKILL.
+    """
+
+    def __init__(self, process: AsyncCrawlerProcess) -> None:
+        self.process = process
+        self.fatal: str | None = None
+
+    def watch(self, crawler: Crawler) -> None:
+        """Stop everything at the first programming error of this crawler."""
+        crawler.signals.connect(self.spider_error, signal=signals.spider_error)
+        crawler.signals.connect(self.item_error, signal=signals.item_error)
+
+    def spider_error(self, failure: Any, response: Any, spider: Any) -> None:
+        self._error(failure.value, getattr(response, "url", None))
+
+    def item_error(self, item: Any, response: Any, spider: Any, failure: Any) -> None:
+        self._error(failure.value, getattr(response, "url", None))
+
+    def _error(self, error: BaseException, url: str | None) -> None:
+        if self.fatal is not None or not is_programming_error(error):
+            return  # a page's own failure: Scrapy has logged it, the crawl goes on
+        self.fatal = describe_programming_error(error, url)
+        logger.error("programming error, crawl stopped: %s", self.fatal)
+        self._stop()
+
+    def _stop(self) -> None:
+        """Stop every crawler gracefully (on the reactor's thread); once started, further calls do nothing."""
+        deferred_from_coro(self.process.stop())
+
+    def watch_parent(self, stdin: bool) -> None:
+        """Start the threads that notice a vanished parent: stdin's end of file (when ``stdin`` is the parent's
+        pipe), or a broken events pipe."""
+        if stdin:
+            threading.Thread(target=_wait_for_eof, name="parent-stdin", daemon=True).start()
+        threading.Thread(target=self._stop_when_parent_gone, name="parent-gone", daemon=True).start()
+
+    def _stop_when_parent_gone(self) -> None:
+        from twisted.internet import reactor
+
+        PARENT_GONE.wait()
+        logger.warning("the parent process is gone: stopping the crawl")
+        deadline = time.monotonic() + STOP_GRACE
+        while time.monotonic() < deadline:
+            # Asked again each second: a stop asked before a crawler has started would be lost.
+            reactor.callFromThread(self._stop)
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGKILL)  # what the parent would have done; state.db stays consistent
+
+
+def _wait_for_eof() -> None:
+    """Block until stdin, a pipe the parent holds open and never writes to, reaches end of file."""
+    while True:
+        try:
+            if not os.read(0, 4096):
+                break
+        except OSError:
+            break
+    PARENT_GONE.set()
 
 
 def _locks(folder: Path, names: list[str]) -> dict[str, IO[str]]:

@@ -24,9 +24,17 @@ def build_settings(crawl: CrawlSettings) -> dict[str, Any]:
         "COOKIES_ENABLED": False,
         "DOWNLOAD_DELAY": crawl.download_delay,
         "DOWNLOAD_MAXSIZE": crawl.max_page_bytes,
+        "PW_ALLOW_HOSTS": list(crawl.allow_hosts),
+        # What reading one attachment may cost (crawler.extract.attachments.Limits).
+        "PW_ATTACHMENT_LIMITS": {"cpu_seconds": crawl.attachment_cpu_seconds, "memory_mb": crawl.attachment_memory_mb,
+                                 "max_unpacked": crawl.attachment_max_unpacked_bytes},
         "PW_MAX_ATTACHMENT_BYTES": crawl.max_attachment_bytes,
+        "PW_MAX_ATTACHMENTS_PER_PAGE": crawl.max_attachments_per_page,
         "DOWNLOAD_TIMEOUT": crawl.timeout,
         "DOWNLOAD_WARNSIZE": 0,
+        # The request guard runs before everything else, robots.txt included (see crawler.guard); the browser
+        # middleware only in a browser source's crawler (crawler.browser).
+        "DOWNLOADER_MIDDLEWARES": {"crawler.guard.RequestGuard": 40, "crawler.browser.BrowserMiddleware": 950},
         "ITEM_PIPELINES": {"crawler.pipelines.StorePipeline": 300},
         "LOG_LEVEL": "WARNING",
         "REDIRECT_MAX_TIMES": 10,
@@ -34,6 +42,7 @@ def build_settings(crawl: CrawlSettings) -> dict[str, Any]:
         "ROBOTSTXT_OBEY": crawl.obey_robots,
         "SPIDER_MODULES": SPIDER_MODULES,
         "TELNETCONSOLE_ENABLED": False,
+        "TWISTED_DNS_RESOLVER": "crawler.guard.PinnedResolver",
         "USER_AGENT": crawl.user_agent,
         # A development check that re-reads a generator callback's source on every response.
         "WARN_ON_GENERATOR_RETURN_VALUE": False,

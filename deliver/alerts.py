@@ -7,8 +7,8 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
-from deliver.addresses import parse_mailbox
-from deliver.smtp import InDoubt, Mailer, PermanentFailure, SetupError, TemporaryFailure
+from deliver.addresses import header_address, parse_mailbox
+from deliver.smtp import InDoubt, Mailer, NotSendable, PermanentFailure, SetupError, TemporaryFailure, one_line
 from policywatch.config import Config
 from policywatch.store import Store
 
@@ -32,7 +32,7 @@ def notify_maintainers(config: Config, store: Store) -> list[str]:
                 try:
                     mailer.send(_message(alert, runs, sender, maintainer))
                     delivered = True
-                except (TemporaryFailure, PermanentFailure, InDoubt, SetupError):
+                except (TemporaryFailure, PermanentFailure, InDoubt, SetupError, NotSendable):
                     continue
             if delivered:
                 store.alert_notified([alert["id"]])
@@ -42,9 +42,9 @@ def notify_maintainers(config: Config, store: Store) -> list[str]:
 
 def _message(alert: dict, runs: list[dict], sender: Address, maintainer: str) -> EmailMessage:
     message = EmailMessage()
-    message["Subject"] = f"[PolicyWatch] source {alert['source']} needs attention: {alert['problem']}"
+    message["Subject"] = one_line(f"[PolicyWatch] source {alert['source']} needs attention: {alert['problem']}")
     message["From"] = sender
-    message["To"] = maintainer
+    message["To"] = header_address(maintainer)  # IDNA domain, like every address this package writes
     message["Date"] = format_datetime(datetime.now(UTC))
     message["Message-ID"] = make_msgid(domain=sender.domain)
     message["Auto-Submitted"] = "auto-generated"

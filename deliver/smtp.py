@@ -1,12 +1,23 @@
 """One SMTP connection, reused across messages, that says exactly how each send ended.
 
-``Mailer.send`` sorts every outcome into one of four: delivered; :class:`TemporaryFailure` (4xx, no
-connection: try again later); :class:`PermanentFailure` (5xx for this recipient or message); or
-:class:`InDoubt`. A message is in doubt only in the moment between handing over its final "." and hearing
-the server's answer: before it the server has accepted nothing (an interrupted DATA is discarded), after
-it the answer says. ``on_handover`` runs just before that moment, so the caller can record it first.
-A 5xx that is not about the recipient (login, sender) raises :class:`SetupError`: nobody is to blame
-but the configuration, so nothing is marked.
+``Mailer.send`` sorts every outcome into one of five: delivered; :class:`TemporaryFailure` (4xx, no
+connection: try again later); :class:`PermanentFailure` (a 5xx to this recipient or message); :class:`InDoubt`;
+or :class:`NotSendable` (this message cannot go through this server at all). A message is in doubt only in
+the moment between handing over its final "." and hearing the server's answer: before it the server has
+accepted nothing (an interrupted DATA is discarded), after it the answer says. ``on_handover`` runs just
+before that moment, so the caller can record it first.
+
+A 5xx that is not about the recipient raises :class:`SetupError`: nobody is to blame but the server or the
+configuration, so nothing is marked. That is any refusal of the session, the login or the sender (MAIL
+FROM), and at any stage the replies that say the server did not understand or will not serve us at all:
+500-504 (syntax, command or sequence), 530/534/535/538 (authentication), and enhanced codes 5.3.x (mail
+system) and 5.5.x (protocol). Whether a :class:`PermanentFailure` really means a dead mailbox is for the
+caller to judge across the run (see :mod:`deliver.send`).
+
+Each message has one sender and one recipient, both taken from its From and To headers; domains there are
+IDNA-encoded already (:func:`deliver.addresses.header_address`). A non-ASCII local part is sent with
+SMTPUTF8 when the server offers it (the message is then written as UTF-8, RFC 6531/6532); when it does not,
+that message is :class:`NotSendable` and the connection stays usable for the next.
 """
 
 from __future__ import annotations
@@ -17,6 +28,8 @@ import ssl
 from email.message import EmailMessage
 from email.policy import SMTP
 from typing import TYPE_CHECKING
+
+from deliver.addresses import needs_smtputf8
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -37,13 +50,21 @@ class InDoubt(Exception):
 
 
 class SetupError(Exception):
-    """The server refuses us, not a recipient: login, sender address, TLS. Fix the config."""
+    """The server refuses us, not a recipient: login, sender address, TLS, commands it cannot serve."""
+
+
+class NotSendable(Exception):
+    """This message cannot go through this server (it needs SMTPUTF8, or an address cannot be written in a
+    command); nothing was handed over, and it is nobody's bounce."""
 
 
 _LEADING_DOT = re.compile(rb"(?m)^\.")
 # CRLF line ends, and header lines up to RFC 5322's hard limit of 998 characters: a long URL in
 # List-Unsubscribe has no space to fold at, and folding it to 78 would turn it into an encoded word.
 WIRE = SMTP.clone(max_line_length=998)
+WIRE_UTF8 = WIRE.clone(utf8=True)  # for SMTPUTF8: an address's non-ASCII local part written as it is
+_SERVER_WIDE_CODES = frozenset({500, 501, 502, 503, 504, 530, 534, 535, 538})
+_SERVER_WIDE_ENHANCED = re.compile(r"^5\.[35]\.\d{1,3}\b")
 
 
 class Mailer:
@@ -69,19 +90,24 @@ class Mailer:
 
     def send(self, message: EmailMessage, on_handover: Callable[[], None] | None = None) -> str:
         """Send one message to its To address; returns the server's acceptance line."""
-        sender = message["From"].addresses[0].addr_spec
-        recipient = message["To"].addresses[0].addr_spec
+        sender, recipient = message["From"].addresses[0], message["To"].addresses[0]
         smtp = self._connect()
+        utf8 = needs_smtputf8(sender, recipient)
+        if utf8 and not smtp.has_extn("smtputf8"):
+            raise NotSendable(f"{recipient.addr_spec} has a non-ASCII local part, which needs SMTPUTF8, and "
+                              f"{self.settings.host}:{self.settings.port} does not offer it")
         try:
-            self._expect(smtp.mail(sender, ["SMTPUTF8"] if _needs_smtputf8(sender, recipient, smtp) else []),
-                         "sender", sender)
-            self._expect(smtp.rcpt(recipient), "recipient", recipient)
-            self._expect(smtp.docmd("DATA"), "data", recipient, ok=354)
-            body = _LEADING_DOT.sub(b"..", message.as_bytes(policy=WIRE))
+            self._expect(smtp.mail(sender.addr_spec, ["SMTPUTF8"] if utf8 else []), "sender", sender.addr_spec)
+            self._expect(smtp.rcpt(recipient.addr_spec), "recipient", recipient.addr_spec)
+            self._expect(smtp.docmd("DATA"), "data", recipient.addr_spec, ok=354)
+            body = _LEADING_DOT.sub(b"..", message.as_bytes(policy=WIRE_UTF8 if utf8 else WIRE))
             smtp.send(body if body.endswith(b"\r\n") else body + b"\r\n")
         except (OSError, smtplib.SMTPServerDisconnected) as e:
             self._drop()
             raise TemporaryFailure(f"connection lost: {_reason(e)}") from None
+        except (ValueError, UnicodeError) as e:  # smtplib refuses to write the command or the message
+            self._reset()
+            raise NotSendable(f"cannot write the message to {recipient.addr_spec!r}: {e}") from None
         if on_handover is not None:
             on_handover()
         try:
@@ -90,7 +116,7 @@ class Mailer:
         except (OSError, smtplib.SMTPServerDisconnected) as e:
             self._drop()
             raise InDoubt(f"connection lost before the server answered the message: {_reason(e)}") from None
-        self._expect(reply, "message", recipient)
+        self._expect(reply, "message", recipient.addr_spec)
         return f"{reply[0]} {reply[1].decode('utf-8', 'replace')}"
 
     def _connect(self) -> smtplib.SMTP:
@@ -137,7 +163,7 @@ class Mailer:
         code, text = reply
         if (code == ok) if ok is not None else 200 <= code < 300:
             return
-        reason = f"{code} {text.decode('utf-8', 'replace')}".strip()
+        reason = one_line(f"{code} {text.decode('utf-8', 'replace')}")
         if code == -1:
             self._drop()
             raise TemporaryFailure(f"connection lost at {stage}: {reason}")
@@ -146,6 +172,10 @@ class Mailer:
             raise TemporaryFailure(f"{stage} {who} deferred: {reason}")
         if stage == "sender":
             raise SetupError(f"sender {who} refused: {reason}")
+        if code in _SERVER_WIDE_CODES or _SERVER_WIDE_ENHANCED.match(text.decode("utf-8", "replace")):
+            command = {"recipient": "RCPT TO", "data": "DATA"}.get(stage, "message")
+            raise SetupError(f"{self.settings.host}:{self.settings.port} answered the {command} for {who} with a "
+                             f"reply that is not about the recipient: {reason}")
         raise PermanentFailure(f"{stage} {who} refused: {reason}" if stage != "message" else f"refused: {reason}")
 
     def _reset(self) -> None:
@@ -155,18 +185,23 @@ class Mailer:
         except (OSError, smtplib.SMTPException):
             self._drop()
 
+    def discard(self) -> None:
+        """Drop the connection without a goodbye (its state is unknown); the next send opens a new one."""
+        self._drop()
+
     def _drop(self) -> None:
         if self.connection is not None:
             self.connection.close()
         self.connection = None
 
 
-def _needs_smtputf8(sender: str, recipient: str, smtp: smtplib.SMTP) -> bool:
-    return not (sender + recipient).isascii() and smtp.has_extn("smtputf8")
-
-
 def _reason(error: BaseException) -> str:
     if isinstance(error, smtplib.SMTPResponseException):
         text = error.smtp_error.decode("utf-8", "replace") if isinstance(error.smtp_error, bytes) else error.smtp_error
-        return f"{error.smtp_code} {text}"
-    return str(error) or type(error).__name__
+        return one_line(f"{error.smtp_code} {text}")
+    return one_line(str(error)) or type(error).__name__
+
+
+def one_line(text: str) -> str:
+    """A server's words as one printable line: multi-line replies joined, control characters dropped."""
+    return " ".join("".join(c if c.isprintable() else " " for c in text).split())

@@ -2,7 +2,9 @@
 
 A CSV file has a header row naming its columns: ``email`` (required), ``name``, ``digests``, ``topics``,
 ``regions`` and ``language``; lists inside a cell are separated by ";". A file with one bad row imports
-nothing, and the error names the row.
+nothing, and the error names the row (its first line in the file, and its number after the header) and the
+field. Names are one line of text (see :func:`deliver.addresses.check_name`), whether typed or quoted in a
+CSV cell across several lines.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
-from deliver.addresses import AddressError, normalise_address
+from deliver.addresses import AddressError, check_name, normalise_address
 from digest.regions import is_region
 from policywatch.config import LANGUAGES, Config
 from policywatch.model import NewSubscriber
@@ -26,9 +28,11 @@ def new_subscriber(
     config: Config, email: str, digests: tuple[str, ...], name: str | None = None,
     topics: tuple[str, ...] = (), regions: tuple[str, ...] = (), language: str | None = None,
 ) -> NewSubscriber:
-    """A checked subscriber: a valid address, configured digests and topics, known regions and language."""
+    """A checked subscriber: a valid address, a one-line name, configured digests and topics, known regions and
+    language."""
     try:
         address = normalise_address(email)
+        name = check_name(name)
     except AddressError as e:
         raise SubscriberError(str(e)) from None
     if not digests:
@@ -51,23 +55,27 @@ def new_subscriber(
 
 
 def read_csv(config: Config, path: Path, default_digests: tuple[str, ...] = ()) -> list[NewSubscriber]:
-    """Every row of a subscriber CSV, checked; ``default_digests`` serve rows whose digests cell is empty."""
+    """Every row of a subscriber CSV, checked; ``default_digests`` serve rows whose digests cell is empty.
+
+    An error names the row as ``people.csv:LINE: row N``: the line the row starts on (a quoted cell may span
+    several lines) and its row number as a spreadsheet shows it (the header is row 1).
+    """
     try:
         with path.open(encoding="utf-8-sig", newline="") as f:
-            reader = csv.DictReader(f)
-            header = [h.strip().lower() for h in reader.fieldnames or []]
+            reader = csv.reader(f)
+            header = [h.strip().lower() for h in next(reader, [])]
             if "email" not in header:
                 raise SubscriberError(f"{path.name}: the first row must name the columns, including 'email'")
             unknown = [h for h in header if h not in COLUMNS]
             if unknown:
                 raise SubscriberError(f"{path.name}: unknown column {unknown[0]!r} (expected: {', '.join(COLUMNS)})")
-            reader.fieldnames = header
-            records, seen = [], set()
-            for row in reader:
-                cells = {k: (v or "").strip() for k, v in row.items() if k is not None}
+            records, seen, end = [], set(), reader.line_num
+            for number, row in enumerate(reader, start=2):
+                start, end = end + 1, reader.line_num
+                cells = {column: value.strip() for column, value in zip(header, row, strict=False)}
                 if not any(cells.values()):
                     continue
-                where = f"{path.name}:{reader.line_num}"
+                where = f"{path.name}:{start}: row {number}"
                 try:
                     record = new_subscriber(
                         config, cells.get("email", ""), _list(cells.get("digests")) or default_digests,

@@ -21,6 +21,7 @@ import jinja2
 from digest import labels
 from digest.build import Digest
 from digest.chart import bar_chart, buckets
+from policywatch.normalize import clean_text
 
 # Installed beside this package (see pyproject.toml), as it sits beside it in the source tree.
 BUILTIN = Path(__file__).resolve().parent.parent / "templates"
@@ -71,7 +72,9 @@ def render(
         context["chart"] = f"cid:{chart_cid}" if chart_cid else uri
         context["chart_alt"] = f"{digest.text['chart']}: " + ", ".join(
             f"{label} {n}" for label, n in _series(digest))
-    output = template.render(context)
+    # Text stored before crawls cleaned it may hold control characters: none may reach a mail or a feed, where
+    # one makes the whole Atom document invalid XML.
+    output = clean_text(template.render(context))
     return _INLINER.inline(output) if fmt == "html" else output
 
 

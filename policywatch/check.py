@@ -7,10 +7,13 @@ without dates, fewer items than ``expect_items``, a detail page without date or 
 
 from __future__ import annotations
 
+import http.client
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from w3lib.url import safe_url_string
 
 from crawler.extract.detail import DetailFields, extract_detail
 from crawler.extract.encoding import decode_html
@@ -109,15 +112,21 @@ def _read(path: Path, url: str) -> Page:
 
 
 def _fetch(url: str, config: Config) -> Page:
+    """Fetch a page as a crawl would: the URL percent-encoded as Scrapy sends it (portals link files named
+    in Chinese, 2023/关于….html, and http.client only sends ASCII), at most ``max_page_bytes`` read."""
+    url = safe_url_string(url)
+    limit = config.crawl.max_page_bytes
     request = urllib.request.Request(url, headers={"User-Agent": config.crawl.user_agent})
     try:
         with urllib.request.urlopen(request, timeout=config.crawl.timeout) as response:
-            status, body, content_type = response.status, response.read(), response.headers.get("Content-Type")
+            status, body, content_type = response.status, response.read(limit + 1), response.headers.get("Content-Type")
             final = response.url
     except urllib.error.HTTPError as e:
-        status, body, content_type, final = e.code, e.read(), e.headers.get("Content-Type"), url
-    except (urllib.error.URLError, OSError) as e:
-        raise CheckError(f"cannot fetch {url}: {getattr(e, 'reason', e)}") from None
+        status, body, content_type, final = e.code, e.read(limit + 1), e.headers.get("Content-Type"), url
+    except (urllib.error.URLError, OSError, http.client.HTTPException, ValueError) as e:
+        raise CheckError(f"cannot fetch {url}: {getattr(e, 'reason', None) or str(e) or type(e).__name__}") from None
+    if len(body) > limit:
+        raise CheckError(f"{url} is larger than max_page_bytes = {limit}")
     text = decode_html(body, content_type).text
     wall = detect_wall(status, text)
     if wall is None and status >= 400:

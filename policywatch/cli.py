@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
+from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -22,9 +23,10 @@ from digest import diff as word_diff
 from digest.render import FORMATS
 from policywatch import cli_delivery
 from policywatch import config as config_module
-from policywatch.cliutil import common_options, digest_issue, err, load_config, out, require_db
+from policywatch.cliutil import Group, common_options, digest_issue, err, load_config, out, require_db
 from policywatch.crawl import CrawlError, CrawlResult, crawl
 from policywatch.model import METADATA_TABLE
+from policywatch.normalize import clean_text
 from policywatch.store import Store
 
 if TYPE_CHECKING:
@@ -50,7 +52,7 @@ def _document(store: Store, url_or_id: str, config: Config) -> dict[str, Any]:
     return doc
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Group, context_settings={"help_option_names": ["-h", "--help"]})
 @common_options
 @click.version_option(package_name="policywatch")
 def main(config_path: str | None, db_path: str | None) -> None:
@@ -99,9 +101,10 @@ def crawl_command(
 
 
 def run_crawl_with_progress(config: Config, names: list[str], recheck_all: bool) -> CrawlResult:
-    """Crawl with a live per-source counter on stderr."""
+    """Crawl with a live per-source counter on stderr, when it is a terminal (a log or pipe gets only the outcome,
+    so an error stays one line)."""
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True) as progress:
+    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
         tasks = {n: progress.add_task(n, total=None) for n in names}
         counts: dict[str, Counter[str]] = {n: Counter() for n in names}
 
@@ -152,7 +155,7 @@ def show(
     Example: policywatch show https://stcsm.sh.gov.cn/zwgk/tzgs/2023/1206.html --json
     """
     config = load_config(ctx, config_path, db_path)
-    with Store(config.db) as store:
+    with Store(config.db, read_only=True) as store:
         doc = _document(store, url_or_id, config)
     record = {
         "id": doc["id"], "url": doc["url"], "title": doc["title"], "published": doc["published"],
@@ -162,6 +165,7 @@ def show(
         "first_seen": doc["first_seen"], "last_checked": doc["last_checked"],
         "versions": doc["versions"], "text": doc["text"],
     }
+    record = {key: _printable(value) for key, value in record.items()}
     if as_json:
         click.echo(json.dumps(record, ensure_ascii=False, indent=2))
         return
@@ -169,12 +173,23 @@ def show(
                 "first_seen", "last_checked", "versions"):
         if key in METADATA_TABLE and record[key] is None:
             continue  # only pages with a metadata table (规范性文件, 政府信息公开) have these
-        out.print(f"[bold]{key:>12}[/]  {record[key] if record[key] is not None else '—'}",
+        out.print(f"[bold]{key:>12}[/]  {escape(str(record[key])) if record[key] is not None else '—'}",
                   markup=True)
     for url in record["attachments"]:
-        out.print(f"[bold]{'attachment':>12}[/]  {url}")
+        out.print(f"[bold]{'attachment':>12}[/]  {escape(url)}")
     out.print()
     out.print(record["text"], markup=False)
+
+
+def _printable(value: Any) -> Any:
+    """A stored value as it may go to a terminal: text stored before crawls cleaned it may still hold escape
+    sequences (policywatch.normalize.clean_text). Scraped text is also never read as rich markup: a title
+    with "[/]" in it would stop the command, one with "[link=…]" make a hyperlink."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [_printable(item) for item in value]
+    return value
 
 
 KINDS = ("new", "changed", "removed", "restored")
@@ -208,7 +223,7 @@ def changes(
     config = load_config(ctx, config_path, db_path)
     start, end = _day(since, "--since"), _day(until, "--until")
     end = (date.fromisoformat(end) + timedelta(days=1)).isoformat() if end else None
-    with Store(config.db) as store:
+    with Store(config.db, read_only=True) as store:
         rows = store.changes(start, end, source, kind)
     records = [
         {"kind": r["kind"], "url": r["url"], "title": r["title"], "published": r["published"],
@@ -240,7 +255,7 @@ def history(ctx: click.Context, url_or_id: str, config_path: str | None, db_path
     Example: policywatch history https://stcsm.sh.gov.cn/zwgk/tzgs/2023/1206.html
     """
     config = load_config(ctx, config_path, db_path)
-    with Store(config.db) as store:
+    with Store(config.db, read_only=True) as store:
         doc = _document(store, url_or_id, config)
         versions = store.history(doc["id"])
     out.print(f"[bold]{doc['title']}[/]  {doc['url']}  ({doc['status']})", markup=True)
@@ -272,7 +287,7 @@ def diff_command(
     Example: policywatch diff 12 --format text
     """
     config = load_config(ctx, config_path, db_path)
-    with Store(config.db) as store:
+    with Store(config.db, read_only=True) as store:
         doc = _document(store, url_or_id, config)
         if attachments:
             pairs = [(f"{c['attachment_url']} ({c['detected_at'][:10]})",
@@ -323,7 +338,7 @@ def sources_list(ctx: click.Context, as_json: bool, config_path: str | None, db_
     config = load_config(ctx, config_path, db_path)
     stats: dict[str, dict[str, Any]] = {}
     if config.db.exists():
-        with Store(config.db) as store:
+        with Store(config.db, read_only=True) as store:
             stats = {row["name"]: row for row in store.sources_overview()}
     health = ("documents", "last_crawl", "last_success", "last_items", "error_streak", "alert")
     spiders = custom_spiders()
@@ -401,22 +416,23 @@ def _print_check(check: Any) -> None:
     for column in ("#", "date", "title", "link"):
         table.add_column(column, overflow="fold")
     for n, item in enumerate(check.items, 1):
-        table.add_row(str(n), item.published or "—", item.title or "—", item.url)
+        table.add_row(str(n), item.published or "—", escape(item.title or "—"), escape(item.url))
     out.print(table)
-    out.print(f"{len(check.items)} items ({check.matched} elements matched); next page: {check.next_url or 'none'}")
+    out.print(f"{len(check.items)} items ({check.matched} elements matched); "
+              f"next page: {escape(check.next_url or 'none')}")
     if check.detail is not None:
         fields = check.detail
-        out.print(f"\n[bold]detail[/]  {check.detail_page.url}")
+        out.print(f"\n[bold]detail[/]  {escape(check.detail_page.url)}")
         for key in ("title", "published", "authority", "doc_number", *METADATA_TABLE):
             if key in METADATA_TABLE and getattr(fields, key) is None:
                 continue
-            out.print(f"[bold]{key:>12}[/]  {getattr(fields, key) or '—'}", markup=True)
+            out.print(f"[bold]{key:>12}[/]  {escape(getattr(fields, key) or '—')}", markup=True)
         for url in fields.attachments:
-            out.print(f"[bold]{'attachment':>12}[/]  {url}")
-        excerpt = " ".join(fields.text[:200].split()) + ("…" if len(fields.text) > 200 else "")
+            out.print(f"[bold]{'attachment':>12}[/]  {escape(url)}")
+        excerpt = escape(" ".join(fields.text[:200].split()) + ("…" if len(fields.text) > 200 else ""))
         out.print(f"[bold]{'text':>12}[/]  {len(fields.text)} characters: ", excerpt, markup=True)
     for warning in check.warnings:
-        out.print(f"[yellow]! {warning}[/]")
+        out.print(f"[yellow]! {escape(warning)}[/]")
 
 
 @main.group("digest")
@@ -444,7 +460,7 @@ def digest_build(
 
     config = load_config(ctx, config_path, db_path)
     spec, chosen = digest_issue(config, name, period)
-    with Store(config.db) as store:
+    with Store(config.db, read_only=True) as store:
         document = render(build_digest(config, store, spec, chosen), fmt, config.templates)
     if out_path:
         Path(out_path).write_text(document, encoding="utf-8")
@@ -487,6 +503,8 @@ def browse_command(
     from policywatch.browse import BrowseError, browse
 
     config = load_config(ctx, config_path, db_path)
+    if config.db.is_file():  # damaged, or too old to read: one line now, not an error page per request
+        Store(config.db, read_only=True).close()
     try:
         ctx.exit(browse(config.db, host, port, open_browser))
     except BrowseError as e:
@@ -514,7 +532,7 @@ def site_command(
     require_db(config)
     folder = Path(out_dir) if out_dir else config.site or Path("site")
     try:
-        with Store(config.db) as store:
+        with Store(config.db, read_only=True) as store:
             report = build_site(config, store, folder, full)
     except SiteError as e:
         raise click.ClickException(str(e)) from None

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from rich.table import Table
+from rich.text import Text
 
 from policywatch import config as config_module
 from policywatch.cliutil import common_options, digest_issue, err, load_config, out
@@ -66,7 +67,7 @@ def subscribers_remove(
     if not removed:
         what = f"a subscription of {email} to {digest!r}" if digest else f"a subscriber {email}"
         raise click.ClickException(f"there is no {what}")
-    out.print(f"removed {email}" + (f" from {digest}" if digest else ""))
+    out.print(f"removed {email}" + (f" from {digest}" if digest else ""), markup=False)
 
 
 @subscribers.command("list")
@@ -82,7 +83,7 @@ def subscribers_list(
     Example: policywatch subscribers list --digest monthly
     """
     config = load_config(ctx, config_path, db_path)
-    with Store(config.db) as store:
+    with Store(config.db, read_only=True) as store:
         rows = store.subscribers(digest)
     if as_json:
         for row in rows:
@@ -96,8 +97,9 @@ def subscribers_list(
         subs = ", ".join(
             d + "".join(f" [{'/'.join(v)}]" for v in (t, r) if v) for d, (t, r) in row["subscriptions"].items())
         status = row["status"] + (f" ({row['status_reason']})" if row["status_reason"] else "")
-        table.add_row(row["email"], row["name"] or "", subs or "—", row["language"] or "(digest's)", status,
-                      row["created_at"][:10])
+        cells = (row["email"], row["name"] or "", subs or "—", row["language"] or "(digest's)", status,
+                 row["created_at"][:10])
+        table.add_row(*(Text(_printable(str(cell))) for cell in cells))  # stored text, never markup
     out.print(table)
 
 
@@ -153,7 +155,7 @@ def unsubscribe(ctx: click.Context, token: str, config_path: str | None, db_path
             raise click.ClickException(str(e)) from None
         ended = store.unsubscribe(subscriber_id, digest)
     note = "unsubscribed" if ended else "was already unsubscribed"
-    out.print(f"{subscriber['email']} {note} from {digest}")
+    out.print(f"{_printable(str(subscriber['email']))} {note} from {digest}", markup=False)
 
 
 @click.command("send")
@@ -171,10 +173,13 @@ def digest_send(
 ) -> None:
     """Mail one digest issue to every subscriber who does not have it yet; safe to run again at any time.
 
-    Exits 1 when someone is left to try again (deferred after retries, or in doubt).
+    Exits 1 when someone is left to try again (deferred after retries, in doubt, not sendable yet) or when the
+    mail server refused the run (then nobody is marked bouncing; see README, Mail).
 
     Example: policywatch digest send --digest monthly --period 2023-12
     """
+    from rich.markup import escape
+
     from deliver.send import SendError, send_digest
 
     config = load_config(ctx, config_path, db_path)
@@ -183,32 +188,49 @@ def digest_send(
         config.require_smtp()
     except config_module.ConfigError as e:
         raise click.ClickException(str(e)) from None
+    def progress(email: str, outcome: str) -> None:
+        err.print(f"  {_printable(email)}: {_printable(outcome)}", markup=False, soft_wrap=True)
+
     with Store(config.db) as store:
         try:
             report = send_digest(config, store, spec, chosen, dry_run=dry_run, to=to, resend_in_doubt=resend_in_doubt,
-                                 on_event=lambda email, outcome: err.print(f"  {email}: {outcome}", markup=False))
+                                 on_event=progress)
         except SendError as e:
             raise click.ClickException(str(e)) from None
     heading = f"{spec.name} {chosen.key}"
     if dry_run:
         out.print(f"{heading} (dry run): would send to {len(report.would_send)}, "
-                  f"{len(report.already)} already have it, {len(report.in_doubt)} in doubt")
+                  f"{len(report.already)} already have it, {len(report.in_doubt)} in doubt, "
+                  f"{len(report.skipped)} skipped (bouncing or unsubscribed)", markup=False)
         for email in report.would_send:
-            out.print(f"  → {email}")
+            out.print(f"  → {email}", markup=False)
         return
-    out.print(f"{heading}: {len(report.sent)} sent, {len(report.already)} already sent, {len(report.failed)} failed, "
-              f"{len(report.deferred)} deferred, {len(report.in_doubt)} in doubt")
-    for email, reason in report.failed:
-        out.print(f"  [red]failed[/] {email}: {reason} (marked bouncing)", markup=True)
-    for email, reason in report.deferred:
-        out.print(f"  [yellow]deferred[/] {email}: {reason} (run again to retry)", markup=True)
-    for email in report.in_doubt:
-        out.print(f"  [yellow]in doubt[/] {email}: cut off after the handover; the server may have it "
-                  "(--resend-in-doubt sends it again)", markup=True)
-    if report.stopped:
+    out.print(report.summary(), markup=False)
+    details = [
+        *(("red", "failed", email, f"{reason} (marked bouncing)") for email, reason in report.failed),
+        *(("red", "refused", email, f"{reason} (not marked bouncing: the server accepted nothing)")
+          for email, reason in report.refused),
+        *(("red", "not sent", email, f"{reason} (nobody marked; fix it, then run again)")
+          for email, reason in report.unsendable),
+        *(("yellow", "deferred", email, f"{reason} (run again to retry)") for email, reason in report.deferred),
+        *(("yellow", "in doubt", email, "cut off after the handover; the server may have it "
+                                        "(--resend-in-doubt sends it again)") for email in report.in_doubt),
+    ]
+    for colour, what, email, reason in details:
+        out.print(f"  [{colour}]{what}[/] {escape(_printable(email))}: {escape(_printable(reason))}")
+    if report.untried:
+        out.print(f"  {len(report.untried)} not tried: run again to send to them")
+    elif report.stopped:
         out.print("  stopped before everyone was done: run again to finish")
+    if report.server_problem:
+        raise click.ClickException(report.server_problem)
     if not report.complete:
         sys.exit(1)
+
+
+def _printable(text: str) -> str:
+    """Text from state.db or a mail server shown on one line: control characters as escapes, not as themselves."""
+    return "".join(c if c.isprintable() else ascii(c)[1:-1] for c in text)
 
 
 @click.command()

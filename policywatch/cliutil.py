@@ -1,8 +1,10 @@
-"""What every command shares: the two consoles, --config/--db, and loading the config with a one-line error."""
+"""What every command shares: the two consoles, --config/--db, loading the config with a one-line error, and the
+command group that turns any state.db error into one line."""
 
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -12,6 +14,7 @@ from rich.console import Console
 
 from policywatch import config as config_module
 from policywatch.config import Config
+from policywatch.store import StoreError, missing_db_message
 
 if TYPE_CHECKING:
     from digest.period import Period
@@ -19,6 +22,33 @@ if TYPE_CHECKING:
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
+
+
+DB_KEY = "policywatch.db"  # ctx.meta key: the state.db the running command uses, for its error messages
+
+
+class Group(click.Group):
+    """The command group: a state.db error from any command (damaged, read-only, full, locked …), or a file or
+    folder beside it that cannot be written, is one line naming the file, and exit 1, never a traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except StoreError as e:
+            raise click.ClickException(str(e)) from None
+        except BrokenPipeError:
+            raise  # output piped into `head`: click ends quietly
+        except OSError as e:
+            message = f"{e.filename}: {e.strerror}" if e.filename and e.strerror else " ".join(str(e).split())
+            raise click.ClickException(message or type(e).__name__) from None
+        except Exception as e:
+            # sqlite3's own errors, and those of libraries over it (SQLAlchemy keeps sqlite3's as .orig)
+            error = e if isinstance(e, sqlite3.Error) else getattr(e, "orig", None)
+            if not isinstance(error, sqlite3.Error):
+                raise
+            db = ctx.meta.get(DB_KEY, "state.db")
+            message = " ".join(str(error).split()) or type(error).__name__
+            raise click.ClickException(f"{db}: {message}") from None
 
 
 def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -38,9 +68,11 @@ def load_config(ctx: click.Context, config_path: str | None, db_path: str | None
     path = config_path or root.get("config_path") or os.environ.get("POLICYWATCH_CONFIG")
     db = db_path or root.get("db_path")
     try:
-        return config_module.load(path or "config.toml", db)
+        config = config_module.load(path or "config.toml", db)
     except config_module.ConfigError as e:
         raise click.ClickException(str(e)) from None
+    ctx.meta[DB_KEY] = config.db
+    return config
 
 
 def digest_issue(config: Config, name: str, period: str | None) -> tuple[DigestSpec, Period]:
@@ -59,4 +91,4 @@ def digest_issue(config: Config, name: str, period: str | None) -> tuple[DigestS
 def require_db(config: Config) -> None:
     """The one-line error of commands that read state.db, before one exists (opening it would create it)."""
     if not config.db.exists():
-        raise click.ClickException(f"{config.db} does not exist yet: run `policywatch crawl` first")
+        raise click.ClickException(missing_db_message(config.db))

@@ -9,6 +9,7 @@ silently never works.
 from __future__ import annotations
 
 import functools
+import ipaddress
 import math
 import os
 import re
@@ -28,6 +29,12 @@ from scheduler.cron import CronError, cron_trigger
 DEFAULT_USER_AGENT = "PolicyWatch/0.1 (policy change monitor; +https://github.com/policywatch)"
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HOST_NAME = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.?"
+# [crawl] allow_hosts: an IP address, a network, or a host name; a source's allowed_hosts: host or host:port.
+_ALLOW_HOST = (re.compile(rf"{_HOST_NAME}|[0-9A-Fa-f:.]+(?:/\d{{1,3}})?"),
+               "an IP address, a network (like 10.0.0.0/8) or a host name")
+_SOURCE_HOST = (re.compile(rf"(?:{_HOST_NAME}|\[[0-9A-Fa-f:.]+\])(?::\d{{1,5}})?"),
+                "a host name or host:port (no scheme or path)")
 
 
 class ConfigError(Exception):
@@ -80,6 +87,7 @@ class Source:
     expect_items: int | None = None  # a list run finding fewer items than this is a breakage
     platform: str | None = None  # the CMS it runs on (policywatch.platforms), which supplies default rules
     fetcher: str = "http"  # or "browser": pages are rendered in headless Chromium (JS-built lists, JS walls)
+    allowed_hosts: tuple[str, ...] = ()  # hosts (host or host:port) besides its start URLs' its redirects may go to
 
 
 @dataclass(frozen=True)
@@ -95,9 +103,14 @@ class CrawlSettings:
     retries: int = 2
     max_page_bytes: int = 5_000_000
     max_attachment_bytes: int = 20_000_000
+    attachment_cpu_seconds: float = 60.0  # CPU time reading one attachment may take; past it, "too large to read"
+    attachment_memory_mb: int = 448  # address space of the process reading attachments, its libraries included
+    attachment_max_unpacked_bytes: int = 200_000_000  # bytes a DOCX/XLSX may inflate to (counted, not declared)
     recheck_days: float = 7.0
     run_timeout: float = 3600.0  # seconds a scheduled crawl may run before it is stopped
     processes: int | None = None  # crawl processes sharing the sources out; None: one per CPU
+    allow_hosts: tuple[str, ...] = ()  # addresses, networks, host names exempt from the internal-address rule
+    max_attachments_per_page: int = 50  # attachment requests one page may cause; the rest are recorded, not fetched
 
 
 @dataclass(frozen=True)
@@ -250,9 +263,14 @@ _CRAWL: _Schema = {
     "retries": (int, False),
     "max_page_bytes": (int, False),
     "max_attachment_bytes": (int, False),
+    "attachment_cpu_seconds": ((int, float), False),
+    "attachment_memory_mb": (int, False),
+    "attachment_max_unpacked_bytes": (int, False),
     "recheck_days": ((int, float), False),
     "run_timeout": ((int, float), False),
     "processes": (int, False),
+    "allow_hosts": (list, False),
+    "max_attachments_per_page": (int, False),
 }
 _DETECT: _Schema = {"duplicate_threshold": ((int, float), False)}
 _LIST: _Schema = {
@@ -279,6 +297,7 @@ _SOURCE: _Schema = {
     "expect_items": (int, False),
     "platform": (str, False),
     "fetcher": (str, False),
+    "allowed_hosts": (list, False),
 }
 _TOPIC: _Schema = {"title": (str, True), "include": (list, True), "exclude": (list, False)}
 _DIGEST: _Schema = {
@@ -329,13 +348,22 @@ def load(path: str | Path, db: str | Path | None = None) -> Config:
 def parse(raw: dict[str, Any], path: Path, db: str | Path | None = None) -> Config:
     """Validate an already-decoded TOML document (see :func:`load`)."""
     _check(raw, _TOP, "", path)
-    crawl = CrawlSettings(**_check(raw.get("crawl", {}), _CRAWL, "crawl", path))
+    crawl_values = _check(raw.get("crawl", {}), _CRAWL, "crawl", path)
+    crawl_values["allow_hosts"] = _hosts(crawl_values, "allow_hosts", "crawl", _ALLOW_HOST, path)
+    crawl = CrawlSettings(**crawl_values)
     for key in ("concurrency_per_domain", "max_page_bytes", "max_attachment_bytes", "timeout", "run_timeout"):
         if getattr(crawl, key) <= 0:
             raise ConfigError(path, f"crawl.{key}", "must be greater than 0")
     for key in ("download_delay", "retries", "recheck_days"):
         if getattr(crawl, key) < 0:
             raise ConfigError(path, f"crawl.{key}", "must be 0 or more")
+    if crawl.max_attachments_per_page < 0:
+        raise ConfigError(path, "crawl.max_attachments_per_page", "must be 0 or more")
+    for key in ("attachment_cpu_seconds", "attachment_max_unpacked_bytes"):
+        if getattr(crawl, key) <= 0:
+            raise ConfigError(path, f"crawl.{key}", "must be greater than 0")
+    if crawl.attachment_memory_mb < 256:  # the reading process's Python and libraries alone take about 200 MB
+        raise ConfigError(path, "crawl.attachment_memory_mb", "must be at least 256")
     if crawl.processes is not None and crawl.processes <= 0:
         raise ConfigError(path, "crawl.processes", "must be greater than 0")
     detect = DetectSettings(**_check(raw.get("detect", {}), _DETECT, "detect", path))
@@ -436,6 +464,26 @@ def _alerts(raw: dict[str, Any], path: Path) -> AlertSettings:
     return AlertSettings(tuple(maintainers), values.get("consecutive_errors", 3))
 
 
+def _hosts(values: dict[str, Any], name: str, key: str, kind: tuple[re.Pattern[str], str], path: Path
+           ) -> tuple[str, ...]:
+    """A list of host entries, each matching ``kind`` (a pattern and what it stands for, for the error)."""
+    pattern, what = kind
+    hosts = values.get(name, [])
+    for i, host in enumerate(hosts):
+        if not isinstance(host, str) or not pattern.fullmatch(host.strip()) or (
+                "/" in host and not _is_network(host)):
+            raise ConfigError(path, f"{key}.{name}[{i}]", f"{host!r} is not {what}")
+    return tuple(host.strip().lower() for host in hosts)
+
+
+def _is_network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text.strip(), strict=False)
+    except ValueError:
+        return False
+    return True
+
+
 def _terms(values: dict[str, Any], name: str, key: str, path: Path) -> tuple[str, ...]:
     terms = values.get(name, [])
     if not all(isinstance(t, str) and t.strip() for t in terms):
@@ -492,6 +540,7 @@ def _source(raw: Any, key: str, path: Path) -> Source:
         raise ConfigError(path, f"{key}.expect_items", "must be at least 1")
     if values.get("fetcher", "http") not in FETCHERS:
         raise ConfigError(path, f"{key}.fetcher", f"must be one of: {', '.join(FETCHERS)}")
+    values["allowed_hosts"] = _hosts(values, "allowed_hosts", key, _SOURCE_HOST, path)
     platform = None
     if "platform" in values:
         platform = PLATFORMS.get(values["platform"])

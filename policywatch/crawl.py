@@ -62,8 +62,10 @@ def crawl(
     with Store(config.db) as store:
         store.sync_sources(config.sources)
         run_id = store.start_run(names)
+        # The crawl processes inherit the run's lock: the run stays 'running', not 'interrupted', while any lives.
+        run_lock = store.run_lock(run_id)
     command = [sys.executable, "-m", "crawler.run", "--config", str(config.path), "--db", str(config.db),
-               "--run", str(run_id), "--events", "--log-file", str(log_dir / "crawl.log")]
+               "--run", str(run_id), "--events", "--log-file", str(log_dir / "crawl.log"), "--watch-parent"]
     if recheck_all:
         command.append("--recheck-all")
     skipped: list[str] = []
@@ -73,7 +75,10 @@ def crawl(
     reading, writing = os.pipe()
     with tempfile.TemporaryFile("w+", encoding="utf-8") as err:
         try:
-            processes = [subprocess.Popen([*command, *shard], stdout=writing, stderr=err)
+            # Each process's stdin is a pipe this process holds and never writes: when this process dies, however
+            # it dies, the pipe closes and the crawl winds down (crawler.run --watch-parent) instead of going on.
+            processes = [subprocess.Popen([*command, *shard], stdin=subprocess.PIPE, stdout=writing, stderr=err,
+                                          pass_fds=[run_lock] if run_lock is not None else [])
                          for shard in shards(config, names)]
         finally:
             os.close(writing)
@@ -90,6 +95,7 @@ def crawl(
                     on_event(event)
         for process in processes:
             process.wait()
+            process.stdin.close()
         ended.set()
         watcher.join()
         err.seek(0)
@@ -127,13 +133,16 @@ def shards(config: Config, names: list[str]) -> list[list[str]]:
 
 def _stop_when(processes: list[subprocess.Popen], ended: threading.Event, interrupted: list[str],
                timeout: float | None, stop: threading.Event | None) -> None:
-    """Watch a crawl: on timeout or ``stop``, ask it to wind down, then make it; says which in ``interrupted``."""
+    """Watch a crawl: on timeout or ``stop``, ask it to wind down, then make it; says which in ``interrupted``.
+    A process that failed (a programming error, say) stops the others too: their run is failed already."""
     deadline = time.monotonic() + timeout if timeout else None
     while not ended.wait(0.2):
         timed_out = deadline is not None and time.monotonic() >= deadline
-        if not timed_out and not (stop is not None and stop.is_set()):
+        failed = any(p.poll() not in (None, 0, ALL_SKIPPED) for p in processes)
+        if not timed_out and not failed and not (stop is not None and stop.is_set()):
             continue
-        interrupted.append("timed out" if timed_out else "stopped")
+        if not failed:
+            interrupted.append("timed out" if timed_out else "stopped")
         for process in processes:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)

@@ -3,6 +3,9 @@
 Two texts with the same :func:`fingerprint` are the same version: differences
 in whitespace, full-/half-width forms, view counters, print/share widgets and
 render timestamps are noise and never make a new version.
+
+:func:`clean_text` and :func:`clean_url` are the one gate every scraped string passes before it is stored or
+shown: web text must not be able to drive a terminal or break an XML feed.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ import hashlib
 import re
 import unicodedata
 from functools import lru_cache
+from urllib.parse import quote
 
 # Lines that are page furniture, not policy text, matched whole. The colon comes in both widths, so raw and
 # NFKC text alike match: display text needs no NFKC pass.
@@ -66,3 +70,52 @@ def _fold_spaces(text: str) -> str:
 def fingerprint(text: str) -> str:
     """Content address of a text: SHA-256 of its normalised form."""
     return hashlib.sha256(normalise(text).encode("utf-8")).hexdigest()
+
+
+# What clean_text removes or replaces (see its docstring): C0 controls but tab and newline, DEL, C1, bidi
+# embeddings/overrides/isolates, UTF-16 surrogates, and the BMP's noncharacters. (A class with characters beyond
+# the BMP in it costs re ten times as much on every page.)
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff\ufdd0-\ufdef\ufffe\uffff]")
+_C1_WINDOWS_1252 = {chr(byte): bytes([byte]).decode("cp1252") for byte in range(0x80, 0xA0)
+                    if byte not in (0x81, 0x8D, 0x8F, 0x90, 0x9D)}
+_REPLACEMENTS = {"\r": "\n", "\x0b": "\n", "\x0c": "\n", **_C1_WINDOWS_1252}
+
+
+def _replacement(match: re.Match[str]) -> str:
+    char = match.group()
+    if "\ud800" <= char <= "\udfff":
+        return "\ufffd"
+    return _REPLACEMENTS.get(char, "")
+
+
+def clean_text(text: str) -> str:
+    """Scraped text with nothing in it that a terminal would obey or an XML document refuse.
+
+    - C0 controls go, but tab and newline; CR, vertical tab (Word's line break) and form feed (a PDF's page
+      break) become newlines. ESC, BEL and the rest exist only to drive terminals and are invalid in XML 1.0.
+    - DEL goes: it is no text either.
+    - C1 (U+0080–U+009F) gets its Windows-1252 meaning ("–", "…", "“"), as browsers give ``&#150;``: on real
+      pages C1 code points are Windows-1252 punctuation mis-decoded as Latin-1. The five with no such meaning
+      go. Either way no single-character CSI or OSC is left to start an escape sequence.
+    - Lone UTF-16 surrogates (a JSON ``\\ud800``) become U+FFFD: they cannot be stored as UTF-8 at all.
+    - The BMP's noncharacters (U+FFFE, U+FFFF, U+FDD0–U+FDEF) go: never text, and U+FFFE/U+FFFF are invalid in
+      XML. Those of the other planes stay: valid XML, inert on a terminal, and costly to look for.
+    - Bidi embeddings, overrides and isolates (U+202A–U+202E, U+2066–U+2069) go: Chinese policy text never
+      needs them, and they reorder what a terminal or a page shows around them, so a title could spoof the
+      text beside it. The implicit marks (U+200E, U+200F) stay: they reorder nothing on their own.
+    """
+    if "\r\n" in text:
+        text = text.replace("\r\n", "\n")
+    return _UNSAFE.sub(_replacement, text)
+
+
+def clean_url(url: str) -> str:
+    """A scraped URL with no raw control character: tabs and newlines go, as browsers drop them from URLs;
+    every other character :func:`clean_text` would touch is percent-encoded (UTF-8), as a request sends it."""
+    url = url.strip().replace("\t", "").replace("\n", "").replace("\r", "")
+    return _UNSAFE.sub(_percent_encoded, url)
+
+
+def _percent_encoded(match: re.Match[str]) -> str:
+    char = match.group()
+    return quote("\ufffd" if "\ud800" <= char <= "\udfff" else char, safe="")

@@ -17,11 +17,13 @@ consistent database that the next crawl simply continues.
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import sqlite3
 import time
 import zlib
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,6 +42,20 @@ if TYPE_CHECKING:
 
 migrations = Migrations("policywatch")
 BUSY_WAIT = 30.0  # seconds a statement waits for another process's write lock before failing
+CORRUPT = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB: the file itself is damaged
+CHECK_EVERY = 86400.0  # seconds after which an unchanged file is checked again (damage that leaves no trace)
+
+
+class StoreError(Exception):
+    """state.db cannot be used as it is (missing, damaged, or too old to read where it cannot be upgraded).
+
+    The message is one line naming the file and what to do.
+    """
+
+
+def missing_db_message(path: Path) -> str:
+    """What a command that reads state.db says before one exists (opening it would create it)."""
+    return f"{path} does not exist yet: run `policywatch crawl` first"
 
 
 @migrations()
@@ -198,6 +214,99 @@ def _replace_bands(conn: sqlite3.Connection, document_id: int, bands: tuple[int,
                      [(band, bucket, document_id) for band, bucket in enumerate(bands)])
 
 
+def _damaged(error: BaseException) -> bool:
+    """Whether an error says the file itself is damaged (not locked, read-only or full)."""
+    return isinstance(error, sqlite3.DatabaseError) and getattr(error, "sqlite_errorcode", 0) & 0xFF in CORRUPT
+
+
+def _sidecar(path: Path, suffix: str) -> Path:
+    """A file beside state.db that belongs to it (``state.db.lock``, ``state.db.checked``, ``state.db-wal``)."""
+    return path.with_name(path.name + suffix)
+
+
+def _stamp(path: Path) -> list[list[int] | None]:
+    """What tells a changed file from an unchanged one, for state.db and its -wal file: inode, size, mtime."""
+    stamps: list[list[int] | None] = []
+    for file in (path, _sidecar(path, "-wal")):
+        try:
+            info = file.stat()
+        except FileNotFoundError:
+            stamps.append(None)
+            continue
+        stamps.append([info.st_ino, info.st_size, info.st_mtime_ns])
+    return stamps
+
+
+def _last_check(path: Path) -> dict[str, Any]:
+    """``state.db.checked``: the file's stamp as last known sound, and when a quick_check last passed (empty if
+    never, or unreadable)."""
+    try:
+        value = json.loads(_sidecar(path, ".checked").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def _record_check(path: Path, checked: float, stamp: list[list[int] | None] | None = None) -> None:
+    """Record the file (as it is now, or as ``stamp``) as sound, whole (written beside, then renamed); in a
+    read-only folder nothing is recorded and the file is simply checked each time."""
+    target = _sidecar(path, ".checked")
+    partial = _sidecar(path, f".checked.{os.getpid()}")
+    try:
+        partial.write_text(json.dumps({"stamp": stamp or _stamp(path), "checked": checked}), encoding="utf-8")
+        partial.replace(target)
+    except OSError:
+        with suppress(OSError):
+            partial.unlink()
+
+
+_RUN_LOCKS: dict[Path, int] = {}  # lock file → descriptor, for each run this process started and has not finished
+
+
+def _hold(lock_path: Path) -> int:
+    """An exclusive flock on ``lock_path``, held until released or the process (and any child given it) ends."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _owner_gone(lock_path: Path) -> bool:
+    """True when nobody holds ``lock_path`` (its file is then removed); False while its owner lives."""
+    try:
+        fd = _hold(lock_path)
+    except BlockingIOError:
+        return False
+    with suppress(OSError):
+        lock_path.unlink()
+    os.close(fd)
+    return True
+
+
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """Hold an exclusive flock on ``lock_path`` (waiting for it): one process at a time, released at exit or death."""
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _text_list(cell: str | None) -> tuple[str, ...] | None:
+    """A stored JSON list of names (topics, regions), or None for the digest's own; ValueError otherwise."""
+    if not cell:
+        return None
+    value = json.loads(cell)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"not a JSON list of names: {cell!r}")
+    return tuple(value)
+
+
 def now_iso() -> str:
     """Timestamps are UTC ISO-8601 strings, so they sort and compare as text."""
     return datetime.now(UTC).isoformat(timespec="seconds")
@@ -213,24 +322,133 @@ class DocRef:
     etag: str | None
     last_modified: str | None
     due: bool
+    attachments: tuple[str, ...] = ()  # the files its latest version lists (for a due document), to fetch on a 304
+
+
+# Failed attachment fetches worth no retry before the page's own re-check: the answer will not change by itself (see
+# crawler.spiders.base.describe_failure and crawler.guard for the reasons). Timeouts, dropped connections, HTTP 5xx,
+# anti-bot walls and rate limits are retried at the next crawl.
+_SETTLED_FAILURE = """(f.status BETWEEN 400 AND 499 AND f.status NOT IN (408, 412, 425, 429))
+    OR f.error LIKE 'file larger than the size cap%' OR f.error = 'forbidden by robots.txt'
+    OR f.error = 'too many redirects (redirect loop)' OR f.error LIKE 'refused: %'
+    OR f.error LIKE 'redirected off the source''s hosts%'"""
+
+
+def _listed(attachments: str | None) -> tuple[str, ...]:
+    """The attachment URLs of a stored ``attachments`` column (a JSON list of URLs)."""
+    try:
+        value = json.loads(attachments or "[]")
+    except ValueError:
+        return ()
+    return tuple(url for url in value if isinstance(url, str)) if isinstance(value, list) else ()
 
 
 class Store:
-    """A migrated state.db. Open one per process; it is not shared across threads."""
+    """A migrated, checked state.db. Open one per process; it is not shared across threads.
 
-    def __init__(self, path: str | Path) -> None:
+    ``read_only`` opens the file read-only (the commands that only report), so they work on a file or folder
+    that cannot be written, and can never change it; a missing file is a StoreError then, not a new database.
+    ``verify`` checks the file's integrity when it changed since the last check (see ``_verify``); a crawl's
+    worker processes pass False, since the crawl that started them has just checked it.
+    """
+
+    def __init__(self, path: str | Path, read_only: bool = False, verify: bool = True) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.db = sqlite_utils.Database(self.path)
-        self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_WAIT * 1000)}")
-        if self.db.journal_mode != "wal":
-            self.db.enable_wal()
-        # WAL + NORMAL: every committed transaction survives a killed process.
-        self.db.execute("PRAGMA synchronous = NORMAL")
-        migrations.apply(self.db)
+        self.read_only = read_only
+        self._vouched: float | None = None  # when the file last passed a check; what this store leaves is sound
+        if read_only and not self.path.exists():
+            raise StoreError(missing_db_message(self.path))
+        if not read_only:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.db = sqlite_utils.Database(self._connect())
+        try:
+            self.db.execute(f"PRAGMA busy_timeout = {int(BUSY_WAIT * 1000)}")
+            self._vouched = self._verify() if verify else _last_check(self.path).get("checked", 0.0)
+            if not self._schema_current():
+                self._upgrade()
+            # WAL + NORMAL: every committed transaction survives a killed process.
+            self.db.execute("PRAGMA synchronous = NORMAL")
+        except BaseException:
+            self.db.close()
+            raise
 
     def close(self) -> None:
+        """Close the connection; a store that may have written records the file as it leaves it as checked."""
         self.db.close()
+        if self._vouched is not None and not self.read_only and self.path.exists():
+            _record_check(self.path, self._vouched)
+            self._vouched = None
+
+    def _connect(self) -> sqlite3.Connection:
+        """A connection to the file: read-only ones by URI (mode=ro), immutable where SQLite could not otherwise
+        read a WAL file (no -wal file, and no way to create its shared-memory file in a read-only folder)."""
+        if not self.read_only:
+            return sqlite3.connect(self.path, timeout=BUSY_WAIT)
+        uri = self.path.resolve().as_uri() + "?mode=ro"
+        folder = self.path.resolve().parent
+        if not _sidecar(self.path, "-wal").exists() and not os.access(folder, os.W_OK):
+            uri += "&immutable=1"
+        return sqlite3.connect(uri, uri=True, timeout=BUSY_WAIT)
+
+    def _verify(self) -> float:
+        """``PRAGMA quick_check`` when the file changed since it last passed one (or a day went by); when it passed.
+
+        A passing check records the file's size, time and inode (and its -wal file's) in ``state.db.checked``,
+        and every writable store records them again as it closes, so PolicyWatch's own writes never cause a
+        check: only a file changed by something else (a bad copy, a restored backup, another program) is read
+        through, and damage that leaves no trace within CHECK_EVERY. A damaged file is a one-line StoreError
+        before anything is written to it.
+        """
+        stamp, last = _stamp(self.path), _last_check(self.path)
+        checked = last.get("checked")
+        if last.get("stamp") == stamp and isinstance(checked, (int, float)) and time.time() - checked < CHECK_EVERY:
+            return float(checked)
+        try:
+            found = self.db.execute("PRAGMA quick_check(1)").fetchone()[0]
+        except sqlite3.DatabaseError as e:
+            if not _damaged(e):
+                raise
+            found = str(e)
+        if found != "ok":
+            problem = "; ".join(line for line in found.splitlines() if line and not line.startswith("***"))
+            raise StoreError(f"{self.path} is damaged ({problem}): restore it from a backup")
+        now = time.time()
+        _record_check(self.path, now, stamp)
+        return now
+
+    def _schema_current(self) -> bool:
+        """WAL on and no migration pending: what nearly every open finds, learnt without taking any lock."""
+        if not self.read_only and self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+            return False
+        return not migrations.pending(self.db)
+
+    def _upgrade(self) -> None:
+        """Create or migrate the schema (and switch to WAL), one process at a time.
+
+        Two commands started together on a new file would otherwise both create the tables. The first to take
+        ``state.db.lock`` does the work, in one transaction (all migrations or none); the others wait, then find
+        it done. A read-only store has a writable one do it, and says to run ``policywatch init`` when the file
+        cannot be written.
+        """
+        if self.read_only:
+            try:
+                Store(self.path, verify=False).close()
+            except (sqlite3.Error, OSError) as e:
+                raise StoreError(f"{self.path} needs an upgrade its file does not allow ({e}): run `policywatch init` "
+                                 "as a user who can write it") from None
+            return
+        with _exclusive(_sidecar(self.path, ".lock")):
+            if self._schema_current():
+                return
+            if self.db.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                self.db.execute("PRAGMA journal_mode = wal")
+            self._begin_immediate()
+            try:
+                migrations.apply(self.db)
+            except BaseException:
+                self.db.conn.execute("ROLLBACK")
+                raise
+            self.db.conn.execute("COMMIT")
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -247,7 +465,11 @@ class Store:
         self._begin_immediate()
         try:
             yield
-        except BaseException:
+        except BaseException as e:
+            if _damaged(e):  # found mid-run: no longer vouched for, so the next open checks it (and refuses it)
+                self._vouched = None
+                with suppress(OSError):
+                    _sidecar(self.path, ".checked").unlink()
             self.db.conn.execute("ROLLBACK")
             raise
         self.db.conn.execute("COMMIT")
@@ -293,15 +515,55 @@ class Store:
             self.db["sources"].upsert_all(rows, pk="name")
 
     def start_run(self, sources: Iterable[str]) -> int:
+        """Record a crawl run owned by this process (see ``run_lock``); runs whose owners died become 'interrupted'.
+
+        The run's lock is taken before its row is committed, so no other process ever sees it 'running' and
+        unowned.
+        """
         with self.transaction():
-            table = self.db["runs"].insert(
-                {"started_at": now_iso(), "sources": json.dumps(list(sources)), "status": "running"}
-            )
-        return int(table.last_pk)
+            self._mark_interrupted_runs()
+            run_id = self._insert("runs", {"started_at": now_iso(), "sources": json.dumps(list(sources)),
+                                           "status": "running"})
+            _RUN_LOCKS[self._run_lock_path(run_id)] = _hold(self._run_lock_path(run_id))
+        return run_id
 
     def finish_run(self, run_id: int, status: str = "finished") -> None:
+        """Record how a run ended, and let go of its lock."""
         with self.transaction():
             self.db["runs"].update(run_id, {"finished_at": now_iso(), "status": status})
+        path = self._run_lock_path(run_id)
+        fd = _RUN_LOCKS.pop(path, None)
+        if fd is not None:
+            with suppress(OSError):
+                path.unlink()
+            os.close(fd)
+
+    def run_lock(self, run_id: int) -> int | None:
+        """The file descriptor of the lock this process holds on a run it started, for the processes that crawl
+        it to inherit (``pass_fds``): the run counts as alive while any of them is."""
+        return _RUN_LOCKS.get(self._run_lock_path(run_id))
+
+    def mark_interrupted_runs(self) -> list[int]:
+        """Mark the runs left 'running' by processes that are gone (killed, crashed) 'interrupted'; their ids."""
+        with self.transaction():
+            return self._mark_interrupted_runs()
+
+    def _mark_interrupted_runs(self) -> list[int]:
+        """Within a write transaction: a run is alive while its owner holds its lock, whichever process or host
+        it is; a run whose lock can be taken has no owner left (its lock file, if any, is removed)."""
+        running = [row[0] for row in self.db.execute("SELECT id FROM runs WHERE status = 'running'").fetchall()]
+        dead = [run_id for run_id in running if self._run_lock_path(run_id) not in _RUN_LOCKS
+                and _owner_gone(self._run_lock_path(run_id))]
+        if dead:
+            self.db.conn.execute(f"UPDATE runs SET status = 'interrupted' WHERE id IN ({', '.join('?' * len(dead))})",
+                                 dead)
+        return dead
+
+    def _run_lock_path(self, run_id: int) -> Path:
+        """A run's lock file, beside the sources' crawl locks, named after the database it belongs to."""
+        folder = self.path.parent / "locks"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{self.path.name}.run-{run_id}.lock"
 
     def run_summary(self, run_id: int) -> list[dict[str, Any]]:
         """Per source: pages fetched, new documents, new versions and errors in one run."""
@@ -342,21 +604,43 @@ class Store:
 
     # -- what to crawl ----------------------------------------------------
 
-    def document_refs(self, source: str, now: str, recheck_all: bool = False) -> list[DocRef]:
-        """Every stored document of a source, each marked due for a re-check or not."""
-        sql = """SELECT id, url, fetch_url, etag, last_modified, next_check
-                   FROM documents WHERE source = ?"""
-        return [
-            DocRef(row["id"], row["url"], row["fetch_url"], row["etag"], row["last_modified"],
-                   recheck_all or row["next_check"] is None or row["next_check"] <= now)
-            for row in self.db.query(sql, [source])
-        ]
+    def document_refs(
+        self, source: str, now: str, recheck_all: bool = False, max_attachments: int = 50
+    ) -> list[DocRef]:
+        """Every stored document of a source, each marked due for a re-check or not.
+
+        A document is due when its re-check time has come, and also while a file its latest version lists is not
+        stored: a crawl cut short between storing a page and its files, or a download that failed for a reason
+        that may pass (a timeout, HTTP 5xx), is made good at the next crawl rather than at the page's next
+        re-check. Only the first ``max_attachments`` files count (``[crawl] max_attachments_per_page``: the
+        others are never fetched), and a file whose last fetch failed for good (HTTP 404, over the size cap,
+        refused) does not count.
+        """
+        sql = f"""
+            SELECT d.id, d.url, d.fetch_url, d.etag, d.last_modified, d.next_check, d.attachments,
+                   EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(d.attachments) THEN d.attachments END) j
+                            WHERE j.key < :cap AND j.type = 'text'
+                              AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.url = j.value)
+                              AND NOT coalesce((SELECT {_SETTLED_FAILURE} FROM fetches f
+                                                 WHERE f.url = j.value AND f.kind = 'attachment'
+                                                 ORDER BY f.id DESC LIMIT 1), 0)) AS incomplete
+              FROM documents d WHERE d.source = :source"""
+        refs = []
+        for row in self.db.execute(sql, {"source": source, "cap": max_attachments}).fetchall():
+            doc_id, url, fetch_url, etag, last_modified, next_check, listed, incomplete = row
+            due = recheck_all or next_check is None or next_check <= now or bool(incomplete)
+            files = _listed(listed)[:max_attachments] if due else ()
+            refs.append(DocRef(doc_id, url, fetch_url, etag, last_modified, due, files))
+        return refs
 
     # -- writes from a crawl ----------------------------------------------
 
-    def document_state(self, url: str, fetch_url: str) -> DocState | None:
-        """A stored document's latest version, status and missing streak, or None if unknown."""
-        doc = self._find_document(url, fetch_url)
+    def document_state(self, url: str, fetch_url: str, source: str | None = None) -> DocState | None:
+        """A stored document's latest version, status and missing streak, or None if unknown.
+
+        ``source``: the document a snapshot of that source would be saved into (``_snapshot_document``)."""
+        doc = self._find_document(url, fetch_url) if source is None else self._snapshot_document(
+            url, fetch_url, source)[0]
         if doc is None:
             return None
         version = self._version(doc["latest_version"])
@@ -390,10 +674,10 @@ class Store:
         fetch = snapshot.fetch
         meta = {k: getattr(version, k) for k in Version.__dataclass_fields__ if k != "text_hash"}
         with self.transaction():
-            doc = self._find_document(snapshot.canonical_url, fetch.url)
+            doc, url = self._snapshot_document(snapshot.canonical_url, fetch.url, fetch.source)
             if doc is None:
                 doc = {"id": self._insert("documents", {
-                    "url": snapshot.canonical_url, "fetch_url": fetch.url, "source": fetch.source,
+                    "url": url, "fetch_url": fetch.url, "source": fetch.source,
                     "first_seen": fetch.fetched_at, "first_run": run_id}), "latest_version": None}
             self._put_text(version.text_hash, snapshot.text)
             update = {
@@ -515,6 +799,15 @@ class Store:
         """UPDATE one row by id, in plain SQL like ``_insert``."""
         sql = f"UPDATE {table} SET {', '.join(f'{column} = ?' for column in values)} WHERE id = ?"
         self.db.conn.execute(sql, [*values.values(), row_id])
+
+    def _snapshot_document(self, url: str, fetch_url: str, source: str) -> tuple[dict[str, Any] | None, str]:
+        """(The document a snapshot with canonical ``url`` fetched from ``fetch_url`` goes into, the URL a new one
+        is stored under). Another source's document is never taken over by a canonical claim alone: unless the
+        page was fetched from that document's own URL, the snapshot is stored under the URL it was fetched by."""
+        doc = self._find_document(url, fetch_url)
+        if doc is None or doc["source"] == source or fetch_url in (doc["url"], doc["fetch_url"]):
+            return doc, url
+        return self._find_document(fetch_url, fetch_url), fetch_url
 
     def _find_document(self, url: str, fetch_url: str) -> dict[str, Any] | None:
         rows = self.db.query(
@@ -741,10 +1034,15 @@ class Store:
         rows = []
         for row in self.db.query(sql, {"digest": digest, "active": int(active_only)}):
             subs = json.loads(row.pop("subs"))
-            row["subscriptions"] = {
-                name: (tuple(json.loads(topics)) if topics else None, tuple(json.loads(regions)) if regions else None)
-                for name, topics, regions in subs if name is not None
-            }
+            row["subscriptions"] = {}
+            for name, topics, regions in subs:
+                if name is None:
+                    continue
+                try:
+                    row["subscriptions"][name] = (_text_list(topics), _text_list(regions))
+                except ValueError:  # written by hand: the row stays listed, and the send says what is wrong
+                    row["subscriptions"][name] = (None, None)
+                    row["problem"] = f"its topics or regions for {name!r} are not a JSON list of names"
             rows.append(row)
         return rows
 

@@ -80,8 +80,9 @@ def _send(config_path: str, db_path: str, digest: str) -> str:
     period = period_of(spec.period, datetime.now(config.zone).date()).previous()
     with Store(config.db) as store:
         report = send_digest(config, store, spec, period, stop=STOP)
-    summary = (f"{digest} {period.key}: {len(report.sent)} sent, {len(report.already)} already sent, "
-               f"{len(report.failed)} failed, {len(report.deferred)} deferred, {len(report.in_doubt)} in doubt")
+    summary = report.summary()
+    if report.server_problem:
+        raise RuntimeError(f"{summary}; {report.server_problem}")
     if not report.complete:
         raise RuntimeError(summary + " (incomplete: retried at the next run or with `policywatch digest send`)")
     return summary

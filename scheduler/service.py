@@ -136,6 +136,7 @@ def serve(config: Config, ready: threading.Event | None = None) -> None:
     _logging(config)
     with Store(config.db) as store:
         store.sync_sources(config.sources)
+        store.mark_interrupted_runs()  # crawls of a service that was killed
     scheduler = build_scheduler(config)
     scheduler.add_listener(RunLog(config), EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED | EVENT_JOB_EXECUTED
                            | EVENT_JOB_ERROR)

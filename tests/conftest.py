@@ -28,7 +28,7 @@ CORPUS_EXPECTED = tomllib.loads((Path(__file__).parent / "corpus_expected.toml")
 EXPECTED_PAGES = {page["file"]: page for page in CORPUS_EXPECTED["detail"] if "record" not in page}
 OFFICE = Path(__file__).parent / "fixtures" / "office"  # legacy Office files; see make_fixtures.py there
 
-# Loopback crawls need no politeness delay, and error cases should fail fast.
+# Loopback crawls need no politeness delay, and error cases should fail fast; the portals' address must be allowed.
 FAST_CRAWL = """
 [crawl]
 download_delay = 0
@@ -38,6 +38,7 @@ timeout = {timeout}
 retries = 0
 max_page_bytes = {max_page_bytes}
 max_attachment_bytes = {max_attachment_bytes}
+allow_hosts = ["127.0.0.1"]
 """
 
 

@@ -13,8 +13,8 @@ import warnings
 import pytest
 from pypdf import PdfReader, PdfWriter
 
-from crawler.extract import attachments, word97
-from crawler.extract.attachments import ATTACHMENT_KINDS, attachment_text
+from crawler.extract import word97
+from crawler.extract.attachments import ATTACHMENT_KINDS, Limits, attachment_text
 from tests.conftest import OFFICE
 
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)
@@ -220,9 +220,9 @@ def test_broken_pdfs_do_not_spam_the_logs(caplog: pytest.LogCaptureFixture, caps
     assert capsys.readouterr() == ("", "")
 
 
-def test_zip_bombs_are_refused_before_inflating(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(attachments, "_MAX_UNPACKED", 1000)
-    assert attachment_text(DOCX, "bomb.docx").error.startswith("unpacks to more than 1,000 bytes")
+def test_zip_bombs_are_refused_before_inflating() -> None:
+    read = attachment_text(DOCX, "bomb.docx", limits=Limits(max_unpacked=1000))
+    assert (read.kind, read.text, read.error) == ("docx", None, "too large to read: unpacks to more than 1,000 bytes")
 
 
 def test_text_is_cut_at_max_chars() -> None:

@@ -1,9 +1,11 @@
 """`policywatch browse`: Datasette serves the demo's state.db with the shipped metadata, and every canned
-query runs and returns rows."""
+query runs and returns rows; stopping browse, however, stops Datasette."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import sqlite3
 import subprocess
@@ -11,39 +13,59 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import suppress
+from pathlib import Path
 
 import pytest
 import yaml
 
 from policywatch.browse import METADATA
+from policywatch.store import Store
 from tests.conftest import POLICYWATCH
+from tests.processes import children, kill_all, wait_gone
 
 QUERIES = yaml.safe_load(METADATA.read_text(encoding="utf-8"))["databases"]["state"]["queries"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_browse(config: Path, port: int) -> subprocess.Popen:
+    """`policywatch browse` on ``port`` (in a session of its own), returned once Datasette answers there."""
+    server = subprocess.Popen([*POLICYWATCH, "--config", str(config), "browse", "--port", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/-/versions.json", timeout=2).close()
+            return server
+        except (urllib.error.URLError, ConnectionError):
+            if server.poll() is not None or time.monotonic() > deadline:
+                stop_group(server)
+                pytest.fail(f"policywatch browse did not come up: {server.stderr.read()[-1000:]}")
+            time.sleep(0.2)
+
+
+def stop_group(server: subprocess.Popen) -> None:
+    """Stop `policywatch browse` as an operator would (SIGTERM), then SIGKILL whatever of its session is left."""
+    server.terminate()
+    server.wait(timeout=30)
+    with suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGKILL)
+    server.stderr.close()
 
 
 @pytest.fixture(scope="module")
 def browsing(demo_run):
     """The demo's state.db, served by `policywatch browse` on a free loopback port; yields (base URL, db)."""
     _, workdir = demo_run
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([*POLICYWATCH, "--config", str(workdir / "config.toml"), "browse", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"{base}/-/versions.json", timeout=2).close()
-            break
-        except (urllib.error.URLError, ConnectionError):
-            if server.poll() is not None or time.monotonic() > deadline:
-                server.kill()
-                pytest.fail(f"policywatch browse did not come up: {server.stderr.read()[-1000:]}")
-            time.sleep(0.2)
-    yield base, workdir / "state.db"
-    server.terminate()
-    server.wait(timeout=30)
+    port = free_port()
+    server = start_browse(workdir / "config.toml", port)
+    yield f"http://127.0.0.1:{port}", workdir / "state.db"
+    stop_group(server)
 
 
 def get(url: str):
@@ -83,3 +105,27 @@ def test_browsing_a_missing_database_is_one_line(tmp_path):
     assert done.stderr.strip().splitlines() == [
         f"Error: no state.db at {tmp_path / 'nowhere.db'}: run `policywatch crawl` first"]
     assert not (tmp_path / "nowhere.db").exists()
+
+
+@pytest.mark.parametrize("stop", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGKILL],
+                         ids=["SIGTERM", "SIGINT", "SIGHUP", "SIGKILL"])
+def test_stopping_browse_stops_datasette(tmp_path, stop):
+    Store(tmp_path / "state.db").close()
+    (tmp_path / "config.toml").write_text('db = "state.db"\n', encoding="utf-8")
+    port = free_port()
+    server = start_browse(tmp_path / "config.toml", port)
+    datasette = [pid for pid in children(server.pid)
+                 if b"datasette" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+    try:
+        assert len(datasette) == 1
+        os.kill(server.pid, stop)
+        server.wait(timeout=60)
+
+        assert wait_gone(datasette) == [], "Datasette outlived `policywatch browse`"
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        if stop != signal.SIGKILL:
+            assert server.returncode == 0
+    finally:
+        kill_all(datasette)
+        stop_group(server)

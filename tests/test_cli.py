@@ -55,6 +55,7 @@ def test_unknown_source_and_document(tmp_path, write_config) -> None:
     config = write_config(source_toml("only", "http://127.0.0.1:9/"))
     crawl = subprocess.run([*POLICYWATCH, "crawl", "nope", "--config", str(config.path)],
                            capture_output=True, text=True)
+    subprocess.run([*POLICYWATCH, "init", "--config", str(config.path)], capture_output=True, check=True)
     show = subprocess.run([*POLICYWATCH, "show", "42", "--config", str(config.path)],
                           capture_output=True, text=True)
     assert crawl.returncode == 1

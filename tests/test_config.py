@@ -59,7 +59,8 @@ BAD = [
     ("[crawl]\nretries = true\n", "config.toml: crawl.retries: expected int, got bool"),
     ("[crawl]\nspeed = 3\n", "config.toml: crawl.speed: unknown key (expected one of: user_agent, "
      "obey_robots, concurrency_per_domain, download_delay, autothrottle, timeout, retries, "
-     "max_page_bytes, max_attachment_bytes, recheck_days, run_timeout, processes)"),
+     "max_page_bytes, max_attachment_bytes, attachment_cpu_seconds, attachment_memory_mb, "
+     "attachment_max_unpacked_bytes, recheck_days, run_timeout, processes, allow_hosts, max_attachments_per_page)"),
     (GOOD_SOURCE.replace('item = "ul.list li"\n', ""), "config.toml: sources[0].list.item: required key is missing"),
     (GOOD_SOURCE.replace('"ul.list li"', '"ul.list li[["'),
      "config.toml: sources[0].list.item: invalid selector 'ul.list li[[': …"),
@@ -225,7 +226,8 @@ def test_cli_prints_one_line_and_keeps_the_database(tmp_path) -> None:
     assert result.returncode == 1
     assert result.stderr == ("Error: bad.toml: sources[0].lst: unknown key (expected one of: name, "
                              "title, region, authority, start_urls, list, detail, language, "
-                             "recheck_days, schedule, verified, expect_items, platform, fetcher)\n")
+                             "recheck_days, schedule, verified, expect_items, platform, fetcher, "
+                             "allowed_hosts)\n")
     assert (tmp_path / "state.db").read_bytes() == db_before
 
 

@@ -66,8 +66,8 @@ def crawled(tmp_path_factory):
             entry = source_toml(f"page-{n}", base + list_path, title=None)
             entries.append(entry.replace('authority = "测试机关"', f'authority = "{authority}"'))
         path = root / "config.toml"
-        path.write_text("[crawl]\ndownload_delay = 0\nautothrottle = false\nretries = 0\n"
-                        "concurrency_per_domain = 8\n" + "\n".join(entries), encoding="utf-8")
+        path.write_text("[crawl]\ndownload_delay = 0\nautothrottle = false\nretries = 0\nconcurrency_per_domain = 8\n"
+                        'allow_hosts = ["127.0.0.1"]\n' + "\n".join(entries), encoding="utf-8")
         config = config_module.load(path)
         crawl(config)
     store = Store(config.db)

@@ -1,19 +1,24 @@
-"""A crawl killed with SIGKILL leaves a consistent state.db, and the next crawl completes it."""
+"""A crawl killed with SIGKILL leaves a consistent state.db, and the next crawl completes it; a crawl whose parent
+dies winds down with it; a programming error stops a crawl with one line instead of failing every page."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import suppress
 
 import pytest
 
+from crawler.faults import describe_programming_error, is_programming_error
 from policywatch.crawl import CrawlError, crawl
 from policywatch.portal import PortalHandler
-from tests.conftest import source_toml
+from tests.conftest import POLICYWATCH, source_toml
+from tests.processes import children, kill_all, wait_gone
 
 PAGES = 300
 
@@ -106,3 +111,92 @@ def test_a_crawl_over_its_time_limit_is_stopped_and_recorded(tmp_path, portal, w
     assert store.count("documents") < PAGES  # it wound down (finishing the request in flight) instead of going on
     assert took < 3 + 10, f"stopping took {took:.1f} s"
     assert store.db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+
+
+def test_the_crawl_processes_die_with_their_parent(tmp_path, portal, write_config, run_crawl):
+    make_site(tmp_path / "site")
+    config = write_config(source_toml("slow", f"{portal(tmp_path / 'site', SlowPortal)}/index.html"), processes=1)
+    parent = subprocess.Popen([*POLICYWATCH, "--config", str(config.path), "crawl"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)
+    workers: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not (config.db.exists() and count(
+                config.db, "SELECT count(*) FROM sqlite_master WHERE name = 'documents'") and count(
+                config.db, "SELECT count(*) FROM documents") >= 20):
+            time.sleep(0.05)
+        workers = children(parent.pid)
+        assert workers, "the crawl process was not running"
+        os.kill(parent.pid, signal.SIGKILL)  # the parent alone: its crawl process is not told
+        parent.wait()
+
+        assert wait_gone(workers) == [], "the crawl process outlived its parent"
+    finally:
+        kill_all(workers)
+        with suppress(ProcessLookupError):
+            os.killpg(parent.pid, signal.SIGKILL)
+    log = (config.db.parent / "logs" / "crawl.log").read_text(encoding="utf-8")
+    assert "the parent process is gone: stopping the crawl" in log
+    assert "BrokenPipeError" not in log  # one stop, not an error per item
+    with sqlite3.connect(config.db) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        stored = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
+    assert 20 <= stored < PAGES
+
+    run_crawl(config)
+    assert count(config.db, "SELECT count(*) FROM documents") == PAGES
+
+
+def test_a_programming_error_stops_the_crawl_with_one_line(tmp_path, portal, write_config):
+    """lxml_html_clean missing: trafilatura cannot be imported, so no page without a known body container can be
+    read. That is the installation's fault, not the pages': one line, exit 1, and no page marked as failed."""
+    site = tmp_path / "site"
+    (site / "p").mkdir(parents=True)
+    items = []
+    for n in range(5):
+        title = f"关于第{n}批项目的通知"
+        (site / "p" / f"{n}.html").write_text(
+            f"<html><body><h1>{title}</h1><p>发布时间：2023-12-0{n + 1}</p><section><p>根据管理办法，第{n}批项目"
+            f"予以备案，请各单位按期完成研究任务，并及时报送进展情况。</p></section></body></html>", encoding="utf-8")
+        items.append(f'<li><a href="/p/{n}.html">{title}</a></li>')
+    (site / "index.html").write_text(f"<ul>{''.join(items)}</ul>", encoding="utf-8")
+    shim = tmp_path / "shim" / "lxml_html_clean"
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text(
+        'raise ModuleNotFoundError("No module named \'lxml_html_clean\'", name="lxml_html_clean")\n')
+    config = write_config(source_toml("plain", f"{portal(site)}/index.html"))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shim.parent), os.environ.get("PYTHONPATH", "")])}
+
+    done = subprocess.run([*POLICYWATCH, "--config", str(config.path), "crawl"], capture_output=True, text=True,
+                          env=env, timeout=120)
+
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("Error: crawl failed: programming error, crawl stopped: ImportError: lxml.html.clean "
+                           "module is now a separate project lxml_html_clean. (crawler/extract/content.py line "), line
+    assert "reading http://127.0.0.1:" in line
+    with sqlite3.connect(config.db) as conn:
+        assert conn.execute("SELECT count(*) FROM fetches WHERE error LIKE '%ImportError%'").fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM fetches WHERE kind = 'detail'").fetchone()[0] == 0
+        assert conn.execute("SELECT status FROM runs").fetchall() == [("failed",)]
+
+
+def test_page_errors_and_programming_errors_are_told_apart():
+    from lxml import etree, html
+
+    def raised(call) -> BaseException:
+        try:
+            call()
+        except Exception as e:
+            return e
+        raise AssertionError("nothing raised")
+
+    # Malformed input makes libraries raise, even TypeError deep inside them: the page's fault.
+    for error in (raised(lambda: html.fromstring("")), raised(lambda: etree.fromstring(b"<a><b></a>")),
+                  raised(lambda: json.loads(b"\xff")), raised(lambda: json.JSONDecoder().decode(None))):
+        assert not is_programming_error(error), error
+    # An error of PolicyWatch's own code, a failed import, a module that does not compile: the code's fault.
+    own = raised(lambda: describe_programming_error(None))
+    assert isinstance(own, AttributeError) and is_programming_error(own)
+    assert is_programming_error(ModuleNotFoundError("No module named 'trafilatura'"))
+    assert is_programming_error(raised(lambda: compile("def (", "crawler/spiders/broken.py", "exec")))

@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
+import time
 import zlib
+
+import pytest
 
 from crawler.pipelines import store_fetch, store_snapshot
 from digest.duplicates import likeness
 from policywatch.model import Fetch, Snapshot
+from policywatch.store import CHECK_EVERY, Store, StoreError
 
 URL = "http://127.0.0.1:1/zcfg/1.html"
 
@@ -100,3 +108,120 @@ def test_a_write_waits_for_another_writer_to_commit(tmp_path, open_store) -> Non
     assert [r["status"] for r in store.db["runs"].rows] == ["other", "running"]
     assert run == 2
     other.close()
+
+
+def damage_a_page_of(path, table: str) -> None:
+    """Overwrite the root page of one table with garbage, as a faulty disk or a bad copy would."""
+    with sqlite3.connect(path) as conn:
+        root = conn.execute("SELECT rootpage FROM sqlite_master WHERE name = ?", [table]).fetchone()[0]
+        size = conn.execute("PRAGMA page_size").fetchone()[0]
+    conn.close()
+    with open(path, "r+b") as f:
+        f.seek((root - 1) * size)
+        f.write(b"\xa5" * size)
+
+
+def test_integrity_is_checked_when_the_file_changed_and_once_a_day(tmp_path) -> None:
+    """quick_check reads the whole file, so it runs only when something other than PolicyWatch changed it (or a
+    day went by): a page damaged while the file keeps its size, time and inode goes unseen until then."""
+    path = tmp_path / "state.db"
+    with Store(path) as store:
+        store_snapshot(store, 1, snapshot("支持开展干细胞临床研究。"), "2023-12-12")
+    stat = path.stat()
+    damage_a_page_of(path, "texts")
+
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # as PolicyWatch left it, to look at
+    Store(path).close()  # not checked: opening reads no page of texts
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))  # changed by someone else
+    with pytest.raises(StoreError, match=r"state\.db is damaged \(.+\): restore it from a backup$"):
+        Store(path)
+
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    checked = path.with_name("state.db.checked")
+    record = json.loads(checked.read_text())
+    checked.write_text(json.dumps(record | {"checked": time.time() - CHECK_EVERY - 1}))
+    with pytest.raises(StoreError, match="damaged"):
+        Store(path, read_only=True)
+
+
+def test_read_only_store_reads_and_refuses_writes(tmp_path, open_store) -> None:
+    path = tmp_path / "state.db"
+    with pytest.raises(StoreError, match=r"does not exist yet: run `policywatch crawl` first$"):
+        Store(path, read_only=True)
+    assert not path.exists()
+    store_snapshot(open_store(path), 1, snapshot("支持开展干细胞临床研究。"), "2023-12-12")
+
+    reader = Store(path, read_only=True)
+    try:
+        assert reader.document(URL)["text"] == "支持开展干细胞临床研究。"
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            reader.start_run(["nhc"])
+    finally:
+        reader.close()
+
+
+def test_runs_left_running_by_dead_processes_become_interrupted(tmp_path, open_store) -> None:
+    path = tmp_path / "state.db"
+    store = open_store(path)
+    with sqlite3.connect(path) as conn:  # as killed crawls of an earlier release left them: no owner to ask
+        conn.executemany("INSERT INTO runs (started_at, status) VALUES ('2024-01-01T00:00:00+00:00', ?)",
+                         [("running",), ("running",), ("finished",)])
+    conn.close()
+
+    mine = store.start_run(["nhc"])
+    again = open_store(path).start_run(["sh"])  # a second run of this process: the first is still alive
+
+    assert [r["status"] for r in store.db["runs"].rows] == ["interrupted", "interrupted", "finished", "running",
+                                                           "running"]
+    store.finish_run(mine)
+    store.finish_run(again)
+    assert store.mark_interrupted_runs() == []
+    assert [r["status"] for r in store.db["runs"].rows][-2:] == ["finished", "finished"]
+
+
+OWNER = """
+import subprocess, sys, os
+from policywatch.store import Store
+store = Store(sys.argv[1])
+run = store.start_run(["nhc"])
+subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], pass_fds=[store.run_lock(run)])
+print(run, flush=True)
+os._exit(0)  # the owner dies without finishing its run; the process it handed the run's lock to lives on
+"""
+
+
+def test_a_run_lives_while_a_process_given_its_lock_does(tmp_path, open_store) -> None:
+    """`policywatch crawl` killed while its crawl processes go on: the run is theirs until they end."""
+    path = tmp_path / "state.db"
+    owner = subprocess.Popen([sys.executable, "-c", OWNER, str(path)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             text=True)
+    run = int(owner.stdout.readline())
+    assert owner.wait(timeout=60) == 0
+    store = open_store(path)
+
+    assert store.mark_interrupted_runs() == []
+
+    owner.stdin.close()  # the crawl process reads to the end of its input, and ends
+    deadline = time.monotonic() + 30
+    while not (marked := store.mark_interrupted_runs()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marked == [run]
+    assert store.db.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
+
+
+def test_damage_met_while_writing_is_checked_at_the_next_open(tmp_path) -> None:
+    """A crawl that meets a damaged page mid-run does not vouch for the file: its next open checks it, and refuses."""
+    path = tmp_path / "state.db"
+    with Store(path) as store:
+        store_snapshot(store, 1, snapshot("支持开展干细胞临床研究。"), "2023-12-12")
+    store = Store(path)
+    stat = path.stat()
+    damage_a_page_of(path, "texts")
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))  # looks untouched: only the failed write tells
+
+    with pytest.raises(sqlite3.DatabaseError, match="malformed"):
+        store_snapshot(store, 2, snapshot("支持开展干细胞和免疫细胞临床研究。", url=URL + "?2"), "2023-12-12")
+    store.close()
+
+    with pytest.raises(StoreError, match="damaged"):
+        Store(path)

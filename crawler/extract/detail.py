@@ -33,6 +33,7 @@ from crawler.extract.dates import DATE, labelled_date, parse_date, to_iso
 from crawler.extract.docnum import DOC_NUMBER, find_doc_number
 from policywatch.config import select
 from policywatch.hanzi import char_classes, either_script
+from policywatch.normalize import clean_text, clean_url
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -111,7 +112,7 @@ def extract_detail(
     if len(text) < MIN_BODY_CHARS:
         text = embedded_text(repair(page)) or text
     title = ruled.get("title") or _title(root, meta, list_title) or _first_labelled(page_text, ("标题",))
-    return DetailFields(
+    return _cleaned(DetailFields(
         title=_DIGIT_CJK_SPACE.sub("", title or ""),
         text=text,
         published=parse_date(ruled.get("date")) or labelled_date(page_text)
@@ -124,7 +125,19 @@ def extract_detail(
         index_number=_index_number(page_text),
         written=_written(page_text),
         subject=_subject(page_text),
-    )
+    ))
+
+
+def _cleaned(fields: DetailFields) -> DetailFields:
+    """Every field as it may be stored and shown: a page's character references (``&#27;``) and CMS meta tags
+    bring control characters back after decoding removed the raw ones (see policywatch.normalize.clean_text)."""
+    for name in ("title", "text", "authority", "doc_number", "index_number", "subject"):
+        value = getattr(fields, name)
+        if value:
+            setattr(fields, name, clean_text(value))
+    fields.attachments = list(dict.fromkeys(map(clean_url, fields.attachments)))
+    fields.canonical_url = fields.canonical_url and clean_url(fields.canonical_url)
+    return fields
 
 
 def _ruled(root: html.HtmlElement, rule: DetailRule | None) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import parsel
 
 from crawler.extract.dates import parse_date, to_iso
 from policywatch.config import JSON_PREFIX, json_paths, select
+from policywatch.normalize import clean_text, clean_url
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -67,14 +68,14 @@ def extract_list(page: str, url: str, rule: ListRule) -> ListPage:
         if link:
             items.append(ListItem(link, _joined(node, rule.title), _joined(node, rule.date)))
     next_href = _first(sel, rule.next_page) if rule.next_page else None
-    next_url = urljoin(url, next_href) if next_href else None
+    next_url = clean_url(urljoin(url, next_href)) if next_href else None
     if next_url == url or (next_url and urlsplit(next_url).scheme not in ("http", "https")):
         next_url = None
     return ListPage(items, len(matched), next_url)
 
 
 def _absolute(base: str, href: str | None) -> str | None:
-    link = urljoin(base, href).split("#")[0] if href else None
+    link = clean_url(urljoin(base, href).split("#")[0]) if href else None
     return link if link and urlsplit(link).scheme in ("http", "https") else None
 
 
@@ -100,7 +101,7 @@ def _json_document(page: str, variable: str) -> Any:
     text = page.strip()
     if text.startswith(("{", "[")):
         try:
-            return json.loads(text)
+            return json.loads(text, strict=False)  # not strict: a raw tab or newline inside a title is no error
         except ValueError:
             pass
     assignment = re.search(rf"\b(?:var|let|const)\s+{re.escape(variable)}\s*=\s*", page)
@@ -165,11 +166,11 @@ def _json_date(entry: Any, selector: str | None) -> str | None:
 
 
 def _html_text(fragment: str) -> str | None:
-    """Titles in JSON often carry markup (<a …>title</a>, <p>title</p>)."""
-    if "<" not in fragment:
-        return " ".join(fragment.split()) or None
-    text = "".join(parsel.Selector(text=fragment).xpath("//text()").getall())
-    return " ".join(text.split()) or None
+    """Titles in JSON often carry markup (<a …>title</a>, <p>title</p>); JSON escapes (\\u001b) and character
+    references bring control characters back after decoding removed the raw ones."""
+    if "<" in fragment:
+        fragment = "".join(parsel.Selector(text=fragment).xpath("//text()").getall())
+    return " ".join(clean_text(fragment).split()) or None
 
 
 def _first(node: parsel.Selector, selector: str) -> str | None:
@@ -181,4 +182,4 @@ def _joined(node: parsel.Selector, selector: str | None) -> str | None:
     if not selector:
         return None
     # Text nodes join without a gap: a title split by highlighting (<em>细胞</em>治疗) stays one word.
-    return " ".join("".join(select(node, selector).getall()).split()) or None
+    return " ".join(clean_text("".join(select(node, selector).getall())).split()) or None

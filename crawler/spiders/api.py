@@ -117,7 +117,7 @@ class ApiListSpider(PolicySpider):
             yield self.fetch_of(response, "list", error=problem)
             return
         try:
-            data = json.loads(text)
+            data = json.loads(text, strict=False)  # a raw tab or newline inside a title is no reason to fail
         except ValueError:
             head = " ".join(text.split())[:60]
             yield self.fetch_of(response, "list", error=f"not JSON: {head}" if head else "not JSON: empty answer")

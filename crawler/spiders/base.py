@@ -10,15 +10,19 @@ from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutErro
 from twisted.web._newclient import ResponseNeverReceived
 
 from crawler.browser import BrowserUnavailable
-from crawler.extract.attachments import attachment_text
+from crawler.extract.attachments import Limits
 from crawler.extract.detail import extract_detail
 from crawler.extract.encoding import decode_html
+from crawler.extract.sandbox import shared_reader
 from crawler.extract.walls import WALL_STATUSES, detect_wall
+from crawler.faults import is_programming_error
+from crawler.guard import RefusedRequest, host_key, source_hosts
 from policywatch.model import AttachmentFile, Fetch, Snapshot
+from policywatch.normalize import clean_text
 from policywatch.store import now_iso
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import AsyncIterator, Iterable, Iterator
 
     from scrapy.http import Response
     from twisted.python.failure import Failure
@@ -55,6 +59,7 @@ class PolicySpider(scrapy.Spider):
         for url, (*_, page) in self.attachments.items():
             self.attachments_of.setdefault(page, []).append(url)
         self.scheduled: set[str] = set()
+        self.hosts = source_hosts(source)  # where its redirects and canonical links may point
 
     # -- requests ---------------------------------------------------------
 
@@ -112,6 +117,8 @@ class PolicySpider(scrapy.Spider):
     # -- responses --------------------------------------------------------
 
     def fetch_of(self, response: Response, kind: str, **extra: Any) -> Fetch:
+        if extra.get("error"):  # reasons quote pages and API answers ("not JSON: …", "API error: …")
+            extra["error"] = clean_text(extra["error"])
         return Fetch(
             source=self.source.name, url=_original_url(response.request, response.url), kind=kind,
             fetched_at=now_iso(), status=response.status, bytes=len(response.body),
@@ -134,11 +141,13 @@ class PolicySpider(scrapy.Spider):
             # The page is unchanged, but the files it links may not be.
             fetch = self.fetch_of(response, "detail")
             yield fetch
-            page = fetch.url if fetch.url in self.attachments_of else response.url
-            for url in self.attachments_of.get(page, []):
-                request = self.attachment_request(url, page)
-                if request is not None:
-                    yield request
+            # Its latest version's files first (some may never have been stored: a crawl cut short), then any
+            # other stored ones.
+            ref = self.refs.get(fetch.url)
+            page = ref.url if ref is not None else fetch.url
+            listed = ref.attachments if ref is not None else ()
+            yield from self.attachment_requests(list(dict.fromkeys([*listed, *self.attachments_of.get(page, [])])),
+                                                page)
             return
         away = _redirected_away(response)
         text, problem = self.decode(response)
@@ -148,6 +157,8 @@ class PolicySpider(scrapy.Spider):
         try:
             fields = extract_detail(text, response.url, self.source.detail, list_title, list_date)
         except Exception as e:  # a page no rule foresaw must still leave a fetch row behind
+            if is_programming_error(e):  # not the page's fault: crawler.run stops the crawl, naming it
+                raise
             self.logger.exception("extraction failed for %s", response.url)
             yield self.fetch_of(response, "detail", error=f"extraction failed: {type(e).__name__}: {e}"[:300])
             return
@@ -156,24 +167,47 @@ class PolicySpider(scrapy.Spider):
             return
         fetch = self.fetch_of(response, "detail")
         snapshot = Snapshot(
-            fetch=fetch, canonical_url=fields.canonical_url or fetch.url, title=fields.title,
+            fetch=fetch, canonical_url=self.trusted_canonical(fields.canonical_url, response.url, fetch.url),
+            title=fields.title,
             text=fields.text, published=fields.published,
             authority=fields.authority or self.source.authority, doc_number=fields.doc_number,
             attachments=fields.attachments, index_number=fields.index_number, written=fields.written,
             subject=fields.subject,
         )
         yield snapshot
-        for url in fields.attachments:
-            request = self.attachment_request(url, snapshot.canonical_url)
+        yield from self.attachment_requests(fields.attachments, snapshot.canonical_url)
+
+    def trusted_canonical(self, canonical: str | None, page: str, fetched: str) -> str:
+        """The URL to store a page under: its canonical link only if that names the host the page came from
+        (``page``, after redirects) and that host is one of the source's; else the URL it was fetched by. A page
+        anywhere on the web can claim any canonical URL, and a trusted claim names the document it replaces."""
+        if not canonical or urlsplit(canonical).scheme.lower() not in ("http", "https"):
+            return fetched
+        host = host_key(canonical)
+        return canonical if host == host_key(page) and host in self.hosts else fetched
+
+    def attachment_requests(self, urls: list[str], document_url: str) -> Iterator[scrapy.Request | Fetch]:
+        """Requests for a page's first ``max_attachments_per_page`` files; one fetch row records the rest."""
+        cap = self.settings.getint("PW_MAX_ATTACHMENTS_PER_PAGE", 50)
+        for url in urls[:cap]:
+            request = self.attachment_request(url, document_url)
             if request is not None:
                 yield request
+        if len(urls) > cap:
+            yield Fetch(source=self.source.name, url=document_url, kind="attachment", fetched_at=now_iso(),
+                        status=None, bytes=0,
+                        error=f"{len(urls)} attachments linked; only the first {cap} fetched "
+                              "([crawl] max_attachments_per_page)")
 
-    def parse_attachment(self, response: Response, document_url: str) -> Iterator[Fetch | AttachmentFile]:
+    async def parse_attachment(self, response: Response, document_url: str) -> AsyncIterator[Fetch | AttachmentFile]:
+        """Read the file in a worker process under the configured limits (crawler.extract.sandbox), awaiting it
+        so the crawl goes on meanwhile; a file past a limit is stored as "too large to read"."""
         if response.status == 304:
             yield self.fetch_of(response, "attachment")
             return
         name = urlsplit(response.url).path.rsplit("/", 1)[-1]
-        read = attachment_text(response.body, name, _header(response, "Content-Type"))
+        reader = shared_reader(Limits(**self.settings.getdict("PW_ATTACHMENT_LIMITS")))
+        read = await reader.read_async(response.body, name, _header(response, "Content-Type"))
         yield AttachmentFile(
             fetch=self.fetch_of(response, "attachment", error=read.error), document_url=document_url,
             kind=read.kind, sha256=read.sha256, size=read.size, text=read.text, error=read.error,
@@ -195,7 +229,7 @@ class PolicySpider(scrapy.Spider):
 def describe_failure(failure: Failure, status: int | None) -> str:
     """A short, stable, human reason for a failed request."""
     error = failure.value
-    if isinstance(error, BrowserUnavailable):
+    if isinstance(error, BrowserUnavailable | RefusedRequest):
         return str(error)
     if status in WALL_STATUSES:
         return f"anti-bot wall: {WALL_STATUSES[status]}"

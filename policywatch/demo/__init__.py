@@ -34,7 +34,8 @@ HERE = Path(__file__).parent
 PORTAL = HERE / "portal"
 MARKER = ".policywatch-demo"
 DIGEST_PERIOD = "2023-12"  # the month the bundled portal's policies come from
-# Loopback needs no politeness delay; everything else stays at the defaults.
+# Loopback needs no politeness delay, and its address must be allowed (the crawler refuses internal addresses
+# by default); everything else stays at the defaults.
 CRAWL_SETTINGS = """db = "state.db"
 
 [crawl]
@@ -43,6 +44,7 @@ autothrottle = false
 concurrency_per_domain = 4
 timeout = 10
 retries = 1
+allow_hosts = ["127.0.0.1"]
 
 """
 

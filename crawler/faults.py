@@ -1,0 +1,50 @@
+"""Which exceptions are a page's fault and which are the code's.
+
+Malformed pages and files make parsing libraries raise all kinds of errors: those are a property of the page,
+recorded on its fetch, and the crawl goes on. A missing module, a misspelt name or a wrong call is not: recorded on
+every page it would read as "extraction failed", it looks like hundreds of broken pages while the crawl reports
+success. Such errors stop the crawl instead (crawler.run), with one line saying what broke.
+"""
+
+from __future__ import annotations
+
+import os
+import traceback
+from pathlib import Path
+
+# In PolicyWatch's own code these are bugs; inside a parsing library (lxml, pypdf, …) they are usually its
+# reaction to malformed input, so they count as the page's: one hostile page must not stop every crawl.
+_IN_OWN_CODE = (AttributeError, TypeError, NameError)
+_ROOT = Path(__file__).resolve().parent.parent
+_OWN = tuple(f"{_ROOT / package}{os.sep}" for package in ("crawler", "policywatch", "digest"))
+
+
+def is_programming_error(error: BaseException) -> bool:
+    """Whether ``error`` is the code's fault (stop the crawl) rather than the page's (record it, go on).
+
+    An import that fails is the installation's fault wherever it happens, and so is a module that does not compile
+    (a SyntaxError naming a .py file: lxml's XMLSyntaxError, a malformed page, is a SyntaxError too).
+    """
+    if isinstance(error, ImportError):
+        return True
+    if isinstance(error, SyntaxError):
+        return str(error.filename or "").endswith(".py")
+    if isinstance(error, _IN_OWN_CODE):
+        frames = traceback.extract_tb(error.__traceback__)
+        return bool(frames) and _own(frames[-1].filename)
+    return False
+
+
+def describe_programming_error(error: BaseException, url: str | None = None) -> str:
+    """One line: the error, the first line of its message, where in PolicyWatch it was raised, and on which URL."""
+    message = next(iter(str(error).strip().splitlines()), "")
+    line = f"{type(error).__name__}: {message}" if message else type(error).__name__
+    own = [f for f in traceback.extract_tb(error.__traceback__) if _own(f.filename)]
+    context = [f"{Path(own[-1].filename).resolve().relative_to(_ROOT)} line {own[-1].lineno}"] if own else []
+    if url:
+        context.append(f"reading {url}")
+    return f"{line} ({', '.join(context)})" if context else line
+
+
+def _own(filename: str) -> bool:
+    return str(Path(filename).resolve()).startswith(_OWN)

@@ -1,0 +1,50 @@
+"""Processes as /proc sees them, for tests that check what a command leaves running (Linux only)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from contextlib import suppress
+from pathlib import Path
+
+
+def children(pid: int) -> list[int]:
+    """The live processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and _stat(int(entry.name))[1] == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def alive(pid: int) -> bool:
+    """Whether ``pid`` runs; a zombie (dead, waiting for whoever adopted it to reap it) does not."""
+    state, _ = _stat(pid)
+    return state not in (None, "Z", "X")
+
+
+def wait_gone(pids: list[int], limit: float = 60) -> list[int]:
+    """Wait until none of ``pids`` runs, at most ``limit`` seconds; returns those still running."""
+    deadline = time.monotonic() + limit
+    while (left := [p for p in pids if alive(p)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return left
+
+
+def kill_all(pids: list[int]) -> None:
+    """SIGKILL whatever of ``pids`` still runs: a test's cleanup, whatever it found."""
+    for pid in pids:
+        if alive(pid):
+            with suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+def _stat(pid: int) -> tuple[str | None, int | None]:
+    """(state letter, parent pid) from /proc/PID/stat, or (None, None) when there is no such process."""
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None, None
+    fields = text[text.rindex(")") + 2:].split()  # the command name, in parentheses, may hold spaces
+    return fields[0], int(fields[1])
