@@ -262,12 +262,7 @@ class RequestGuard:
 
     def redirect_refusal(self, url: str, chain: list[str] | None) -> str | None:
         """A redirect hop to a host that is neither the chain's first host nor one of the source's."""
-        if not chain:
-            return None
-        target = host_key(url)
-        if target == host_key(chain[0]) or target in self.hosts():
-            return None
-        return f"redirected off the source's hosts to {url[:200]} (list the host in the source's allowed_hosts)"
+        return redirect_problem(url, chain[0], self.hosts()) if chain else None
 
     def hosts(self) -> frozenset[str]:
         if self._hosts is None:
@@ -277,12 +272,24 @@ class RequestGuard:
 
     def proxied(self, request: Request) -> bool:
         """Does this request go through a proxy (which then resolves the host)?"""
-        if request.meta.get("proxy"):
-            return True
-        if not self.proxies:
-            return False
-        parts = urlsplit(request.url)
-        return parts.scheme in self.proxies and not proxy_bypass(parts.hostname or "")
+        return bool(request.meta.get("proxy")) or uses_proxy(request.url, self.proxies)
+
+
+def uses_proxy(url: str, proxies: dict[str, str]) -> bool:
+    """Does a request for ``url`` go through one of these proxies (``RequestGuard.env_proxies``)?"""
+    if not proxies:
+        return False
+    parts = urlsplit(url)
+    return parts.scheme in proxies and not proxy_bypass(parts.hostname or "")
+
+
+def redirect_problem(url: str, first: str, hosts: frozenset[str]) -> str | None:
+    """Why a redirect to ``url`` in a chain that began at ``first`` is refused: its host is neither ``first``'s nor
+    one of ``hosts`` (``source_hosts``); None when it is."""
+    target = host_key(url)
+    if target == host_key(first) or target in hosts:
+        return None
+    return f"redirected off the source's hosts to {url[:200]} (list the host in the source's allowed_hosts)"
 
 
 class PinnedResolver(CachingThreadedResolver):

@@ -3,22 +3,30 @@
 It reads the source's list page (fetched now, or a saved copy) and one detail page (the first item's, or one
 given) with exactly the extraction a crawl uses, and says what looks wrong: an anti-bot wall, no items, items
 without dates, fewer items than ``expect_items``, a detail page without date or text. It stores nothing.
+
+Its requests follow the crawl's rules (crawler.guard): no internal address unless ``[crawl] allow_hosts`` lists
+it, checked for each URL and each redirect hop, and no redirect off the source's hosts. A list page can link
+anywhere, and the check prints what it fetches: a refused URL is a CheckError naming the reason, never a request.
 """
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO, Any
 
+from twisted.internet.error import DNSLookupError
 from w3lib.url import safe_url_string
 
 from crawler.extract.detail import DetailFields, extract_detail
 from crawler.extract.encoding import decode_html
 from crawler.extract.listing import ListItem, extract_list
 from crawler.extract.walls import detect_wall
+from crawler.guard import AddressGuard, Allowlist, RequestGuard, redirect_problem, source_hosts, uses_proxy
 from crawler.spiders import custom_spiders
 from crawler.spiders.base import MIN_TEXT_CHARS
 from policywatch.config import Config, Source
@@ -60,7 +68,8 @@ def check_source(config: Config, source: Source, list_file: Path | None = None, 
         raise CheckError(f"{source.name} is read by its own spider (crawler/spiders/), not by its list rules: "
                          f"try it with `policywatch crawl {source.name}`")
     list_url = source.start_urls[0]
-    page = _read(list_file, list_url) if list_file else _fetch(list_url, config)
+    guard = _Guard(config, source)
+    page = _read(list_file, list_url) if list_file else _fetch(list_url, config, guard)
     check = Check(source, page, [], 0, None)
     if page.wall:
         warning = f"the list page is an {page.wall}"
@@ -86,7 +95,7 @@ def check_source(config: Config, source: Source, list_file: Path | None = None, 
         return check
     is_file = detail is not None and not detail.startswith(("http://", "https://"))
     first = listing.items[0] if listing.items and target == listing.items[0].url else None
-    check.detail_page = _read(Path(target), list_url) if is_file else _fetch(target, config)
+    check.detail_page = _read(Path(target), list_url) if is_file else _fetch(target, config, guard)
     if check.detail_page.wall:
         check.warnings.append(f"the detail page is an {check.detail_page.wall}")
         return check
@@ -111,14 +120,54 @@ def _read(path: Path, url: str) -> Page:
     return Page(url, text, None, detect_wall(None, text))
 
 
-def _fetch(url: str, config: Config) -> Page:
+class _Guard:
+    """crawler.guard's rules for this check's requests: the address rule with ``[crawl] allow_hosts`` for every
+    URL and redirect hop, and the source's hosts for redirects."""
+
+    def __init__(self, config: Config, source: Source) -> None:
+        self.addresses = AddressGuard(Allowlist.parse(config.crawl.allow_hosts), config.crawl.timeout)
+        self.proxies = RequestGuard.env_proxies()
+        self.hosts = source_hosts(source)
+
+    def check(self, url: str, first: str | None = None) -> None:
+        """Raise CheckError if ``url`` may not be fetched (``first``: where its redirect chain began)."""
+        reason = redirect_problem(url, first, self.hosts) if first is not None else None
+        if reason is None:
+            try:
+                reason = asyncio.run(self.addresses.refusal(url, uses_proxy(url, self.proxies)))
+            except DNSLookupError as e:
+                raise CheckError(f"cannot fetch {url[:200]}: cannot resolve {e}") from None
+        if reason:
+            raise CheckError(f"not fetched: {url[:200]}: {reason}")
+
+
+class _GuardedRedirects(urllib.request.HTTPRedirectHandler):
+    """urllib's redirects, each hop checked by the guard before it is requested."""
+
+    def __init__(self, guard: _Guard, first: str) -> None:
+        self.guard, self.first = guard, first
+
+    def redirect_request(self, req: urllib.request.Request, fp: IO[bytes], code: int, msg: str, headers: Any,
+                         newurl: str) -> urllib.request.Request | None:
+        try:
+            self.guard.check(newurl, self.first)
+        except CheckError:
+            fp.close()
+            raise
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+def _fetch(url: str, config: Config, guard: _Guard) -> Page:
     """Fetch a page as a crawl would: the URL percent-encoded as Scrapy sends it (portals link files named
-    in Chinese, 2023/关于….html, and http.client only sends ASCII), at most ``max_page_bytes`` read."""
+    in Chinese, 2023/关于….html, and http.client only sends ASCII), at most ``max_page_bytes`` read, refused
+    where the crawl's guard would refuse it."""
     url = safe_url_string(url)
+    guard.check(url)
     limit = config.crawl.max_page_bytes
     request = urllib.request.Request(url, headers={"User-Agent": config.crawl.user_agent})
+    opener = urllib.request.build_opener(_GuardedRedirects(guard, url))
     try:
-        with urllib.request.urlopen(request, timeout=config.crawl.timeout) as response:
+        with opener.open(request, timeout=config.crawl.timeout) as response:
             status, body, content_type = response.status, response.read(limit + 1), response.headers.get("Content-Type")
             final = response.url
     except urllib.error.HTTPError as e:

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.markup import escape
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -23,10 +22,9 @@ from digest import diff as word_diff
 from digest.render import FORMATS
 from policywatch import cli_delivery
 from policywatch import config as config_module
-from policywatch.cliutil import Group, common_options, digest_issue, err, load_config, out, require_db
+from policywatch.cliutil import Group, common_options, digest_issue, err, load_config, out, printable, require_db, safe
 from policywatch.crawl import CrawlError, CrawlResult, crawl
 from policywatch.model import METADATA_TABLE
-from policywatch.normalize import clean_text
 from policywatch.store import Store
 
 if TYPE_CHECKING:
@@ -70,7 +68,7 @@ def init(ctx: click.Context, config_path: str | None, db_path: str | None) -> No
     config = load_config(ctx, config_path, db_path)
     with Store(config.db) as store:
         store.sync_sources(config.sources)
-    out.print(f"state.db ready at {config.db} ({len(config.sources)} sources)")
+    out.print(f"state.db ready at {safe(config.db)} ({len(config.sources)} sources)")
 
 
 @main.command("crawl")
@@ -97,7 +95,7 @@ def crawl_command(
 
     with Store(config.db) as store:
         for line in notify_maintainers(config, store):
-            err.print(f"mailed maintainers: {line}", markup=False)
+            err.print(f"mailed maintainers: {printable(line)}", markup=False)
 
 
 def run_crawl_with_progress(config: Config, names: list[str], recheck_all: bool) -> CrawlResult:
@@ -125,21 +123,22 @@ def run_crawl_with_progress(config: Config, names: list[str], recheck_all: bool)
 
 
 def print_summary(result: CrawlResult) -> None:
+    """The run's table and its first errors: error messages quote URLs and pages, so every value goes through
+    :func:`policywatch.cliutil.safe`."""
     table = Table(title=f"Crawl run {result.run_id}")
     for column in ("source", "pages", "new documents", "new versions", "errors"):
         table.add_column(column, justify="left" if column == "source" else "right")
     for row in result.summary:
-        table.add_row(row["source"], *(str(row[k]) for k in
-                                       ("pages", "new_documents", "new_versions", "errors")))
+        table.add_row(*(safe(row[k]) for k in ("source", "pages", "new_documents", "new_versions", "errors")))
     out.print(table)
     for error in result.errors[:10]:
-        out.print(f"  [yellow]![/] {error['source']}: {error['url']}: {error['error']}")
+        out.print(f"  [yellow]![/] {safe(error['source'])}: {safe(error['url'])}: {safe(error['error'])}")
     if len(result.errors) > 10:
         out.print(f"  … and {len(result.errors) - 10} more errors")
     for name in result.skipped:
-        out.print(f"  [yellow]skipped[/] {name}: another process is crawling it")
+        out.print(f"  [yellow]skipped[/] {safe(name)}: another process is crawling it")
     for alert in result.alerts:
-        out.print(f"  [red]alert[/] {alert}")
+        out.print(f"  [red]alert[/] {safe(alert)}")
 
 
 @main.command()
@@ -165,7 +164,7 @@ def show(
         "first_seen": doc["first_seen"], "last_checked": doc["last_checked"],
         "versions": doc["versions"], "text": doc["text"],
     }
-    record = {key: _printable(value) for key, value in record.items()}
+    record = printable(record)
     if as_json:
         click.echo(json.dumps(record, ensure_ascii=False, indent=2))
         return
@@ -173,23 +172,11 @@ def show(
                 "first_seen", "last_checked", "versions"):
         if key in METADATA_TABLE and record[key] is None:
             continue  # only pages with a metadata table (规范性文件, 政府信息公开) have these
-        out.print(f"[bold]{key:>12}[/]  {escape(str(record[key])) if record[key] is not None else '—'}",
-                  markup=True)
+        out.print(f"[bold]{key:>12}[/]  {safe(record[key])}", markup=True)
     for url in record["attachments"]:
-        out.print(f"[bold]{'attachment':>12}[/]  {escape(url)}")
+        out.print(f"[bold]{'attachment':>12}[/]  {safe(url)}")
     out.print()
     out.print(record["text"], markup=False)
-
-
-def _printable(value: Any) -> Any:
-    """A stored value as it may go to a terminal: text stored before crawls cleaned it may still hold escape
-    sequences (policywatch.normalize.clean_text). Scraped text is also never read as rich markup: a title
-    with "[/]" in it would stop the command, one with "[link=…]" make a hyperlink."""
-    if isinstance(value, str):
-        return clean_text(value)
-    if isinstance(value, list):
-        return [_printable(item) for item in value]
-    return value
 
 
 KINDS = ("new", "changed", "removed", "restored")
@@ -233,6 +220,7 @@ def changes(
          "diff": {"added": r["added"], "removed": r["removed"]}}
         for r in rows
     ]
+    records = printable(records)
     if as_json:
         click.echo(json.dumps(records, ensure_ascii=False, indent=2))
         return
@@ -240,8 +228,8 @@ def changes(
     for column in ("detected", "kind", "source", "published", "what changed", "title"):
         table.add_column(column, no_wrap=True, overflow="ellipsis")
     for r in records:
-        table.add_row(r["detected_at"][:10], r["kind"], r["source"], r["published"] or "—",
-                      ", ".join(r["fields"]), r["title"])
+        table.add_row(*(safe(cell) for cell in (r["detected_at"][:10], r["kind"], r["source"], r["published"],
+                                                ", ".join(r["fields"]), r["title"])))
     out.print(table)
 
 
@@ -258,13 +246,13 @@ def history(ctx: click.Context, url_or_id: str, config_path: str | None, db_path
     with Store(config.db, read_only=True) as store:
         doc = _document(store, url_or_id, config)
         versions = store.history(doc["id"])
-    out.print(f"[bold]{doc['title']}[/]  {doc['url']}  ({doc['status']})", markup=True)
+    out.print(f"[bold]{safe(doc['title'])}[/]  {safe(doc['url'])}  ({safe(doc['status'])})", markup=True)
     table = Table()
     for column in ("version", "stored", "bytes", "change", "title"):
         table.add_column(column)
     for v in versions:
-        table.add_row(str(v["id"]), v["created_at"][:16].replace("T", " "), str(v["size"]),
-                      v["change"] or "", v["title"])
+        table.add_row(*(safe(cell) for cell in (v["id"], v["created_at"][:16].replace("T", " "), v["size"],
+                                                v["change"] or "", v["title"])))
     out.print(table)
 
 
@@ -290,8 +278,9 @@ def diff_command(
     with Store(config.db, read_only=True) as store:
         doc = _document(store, url_or_id, config)
         if attachments:
-            pairs = [(f"{c['attachment_url']} ({c['detected_at'][:10]})",
-                      word_diff.diff(store.text(c["from_text"] or ""), store.text(c["to_text"] or "")))
+            pairs = [(printable(f"{c['attachment_url']} ({c['detected_at'][:10]})"),
+                      word_diff.diff(printable(store.text(c["from_text"] or "")),
+                                     printable(store.text(c["to_text"] or ""))))
                      for c in store.attachment_changes(doc["id"])]
             if not pairs:
                 raise click.ClickException(f"document {doc['id']} has no attachment changes")
@@ -308,7 +297,8 @@ def diff_command(
             raise click.ClickException(f"document {doc['id']} has only one version; nothing to compare")
         if old not in ids:
             raise click.ClickException(f"document {doc['id']} has no version {old} (versions: {ids})")
-        changes = word_diff.diff(store.version_text(old), store.version_text(new))
+        # Texts stored before crawls cleaned them are cleaned as `show` cleans them, for every format.
+        changes = word_diff.diff(printable(store.version_text(old)), printable(store.version_text(new)))
     _echo_diff(changes, fmt, force_color)
 
 
@@ -358,10 +348,9 @@ def sources_list(ctx: click.Context, as_json: bool, config_path: str | None, db_
                    "alert"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row["name"], row["region"], row["authority"], "yes" if row["verified"] else "no",
-                      str(row["documents"]),
-                      row["last_crawl"] or "never", "—" if row["last_items"] is None else str(row["last_items"]),
-                      str(row["error_streak"]), row["alert"] or "", style="red" if row["alert"] else None)
+        cells = (row["name"], row["region"], row["authority"], "yes" if row["verified"] else "no", row["documents"],
+                 row["last_crawl"] or "never", row["last_items"], row["error_streak"], row["alert"] or "")
+        table.add_row(*(safe(cell) for cell in cells), style="red" if row["alert"] else None)
     out.print(table)
 
 
@@ -410,29 +399,29 @@ def sources_check(
 
 
 def _print_check(check: Any) -> None:
-    out.print(f"[bold]{check.source.name}[/]  {check.list_page.url}"
+    out.print(f"[bold]{safe(check.source.name)}[/]  {safe(check.list_page.url)}"
               f"  ({'saved file' if check.list_page.status is None else f'HTTP {check.list_page.status}'})")
     table = Table()
     for column in ("#", "date", "title", "link"):
         table.add_column(column, overflow="fold")
     for n, item in enumerate(check.items, 1):
-        table.add_row(str(n), item.published or "—", escape(item.title or "—"), escape(item.url))
+        table.add_row(str(n), safe(item.published), safe(item.title), safe(item.url))
     out.print(table)
     out.print(f"{len(check.items)} items ({check.matched} elements matched); "
-              f"next page: {escape(check.next_url or 'none')}")
+              f"next page: {safe(check.next_url or 'none')}")
     if check.detail is not None:
         fields = check.detail
-        out.print(f"\n[bold]detail[/]  {escape(check.detail_page.url)}")
+        out.print(f"\n[bold]detail[/]  {safe(check.detail_page.url)}")
         for key in ("title", "published", "authority", "doc_number", *METADATA_TABLE):
             if key in METADATA_TABLE and getattr(fields, key) is None:
                 continue
-            out.print(f"[bold]{key:>12}[/]  {escape(getattr(fields, key) or '—')}", markup=True)
+            out.print(f"[bold]{key:>12}[/]  {safe(getattr(fields, key) or '—')}", markup=True)
         for url in fields.attachments:
-            out.print(f"[bold]{'attachment':>12}[/]  {escape(url)}")
-        excerpt = escape(" ".join(fields.text[:200].split()) + ("…" if len(fields.text) > 200 else ""))
+            out.print(f"[bold]{'attachment':>12}[/]  {safe(url)}")
+        excerpt = safe(" ".join(fields.text[:200].split()) + ("…" if len(fields.text) > 200 else ""))
         out.print(f"[bold]{'text':>12}[/]  {len(fields.text)} characters: ", excerpt, markup=True)
     for warning in check.warnings:
-        out.print(f"[yellow]! {escape(warning)}[/]")
+        out.print(f"[yellow]! {safe(warning)}[/]")
 
 
 @main.group("digest")
@@ -464,7 +453,7 @@ def digest_build(
         document = render(build_digest(config, store, spec, chosen), fmt, config.templates)
     if out_path:
         Path(out_path).write_text(document, encoding="utf-8")
-        err.print(f"wrote {out_path}")
+        err.print(f"wrote {safe(out_path)}")
     else:
         click.echo(document, nl=False)
 
@@ -536,7 +525,7 @@ def site_command(
             report = build_site(config, store, folder, full)
     except SiteError as e:
         raise click.ClickException(str(e)) from None
-    out.print(f"site: {report.summary()} → {folder / 'index.html'}")
+    out.print(f"site: {safe(report.summary())} → {safe(folder / 'index.html')}")
 
 
 main.add_command(cli_delivery.subscribers)

@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from policywatch import config as config_module
-from policywatch.cliutil import common_options, digest_issue, err, load_config, out
+from policywatch.cliutil import common_options, digest_issue, err, load_config, out, safe
 from policywatch.store import Store
 
 
@@ -46,7 +46,7 @@ def subscribers_add(
         raise click.ClickException(str(e)) from None
     with Store(config.db) as store:
         [outcome] = store.add_subscribers([record])
-    out.print(f"{outcome} {record.email}: {', '.join(d for d, _, _ in record.subscriptions)}")
+    out.print(f"{outcome} {safe(record.email)}: {safe(', '.join(d for d, _, _ in record.subscriptions))}")
 
 
 @subscribers.command("remove")
@@ -127,7 +127,7 @@ def subscribers_import(
     with Store(config.db) as store:
         outcomes = store.add_subscribers(records)
     counts = {o: outcomes.count(o) for o in ("added", "updated", "reactivated")}
-    out.print(f"imported {len(records)} subscribers from {csv_path}: "
+    out.print(f"imported {len(records)} subscribers from {safe(csv_path)}: "
               + ", ".join(f"{n} {o}" for o, n in counts.items()))
 
 
@@ -203,7 +203,7 @@ def digest_send(
                   f"{len(report.already)} already have it, {len(report.in_doubt)} in doubt, "
                   f"{len(report.skipped)} skipped (bouncing or unsubscribed)", markup=False)
         for email in report.would_send:
-            out.print(f"  → {email}", markup=False)
+            out.print(f"  → {_printable(email)}", markup=False)
         return
     out.print(report.summary(), markup=False)
     details = [

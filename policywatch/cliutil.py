@@ -11,17 +11,40 @@ from typing import TYPE_CHECKING, Any
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from policywatch import config as config_module
 from policywatch.config import Config
+from policywatch.normalize import clean_text
 from policywatch.store import StoreError, missing_db_message
 
 if TYPE_CHECKING:
     from digest.period import Period
     from policywatch.config import DigestSpec
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+# No emoji codes: a scraped title with ":warning:" in it is printed as written.
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, emoji=False)
+
+
+def printable(value: Any) -> Any:
+    """A stored value as it may go to a terminal or a JSON dump: text stored before crawls cleaned it may still
+    hold escape sequences, so every string (also inside lists and dicts) passes
+    :func:`policywatch.normalize.clean_text` again. Other values are returned as they are."""
+    if isinstance(value, str):
+        return clean_text(value)
+    if isinstance(value, list):
+        return [printable(item) for item in value]
+    if isinstance(value, dict):
+        return {key: printable(item) for key, item in value.items()}
+    return value
+
+
+def safe(value: Any) -> str:
+    """Any stored or scraped value as it goes into a rich markup string or a Table cell: no control character
+    (see :func:`printable`), and never read as markup (a title with "[/]" in it would stop the command, one with
+    "[link=…]" make a hyperlink, one with "[red]" colour what follows). None is shown as "—"."""
+    return "—" if value is None else escape(printable(str(value)))
 
 
 DB_KEY = "policywatch.db"  # ctx.meta key: the state.db the running command uses, for its error messages

@@ -343,6 +343,17 @@ def _listed(attachments: str | None) -> tuple[str, ...]:
     return tuple(url for url in value if isinstance(url, str)) if isinstance(value, list) else ()
 
 
+def _request_url(url: str) -> str | None:
+    """``url`` percent-encoded as a request sends it (w3lib, as Scrapy does), or None when it is no URL at all
+    (a port out of range, a broken IPv6 host)."""
+    from w3lib.url import safe_url_string
+
+    try:
+        return safe_url_string(url)
+    except ValueError:
+        return None
+
+
 class Store:
     """A migrated, checked state.db. Open one per process; it is not shared across threads.
 
@@ -824,12 +835,16 @@ class Store:
     # -- reads for the CLI ------------------------------------------------
 
     def document(self, url_or_id: str) -> dict[str, Any] | None:
-        """A document with its latest version's text, found by id, canonical or fetched URL."""
+        """A document with its latest version's text, found by id, canonical or fetched URL. A URL as a browser
+        shows it (2023/关于….html) also finds the document stored under it percent-encoded, as Scrapy requests it."""
         if url_or_id.isdigit():
             rows = self.db.query("SELECT * FROM documents WHERE id = ?", [int(url_or_id)])
             doc = next(iter(rows), None)
         else:
             doc = self._find_document(url_or_id, url_or_id)
+            encoded = _request_url(url_or_id)
+            if doc is None and encoded is not None and encoded != url_or_id:
+                doc = self._find_document(encoded, encoded)
         if doc is None:
             return None
         version = self._version(doc["latest_version"])

@@ -69,6 +69,17 @@ def make_docx(path: Path, paragraphs: list[str], author: str = "") -> None:
     document.save(path)
 
 
+def make_pdf(text: str) -> bytes:
+    """A one-page PDF of this text in a core font (no font files needed), as a portal's attachment."""
+    from fpdf import FPDF
+
+    pdf = FPDF()
+    pdf.add_page()
+    pdf.set_font("helvetica", size=12)
+    pdf.multi_cell(0, 10, text)
+    return bytes(pdf.output())
+
+
 def crawl_config_text(timeout: float = 5, max_page_bytes: int = 5_000_000, max_attachment_bytes: int = 5_000_000,
                       processes: int | None = None) -> str:
     """The [crawl] table of a test config: FAST_CRAWL with these limits."""

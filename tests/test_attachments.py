@@ -15,7 +15,7 @@ from pypdf import PdfReader, PdfWriter
 
 from crawler.extract import word97
 from crawler.extract.attachments import ATTACHMENT_KINDS, Limits, attachment_text
-from tests.conftest import OFFICE
+from tests.conftest import OFFICE, make_pdf
 
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)
 PDF_TEXT = "Interim Measures for Cell Therapy Pilots"
@@ -55,13 +55,7 @@ def xlsx_bytes() -> bytes:
 
 def pdf_bytes(password: str | None = None, algorithm: str = "RC4-128") -> bytes:
     """A one-page PDF in a core font (no font files needed), optionally encrypted with a user password."""
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.add_page()
-    pdf.set_font("helvetica", size=12)
-    pdf.multi_cell(0, 10, f"{PDF_TEXT}\nArticle 1. These measures apply citywide.")
-    data = bytes(pdf.output())
+    data = make_pdf(f"{PDF_TEXT}\nArticle 1. These measures apply citywide.")
     if password is None:
         return data
     writer = PdfWriter(clone_from=PdfReader(io.BytesIO(data)))

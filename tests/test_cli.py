@@ -61,3 +61,32 @@ def test_unknown_source_and_document(tmp_path, write_config) -> None:
     assert crawl.returncode == 1
     assert crawl.stderr == "Error: config.toml: sources: no source named 'nope' (known: only)\n"
     assert show.returncode == 1 and show.stderr.startswith("Error: no document with id or URL '42'")
+
+
+def test_show_finds_a_page_named_in_chinese_by_the_url_a_browser_shows(tmp_path, portal, write_config) -> None:
+    """A page linked as 2023/关于….html is stored under its percent-encoded URL (the one Scrapy requests); the URL
+    as a browser's address bar shows it finds it too."""
+    site = tmp_path / "site"
+    (site / "2023").mkdir(parents=True)
+    (site / "2023" / "关于细胞治疗的通知.html").write_text(
+        "<h1>关于细胞治疗的通知</h1><p>发布时间：2023-12-05</p>"
+        "<div id='zoom'><p>为规范细胞治疗临床研究，现将有关事项通知如下。</p></div>", encoding="utf-8")
+    (site / "index.html").write_text("<ul><li><a href='2023/关于细胞治疗的通知.html'>关于细胞治疗的通知</a></li></ul>",
+                                     encoding="utf-8")
+    base = portal(site)
+    config = write_config(source_toml("cn", f"{base}/index.html"))
+    subprocess.run([*POLICYWATCH, "crawl", "--config", str(config.path)], capture_output=True, check=True)
+
+    def show(url: str) -> subprocess.CompletedProcess:
+        return subprocess.run([*POLICYWATCH, "show", url, "--json", "--config", str(config.path)],
+                              capture_output=True, text=True)
+
+    encoded = f"{base}/2023/%E5%85%B3%E4%BA%8E%E7%BB%86%E8%83%9E%E6%B2%BB%E7%96%97%E7%9A%84%E9%80%9A%E7%9F%A5.html"
+    for url in (f"{base}/2023/关于细胞治疗的通知.html", encoded):
+        found = show(url)
+        assert found.returncode == 0, found.stderr
+        assert json.loads(found.stdout)["url"] == encoded
+    missing = show(f"{base}/2023/没有这个通知.html")
+    assert missing.returncode == 1 and "no document with id or URL" in missing.stderr
+    no_url = show("http://127.0.0.1:99999/关于.html")  # a port out of range: no URL at all
+    assert no_url.returncode == 1 and no_url.stderr.startswith("Error: no document with id or URL")

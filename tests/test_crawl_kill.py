@@ -17,7 +17,7 @@ import pytest
 from crawler.faults import describe_programming_error, is_programming_error
 from policywatch.crawl import CrawlError, crawl
 from policywatch.portal import PortalHandler
-from tests.conftest import POLICYWATCH, source_toml
+from tests.conftest import POLICYWATCH, make_docx, source_toml
 from tests.processes import children, kill_all, wait_gone
 
 PAGES = 300
@@ -147,6 +147,17 @@ def test_the_crawl_processes_die_with_their_parent(tmp_path, portal, write_confi
     assert count(config.db, "SELECT count(*) FROM documents") == PAGES
 
 
+def crawl_without(tmp_path, module: str, config) -> subprocess.CompletedProcess[str]:
+    """`policywatch crawl` with ``module`` impossible to import (a shim first on PYTHONPATH), as in an
+    installation that lacks it."""
+    shim = tmp_path / "shim" / module
+    shim.mkdir(parents=True)
+    (shim / "__init__.py").write_text(f'raise ModuleNotFoundError("No module named {module!r}", name="{module}")\n')
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shim.parent), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([*POLICYWATCH, "--config", str(config.path), "crawl"], capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
 def test_a_programming_error_stops_the_crawl_with_one_line(tmp_path, portal, write_config):
     """lxml_html_clean missing: trafilatura cannot be imported, so no page without a known body container can be
     read. That is the installation's fault, not the pages': one line, exit 1, and no page marked as failed."""
@@ -160,15 +171,9 @@ def test_a_programming_error_stops_the_crawl_with_one_line(tmp_path, portal, wri
             f"予以备案，请各单位按期完成研究任务，并及时报送进展情况。</p></section></body></html>", encoding="utf-8")
         items.append(f'<li><a href="/p/{n}.html">{title}</a></li>')
     (site / "index.html").write_text(f"<ul>{''.join(items)}</ul>", encoding="utf-8")
-    shim = tmp_path / "shim" / "lxml_html_clean"
-    shim.mkdir(parents=True)
-    (shim / "__init__.py").write_text(
-        'raise ModuleNotFoundError("No module named \'lxml_html_clean\'", name="lxml_html_clean")\n')
     config = write_config(source_toml("plain", f"{portal(site)}/index.html"))
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shim.parent), os.environ.get("PYTHONPATH", "")])}
 
-    done = subprocess.run([*POLICYWATCH, "--config", str(config.path), "crawl"], capture_output=True, text=True,
-                          env=env, timeout=120)
+    done = crawl_without(tmp_path, "lxml_html_clean", config)
 
     assert done.returncode == 1
     [line] = done.stderr.strip().splitlines()
@@ -178,6 +183,34 @@ def test_a_programming_error_stops_the_crawl_with_one_line(tmp_path, portal, wri
     with sqlite3.connect(config.db) as conn:
         assert conn.execute("SELECT count(*) FROM fetches WHERE error LIKE '%ImportError%'").fetchone()[0] == 0
         assert conn.execute("SELECT count(*) FROM fetches WHERE kind = 'detail'").fetchone()[0] == 0
+        assert conn.execute("SELECT status FROM runs").fetchall() == [("failed",)]
+
+
+def test_a_programming_error_in_the_attachment_reader_stops_the_crawl_with_one_line(tmp_path, portal, write_config):
+    """python-docx missing: the attachment reader's worker process cannot import it. That is the installation's
+    fault, not the file's: the crawl stops with one line naming the ImportError, and no file is called corrupt."""
+    site = tmp_path / "site"
+    (site / "p").mkdir(parents=True)
+    make_docx(site / "p" / "fa.docx", ["第一条 为规范管理，制定本办法。"])
+    title = "关于印发管理办法的通知"
+    (site / "p" / "1.html").write_text(
+        f"<html><body><h1>{title}</h1><p>发布时间：2023-12-01</p><section><p>根据管理办法，现将有关事项通知如下，"
+        "请各单位认真贯彻执行，并及时报送进展情况。</p><p><a href=\"/p/fa.docx\">附件：管理办法</a></p></section>"
+        "</body></html>", encoding="utf-8")
+    (site / "index.html").write_text(f'<ul><li><a href="/p/1.html">{title}</a></li></ul>', encoding="utf-8")
+    config = write_config(source_toml("plain", f"{portal(site)}/index.html"))
+
+    done = crawl_without(tmp_path, "docx", config)
+
+    assert done.returncode == 1
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("Error: crawl failed: programming error, crawl stopped: ModuleNotFoundError: No module "
+                           "named 'docx' (crawler/extract/sandbox.py line "), line
+    assert line.endswith("/p/fa.docx)") and "reading http://127.0.0.1:" in line, line
+    with sqlite3.connect(config.db) as conn:
+        assert conn.execute("SELECT count(*) FROM fetches WHERE error LIKE '%corrupt%' OR error LIKE '%reader%'"
+                            ).fetchone()[0] == 0
+        assert conn.execute("SELECT count(*) FROM attachments").fetchone()[0] == 0
         assert conn.execute("SELECT status FROM runs").fetchall() == [("failed",)]
 
 

@@ -10,8 +10,12 @@ one stopped by a limit is replaced for the next file. One worker per crawl proce
 reads one file at a time anyway, and then the memory a crawl can spend on attachments is bounded by one limit,
 not several. Requests and replies cross pipes as a length-prefixed JSON header (never a pickle: the worker has
 parsed hostile bytes, and the crawl believes nothing it says but a kind, a text and a reason), requests followed
-by the file's bytes. A worker dies with its crawl, even one killed with SIGKILL: it asks the kernel for SIGKILL
-when its parent dies (Linux's PR_SET_PDEATHSIG), and leaves when its request pipe closes.
+by the file's bytes. A programming error in the worker (crawler.faults: a reader library that cannot be imported,
+a bug in the readers) is no property of the file: the worker replies with it as "fatal" and leaves, and ``read``
+raises it as a ReportedProgrammingError, which stops the crawl like any other.
+
+A worker dies with its crawl, even one killed with SIGKILL: it asks the kernel for SIGKILL when its parent dies
+(Linux's PR_SET_PDEATHSIG), and leaves when its request pipe closes.
 """
 
 from __future__ import annotations
@@ -45,6 +49,8 @@ from crawler.extract.attachments import (
     guess_kind,
     needs_reader,
 )
+from crawler.faults import ReportedProgrammingError, is_programming_error, summarize_programming_error
+from policywatch.normalize import clean_text
 
 _LENGTH = struct.Struct("<Q")  # every message starts with its length
 _MAX_HEADER = 1 << 16  # a request's header: a file name and a content type
@@ -72,7 +78,8 @@ class AttachmentReader:
         self._lock = threading.Lock()
 
     def read(self, data: bytes, filename: str = "", content_type: str | None = None) -> AttachmentText:
-        """The file's kind, hash, size and text, or the reason it has none; never raises on bad bytes."""
+        """The file's kind, hash, size and text, or the reason it has none; never raises on bad bytes, but raises
+        ReportedProgrammingError for a programming error in the worker (and a programming error of its own)."""
         if not needs_reader(data):  # no library opens these bytes: judged at a glance, here
             return attachment_text(data, filename, content_type, limits=self.limits)
         worker = self._idle.get()
@@ -81,6 +88,8 @@ class AttachmentReader:
         finally:
             self._idle.put(worker)
         digest = hashlib.sha256(data).hexdigest()
+        if isinstance(reply, dict) and "fatal" in reply:
+            raise ReportedProgrammingError(reply["fatal"], reply["where"])
         if isinstance(reply, dict):
             return AttachmentText(reply["kind"], digest, len(data), reply["text"], reply["error"])
         kind = guess_kind(data, filename, content_type)
@@ -126,7 +135,7 @@ class AttachmentReader:
             except ValueError as e:  # an answer that is not one: the worker cannot be trusted any more
                 worker.kill()
                 return None, f"the reader's answer was malformed ({e})"
-            if reply.pop("retire", False):
+            if "fatal" in reply or reply.pop("retire", False):  # after a programming error the worker has left
                 worker.stop()
                 worker = None
             return worker, reply
@@ -181,6 +190,10 @@ class _Worker:
         if length > cap:
             raise ValueError(f"{length:,} bytes")
         reply = json.loads(self._read(length, deadline))
+        if isinstance(reply, dict) and isinstance(reply.get("fatal"), str):
+            if not isinstance(reply.get("where"), str | None):
+                raise ValueError("unexpected fields")
+            return {"fatal": _one_line(reply["fatal"]) or "an error", "where": _one_line(reply["where"] or "") or None}
         if not (isinstance(reply, dict) and reply.get("kind") in ATTACHMENT_KINDS
                 and all(isinstance(reply.get(k), str | None) for k in ("text", "error"))):
             raise ValueError("unexpected fields")
@@ -221,6 +234,11 @@ class _Worker:
         return code
 
 
+def _one_line(text: str) -> str:
+    """A worker's description of an error as one short line a terminal shows as text (it has parsed hostile bytes)."""
+    return " ".join(clean_text(text).split())[:300]
+
+
 def _wait(fd: int, deadline: float, write: bool) -> None:
     """Block until the pipe can be read or written, or raise TimeoutError at the deadline."""
     left = deadline - time.monotonic()
@@ -254,15 +272,24 @@ def _serve(parent: int, limits: Limits) -> None:
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(os.open(os.devnull, os.O_RDWR), 0)  # a library printing or prompting cannot disturb the protocol
     os.dup2(os.open(os.devnull, os.O_RDWR), 1)
-    _warm()
+    broken = _warm()
     resource = _limit_memory(limits)
     while True:
         request = _request(requests)
         if request is None:
             return
+        if broken is not None:  # no file can be read: the first one hears why, and the worker leaves
+            _reply(replies, broken)
+            return
         header, data = request
         _limit_cpu(resource, limits.cpu_seconds)
-        read = attachment_text(data, header["name"], header["type"], limits=limits)
+        try:
+            read = attachment_text(data, header["name"], header["type"], limits=limits)
+        except Exception as e:  # attachment_text raises nothing else: a malformed file is a reason, not a raise
+            if not is_programming_error(e):
+                raise
+            _reply(replies, _fatal(e))
+            return
         del data
         near_limit = _peak_address_space() > _NEAR_LIMIT * (limits.memory_mb << 20)
         if near_limit and read.error and not read.error.startswith(TOO_LARGE):
@@ -270,11 +297,22 @@ def _serve(parent: int, limits: Limits) -> None:
             # with the address space nearly full failed for want of memory.
             read = replace(read, error=TOO_LARGE + f"memory ({limits.memory_mb} MB)")
         retire = near_limit or _trimmed_resident() > _KEEP_RESIDENT
-        reply = json.dumps({"kind": read.kind, "text": read.text, "error": read.error, "retire": retire}).encode()
-        replies.write(_LENGTH.pack(len(reply)) + reply)
-        replies.flush()
+        _reply(replies, {"kind": read.kind, "text": read.text, "error": read.error, "retire": retire})
         if retire:  # a heap that has hit the limit, or will not shrink, is not worth keeping
             return
+
+
+def _reply(replies: Any, reply: dict[str, Any]) -> None:
+    """Send one reply: its length, then its JSON."""
+    encoded = json.dumps(reply).encode()
+    replies.write(_LENGTH.pack(len(encoded)) + encoded)
+    replies.flush()
+
+
+def _fatal(error: BaseException) -> dict[str, Any]:
+    """The reply for a programming error: what it was and where, for the parent to raise again."""
+    what, where = summarize_programming_error(error)
+    return {"fatal": what, "where": where}
 
 
 def _request(requests: Any) -> tuple[dict[str, Any], bytes] | None:
@@ -295,13 +333,19 @@ def _die_with(parent: int) -> None:
         os._exit(0)
 
 
-def _warm() -> None:
+def _warm() -> dict[str, Any] | None:
     """Import every reader's library before the first file: no file pays for it, and the memory limit then
-    counts what reading costs on top of them."""
-    import docx  # noqa: F401
-    import openpyxl  # noqa: F401
-    import pypdf  # noqa: F401
-    import xlrd  # noqa: F401
+    counts what reading costs on top of them. A library that cannot be imported is the fatal reply to send."""
+    try:
+        import docx  # noqa: F401
+        import openpyxl  # noqa: F401
+        import pypdf  # noqa: F401
+        import xlrd  # noqa: F401
+    except Exception as e:
+        if not is_programming_error(e):
+            raise
+        return _fatal(e)
+    return None
 
 
 def _limit_memory(limits: Limits) -> Any:

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from archive.build import build_site
 from policywatch import config as config_module
+from policywatch.cliutil import printable, safe
 from policywatch.portal import serve
 from policywatch.store import Store
 
@@ -155,10 +156,9 @@ def print_found(console: Console, store: Store, run_id: int) -> None:
     table.add_column("title", no_wrap=True, overflow="ellipsis")
     table.add_column("versions", justify="right")
     for doc in store.documents():
-        table.add_row(str(doc["id"]), doc["source"], doc["published"] or "—",
-                      doc["authority"] or "—", doc["title"], str(doc["versions"]))
+        table.add_row(*(safe(doc[key]) for key in ("id", "source", "published", "authority", "title", "versions")))
     console.print(table)
     console.print("\n[bold]Round 2 found:[/]")
     for item in store.run_activity(run_id):
-        console.print(f"  {item['what']:<14} {item['source']:<8} {item['title'] or item['url']}"
-                      + (f"  ({item['detail']})" if item["detail"] else ""), markup=False)
+        console.print(printable(f"  {item['what']:<14} {item['source']:<8} {item['title'] or item['url']}"
+                                + (f"  ({item['detail']})" if item["detail"] else "")), markup=False)

@@ -13,12 +13,10 @@ from contextlib import suppress
 from pathlib import Path
 from typing import ClassVar
 
-from fpdf import FPDF
-
 from policywatch import config as config_module
 from policywatch.portal import PortalHandler
 from policywatch.store import now_iso
-from tests.conftest import POLICYWATCH, crawl_config_text, make_docx, source_toml
+from tests.conftest import POLICYWATCH, crawl_config_text, make_docx, make_pdf, source_toml
 
 PAGES = 40
 KILLS = 10
@@ -50,7 +48,7 @@ def make_site(root: Path) -> None:
                 make_docx(root / "files" / name, [f"第{n}批备案项目名单（附件{k + 1}）", f"项目{n}-{k}：临床研究。"])
             else:
                 name = f"{n}-{k}.pdf"
-                (root / "files" / name).write_bytes(pdf_bytes(f"Annex {k + 1} to notice {n}: project list."))
+                (root / "files" / name).write_bytes(make_pdf(f"Annex {k + 1} to notice {n}: project list."))
             links.append(f"<a href='/files/{name}'>附件{k + 1}</a>")
         (root / "p" / f"{n}.html").write_text(
             f"<html><body><h1>{title}</h1><p>发布时间：2023-12-{n % 28 + 1:02d}</p>"
@@ -58,14 +56,6 @@ def make_site(root: Path) -> None:
             f"<p>请各单位按期完成研究任务。</p><p>{' '.join(links)}</p></div></body></html>", encoding="utf-8")
         items.append(f'<li><a href="/p/{n}.html">{title}</a></li>')
     (root / "index.html").write_text(f"<ul>{''.join(items)}</ul>", encoding="utf-8")
-
-
-def pdf_bytes(text: str) -> bytes:
-    pdf = FPDF()
-    pdf.add_page()
-    pdf.set_font("helvetica", size=12)
-    pdf.multi_cell(0, 10, text)
-    return bytes(pdf.output())
 
 
 def config_in(folder: Path, base: str) -> config_module.Config:

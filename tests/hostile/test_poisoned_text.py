@@ -5,6 +5,7 @@ show` passes none of it to a terminal, and the Atom feed stays XML even from a s
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import sqlite3
@@ -21,7 +22,8 @@ from policywatch.config import ListRule
 from policywatch.crawl import crawl
 from policywatch.normalize import clean_text, clean_url
 from policywatch.portal import serve
-from tests.conftest import POLICYWATCH, crawl_config_text, source_toml
+from tests.conftest import POLICYWATCH, crawl_config_text, make_pdf, source_toml
+from tests.hostile.hostile_web import Site, listing
 from tests.test_digest import CELL_TOPIC, digest_toml
 
 # What no stored or shown text may hold: C0 but tab and newline, DEL, C1, bidi embeddings/overrides/isolates,
@@ -57,16 +59,6 @@ CLEAN_TITLES = {
 }
 
 
-def pdf_bytes(text: str) -> bytes:
-    from fpdf import FPDF
-
-    pdf = FPDF()
-    pdf.add_page()
-    pdf.set_font("helvetica", size=12)
-    pdf.multi_cell(0, 10, text)
-    return bytes(pdf.output())
-
-
 def write_portal(root) -> None:
     """An HTML list, a JSON list, three detail pages and a PDF, every field poisoned; written as raw bytes."""
     (root / "news").mkdir(parents=True)
@@ -77,7 +69,7 @@ def write_portal(root) -> None:
     (root / "list.json").write_bytes(JSON_LIST.encode())
     for n, page in enumerate((PAGE_1, PAGE_2, PAGE_3), 1):
         (root / "news" / f"{n}.html").write_bytes(page.encode("utf-8"))
-    (root / "files" / "notice\x1b.pdf").write_bytes(pdf_bytes(PDF_TEXT))
+    (root / "files" / "notice\x1b.pdf").write_bytes(make_pdf(PDF_TEXT))
 
 
 @pytest.fixture(scope="module")
@@ -214,3 +206,79 @@ def test_a_state_db_written_before_cleaning_still_renders_safely(crawled, tmp_pa
     for fmt in ("text", "md", "html"):
         assert not UNSAFE.search(run(config, "digest", "build", "--digest", "monthly", "--period", "2023-12",
                                      "--format", fmt, db=db_path).stdout)
+
+
+# Rich markup and an emoji code as a page or an old state.db may hold them: every command prints them as written.
+MARKUP = "[/][red]红[/red][link=http://evil.example/]链接[/link]:warning:\\"
+CONTROLS = "\x1b]0;pwned\x07\x1b[2J\x9b1m\u202e\ufffe"
+SGR = re.compile(r"\x1b\[[0-9;]*m")  # the colours `diff --color` asks for, and nothing else
+
+
+def shown(config, *args: str, db) -> str:
+    """stdout and stderr of a command that must succeed, on a console wide enough that no table cell is cut."""
+    result = subprocess.run([*POLICYWATCH, *args, "--config", str(config.path), "--db", str(db)],
+                            capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "1000"})
+    assert result.returncode == 0, result.stderr
+    return result.stdout + result.stderr
+
+
+def test_every_command_prints_stored_text_as_text(crawled, tmp_path) -> None:
+    """A title, authority, change, second version and alert written into state.db with control characters and
+    rich markup: changes, history, diff and sources list exit 0, pass no control character on, and show the
+    markup as text."""
+    config, base = crawled
+    db_path = tmp_path / "old.db"
+    shutil.copy(config.db, db_path)
+    title = f"关于细胞治疗{MARKUP}{CONTROLS}的通知"
+    new_text = f"细胞治疗试点通知。{MARKUP}{CONTROLS}各区卫生健康委组织实施。"
+    db = sqlite3.connect(db_path)
+    (doc_id,) = db.execute("SELECT id FROM documents WHERE url = ?", [base + "/news/1.html"]).fetchone()
+    db.execute("UPDATE documents SET title = ?, authority = ? WHERE id = ?", [title, f"上海市{MARKUP}科委", doc_id])
+    db.execute("UPDATE versions SET title = ? WHERE document_id = ?", [title, doc_id])
+    db.execute("UPDATE changes SET fields = ? WHERE document_id = ?", [f"title,{MARKUP}{CONTROLS}", doc_id])
+    db.execute("INSERT INTO texts (hash, body, size) VALUES ('poisoned', ?, ?)",
+               [zlib.compress(new_text.encode("utf-8")), len(new_text)])
+    db.execute("""INSERT INTO versions (document_id, text_hash, title, created_at, run_id)
+                  SELECT document_id, 'poisoned', ?, created_at, run_id FROM versions WHERE document_id = ?""",
+               [title, doc_id])
+    db.execute("INSERT INTO alerts (source, problem, opened_at) VALUES ('html', ?, '2023-12-08T00:00:00')",
+               [f"list page {MARKUP}{CONTROLS} gone"])
+    db.commit()
+    db.close()
+
+    outputs = {
+        "changes": shown(config, "changes", db=db_path),
+        "history": shown(config, "history", str(doc_id), db=db_path),
+        "diff": shown(config, "diff", str(doc_id), db=db_path),
+        "diff text": shown(config, "diff", str(doc_id), "--format", "text", db=db_path),
+        "sources list": shown(config, "sources", "list", db=db_path),
+    }
+    for command, output in outputs.items():
+        assert not UNSAFE.search(output), command
+        assert MARKUP in output, command
+    assert f"关于细胞治疗{MARKUP}]0;pwned[2J›1m的通知" in outputs["history"]
+    assert f"list page {MARKUP}]0;pwned[2J›1m gone" in outputs["sources list"]
+    coloured = shown(config, "diff", str(doc_id), "--color", db=db_path)
+    assert SGR.search(coloured) and not UNSAFE.search(SGR.sub("", coloured)) and MARKUP in SGR.sub("", coloured)
+    as_json = json.loads(shown(config, "changes", "--json", db=db_path))
+    assert not UNSAFE.search(json.dumps(as_json, ensure_ascii=False))
+    assert clean_text(title) in [change["title"] for change in as_json]
+
+
+def test_a_crawl_error_that_quotes_a_page_prints_as_text(tmp_path) -> None:
+    """A detail page whose Content-Type header carries rich markup and an escape: the crawl's error lines quote it
+    as text, and the command still exits 0."""
+    portal = Site("127.0.0.1")
+    markup = "[/][red]x[link=http://evil.example/]y[/link]:warning:"  # a header is Latin-1
+    content_type = f"application/x-{markup}\x1b[2J\x07"  # no ";": the error quotes the type up to one
+    try:
+        portal.add("/index.html", listing("/doc.html"))
+        portal.add("/doc.html", b"%PDF-1.4", **{"Content-Type": content_type})
+        path = tmp_path / "config.toml"
+        path.write_text(crawl_config_text() + source_toml("html", f"{portal.base}/index.html"), encoding="utf-8")
+        config = config_module.load(path)
+        output = shown(config, "crawl", db=config.db)
+    finally:
+        portal.close()
+    assert not UNSAFE.search(output)
+    assert f"{portal.base}/doc.html: not an HTML page (application/x-{markup}[2J)" in output

@@ -9,12 +9,13 @@ loopback), and an "admin service" is 127.0.0.1 on another port (allowed by addre
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pytest
 
 from policywatch import config as config_module
 from tests.browser import CHROMIUM, require_chromium
-from tests.conftest import crawl_config_text, source_toml
+from tests.conftest import POLICYWATCH, crawl_config_text, source_toml
 from tests.hostile.hostile_web import SECRET, Site, found_in_db, listing, page
 
 LOOPBACK = "refused: {host} is a loopback address (allow it with [crawl] allow_hosts)"
@@ -236,3 +237,51 @@ def test_a_bad_host_list_is_one_clear_line(tmp_path, text, message):
     with pytest.raises(config_module.ConfigError) as raised:
         config_module.load(path)
     assert str(raised.value) == f"config.toml: {message}"
+
+
+def sources_check(config_path, name: str) -> subprocess.CompletedProcess:
+    """`policywatch sources check` of one source, run as a maintainer runs it."""
+    return subprocess.run([*POLICYWATCH, "sources", "check", name, "--config", str(config_path)],
+                          capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("route", ["link", "redirected list", "redirected link", "metadata link"])
+def test_sources_check_never_fetches_an_internal_page(tmp_path, hosts, route):
+    """`sources check` prints what it fetches: a hostile list page (or a redirect) must not make the maintainer's
+    tool fetch an internal page and show it. The check stops with one line naming the refusal."""
+    portal, internal, _ = hosts
+    secret = f"{internal.base}/secret.html"
+    portal.add("/index.html", listing(secret, "/good.html"))
+    portal.redirect("/moved/index.html", f"{internal.base}/index.html")
+    portal.add("/via/index.html", listing("/r/secret.html", "/good.html"))
+    portal.redirect("/r/secret.html", secret)
+    portal.add("/metadata/index.html", listing("http://169.254.169.254/latest/meta-data/", "/good.html"))
+    start, refused = {
+        "link": ("/index.html", f"not fetched: {secret}: {LOOPBACK.format(host='127.0.0.2')}"),
+        "redirected list": ("/moved/index.html", f"not fetched: {internal.base}/index.html: redirected off the "
+                            "source's hosts to"),
+        "redirected link": ("/via/index.html", f"not fetched: {secret}: redirected off the source's hosts to"),
+        "metadata link": ("/metadata/index.html", "not fetched: http://169.254.169.254/latest/meta-data/: refused: "
+                          "169.254.169.254 is a link-local address (allow it with [crawl] allow_hosts)"),
+    }[route]
+    write(tmp_path, source_toml("portal", f"{portal.base}{start}"))
+
+    done = sources_check(tmp_path / "config.toml", "portal")
+
+    assert internal.requests == []
+    assert done.returncode == 1
+    assert SECRET not in done.stdout + done.stderr
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith(f"Error: {refused}"), line
+
+
+def test_sources_check_fetches_an_internal_page_that_allow_hosts_lists(tmp_path, hosts):
+    """The same list page, with the internal host in [crawl] allow_hosts: the operator asked for it."""
+    portal, internal, _ = hosts
+    portal.add("/index.html", listing(f"{internal.base}/secret.html"))
+    write(tmp_path, source_toml("portal", f"{portal.base}/index.html"), '["127.0.0.1", "127.0.0.2"]')
+
+    done = sources_check(tmp_path / "config.toml", "portal")
+
+    assert internal.paths() == ["/secret.html"]
+    assert SECRET in done.stdout, done.stdout + done.stderr
