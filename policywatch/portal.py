@@ -52,6 +52,14 @@ class PortalHandler(SimpleHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
+    def end_headers(self) -> None:
+        """Every answer says ``Connection: close``, as HTTP/1.0 servers should: the server closes the connection
+        after each response, and a client that pools connections (Twisted's does, unless told) would otherwise
+        send its next request down a connection that is closing, and see it fail."""
+        if not any(line.lower().startswith(b"connection:") for line in getattr(self, "_headers_buffer", [])):
+            self.send_header("Connection", "close")
+        super().end_headers()
+
     def _not_modified(self, etag: str, mtime: float) -> bool:
         if_none_match = self.headers.get("If-None-Match")
         if if_none_match is not None:
