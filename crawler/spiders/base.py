@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -13,7 +14,7 @@ from crawler.browser import BrowserUnavailable
 from crawler.extract.attachments import Limits
 from crawler.extract.detail import extract_detail
 from crawler.extract.encoding import decode_html
-from crawler.extract.sandbox import shared_reader
+from crawler.extract.sandbox import AttachmentReader, shared_reader
 from crawler.extract.walls import WALL_STATUSES, detect_wall
 from crawler.faults import is_programming_error
 from crawler.guard import RefusedRequest, host_key, source_hosts
@@ -186,9 +187,19 @@ class PolicySpider(scrapy.Spider):
         host = host_key(canonical)
         return canonical if host == host_key(page) and host in self.hosts else fetched
 
+    @functools.cached_property
+    def attachment_cap(self) -> int:
+        """``[crawl] max_attachments_per_page``, read from the settings once."""
+        return self.settings.getint("PW_MAX_ATTACHMENTS_PER_PAGE", 50)
+
+    @functools.cached_property
+    def reader(self) -> AttachmentReader:
+        """The process's attachment reader for the configured limits, looked up once."""
+        return shared_reader(Limits(**self.settings.getdict("PW_ATTACHMENT_LIMITS")))
+
     def attachment_requests(self, urls: list[str], document_url: str) -> Iterator[scrapy.Request | Fetch]:
         """Requests for a page's first ``max_attachments_per_page`` files; one fetch row records the rest."""
-        cap = self.settings.getint("PW_MAX_ATTACHMENTS_PER_PAGE", 50)
+        cap = self.attachment_cap
         for url in urls[:cap]:
             request = self.attachment_request(url, document_url)
             if request is not None:
@@ -206,8 +217,7 @@ class PolicySpider(scrapy.Spider):
             yield self.fetch_of(response, "attachment")
             return
         name = urlsplit(response.url).path.rsplit("/", 1)[-1]
-        reader = shared_reader(Limits(**self.settings.getdict("PW_ATTACHMENT_LIMITS")))
-        read = await reader.read_async(response.body, name, _header(response, "Content-Type"))
+        read = await self.reader.read_async(response.body, name, _header(response, "Content-Type"))
         yield AttachmentFile(
             fetch=self.fetch_of(response, "attachment", error=read.error), document_url=document_url,
             kind=read.kind, sha256=read.sha256, size=read.size, text=read.text, error=read.error,
