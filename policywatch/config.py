@@ -351,17 +351,13 @@ def parse(raw: dict[str, Any], path: Path, db: str | Path | None = None) -> Conf
     crawl_values = _check(raw.get("crawl", {}), _CRAWL, "crawl", path)
     crawl_values["allow_hosts"] = _hosts(crawl_values, "allow_hosts", "crawl", _ALLOW_HOST, path)
     crawl = CrawlSettings(**crawl_values)
-    for key in ("concurrency_per_domain", "max_page_bytes", "max_attachment_bytes", "timeout", "run_timeout"):
+    for key in ("concurrency_per_domain", "max_page_bytes", "max_attachment_bytes", "timeout", "run_timeout",
+                "attachment_cpu_seconds", "attachment_max_unpacked_bytes"):
         if getattr(crawl, key) <= 0:
             raise ConfigError(path, f"crawl.{key}", "must be greater than 0")
-    for key in ("download_delay", "retries", "recheck_days"):
+    for key in ("download_delay", "retries", "recheck_days", "max_attachments_per_page"):
         if getattr(crawl, key) < 0:
             raise ConfigError(path, f"crawl.{key}", "must be 0 or more")
-    if crawl.max_attachments_per_page < 0:
-        raise ConfigError(path, "crawl.max_attachments_per_page", "must be 0 or more")
-    for key in ("attachment_cpu_seconds", "attachment_max_unpacked_bytes"):
-        if getattr(crawl, key) <= 0:
-            raise ConfigError(path, f"crawl.{key}", "must be greater than 0")
     if crawl.attachment_memory_mb < 256:  # the reading process's Python and libraries alone take about 200 MB
         raise ConfigError(path, "crawl.attachment_memory_mb", "must be at least 256")
     if crawl.processes is not None and crawl.processes <= 0:

@@ -143,6 +143,10 @@ BAD = [
     ("[crawl]\nretries = -1\n", "config.toml: crawl.retries: must be 0 or more"),
     ("[crawl]\nmax_page_bytes = -1\n", "config.toml: crawl.max_page_bytes: must be greater than 0"),
     ("[crawl]\nmax_attachment_bytes = 0\n", "config.toml: crawl.max_attachment_bytes: must be greater than 0"),
+    ("[crawl]\nattachment_cpu_seconds = 0\n", "config.toml: crawl.attachment_cpu_seconds: must be greater than 0"),
+    ("[crawl]\nattachment_memory_mb = 64\n", "config.toml: crawl.attachment_memory_mb: must be at least 256"),
+    ("[crawl]\nattachment_max_unpacked_bytes = -1\n",
+     "config.toml: crawl.attachment_max_unpacked_bytes: must be greater than 0"),
     ("[detect]\nduplicate_threshold = nan\n", "config.toml: detect.duplicate_threshold: must be a finite number, "
      "not nan"),
     (GOOD_SOURCE.replace('name = "sh-sti"', 'name = "sh-sti"\nrecheck_days = -1'),
