@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean browser bench
+.PHONY: demo test lint clean browser bench extraction-report
 
 # The venv's own pip, not upgraded: what a user of a stock Python 3.11 has, so a dependency that only a newer pip
 # resolves shows up here first.
@@ -52,3 +52,10 @@ BENCH_ARGS ?=
 
 bench: $(BIN)/policywatch
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+# Generic extraction scored on every saved real page against hand-read values (tests/extraction_report.py);
+# e.g. make extraction-report REPORT_ARGS="--verbose --expected more.toml"
+REPORT_ARGS ?=
+
+extraction-report: $(BIN)/policywatch
+	$(BIN)/python -m tests.extraction_report $(REPORT_ARGS)

@@ -54,20 +54,30 @@ class Check:
     detail_page: Page | None = None
     detail: DetailFields | None = None
     warnings: list[str] = field(default_factory=list)
+    list_skipped: bool = False  # only a detail file was given: the list was not read
 
     @property
     def broken(self) -> bool:
-        """A wall, or no items at all: the source would not work as configured."""
+        """A wall, or no items at all: the source would not work as configured (a skipped list says nothing)."""
+        if self.list_skipped:
+            return self.detail_page is not None and self.detail_page.wall is not None
         return self.list_page.wall is not None or not self.items
 
 
 def check_source(config: Config, source: Source, list_file: Path | None = None, detail: str | None = None) -> Check:
     """Read the list page (``list_file`` or fetched) and a detail page (``detail``: a file or URL; by default
-    the first item's, fetched, unless the list came from a file)."""
+    the first item's, fetched, unless the list came from a file). Given a detail file and no list file, the list
+    is skipped: nothing is fetched when only files are given."""
     if source.name in custom_spiders():
         raise CheckError(f"{source.name} is read by its own spider (crawler/spiders/), not by its list rules: "
                          f"try it with `policywatch crawl {source.name}`")
     list_url = source.start_urls[0]
+    if list_file is None and detail is not None and not _is_url(detail):
+        check = Check(source, Page(list_url, "", None, None), [], 0, None, list_skipped=True)
+        check.warnings.append("the list page was not read (no --file given with a detail file); "
+                              "its items are not checked")
+        check.detail_page = _read(Path(detail), list_url)
+        return _check_detail(check, None)
     guard = _Guard(config, source)
     page = _read(list_file, list_url) if list_file else _fetch(list_url, config, guard)
     check = Check(source, page, [], 0, None)
@@ -85,6 +95,9 @@ def check_source(config: Config, source: Source, list_file: Path | None = None, 
             f"0 items: the item selector {rule.item!r} matches nothing on the page" if not listing.found else
             f"0 items: the item selector {rule.item!r} matched {listing.found} elements, "
             f"none with a link ({rule.link!r})")
+    if listing.not_urls:
+        check.warnings.append(f"{len(listing.not_urls)} of {listing.found} items have a link that is not a URL: "
+                              f"{listing.not_urls[0][:80]}")
     undated = sum(1 for item in listing.items if not item.published)
     if listing.items and undated:
         check.warnings.append(f"{undated} of {len(listing.items)} items have no date on the list page")
@@ -93,15 +106,27 @@ def check_source(config: Config, source: Source, list_file: Path | None = None, 
     target = detail or (listing.items[0].url if listing.items and list_file is None else None)
     if target is None:
         return check
-    is_file = detail is not None and not detail.startswith(("http://", "https://"))
     first = listing.items[0] if listing.items and target == listing.items[0].url else None
-    check.detail_page = _read(Path(target), list_url) if is_file else _fetch(target, config, guard)
+    check.detail_page = _fetch(target, config, guard) if _is_url(target) else _read(Path(target), list_url)
+    return _check_detail(check, first)
+
+
+def _is_url(target: str) -> bool:
+    return target.startswith(("http://", "https://"))
+
+
+def _check_detail(check: Check, first: ListItem | None) -> Check:
+    """Extract the detail page read into ``check`` (with the list item that links it, if known) and note what
+    looks wrong, the extraction's own warnings included."""
+    source = check.source
+    assert check.detail_page is not None
     if check.detail_page.wall:
         check.warnings.append(f"the detail page is an {check.detail_page.wall}")
         return check
     fields = extract_detail(check.detail_page.text, check.detail_page.url, source.detail,
                             first.title if first else None, first.date if first else None)
     check.detail = fields
+    check.warnings.extend(fields.warnings)
     if not fields.published:
         check.warnings.append("the detail page gives no publish date")
     if len(fields.text) < MIN_TEXT_CHARS:

@@ -330,7 +330,7 @@ def sources_list(ctx: click.Context, as_json: bool, config_path: str | None, db_
     if config.db.exists():
         with Store(config.db, read_only=True) as store:
             stats = {row["name"]: row for row in store.sources_overview()}
-    health = ("documents", "last_crawl", "last_success", "last_items", "error_streak", "alert")
+    health = ("documents", "last_crawl", "last_success", "last_items", "error_streak", "alert", "warning")
     spiders = custom_spiders()
     rows = [
         {"name": s.name, "title": s.title, "region": s.region, "authority": s.authority,
@@ -352,6 +352,9 @@ def sources_list(ctx: click.Context, as_json: bool, config_path: str | None, db_
                  row["last_crawl"] or "never", row["last_items"], row["error_streak"], row["alert"] or "")
         table.add_row(*(safe(cell) for cell in cells), style="red" if row["alert"] else None)
     out.print(table)
+    for row in rows:
+        if row["warning"]:
+            out.print(f"[yellow]! {safe(row['name'])}: {safe(row['warning'])}[/]")
 
 
 @sources.command("check")
@@ -383,7 +386,8 @@ def sources_check(
     fields = check.detail
     if as_json:
         click.echo(json.dumps({
-            "source": name, "list_url": check.list_page.url, "matched": check.matched, "next_page": check.next_url,
+            "source": name, "list_url": check.list_page.url, "list_read": not check.list_skipped,
+            "matched": check.matched, "next_page": check.next_url,
             "items": [{"title": i.title, "date": i.published, "url": i.url} for i in check.items],
             "detail": None if fields is None else {
                 "url": check.detail_page.url, "title": fields.title, "published": fields.published,
@@ -399,16 +403,19 @@ def sources_check(
 
 
 def _print_check(check: Any) -> None:
-    out.print(f"[bold]{safe(check.source.name)}[/]  {safe(check.list_page.url)}"
-              f"  ({'saved file' if check.list_page.status is None else f'HTTP {check.list_page.status}'})")
-    table = Table()
-    for column in ("#", "date", "title", "link"):
-        table.add_column(column, overflow="fold")
-    for n, item in enumerate(check.items, 1):
-        table.add_row(str(n), safe(item.published), safe(item.title), safe(item.url))
-    out.print(table)
-    out.print(f"{len(check.items)} items ({check.matched} elements matched); "
-              f"next page: {safe(check.next_url or 'none')}")
+    if check.list_skipped:
+        out.print(f"[bold]{safe(check.source.name)}[/]  {safe(check.list_page.url)}  (list not read: offline)")
+    else:
+        out.print(f"[bold]{safe(check.source.name)}[/]  {safe(check.list_page.url)}"
+                  f"  ({'saved file' if check.list_page.status is None else f'HTTP {check.list_page.status}'})")
+        table = Table()
+        for column in ("#", "date", "title", "link"):
+            table.add_column(column, overflow="fold")
+        for n, item in enumerate(check.items, 1):
+            table.add_row(str(n), safe(item.published), safe(item.title), safe(item.url))
+        out.print(table)
+        out.print(f"{len(check.items)} items ({check.matched} elements matched); "
+                  f"next page: {safe(check.next_url or 'none')}")
     if check.detail is not None:
         fields = check.detail
         out.print(f"\n[bold]detail[/]  {safe(check.detail_page.url)}")

@@ -27,6 +27,7 @@ class Fetch:
     etag: str | None = None
     last_modified: str | None = None
     items: int | None = None  # list pages: how many items the list selector found
+    warning: str | None = None  # what extraction could not do as configured ("[sources.detail] body … matched nothing")
 
 
 @dataclass

@@ -207,6 +207,12 @@ def m008_likeness_v2(db: sqlite_utils.Database) -> None:
         _replace_bands(db.conn, doc_id, mine.bands)
 
 
+@migrations()
+def m009_fetch_warnings(db: sqlite_utils.Database) -> None:
+    # What extraction could not do as configured (a [sources.detail] selector that matched nothing), per fetch.
+    db["fetches"].add_column("warning", str)
+
+
 def _replace_bands(conn: sqlite3.Connection, document_id: int, bands: tuple[int, ...]) -> None:
     """A document's LSH band buckets (the duplicate lookup), in place of those it had."""
     conn.execute("DELETE FROM doc_bands WHERE document_id = ?", [document_id])
@@ -331,7 +337,7 @@ class DocRef:
 _SETTLED_FAILURE = """(f.status BETWEEN 400 AND 499 AND f.status NOT IN (408, 412, 425, 429))
     OR f.error LIKE 'file larger than the size cap%' OR f.error = 'forbidden by robots.txt'
     OR f.error = 'too many redirects (redirect loop)' OR f.error LIKE 'refused: %'
-    OR f.error LIKE 'redirected off the source''s hosts%'"""
+    OR f.error LIKE 'redirected off the source''s hosts%' OR f.error LIKE 'not a file: %'"""
 
 
 def _listed(attachments: str | None) -> tuple[str, ...]:
@@ -595,7 +601,8 @@ class Store:
         return list(self.db.query(sql, [run_id]))
 
     def sources_overview(self) -> list[dict[str, Any]]:
-        """Each known source with its document count, last crawl, and health (items, error streak, open alert)."""
+        """Each known source with its document count, last crawl, and health (items, error streak, open alert, and
+        an extraction warning of its latest run)."""
         sql = """
             SELECT s.name, s.title, s.region, s.authority,
                    (SELECT count(*) FROM documents d WHERE d.source = s.name) AS documents,
@@ -608,7 +615,10 @@ class Store:
                        (SELECT max(run_id) FROM source_runs k
                          WHERE k.source = s.name AND k.outcome = 'ok' AND k.list_errors = 0), 0)) AS error_streak,
                    (SELECT problem FROM alerts a WHERE a.source = s.name AND a.cleared_at IS NULL
-                     ORDER BY id DESC LIMIT 1) AS alert
+                     ORDER BY id DESC LIMIT 1) AS alert,
+                   (SELECT warning FROM fetches f WHERE f.source = s.name AND f.warning IS NOT NULL
+                       AND f.run_id = (SELECT max(run_id) FROM fetches g WHERE g.source = s.name)
+                     ORDER BY f.id DESC LIMIT 1) AS warning
               FROM sources s ORDER BY s.name
         """
         return list(self.db.query(sql))

@@ -26,6 +26,7 @@ PLANTED = "并开展异种细胞移植临床研究监管试点"
 MEASURES = ["一、支持建设免疫细胞制备中心。", "二、对新获批的细胞治疗产品给予奖励。"]
 MEASURES_PLANTED = "每个产品最高奖励一千万元"
 HOSTILE_TITLE = '<script>window.__pwned = 1</script>关于<img src=x onerror="window.__pwned = 2">细胞测试的通知'
+HOSTILE_TITLE_SHOWN = "关于细胞测试的通知"  # markup written as text is no part of a title
 HOSTILE_BODY = '<script>window.__pwned = 3</script>正文提到<b onmouseover="window.__pwned = 4">细胞</b>。'
 CELL_TITLE = "关于开展干细胞临床研究项目备案工作的通知"
 CELL_BODY = ("为规范干细胞临床研究，上海市卫生健康委员会现就干细胞临床研究项目备案工作通知如下。"

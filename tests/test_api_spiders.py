@@ -8,6 +8,7 @@ what it was asked, so the assertions are about the method, form and query the sp
 from __future__ import annotations
 
 import re
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -304,3 +305,38 @@ def test_an_html_page_or_a_failed_call_is_a_list_error(crawl_the_apis):
         (None, "not JSON: <html><body><h1>Sorry, Page Not Found</h1></body></html>")]
     assert list_fetches(store, "cde-zdyz") == [(None, "API error: code 500: 系统繁忙")]
     assert store.count("documents") == 0
+
+
+# -- gov.cn on a real answer ---------------------------------------------------------------------------
+
+REAL = ROOT / "tests" / "fixtures" / "real"  # see its MANIFEST.md
+REAL_PAIR = "/zhengce/zhengceku/202609/content_7082302.htm"  # bumenfile item 3 of the saved answer
+
+
+def test_govcn_reads_a_real_library_answer_and_its_detail_page(tmp_path, portal, write_config, run_crawl, open_store):
+    """The saved search answer (gongwen and bumenfile, 5 each) and the real detail page of one of its items: the
+    spider reads 10 items from the groups it merges, and the page stores the values read off it by hand."""
+    def api(method: str, path: str, params: dict[str, str]) -> Answer | None:
+        if path != "/search-gov/data":
+            return None
+        page1 = (REAL / "gov-cn-zhengceku-search-api-list-01.json").read_bytes()
+        return (200, JSON, page1 if params.get("p") == "1" else fixture("govcn-zhengceku-page2.json"))
+
+    detail = (REAL / "gov-cn-zhengceku-bmwj-detail-01.html").read_text(encoding="utf-8")
+    fake = FakePortal(api, {REAL_PAIR: detail}, hosts=("https://www.gov.cn",))
+    base = portal(tmp_path, fake.handler())
+    config = write_config(*entries(base, "govcn-zhengceku"))
+
+    run_crawl(config)
+
+    store = open_store(config.db)
+    assert list_fetches(store, "govcn-zhengceku") == [(10, None), (0, None)]
+    detail_paths = [path for _, path, _ in fake.asked if path.startswith("/zhengce/zhengceku/")]
+    assert len(set(detail_paths)) == 10 and REAL_PAIR in detail_paths
+    [doc] = store.documents("govcn-zhengceku")  # the other nine answer 404 here
+    expected = next(entry for entry in tomllib.loads((REAL / "expected.toml").read_text(encoding="utf-8"))["detail"]
+                    if entry["file"] == "gov-cn-zhengceku-bmwj-detail-01.html")
+    assert doc["url"] == base + REAL_PAIR
+    assert (doc["title"], doc["published"], doc["authority"]) == (
+        expected["title"], expected["published"], expected["authority"])
+    assert doc["doc_number"] is None  # its 发文字号 cell is empty

@@ -115,7 +115,10 @@ def test_by_region_groups_the_items_of_seed_000_like_the_seed(tmp_path, portal, 
     assert june.startswith("政策彙總 | 6月份行業政策及動態彙總\n") and "2021年6月8日" in june
 
 
-HOSTILE = '关于<script>alert("x")</script>{{ 7*7 }}干细胞临床研究的通知'
+# Scraped text that a template or a browser could take for code: a title keeps {{ }} as written (markup written as
+# text is dropped from titles), and a body quotes a script as text.
+HOSTILE = '关于{{ 7*7 }}干细胞临床研究的通知'
+SCRIPT_TEXT = '<script>alert("x")</script>'
 POLICY = ("为贯彻落实《关于加快推进生物医药产业高质量发展的意见》，支持开展干细胞临床研究和免疫细胞治疗产品研发，"
           "现就细胞治疗产品临床转化应用试点工作通知如下。\n一、试点期三年，试点单位应当具备细胞制备和质量控制能力。\n"
           "二、各地卫生健康行政部门要加强指导，做好备案和监督管理工作。\n三、试点单位按季度报送工作进展。")
@@ -126,7 +129,8 @@ def hostile_site(tmp_path, portal, write_config, *more_sources: str):
     national, province = tmp_path / "national", tmp_path / "province"
     write_site(national, [
         ("关于开展细胞治疗产品临床转化应用试点工作的通知", "2023-12-08", POLICY),
-        (HOSTILE, "2023-12-05", "国家卫生健康委员会发布通知，支持开展干细胞和免疫细胞临床研究。<b>加粗</b>"),
+        ('关于<script>alert("x")</script>{{ 7*7 }}干细胞临床研究的通知', "2023-12-05",
+         f"国家卫生健康委员会发布通知{escape(SCRIPT_TEXT)}，支持开展干细胞和免疫细胞临床研究。<b>加粗</b>"),
         ("关于做好2024年元旦春节期间医疗服务保障工作的通知", "2023-12-15", "各地要做好节日期间医疗服务保障工作。"),
     ])
     write_site(province, [("转发国家卫生健康委关于开展细胞治疗产品临床转化应用试点工作的通知", "2023-12-12",
@@ -149,7 +153,7 @@ def test_reposts_collapse_and_scraped_text_stays_text_in_every_format(tmp_path, 
     assert "同时发布：四川省卫生健康委员会" in text  # the title line above shows {{ 7*7 }} as written
 
     html = build(config, "monthly", "2023-12", "html").stdout
-    assert "<script" not in html and '&lt;script&gt;alert("x")&lt;/script&gt;{{ 7*7 }}' in html
+    assert "<script" not in html and '&lt;script&gt;alert("x")&lt;/script&gt;' in html and "{{ 7*7 }}" in html
     assert "<b>" not in html and "style=" in html  # CSS inlined
     markdown = build(config, "monthly", "2023-12", "md").stdout
     assert "<script" not in markdown and "&lt;script&gt;" in markdown

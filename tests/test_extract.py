@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from crawler.extract.dates import labelled_date, parse_date
+from crawler.extract.dates import labelled_date, parse_date, url_date
 from crawler.extract.detail import extract_detail
 from crawler.extract.docnum import find_doc_number
 from crawler.extract.encoding import decode_html
@@ -66,6 +66,37 @@ def test_authority_ends_where_the_view_counter_begins() -> None:
 @pytest.mark.parametrize(("text", "expected"), LABELLED)
 def test_labelled_date(text: str, expected: str | None) -> None:
     assert labelled_date(text) == expected
+
+
+@pytest.mark.parametrize(("url", "expected"), [
+    ("http://gsj.wuhan.gov.cn:9091/zwgk/zcfg/fl/201803/t20180314_224599.html", "2018-03-14"),
+    ("http://www.lishui.gov.cn/art/2023/10/23/art_1229283449_2493752.html", "2023-10-23"),
+    ("https://www.cac.gov.cn/2026-09/07/c_1.htm", "2026-09-07"),
+    ("http://www.nea.gov.cn/20260928/ccc0e6f6/c.html", "2026-09-28"),
+    ("https://www.wanzai.gov.cn/wzxrmzf/tjsj/202305/a1.shtml", None),  # a month folder names no day
+    ("http://x.gov.cn/t20230231_1.html", None),
+    ("http://x.gov.cn/a.html?d=20230101", None),  # the query is no path
+])
+def test_url_date(url: str, expected: str | None) -> None:
+    assert url_date(url) == expected
+
+
+def page_dated(label: str, meta: str) -> str:
+    return (f"<html><head><meta name='PubDate' content='{meta}'></head><body><h1>中华人民共和国反不正当竞争法</h1>"
+            f"<div>{label}</div><div id='zoom'><p>为了促进社会主义市场经济健康发展，鼓励和保护公平竞争，制定本法。</p>"
+            "</div></body></html>")
+
+
+@pytest.mark.parametrize(("label", "meta", "url", "expected"), [
+    # The label wins over the meta date...
+    ("公开日期：2018-01-01", "2018-03-20 10:00", "http://x.gov.cn/201803/t20180314_1.html", "2018-01-01"),
+    # ...unless the meta date and the URL agree on another day: the label then holds some other date.
+    ("公开日期：2018-01-01", "2018-03-14 10:00", "http://x.gov.cn/201803/t20180314_1.html", "2018-03-14"),
+    ("生成日期：2023-05-11", "2023-08-16 10:33:59", "http://x.gov.cn/202305/a.shtml", "2023-05-11"),
+    ("", "2023-08-16 10:33:59", "http://x.gov.cn/202305/a.shtml", "2023-08-16"),
+])
+def test_publication_date_label_meta_and_url(label: str, meta: str, url: str, expected: str) -> None:
+    assert extract_detail(page_dated(label, meta), url).published == expected
 
 
 DOC_NUMBERS = [

@@ -52,3 +52,10 @@ def test_alternatives_take_the_first_present_value() -> None:
 
 def test_a_page_without_the_json_finds_nothing() -> None:
     assert items("<html><body>维护中</body></html>", item="json:listData.articleList", link="json:url") == []
+
+
+def test_json_links_that_are_no_url_are_counted_not_requested() -> None:
+    feed = json.dumps([{"t": "一", "u": "javascript:void(0)"}, {"t": "二", "u": "/a/2.html"}])
+    listing = extract_list(feed, "https://www.example.gov.cn/col/list.html", ListRule(item="json:$", link="json:u"))
+    assert [i.url for i in listing.items] == ["https://www.example.gov.cn/a/2.html"]
+    assert listing.not_urls == ("javascript:void(0)",)

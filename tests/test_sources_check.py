@@ -71,3 +71,83 @@ def test_check_sends_sources_with_their_own_spider_to_a_crawl(tmp_path) -> None:
     assert result.returncode == 1
     assert result.stderr == ("Error: govcn-zhengceku is read by its own spider (crawler/spiders/), not by its list "
                              "rules: try it with `policywatch crawl govcn-zhengceku`\n")
+
+
+DETAIL = ("<html><head><meta charset='utf-8'><title>关于开展细胞治疗临床研究备案工作的通知</title></head><body>"
+          "<h1>关于开展细胞治疗临床研究备案工作的通知</h1><p>发布时间：2023-12-05 来源：国家卫生健康委员会</p>"
+          "<div id='zoom'><p>为规范干细胞临床研究，现就备案工作通知如下。各省级卫生健康行政部门要加强指导。</p></div>"
+          "</body></html>")
+UNMATCHED = '[sources.detail]\ntitle = "h2.wdtit::text"\nbody = "#content1"\n'
+
+
+class RecordingPortal(PortalHandler):
+    requested: list[str] = []  # noqa: RUF012 (per test)
+
+    def do_GET(self) -> None:
+        self.requested.append(self.path)
+        super().do_GET()
+
+
+def test_a_detail_file_alone_is_checked_offline(tmp_path, portal, write_config) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text('<ul><li><a href="/a.html">通知</a></li></ul>', encoding="utf-8")
+    detail = tmp_path / "saved-detail.html"
+    detail.write_text(DETAIL, encoding="utf-8")
+    RecordingPortal.requested = []
+    base = portal(site, RecordingPortal)
+    config = write_config(source_toml("offline", f"{base}/index.html"))
+
+    shown = check(config.path, "offline", "--detail", str(detail))
+    as_json = check(config.path, "offline", "--detail", str(detail), "--json")
+
+    assert RecordingPortal.requested == []  # the list URL was never fetched
+    assert shown.returncode == 0, shown.stderr
+    assert "(list not read: offline)" in shown.stdout and "关于开展细胞治疗临床研究备案工作的通知" in shown.stdout
+    report = json.loads(as_json.stdout)
+    assert (report["list_read"], report["items"], report["detail"]["published"]) == (False, [], "2023-12-05")
+    assert report["warnings"] == ["the list page was not read (no --file given with a detail file); "
+                                  "its items are not checked"]
+
+
+def test_detail_selectors_that_match_nothing_are_warned_about(tmp_path, write_config) -> None:
+    detail = tmp_path / "saved-detail.html"
+    detail.write_text(DETAIL, encoding="utf-8")
+    config = write_config(source_toml("unmatched", "https://www.example.gov.cn/list.html") + UNMATCHED)
+
+    result = check(config.path, "unmatched", "--detail", str(detail), "--json")
+
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["detail"]["title"] == "关于开展细胞治疗临床研究备案工作的通知"  # found automatically
+    assert report["detail"]["text"].startswith("为规范干细胞临床研究")
+    assert report["warnings"][1:] == [
+        "[sources.detail] title 'h2.wdtit::text' matched nothing; found automatically",
+        "[sources.detail] body '#content1' matched nothing; found automatically"]
+
+
+def test_a_crawl_records_detail_selectors_that_match_nothing(tmp_path, portal, write_config, run_crawl,
+                                                            open_store) -> None:
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text('<ul><li><a href="/a.html">通知</a></li></ul>', encoding="utf-8")
+    (site / "a.html").write_text(DETAIL, encoding="utf-8")
+    base = portal(site)
+    config = write_config(source_toml("unmatched", f"{base}/index.html") + UNMATCHED,
+                          source_toml("fine", f"{base}/index.html"))
+
+    run_crawl(config)
+
+    store = open_store(config.db)
+    rows = store.db.execute("SELECT source, warning FROM fetches WHERE kind = 'detail' ORDER BY source").fetchall()
+    warning = ("[sources.detail] title 'h2.wdtit::text' matched nothing; found automatically; "
+               "[sources.detail] body '#content1' matched nothing; found automatically")
+    assert rows == [("fine", None), ("unmatched", warning)]
+    assert store.document(f"{base}/a.html")["text"].startswith("为规范干细胞临床研究")
+    listed = subprocess.run([*POLICYWATCH, "sources", "list", "--config", str(config.path)], capture_output=True,
+                            text=True)
+    assert listed.returncode == 0, listed.stderr
+    assert f"! unmatched: {warning}" in " ".join(listed.stdout.split())
+    as_json = subprocess.run([*POLICYWATCH, "sources", "list", "--json", "--config", str(config.path)],
+                             capture_output=True, text=True)
+    assert {row["name"]: row["warning"] for row in json.loads(as_json.stdout)} == {"fine": None, "unmatched": warning}

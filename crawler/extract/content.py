@@ -16,6 +16,7 @@ import re
 from lxml import etree, html
 from lxml.cssselect import CSSSelector
 
+from crawler.extract.trim import trim_body
 from policywatch.normalize import clean_lines
 
 # Body containers of common government CMS templates, most specific first.
@@ -24,7 +25,7 @@ KNOWN_BODIES = (
     "#content1", "#ivs_content", ".Article_content", ".article-content", ".pages_content",
     ".detailCon", ".wrapper_detail_text", ".detil-new-cont", "#xw_box", ".zw", "#Zoom",
     ".article_con", ".news_content", ".TRS_PreAppend", "#wenzhang-content", ".content_article",
-    "#detailCon", "#content",
+    "#detailCon", "#content", ".zoom",
 )
 MIN_BODY_CHARS = 40
 logging.getLogger("trafilatura").setLevel(logging.ERROR)
@@ -135,23 +136,86 @@ def embedded_text(page: str) -> str:
     return best
 
 
-def main_text(root: html.HtmlElement) -> str:
-    """The page's main text: a known CMS container if one has text, else trafilatura's pick."""
+def _has_text(text: str) -> bool:
+    """Whether a body holds text beyond page furniture: a container holding only the metadata table or the
+    info line above an article is not the article."""
+    trimmed = trim_body(text)
+    return not trimmed.warnings and len(trimmed.text) >= MIN_BODY_CHARS
+
+
+def main_text(root: html.HtmlElement, page: str = "") -> str:
+    """The page's main text: a known CMS container if one has text, else trafilatura's pick. When that is only
+    furniture (a header table, an info line), an article embedded as JSON in the ``page``'s scripts, else a
+    known container's short text, else the block densest in paragraph text."""
+    short = ""  # a known container's text that is short (a 解读 page's one link) or furniture only
     for selector in KNOWN_BODIES:
         for el in css(selector)(root):
             text = body_from(el)
-            if len(text) >= MIN_BODY_CHARS:
+            if _has_text(text):
                 return text
+            short = short or text
     for el in list(root.iter(*_CHROME)):
         el.drop_tree()
     import trafilatura  # here, not at the top: its imports cost every crawl process ~0.1 s, most never need it
 
-    extracted = trafilatura.extract(
+    extracted = clean_lines(trafilatura.extract(
         root,
         include_comments=False,
         include_tables=True,
         favor_precision=True,
         deduplicate=False,
         with_metadata=False,
-    )
-    return clean_lines(extracted or "")
+    ) or "")
+    if _has_text(extracted):
+        return extracted
+    embedded = embedded_text(repair(page)) if page else ""
+    if len(embedded) >= MIN_BODY_CHARS:
+        return embedded
+    if short and not trim_body(short).warnings:  # a short notice in its CMS container is that notice
+        return short
+    dense = _densest_block(root)
+    if dense is not None and _has_text(text := body_from(dense)):
+        return text
+    return short or extracted
+
+
+_BLOCKS = frozenset(("div", "td", "section", "article", "main"))
+# Blocks a template names as page furniture.
+_NOT_ARTICLE = re.compile(r"foot|copyright|bottom|banquan|header|\bhead|\bnav|menu|sidebar|links|youqing", re.I)
+
+
+def _densest_block(root: html.HtmlElement) -> html.HtmlElement | None:
+    """The block with the most text of its own (in its paragraphs and bare text, not in links) and in the
+    blocks right inside it: an article's container, where a navigation block is made of links and a header of
+    a table.
+
+    One pass in document order: each element inherits its nearest block and whether it sits in a link from its
+    parent, so every text node counts once, towards one block, however deep the page nests."""
+    nowhere: tuple[html.HtmlElement | None, bool, bool] = (None, False, False)
+    owner: dict[html.HtmlElement, tuple[html.HtmlElement | None, bool, bool]] = {}  # block, in a link, in furniture
+    own: dict[html.HtmlElement, int] = {}
+    outer: dict[html.HtmlElement, html.HtmlElement] = {}  # block → the block it sits in
+    for el in root.iter():
+        parent = el.getparent()
+        block, in_link, furniture = owner.get(parent, nowhere) if parent is not None else nowhere
+        if isinstance(el.tag, str):
+            tag = el.tag.lower()
+            in_link = in_link or tag == "a"
+            if tag in _BLOCKS and not furniture:
+                furniture = _NOT_ARTICLE.search(f"{el.get('class', '')} {el.get('id', '')}") is not None
+                if block is not None:
+                    outer[el] = block
+                block = None if furniture else el
+        owner[el] = (block, in_link, furniture)
+        if block is not None and not in_link and el.text:
+            own[block] = own.get(block, 0) + len(el.text.strip())
+        tail_block, tail_in_link, _ = owner.get(parent, nowhere) if parent is not None else nowhere
+        if tail_block is not None and not tail_in_link and el.tail:
+            own[tail_block] = own.get(tail_block, 0) + len(el.tail.strip())
+    # Templates that write each paragraph as a <div> of its own: their container is credited with them.
+    score = dict(own)
+    for block, chars in own.items():
+        if block in outer:
+            score[outer[block]] = score.get(outer[block], 0) + chars
+    best = max(score, key=score.__getitem__, default=None)
+    return best if best is not None and score[best] >= MIN_BODY_CHARS else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from urllib.parse import urlsplit
 
 from policywatch.hanzi import either_script
 
@@ -15,7 +16,8 @@ DATE = re.compile(
 # bare 时间/日期 labels count only when no publication label has a date, and only standing
 # alone: 成文日期 (signing), 实施日期, 截止时间 and the like are not publication dates.
 _VALUE = r"\s*[:：]?\s*[\[【(（]?\s*" + DATE.pattern
-_PUBLICATION = ("发布时间", "发布日期", "公开日期", "发表时间", "发文日期")
+# 生成日期 is the 政府信息公开 catalogue's word for the day an entry was published.
+_PUBLICATION = ("发布时间", "发布日期", "公开日期", "发表时间", "发文日期", "生成日期")
 LABELLED = (  # in either script: Traditional pages say 發布時間
     re.compile("(?:" + "|".join(map(either_script, _PUBLICATION)) + "|PubDate)" + _VALUE),
     re.compile(r"(?<![\u4e00-\u9fff])(?:" + either_script("时间") + "|" + either_script("日期") + ")" + _VALUE),
@@ -49,3 +51,17 @@ def labelled_date(text: str) -> str | None:
             if iso:
                 return iso
     return None
+
+
+# A day in a URL's path, as CMSs write it: /t20180314_224599.html, /art/2023/10/23/art_…, /2023-10/23/c_….htm,
+# /20260928/<id>/c.html. Month-only folders (/202305/) say no day.
+_URL_DATE = re.compile(r"(?:/t|/)((?:19|20)\d{2})(\d{2})(\d{2})(?=[_/])|/((?:19|20)\d{2})[/-](\d{1,2})/(\d{1,2})/")
+
+
+def url_date(url: str) -> str | None:
+    """The publication day a URL's path names, or None."""
+    match = _URL_DATE.search(urlsplit(url).path)
+    if match is None:
+        return None
+    year, month, day = (g for g in match.groups() if g is not None)
+    return to_iso(year, month, day)

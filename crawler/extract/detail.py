@@ -18,10 +18,10 @@ from urllib.parse import urljoin, urlsplit
 
 import parsel
 
+from crawler.extract.attachment_links import attachment_links
 from crawler.extract.content import (
     MIN_BODY_CHARS,
     body_from,
-    css,
     element_text,
     embedded_text,
     main_text,
@@ -29,8 +29,11 @@ from crawler.extract.content import (
     repair,
     strip_invisible,
 )
-from crawler.extract.dates import DATE, labelled_date, parse_date, to_iso
-from crawler.extract.docnum import DOC_NUMBER, find_doc_number
+from crawler.extract.dates import DATE, labelled_date, parse_date, to_iso, url_date
+from crawler.extract.docnum import DOC_NUMBER, OWN_FORM_AT_END, decree_lines, find_doc_number, red_head_number
+from crawler.extract.issuer import ISSUER_LABELS, Labelled, choose_issuer, copyright_owners
+from crawler.extract.title import choose_title, clean_title, site_names
+from crawler.extract.trim import LINK_ONLY_MAX_CHARS, link_key, link_only, trim_body
 from policywatch.config import select
 from policywatch.hanzi import char_classes, either_script
 from policywatch.normalize import clean_text, clean_url
@@ -42,15 +45,6 @@ if TYPE_CHECKING:
 
     from policywatch.config import DetailRule
 
-ATTACHMENT_EXTENSIONS = (".pdf", ".doc", ".docx", ".wps", ".xls", ".xlsx", ".et", ".ofd",
-                         ".zip", ".rar", ".7z", ".ppt", ".pptx", ".txt", ".csv")
-_TITLE_SELECTORS = (".article-title", ".wdtit", ".content_title", ".article_title", "div.tit",
-                    "#ivs_title", ".titles", ".wrapper_deatil_title", ".detail-article-title",
-                    ".xxgk_title", ".news_title", "h1", "h2")
-_TITLE_SPLIT = re.compile(r"\s*(?:[-_|｜—]{1,2}|——)\s*")
-_ELLIPSIS = re.compile(r"(?:\.{3}|…+)\s*$")
-_JUNK_AUTHORITY = re.compile(r"^(?:本网|本站|网站|管理员|admin|原创|分享|打印|关闭|收藏|字号)$|管理员$")
-_SITE_PREFIX = re.compile(r"^(?:本网|本站)\s*")
 # "全国人民代表大会常务委员会关于…": the issuer a title names before 关于. Not "转发国家卫生健康委关于…":
 # a repost names the original issuer, not its own.
 _TITLE_ISSUER = re.compile(
@@ -60,7 +54,8 @@ _META_DATES = ("pubdate", "publishdate", "firstpublishedtime", "publishtime",
 _DIGIT_CJK_SPACE = re.compile(r"(?<=\d)\s+(?=[\u4e00-\u9fa5])|(?<=[\u4e00-\u9fa5])\s+(?=\d)")
 # A promulgation line at the top of a body: "（2021年7月27日中华人民共和国国务院令第746号公布）".
 _PROMULGATED = re.compile(DOC_NUMBER.pattern.join(("(", r")\s*(?:公布|发布)")))
-_AUTHORITY_LABELS = ("发文机关", "发布机构", "发文单位", "制发机关", "发布单位", "信息来源", "来源")
+# The title as a metadata table labels it (gov.cn 标题, SAIC 名称, NEA 公开事项名称).
+_TITLE_LABELS = ("标题", "名称", "信息名称", "文件名称", "公开事项名称")
 _DOCNUM_LABELS = ("发文字号", "文号", "发文号", "文件编号")
 _INDEX_LABELS = ("索引号",)
 # 成文日期 is the signing date, not the publication date (see dates.labelled_date).
@@ -79,6 +74,10 @@ _NEXT_LABEL = re.compile(
 # 000014349/2019-00007, 11440100MB2C90856P/2023-00331: letters, digits and separators, no spaces.
 _INDEX_NUMBER = re.compile(r"[0-9A-Za-z][0-9A-Za-z/\-－_.]{3,59}")
 _SPACE = re.compile(r"\s+")
+# An empty label's next line is the text's salutation ("各市州发展改革委：") or a sentence, not its value.
+_SALUTATION = re.compile(r"[:：]$|[，。；！？]")
+# The info line under a title ("发布时间：… 来源：…"), which CMSs often split into one span per label.
+_INFO_LABEL = re.compile(r"\s*(?:发布时间|发布日期|时间|日期|浏览次数|点击数|作者|字号)\s*[:：]")
 
 
 @dataclass
@@ -93,6 +92,8 @@ class DetailFields:
     index_number: str | None = None  # 索引号
     written: str | None = None  # 成文日期, ISO date
     subject: str | None = None  # 主题分类
+    warnings: list[str] = field(default_factory=list)  # one line each: what extraction could not do as configured
+    linked_url: str | None = None  # a link-only page: the page or file its text is in (see _settled_body)
 
 
 def extract_detail(
@@ -106,26 +107,64 @@ def extract_detail(
     canonical = _canonical(root, url)
     strip_invisible(root)
     page_text = element_text(root.body if root.find("body") is not None else root)
-    attachments = _attachments(root, url)
+    attachments = attachment_links(root, url)
+    # Before the body is taken out of the tree: the title is chosen among all the page's headings.
+    title = clean_title(ruled.get("title") or "") or choose_title(
+        root, meta, list_title, _first_labelled(page_text, _TITLE_LABELS))
     body_el = ruled.get("body_el")
-    text = body_from(body_el) if body_el is not None else main_text(root)
+    text = body_from(body_el) if body_el is not None else main_text(root, page)
     if len(text) < MIN_BODY_CHARS:
         text = embedded_text(repair(page)) or text
-    title = ruled.get("title") or _title(root, meta, list_title) or _first_labelled(page_text, ("标题",))
+    text, body_warnings, linked_url = _settled_body(root, url, text, title, attachments)
     return _cleaned(DetailFields(
         title=_DIGIT_CJK_SPACE.sub("", title or ""),
         text=text,
-        published=parse_date(ruled.get("date")) or labelled_date(page_text)
-        or next((d for d in map(parse_date, (meta.get(k) for k in _META_DATES)) if d), None)
+        published=parse_date(ruled.get("date")) or _published(page_text, meta, url)
         or parse_date(list_date) or _date_before_body(page_text, text),
-        authority=ruled.get("authority") or _authority(page_text, meta, title or ""),
-        doc_number=find_doc_number(ruled.get("doc_number") or "") or _doc_number(page_text, text),
+        authority=ruled.get("authority") or _authority(root, page_text, meta, title or "", text),
+        doc_number=find_doc_number(ruled.get("doc_number") or "") or _doc_number(page_text, text, title or ""),
         attachments=attachments,
         canonical_url=canonical,
         index_number=_index_number(page_text),
         written=_written(page_text),
         subject=_subject(page_text),
+        warnings=[*ruled.get("warnings", []), *body_warnings],
+        linked_url=linked_url,
     ))
+
+
+def _settled_body(
+    root: html.HtmlElement, url: str, text: str, title: str | None, attachments: list[str],
+) -> tuple[str, list[str], str | None]:
+    """The body without page furniture at either end (crawler.extract.trim), whichever path found it, and
+    the URL it only links to when the page carries no text of its own (a 解读 page that is a "查看原文" link).
+
+    A link-only page keeps its link text with the URL under it, and says so in a warning: its text is
+    elsewhere (the spider fetches a linked file as the document's attachment; see PolicySpider.parse_detail).
+    """
+    links = _page_links(root, url)
+    files = set(attachments)
+    trimmed = trim_body(text, title, frozenset(link_key(label) for label, href in links if href not in files))
+    if len(trimmed.text) > LINK_ONLY_MAX_CHARS:
+        return trimmed.text, trimmed.warnings, None
+    linked = link_only(trimmed.text, title, links, url)
+    if linked is None:
+        return trimmed.text, trimmed.warnings, None
+    body = trimmed.text if linked in trimmed.text else f"{trimmed.text}\n{linked}"
+    return body, [f"no policy text: the page only links to {linked}"], linked
+
+
+def _page_links(root: html.HtmlElement, url: str) -> list[tuple[str, str]]:
+    """The page's web links as (visible text, absolute URL), in page order."""
+    links = []
+    for el in root.iter("a"):
+        href = (el.get("href") or "").strip()
+        if not href or href.startswith("#"):
+            continue
+        absolute = urljoin(url, href)
+        if urlsplit(absolute).scheme.lower() in ("http", "https"):
+            links.append((_fold(el.text_content()), absolute))
+    return links
 
 
 def _cleaned(fields: DetailFields) -> DetailFields:
@@ -144,19 +183,24 @@ def _ruled(root: html.HtmlElement, rule: DetailRule | None) -> dict[str, Any]:
     """Values picked by the source's own detail selectors (text, whitespace-folded).
 
     The body is returned as the element itself (``body_el``), so it is cleaned
-    together with the rest of the tree.
+    together with the rest of the tree. A selector that matches nothing leaves its field to automatic extraction,
+    with a line in ``warnings``: a changed page template should be seen, not silently worked around.
     """
     if rule is None:
         return {}
     sel = parsel.Selector(root=root, type="html")
-    values: dict[str, Any] = {}
-    for name in ("title", "date", "authority", "doc_number"):
+    values: dict[str, Any] = {"warnings": []}
+    for name in ("title", "date", "authority", "doc_number", "body"):
         selector = getattr(rule, name)
-        if selector:
-            values[name] = _fold(" ".join(select(sel, selector).getall())) or None
-    if rule.body:
-        found = select(sel, rule.body)
-        values["body_el"] = found[0].root if found else None
+        if not selector:
+            continue
+        found = select(sel, selector)
+        if name == "body":
+            values["body_el"] = found[0].root if found else None
+        else:
+            values[name] = _fold(" ".join(found.getall())) or None
+        if values.get("body_el" if name == "body" else name) is None:
+            values["warnings"].append(f"[sources.detail] {name} {selector!r} matched nothing; found automatically")
     return values
 
 
@@ -182,29 +226,6 @@ def _canonical(root: html.HtmlElement, url: str) -> str | None:
             if urlsplit(candidate).scheme in ("http", "https"):
                 return candidate
     return None
-
-
-def _title(root: html.HtmlElement, meta: dict[str, str], list_title: str | None) -> str:
-    """The document's full title.
-
-    meta ArticleTitle wins (CMSs fill it with the full title). Otherwise a page
-    heading that matches the list's title (lists often abbreviate or cut it
-    with "…"), else the list's own title, else the first plausible heading.
-    """
-    article_title = _fold(meta.get("articletitle") or meta.get("og:title") or "")
-    if len(article_title) >= 4:
-        return article_title
-    stem = _ELLIPSIS.sub("", _fold(list_title or ""))
-    headings = [_fold(el.text_content()) for selector in _TITLE_SELECTORS
-                for el in css(selector)(root)[:1]]
-    head = root.find(".//title")
-    if head is not None and head.text:
-        headings.append(_fold(_TITLE_SPLIT.split(head.text.strip())[0]))
-    headings = [h for h in headings if len(h) >= 4]
-    if stem:
-        key = stem[: min(len(stem), 8)]
-        return next((h for h in headings if key in h and len(h) >= len(stem)), stem)
-    return headings[0] if headings else ""
 
 
 @functools.cache
@@ -250,17 +271,52 @@ def _first_labelled(page_text: str, labels: tuple[str, ...]) -> str | None:
     return next(iter(_labelled(page_text, labels)), None)
 
 
-def _authority(page_text: str, meta: dict[str, str], title: str) -> str | None:
-    """发文机关 / 来源 … on the page, else meta ContentSource, else the issuer the title names."""
-    for value in _labelled(page_text, _AUTHORITY_LABELS):
-        value = _SITE_PREFIX.sub("", _own_value(value))
-        if 2 <= len(value) <= 40 and not _JUNK_AUTHORITY.search(value) and not parse_date(value):
-            return value
-    source = _SITE_PREFIX.sub("", meta.get("contentsource", "").strip())
-    if len(source) >= 2 and not _JUNK_AUTHORITY.search(source):
-        return source
+def _authority(root: html.HtmlElement, page_text: str, meta: dict[str, str], title: str, body: str) -> str | None:
+    """The issuing body: ranked labels, a decree's own form, meta ContentSource, the issuer the title names
+    (see crawler.extract.issuer); a bare division is named with the site's body."""
     issuer = _TITLE_ISSUER.match(title)
-    return issuer.group(1) if issuer else None
+    parents = site_names(root, meta) + copyright_owners(page_text)
+    return choose_issuer(_issuer_labels(page_text), meta, issuer.group(1) if issuer else None, body, title,
+                         _doc_number(page_text, body, title), parents)
+
+
+def _issuer_labels(page_text: str) -> list[Labelled]:
+    """Values after the issuer labels, in page order per label, each marked when it sits in a byline: a line
+    with other labels ("发布时间：… 来源：市府办"), not a metadata table's cell."""
+    found = []
+    for label in ISSUER_LABELS:
+        for match in _label_matches(_label_pattern(label), page_text):
+            value = match.group(2).strip()
+            if not value:  # the value on the next line, unless that is the text's salutation or a sentence
+                value = (match.group(3) or "").strip()
+                if _SALUTATION.search(value):
+                    continue
+            if not value or _STARTS_WITH_LABEL.match(value):
+                continue
+            line_start = page_text.rfind("\n", 0, match.start()) + 1
+            before = page_text[line_start:match.start()]
+            previous = page_text[page_text.rfind("\n", 0, max(line_start - 1, 0)) + 1:line_start]
+            byline = bool(_STARTS_WITH_LABEL.search(before) or _STARTS_WITH_LABEL.search(match.group(2).strip()[1:])
+                          or _INFO_LABEL.match(previous))
+            found.append(Labelled(label, _own_value(value), byline))
+    lines = page_text.split("\n")
+    for n, line in enumerate(lines[:-1]):  # a table cell holding only the label, its value in the next cell
+        label = _SPACE.sub("", line)
+        value = lines[n + 1].strip()
+        if label in ISSUER_LABELS and value and not (_STARTS_WITH_LABEL.match(value) or _SALUTATION.search(value)):
+            found.append(Labelled(label, _own_value(value), False))
+    return found
+
+
+def _published(page_text: str, meta: dict[str, str], url: str) -> str | None:
+    """The labelled publication date, else the CMS's meta date. Where the meta date and the date in the URL's
+    path agree on another day than the label, they win: the label then holds some other date the CMS filled in
+    (a reprinted law's effective date shown as 公开日期)."""
+    labelled = labelled_date(page_text)
+    stamped = next((d for d in map(parse_date, (meta.get(k) for k in _META_DATES)) if d), None)
+    if labelled and stamped and stamped != labelled and stamped == url_date(url):
+        return stamped
+    return labelled or stamped
 
 
 def _date_before_body(page_text: str, body: str) -> str | None:
@@ -271,8 +327,10 @@ def _date_before_body(page_text: str, body: str) -> str | None:
     return next((d for d in reversed(dates) if d), None)
 
 
-def _doc_number(page_text: str, body: str) -> str | None:
-    """发文字号 from a label, a line of its own, or a promulgation line atop the body."""
+def _doc_number(page_text: str, body: str, title: str = "") -> str | None:
+    """发文字号 from a label, a line of its own, a decree's or announcement's title ending with its number, a
+    red-head "2023年第5号" line, or a promulgation line atop the body. A number quoted in a sentence is never one:
+    it is another document's."""
     for value in _labelled(page_text, _DOCNUM_LABELS):
         number = find_doc_number(value)
         if number:
@@ -281,6 +339,13 @@ def _doc_number(page_text: str, body: str) -> str | None:
         line = line.strip()
         if DOC_NUMBER.fullmatch(line):
             return find_doc_number(line)
+    own = OWN_FORM_AT_END.search(title)
+    if own:
+        return find_doc_number(own.group(0))
+    serial = red_head_number([line for line in body.split("\n")[:8] if line.strip()]) or decree_lines(
+        line for line in page_text.split("\n") if line.strip())
+    if serial:
+        return serial
     for line in body.split("\n")[:3]:
         promulgated = _PROMULGATED.search(line)
         if promulgated:
@@ -318,17 +383,3 @@ def _subject(page_text: str) -> str | None:
         if 2 <= len(value) <= 60 and not parse_date(value):
             return value
     return None
-
-
-def _attachments(root: html.HtmlElement, url: str) -> list[str]:
-    """Absolute URLs of linked files (PDF, Word, WPS, Excel …), in page order, once each."""
-    found: dict[str, None] = {}
-    for el in root.iter("a"):
-        href = (el.get("href") or "").strip()
-        if not href or href.startswith("#"):
-            continue
-        absolute = urljoin(url, href)
-        parts = urlsplit(absolute)
-        if parts.scheme.lower() in ("http", "https") and parts.path.lower().endswith(ATTACHMENT_EXTENSIONS):
-            found[absolute] = None
-    return list(found)

@@ -43,6 +43,7 @@ class ListPage:
     items: list[ListItem]
     found: int  # elements the item selector matched, including ones without a usable link
     next_url: str | None
+    not_urls: tuple[str, ...] = ()  # items' links that are no URL ("javascript:void(0)"), never requested
 
 
 # Hanweb JCMS ships a column's first page as <record><![CDATA[<li>…</li>]]></record> inside
@@ -51,6 +52,13 @@ class ListPage:
 _XML_SCRIPT = re.compile(r"<script[^>]*text/xml[^>]*>(.*?)</script>", re.S | re.I)
 _RECORD = re.compile(r"<record>\s*<!\[CDATA\[(.*?)\]\]>\s*</record>", re.S)
 _SHANGHAI = ZoneInfo("Asia/Shanghai")
+# A link value that is script, not a URL: "javascript:…", or a bare call "window.open('…', '_blank')".
+_SCRIPT = re.compile(r"^\s*(?:javascript:|[\w.$]+\s*\(.*\)\s*;?\s*$)", re.I | re.S)
+_QUOTED = re.compile(r"""(['"])((?:(?!\1)[^\\]|\\.){1,2000})\1""")
+# A quoted string that is a page's address: absolute, root- or dot-relative, a path, a page file, a query.
+_URLISH = re.compile(r"^(?:https?://|//|\.{0,2}/|\?|[\w\-.%]+/|[\w\-%]+\.(?:s?html?|jsp|php|aspx?|do|action)\b)",
+                     re.I)
+_DATA_LINKS = ("data-href", "data-url", "data-link")
 
 
 def extract_list(page: str, url: str, rule: ListRule) -> ListPage:
@@ -60,23 +68,57 @@ def extract_list(page: str, url: str, rule: ListRule) -> ListPage:
     if "<record>" in page:
         page = _XML_SCRIPT.sub(lambda m: m.group(1), page)  # out of the script, where a parser can see it
         page = _RECORD.sub(lambda m: f'<div class="pw-record">{m.group(1)}</div>', page)
-    sel = parsel.Selector(text=page or "<html></html>", base_url=url)
+    # type="html": parsel would read a JSON body as JSON, on which CSS/XPath raise instead of matching nothing.
+    sel = parsel.Selector(text=page or "<html></html>", base_url=url, type="html")
     matched = select(sel, rule.item)
     items = []
+    not_urls = []
     for node in matched:
-        link = _absolute(url, _first(node, rule.link))
+        link, not_url = item_link(node, _first(node, rule.link), url)
         if link:
             items.append(ListItem(link, _joined(node, rule.title), _joined(node, rule.date)))
+        elif not_url:
+            not_urls.append(not_url)
     next_href = _first(sel, rule.next_page) if rule.next_page else None
     next_url = clean_url(urljoin(url, next_href)) if next_href else None
     if next_url == url or (next_url and urlsplit(next_url).scheme not in ("http", "https")):
         next_url = None
-    return ListPage(items, len(matched), next_url)
+    return ListPage(items, len(matched), next_url, tuple(not_urls))
+
+
+def item_link(node: parsel.Selector, value: str | None, base: str) -> tuple[str | None, str | None]:
+    """An item's absolute URL, and the link that is no URL when there is none.
+
+    ``value`` is what the link selector found. When it is missing, a bare "#", or script (``javascript:…``,
+    ``window.open(…)``), the URL is read from the script's quoted arguments, then from the item's ``onclick``
+    and ``data-href``/``data-url`` attributes: the first quoted string that looks like an address, relative to
+    the page. A script with no such string names no page: it is returned as not a URL and never requested.
+    """
+    if value and not value.startswith("#") and not _SCRIPT.match(value):
+        return _absolute(base, value), None
+    scripts = [value] if value and _SCRIPT.match(value) else []
+    scripts += node.xpath("descendant-or-self::*/@onclick").getall()
+    for script in scripts:
+        for _, quoted in _QUOTED.findall(script[:4000]):  # an address sits in the first few arguments
+            if _URLISH.match(quoted.strip()) and (link := _absolute(base, quoted.strip())):
+                return link, None
+    for attribute in _DATA_LINKS:
+        for data in node.xpath(f"descendant-or-self::*/@{attribute}").getall():
+            data = data.strip()
+            if data and not _SCRIPT.match(data) and (link := _absolute(base, data)):
+                return link, None
+    not_url = next((s.strip() for s in scripts if s.strip()), None)
+    return None, " ".join(clean_text(not_url).split())[:200] if not_url else None
 
 
 def _absolute(base: str, href: str | None) -> str | None:
-    link = clean_url(urljoin(base, href).split("#")[0]) if href else None
-    return link if link and urlsplit(link).scheme in ("http", "https") else None
+    """``href`` as an absolute http(s) URL without its fragment; None for anything else (a host no URL can have,
+    "http://[::1", included)."""
+    try:
+        link = clean_url(urljoin(base, href).split("#")[0]) if href else None
+        return link if link and urlsplit(link).scheme in ("http", "https") else None
+    except ValueError:
+        return None
 
 
 def _json_list(page: str, url: str, rule: ListRule) -> ListPage:
@@ -88,13 +130,16 @@ def json_items(document: Any, rule: ListRule, url: str) -> ListPage:
     """Items of an already-decoded JSON value, read with the rule's ``json:`` paths (API spiders use it)."""
     paths = json_paths(rule.item)
     found = next((v for v in (walk(document, p) for p in paths) if isinstance(v, list)), [])
-    items = []
+    items, not_urls = [], []
     for entry in found:
-        link = _absolute(url, _json_text(entry, rule.link))
+        raw = _json_text(entry, rule.link)
+        link = _absolute(url, raw)
         if link:
             title = _json_text(entry, rule.title)
             items.append(ListItem(link, _html_text(title) if title else None, _json_date(entry, rule.date)))
-    return ListPage(items, len(found), None)
+        elif raw:
+            not_urls.append(" ".join(clean_text(raw).split())[:200])
+    return ListPage(items, len(found), None, tuple(not_urls))
 
 
 def _json_document(page: str, variable: str) -> Any:
@@ -169,7 +214,7 @@ def _html_text(fragment: str) -> str | None:
     """Titles in JSON often carry markup (<a …>title</a>, <p>title</p>); JSON escapes (\\u001b) and character
     references bring control characters back after decoding removed the raw ones."""
     if "<" in fragment:
-        fragment = "".join(parsel.Selector(text=fragment).xpath("//text()").getall())
+        fragment = "".join(parsel.Selector(text=fragment, type="html").xpath("//text()").getall())
     return " ".join(clean_text(fragment).split()) or None
 
 

@@ -11,6 +11,7 @@ from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutErro
 from twisted.web._newclient import ResponseNeverReceived
 
 from crawler.browser import BrowserUnavailable
+from crawler.extract.attachment_links import fetched_name, not_a_file
 from crawler.extract.attachments import Limits
 from crawler.extract.detail import extract_detail
 from crawler.extract.encoding import decode_html
@@ -118,8 +119,9 @@ class PolicySpider(scrapy.Spider):
     # -- responses --------------------------------------------------------
 
     def fetch_of(self, response: Response, kind: str, **extra: Any) -> Fetch:
-        if extra.get("error"):  # reasons quote pages and API answers ("not JSON: …", "API error: …")
-            extra["error"] = clean_text(extra["error"])
+        for key in ("error", "warning"):  # reasons quote pages and API answers ("not JSON: …", "API error: …")
+            if extra.get(key):
+                extra[key] = clean_text(extra[key])
         return Fetch(
             source=self.source.name, url=_original_url(response.request, response.url), kind=kind,
             fetched_at=now_iso(), status=response.status, bytes=len(response.body),
@@ -163,10 +165,16 @@ class PolicySpider(scrapy.Spider):
             self.logger.exception("extraction failed for %s", response.url)
             yield self.fetch_of(response, "detail", error=f"extraction failed: {type(e).__name__}: {e}"[:300])
             return
-        if len(fields.text) < MIN_TEXT_CHARS or not fields.title:
-            yield self.fetch_of(response, "detail", error="no policy text extracted")
+        warning = "; ".join(fields.warnings)[:500] or None
+        if warning:  # the page was read, but not as configured: kept on its fetch row for `sources list`
+            self.logger.warning("%s: %s", response.url, warning)
+        # A link-only page (a 解读 page that is a "查看原文" link) is stored as its link, flagged by its warning;
+        # a linked file is fetched as its attachment below. Its link is not followed: the page it names is a
+        # document of its own, and a list shows it or it is not this source's to store.
+        if (len(fields.text) < MIN_TEXT_CHARS and not fields.linked_url) or not fields.title:
+            yield self.fetch_of(response, "detail", error="no policy text extracted", warning=warning)
             return
-        fetch = self.fetch_of(response, "detail")
+        fetch = self.fetch_of(response, "detail", warning=warning)
         snapshot = Snapshot(
             fetch=fetch, canonical_url=self.trusted_canonical(fields.canonical_url, response.url, fetch.url),
             title=fields.title,
@@ -212,12 +220,21 @@ class PolicySpider(scrapy.Spider):
 
     async def parse_attachment(self, response: Response, document_url: str) -> AsyncIterator[Fetch | AttachmentFile]:
         """Read the file in a worker process under the configured limits (crawler.extract.sandbox), awaiting it
-        so the crawl goes on meanwhile; a file past a limit is stored as "too large to read"."""
+        so the crawl goes on meanwhile; a file past a limit is stored as "too large to read".
+
+        The file's name is the server's ``Content-Disposition`` one if given (download endpoints name files
+        there), and with the bytes it decides the kind. A page, stylesheet or script that answered the link is no
+        attachment: a fetch row says so, and no file is stored."""
         if response.status == 304:
             yield self.fetch_of(response, "attachment")
             return
-        name = urlsplit(response.url).path.rsplit("/", 1)[-1]
-        read = await self.reader.read_async(response.body, name, _header(response, "Content-Type"))
+        name = fetched_name(response.url, response.headers.get("Content-Disposition"))
+        content_type = _header(response, "Content-Type")
+        problem = not_a_file(response.body, name, content_type)
+        if problem:
+            yield self.fetch_of(response, "attachment", error=problem)
+            return
+        read = await self.reader.read_async(response.body, name, content_type)
         yield AttachmentFile(
             fetch=self.fetch_of(response, "attachment", error=read.error), document_url=document_url,
             kind=read.kind, sha256=read.sha256, size=read.size, text=read.text, error=read.error,
