@@ -28,6 +28,7 @@ from scheduler.cron import CronError, cron_trigger
 
 DEFAULT_USER_AGENT = "PolicyWatch/0.1 (policy change monitor; +https://github.com/policywatch)"
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+REDIS_URL = re.compile(r"^(?:rediss?://[^\s/?#]+(?:/\d{1,2})?/?|unix:///[^\s?#]+(?:\?db=\d{1,2})?)$")
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _HOST_NAME = r"(?:[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?\.?"
 # [crawl] allow_hosts: an IP address, a network, or a host name; a source's allowed_hosts: host or host:port.
@@ -88,6 +89,7 @@ class Source:
     platform: str | None = None  # the CMS it runs on (policywatch.platforms), which supplies default rules
     fetcher: str = "http"  # or "browser": pages are rendered in headless Chromium (JS-built lists, JS walls)
     allowed_hosts: tuple[str, ...] = ()  # hosts (host or host:port) besides its start URLs' its redirects may go to
+    queue: str = "default"  # the crawl-job queue: only workers started with --queue for it take its jobs
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,15 @@ class AlertSettings:
 
 
 @dataclass(frozen=True)
+class ClusterSettings:
+    """Crawl jobs through Redis: `serve` enqueues them, `policywatch worker` on any machine takes them."""
+
+    redis: str  # redis://host:6379/0, rediss://… or unix:///path/redis.sock
+    heartbeat_seconds: float = 60.0  # a worker silent this long is dead: its unfinished jobs go to another
+    job_timeout: float | None = None  # seconds a crawl job may run; None: [crawl] run_timeout
+
+
+@dataclass(frozen=True)
 class Config:
     path: Path
     db: Path
@@ -207,6 +218,7 @@ class Config:
     smtp: SmtpSettings | None = None
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
+    cluster: ClusterSettings | None = None  # None: crawls run on this machine, without a queue
 
     @property
     def zone(self) -> ZoneInfo:
@@ -298,6 +310,7 @@ _SOURCE: _Schema = {
     "platform": (str, False),
     "fetcher": (str, False),
     "allowed_hosts": (list, False),
+    "queue": (str, False),
 }
 _TOPIC: _Schema = {"title": (str, True), "include": (list, True), "exclude": (list, False)}
 _DIGEST: _Schema = {
@@ -317,10 +330,13 @@ _SMTP: _Schema = {
 }
 _DELIVERY: _Schema = {"unsubscribe_url": (str, False), "secret_env": (str, False)}
 _ALERTS: _Schema = {"maintainers": (list, False), "consecutive_errors": (int, False)}
+_CLUSTER: _Schema = {"redis": (str, True), "heartbeat_seconds": ((int, float), False),
+                     "job_timeout": ((int, float), False)}
 _TOP: _Schema = {
     "db": (str, False), "templates": (str, False), "site": (str, False), "timezone": (str, False),
     "crawl": (dict, False), "detect": (dict, False), "topics": (dict, False), "digests": (list, False),
     "sources": (list, False), "smtp": (dict, False), "delivery": (dict, False), "alerts": (dict, False),
+    "cluster": (dict, False),
 }
 _SELECTOR_KEYS = {"item", "link", "title", "date", "next_page", "body", "authority", "doc_number"}
 FETCHERS = ("http", "browser")
@@ -396,7 +412,7 @@ def parse(raw: dict[str, Any], path: Path, db: str | Path | None = None) -> Conf
         _schedule(spec.cron, f"digests[{i}].schedule", zone, path)
     return Config(path=path, db=db_path, crawl=crawl, detect=detect, sources=sources, topics=topics,
                   digests=digests, templates=templates, site=site, timezone=timezone, smtp=_smtp(raw, path),
-                  delivery=_delivery(raw, path), alerts=_alerts(raw, path))
+                  delivery=_delivery(raw, path), alerts=_alerts(raw, path), cluster=_cluster(raw, path))
 
 
 def _schedule(expression: str, key: str, zone: ZoneInfo, path: Path) -> None:
@@ -458,6 +474,18 @@ def _alerts(raw: dict[str, Any], path: Path) -> AlertSettings:
     if values.get("consecutive_errors", 1) < 1:
         raise ConfigError(path, "alerts.consecutive_errors", "must be at least 1")
     return AlertSettings(tuple(maintainers), values.get("consecutive_errors", 3))
+
+
+def _cluster(raw: dict[str, Any], path: Path) -> ClusterSettings | None:
+    if "cluster" not in raw:
+        return None
+    values = _check(raw["cluster"], _CLUSTER, "cluster", path)
+    if not REDIS_URL.match(values["redis"]):
+        raise ConfigError(path, "cluster.redis", "must be a Redis URL: redis://host:6379/0, rediss://… or unix:///path")
+    for key in ("heartbeat_seconds", "job_timeout"):
+        if values.get(key, 1) <= 0:
+            raise ConfigError(path, f"cluster.{key}", "must be greater than 0")
+    return ClusterSettings(**values)
 
 
 def _hosts(values: dict[str, Any], name: str, key: str, kind: tuple[re.Pattern[str], str], path: Path
@@ -534,6 +562,8 @@ def _source(raw: Any, key: str, path: Path) -> Source:
         raise ConfigError(path, f"{key}.recheck_days", "must be 0 or more")
     if values.get("expect_items", 1) < 1:
         raise ConfigError(path, f"{key}.expect_items", "must be at least 1")
+    if not SOURCE_NAME.match(values.get("queue", "default")):
+        raise ConfigError(path, f"{key}.queue", "must be lowercase letters, digits and '-' (like 'browser')")
     if values.get("fetcher", "http") not in FETCHERS:
         raise ConfigError(path, f"{key}.fetcher", f"must be one of: {', '.join(FETCHERS)}")
     values["allowed_hosts"] = _hosts(values, "allowed_hosts", key, _SOURCE_HOST, path)
