@@ -20,12 +20,14 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
-from scrapy import signals
+from scrapy import Spider, signals
 from scrapy.crawler import AsyncCrawlerProcess, Crawler
 from scrapy.settings import Settings
+from scrapy.spiderloader import get_spider_loader
 from scrapy.utils.defer import deferred_from_coro
 
 from crawler.browser import browser_settings
@@ -34,6 +36,7 @@ from crawler.pipelines import PARENT_GONE, emit
 from crawler.settings import build_settings
 from crawler.spiders.generic import ConfigSpider
 from policywatch import config as config_module
+from policywatch.config import Source
 from policywatch.crawl import ALL_SKIPPED, STOP_GRACE
 from policywatch.store import Store, now_iso
 
@@ -60,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    held = _locks(config.db.parent / "locks", [s.name for s in sources])
+    held = source_locks(config.db.parent / "locks", [s.name for s in sources])
     for source in sources:
         if source.name not in held:
             print(f"skipping {source.name}: another process is crawling it", file=sys.stderr)
@@ -76,33 +79,15 @@ def main(argv: list[str] | None = None) -> int:
         if run_id is None:
             store.sync_sources(config.sources)
             run_id = store.start_run(s.name for s in sources)
-        now = now_iso()
-        cap = config.crawl.max_attachments_per_page
-        refs = {s.name: store.document_refs(s.name, now, args.recheck_all, cap) for s in sources}
-        attachments = {s.name: store.attachment_refs(s.name) for s in sources}
 
-    settings = Settings(build_settings(config.crawl))
-    settings.setdict({
-        "PW_DB": str(config.db), "PW_RUN_ID": run_id, "PW_EVENTS": args.events,
-        "PW_RECHECK_DAYS": config.crawl.recheck_days,
-        "PW_DUPLICATE_THRESHOLD": config.detect.duplicate_threshold,
-    })
-    if args.log_file:
-        settings.set("LOG_FILE", args.log_file)
+    settings, planned = prepare(config, sources, run_id, args.recheck_all, events=args.events, log_file=args.log_file)
     process = AsyncCrawlerProcess(settings)
-    loader = process.spider_loader  # a spider file named after a source replaces ConfigSpider for it
-    custom = set(loader.list())
-    shutdown = Shutdown(process)
-    for source in sources:
-        spider_class = loader.load(source.name) if source.name in custom else ConfigSpider
-        if source.fetcher == "browser":  # only this source's crawler gets the browser (crawler.browser)
-            own = settings.copy()
-            own.setdict(browser_settings(settings))
-            crawler = Crawler(spider_class, own)
-        else:
-            crawler = process.create_crawler(spider_class)
+    shutdown = Shutdown(lambda: deferred_from_coro(process.stop()))
+    for crawl in planned:
+        crawler = Crawler(crawl.spider, crawl.settings) if crawl.settings is not None else \
+            process.create_crawler(crawl.spider)
         shutdown.watch(crawler)
-        process.crawl(crawler, source=source, refs=refs[source.name], attachments=attachments[source.name])
+        process.crawl(crawler, **crawl.kwargs)
     shutdown.watch_parent(args.watch_parent)
     process.start()
 
@@ -113,6 +98,51 @@ def main(argv: list[str] | None = None) -> int:
         print(f"programming error, crawl stopped: {shutdown.fatal}", file=sys.stderr)
         return 1
     return 0
+
+
+class Planned(NamedTuple):
+    """One source's crawl, ready to start: its spider, its own settings (None: the crawl's), its arguments."""
+
+    spider: type[Spider]
+    settings: Settings | None
+    kwargs: dict[str, Any]
+
+
+def prepare(config: config_module.Config, sources: tuple[Source, ...], run_id: int, recheck_all: bool,
+            events: bool = False, log_file: str | None = None) -> tuple[Settings, list[Planned]]:
+    """The Scrapy settings of a crawl into run ``run_id`` and each source's planned crawl: one set-up for a crawl
+    process (main) and a warm worker (crawler.warm), so both crawl alike.
+
+    A spider file named after a source replaces ConfigSpider for it; a browser source gets settings of its own
+    (crawler.browser), so only its crawler starts Chromium.
+    """
+    with Store(config.db, verify=False) as store:
+        now = now_iso()
+        cap = config.crawl.max_attachments_per_page
+        refs = {s.name: store.document_refs(s.name, now, recheck_all, cap) for s in sources}
+        attachments = {s.name: store.attachment_refs(s.name) for s in sources}
+    settings = Settings(build_settings(config.crawl))
+    settings.setdict({
+        "PW_DB": str(config.db), "PW_RUN_ID": run_id, "PW_EVENTS": events,
+        "PW_RECHECK_DAYS": config.crawl.recheck_days,
+        "PW_DUPLICATE_THRESHOLD": config.detect.duplicate_threshold,
+        # Per-host politeness shared by every worker of a cluster (crawler.politeness).
+        "PW_REDIS_URL": config.cluster.redis if config.cluster is not None else "",
+    })
+    if log_file:
+        settings.set("LOG_FILE", log_file)
+    loader = get_spider_loader(settings)
+    custom = set(loader.list())
+    planned = []
+    for source in sources:
+        own = None
+        if source.fetcher == "browser":
+            own = settings.copy()
+            own.setdict(browser_settings(settings))
+        planned.append(Planned(loader.load(source.name) if source.name in custom else ConfigSpider, own,
+                               {"source": source, "refs": refs[source.name],
+                                "attachments": attachments[source.name]}))
+    return settings, planned
 
 
 class Shutdown:
@@ -126,8 +156,8 @@ class Shutdown:
     the parent died, even by SIGKILL.
     """
 
-    def __init__(self, process: AsyncCrawlerProcess) -> None:
-        self.process = process
+    def __init__(self, stop: Callable[[], object]) -> None:
+        self.stop = stop  # stops every crawler this Shutdown watches, gracefully; on the reactor's thread
         self.fatal: str | None = None
 
     def watch(self, crawler: Crawler) -> None:
@@ -150,7 +180,7 @@ class Shutdown:
 
     def _stop(self) -> None:
         """Stop every crawler gracefully (on the reactor's thread); once started, further calls do nothing."""
-        deferred_from_coro(self.process.stop())
+        self.stop()
 
     def watch_parent(self, stdin: bool) -> None:
         """Start the threads that notice a vanished parent: stdin's end of file (when ``stdin`` is the parent's
@@ -183,7 +213,7 @@ def _wait_for_eof() -> None:
     PARENT_GONE.set()
 
 
-def _locks(folder: Path, names: list[str]) -> dict[str, IO[str]]:
+def source_locks(folder: Path, names: list[str]) -> dict[str, IO[str]]:
     """An exclusive lock per source, held until this process exits (even by SIGKILL): never two crawls of one
     source at once, whoever starts them. Sources locked by another process are left out."""
     folder.mkdir(parents=True, exist_ok=True)

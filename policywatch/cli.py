@@ -20,7 +20,7 @@ from rich.table import Table
 from crawler.spiders import custom_spiders
 from digest import diff as word_diff
 from digest.render import FORMATS
-from policywatch import cli_delivery
+from policywatch import cli_cluster, cli_delivery
 from policywatch import config as config_module
 from policywatch.cliutil import Group, common_options, digest_issue, err, load_config, out, printable, require_db, safe
 from policywatch.crawl import CrawlError, CrawlResult, crawl
@@ -75,12 +75,16 @@ def init(ctx: click.Context, config_path: str | None, db_path: str | None) -> No
 @common_options
 @click.argument("sources", nargs=-1)
 @click.option("--recheck-all", is_flag=True, help="Re-fetch every stored document of these sources now.")
+@click.option("--no-wait", is_flag=True, help="With a [cluster]: queue the jobs and return at once.")
 @click.pass_context
 def crawl_command(
-    ctx: click.Context, sources: tuple[str, ...], recheck_all: bool,
+    ctx: click.Context, sources: tuple[str, ...], recheck_all: bool, no_wait: bool,
     config_path: str | None, db_path: str | None,
 ) -> None:
     """Crawl sources (all by default): list pages, new items, documents due for a re-check.
+
+    With a [cluster] table the crawls are jobs for the workers (`policywatch worker`): this waits for them and
+    prints the same table.
 
     Example: policywatch crawl sh-sti nhc --recheck-all
     """
@@ -89,7 +93,14 @@ def crawl_command(
         names = [s.name for s in config.select(sources)]
     except config_module.ConfigError as e:
         raise click.ClickException(str(e)) from None
-    result = run_crawl_with_progress(config, names, recheck_all)
+    if config.cluster is not None:
+        result = cli_cluster.crawl_on_workers(config, names, recheck_all, wait=not no_wait)
+        if result is None:
+            return
+    elif no_wait:
+        raise click.UsageError("--no-wait queues jobs for workers: it needs a [cluster] table in config.toml")
+    else:
+        result = run_crawl_with_progress(config, names, recheck_all)
     print_summary(result)
     from deliver.alerts import notify_maintainers
 
@@ -125,7 +136,8 @@ def run_crawl_with_progress(config: Config, names: list[str], recheck_all: bool)
 def print_summary(result: CrawlResult) -> None:
     """The run's table and its first errors: error messages quote URLs and pages, so every value goes through
     :func:`policywatch.cliutil.safe`."""
-    table = Table(title=f"Crawl run {result.run_id}")
+    runs = result.runs or (result.run_id,)
+    table = Table(title=f"Crawl run{'s' if len(runs) > 1 else ''} {', '.join(map(str, runs))}")
     for column in ("source", "pages", "new documents", "new versions", "errors"):
         table.add_column(column, justify="left" if column == "source" else "right")
     for row in result.summary:
@@ -538,6 +550,7 @@ def site_command(
 main.add_command(cli_delivery.subscribers)
 main.add_command(cli_delivery.unsubscribe)
 main.add_command(cli_delivery.serve)
+main.add_command(cli_cluster.worker)
 digest_group.add_command(cli_delivery.digest_send)
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ class CrawlResult:
     errors: list[dict[str, Any]]
     skipped: list[str] = field(default_factory=list)  # sources another process was already crawling
     alerts: list[str] = field(default_factory=list)  # sources this run found broken
+    runs: tuple[int, ...] = ()  # when several runs are shown as one (jobs of workers, one run per source)
 
 
 def crawl(
@@ -59,9 +60,8 @@ def crawl(
     log_dir = config.db.parent / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     started = now_iso()
+    run_id = begin_run(config, names)
     with Store(config.db) as store:
-        store.sync_sources(config.sources)
-        run_id = store.start_run(names)
         # The crawl processes inherit the run's lock: the run stays 'running', not 'interrupted', while any lives.
         run_lock = store.run_lock(run_id)
     command = [sys.executable, "-m", "crawler.run", "--config", str(config.path), "--db", str(config.db),
@@ -100,14 +100,10 @@ def crawl(
         watcher.join()
         err.seek(0)
         stderr = err.read()
-    crawled = [n for n in names if n not in skipped]
     failed = [p.returncode for p in processes if p.returncode != 0 and not (p.returncode == ALL_SKIPPED and skipped)]
     outcome = interrupted[0] if interrupted else "failed" if failed else "ok"
-    with Store(config.db) as store:
-        store.finish_run(run_id, "skipped" if not crawled else "finished" if outcome == "ok" else outcome)
-        store.record_source_runs(run_id, crawled, outcome, started, now_iso())
-        alerts = update_alerts(config, store, crawled)
-        result = CrawlResult(run_id, store.run_summary(run_id), store.run_errors(run_id), skipped, alerts)
+    result = end_run(config, run_id, names, skipped, outcome, started)
+    crawled = [n for n in names if n not in skipped]
     if outcome == "failed":
         last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {failed[0]}"
         raise CrawlError(f"crawl failed: {last}")
@@ -116,6 +112,25 @@ def crawl(
     if not crawled:
         raise CrawlError("crawl skipped: every source asked for is being crawled by another process")
     return result
+
+
+def begin_run(config: Config, names: list[str]) -> int:
+    """Record a run of ``names``, owned by this process until :func:`end_run`."""
+    with Store(config.db) as store:
+        store.sync_sources(config.sources)
+        return store.start_run(names)
+
+
+def end_run(config: Config, run_id: int, names: list[str], skipped: list[str], outcome: str,
+            started: str) -> CrawlResult:
+    """Close a run however it went ('ok', 'failed', 'timed out', 'stopped', 'interrupted'): each source's run is
+    summed up and its alert opened or closed (policywatch.health)."""
+    crawled = [n for n in names if n not in skipped]
+    with Store(config.db) as store:
+        store.finish_run(run_id, "skipped" if not crawled else "finished" if outcome == "ok" else outcome)
+        store.record_source_runs(run_id, crawled, outcome, started, now_iso())
+        alerts = update_alerts(config, store, crawled)
+        return CrawlResult(run_id, store.run_summary(run_id), store.run_errors(run_id), skipped, alerts)
 
 
 def shards(config: Config, names: list[str]) -> list[list[str]]:

@@ -17,7 +17,7 @@ from deliver.alerts import notify_maintainers
 from deliver.send import send_digest
 from digest.period import period_of
 from policywatch import config as config_module
-from policywatch.crawl import crawl
+from policywatch.crawl import CrawlResult, crawl
 from policywatch.store import Store
 
 STOP = threading.Event()
@@ -53,7 +53,15 @@ def _logged(job: str, db_path: str, work: Callable[[], str]) -> str:
 
 def _crawl(config_path: str, db_path: str, source: str) -> str:
     config = config_module.load(config_path, db_path)
+    if config.cluster is not None:
+        return _enqueue(config, source)
     result = crawl(config, [source], timeout=config.crawl.run_timeout, stop=STOP)
+    return after_crawl(config, result, source)
+
+
+def after_crawl(config: config_module.Config, result: CrawlResult, source: str) -> str:
+    """What follows a scheduled crawl of ``source``, wherever it ran: alerts mailed, the archive site brought up
+    to date; returns the run's one-line summary."""
     with Store(config.db) as store:
         mailed = notify_maintainers(config, store)
         if result.skipped:
@@ -63,6 +71,18 @@ def _crawl(config_path: str, db_path: str, source: str) -> str:
                    f"{row['new_versions']} new versions, {row['errors']} errors") if row else f"run {result.run_id}"
         alerts = "".join(f"; alert: {a}" for a in result.alerts)
         return summary + alerts + (f"; mailed {len(mailed)} alert(s)" if mailed else "") + _site(config, store)
+
+
+def _enqueue(config: config_module.Config, source: str) -> str:
+    """With a [cluster], the service only queues the crawl: a worker runs it (scheduler.worker)."""
+    from scheduler import jobqueue
+
+    redis_broker = jobqueue.broker(config.cluster)
+    try:
+        (message,) = jobqueue.enqueue(redis_broker, config, [source])
+    finally:
+        redis_broker.close()
+    return f"queued job {message.message_id} on {config.source(source).queue!r}"
 
 
 def _site(config: config_module.Config, store: Store) -> str:

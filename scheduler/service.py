@@ -133,7 +133,7 @@ class RunLog:
 
 def serve(config: Config, ready: threading.Event | None = None) -> None:
     """Run until SIGTERM or SIGINT; see the module docstring."""
-    _logging(config)
+    log_to(config)
     with Store(config.db) as store:
         store.sync_sources(config.sources)
         store.mark_interrupted_runs()  # crawls of a service that was killed
@@ -169,14 +169,16 @@ def serve(config: Config, ready: threading.Event | None = None) -> None:
         log.info("stopped")
 
 
-def _logging(config: Config) -> None:
-    """Log lines to stderr and to logs/serve.log beside state.db."""
+def log_to(config: Config, file_name: str = "serve.log", *names: str) -> None:
+    """Log lines to stderr and to logs/<file_name> beside state.db: from every logger, or from ``names`` only
+    (a worker's Scrapy has the root logger, and its crawl.log)."""
     folder = config.db.parent / "logs"
     folder.mkdir(parents=True, exist_ok=True)
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
-    root = logging.getLogger()
-    root.setLevel(logging.INFO)
-    for handler in (logging.StreamHandler(), logging.FileHandler(folder / "serve.log", encoding="utf-8")):
-        handler.setFormatter(formatter)
-        root.addHandler(handler)
+    for logger in [logging.getLogger(name) for name in names] or [logging.getLogger()]:
+        logger.setLevel(logging.INFO)
+        logger.propagate = not names
+        for handler in (logging.StreamHandler(), logging.FileHandler(folder / file_name, encoding="utf-8")):
+            handler.setFormatter(formatter)
+            logger.addHandler(handler)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)

@@ -1,0 +1,94 @@
+"""Commands for crawling through workers: `policywatch worker`, and `crawl` when config.toml has a [cluster]."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import click
+
+from policywatch import config as config_module
+from policywatch.cliutil import common_options, err, load_config, out, safe
+from policywatch.crawl import CrawlResult
+from policywatch.store import Store
+
+if TYPE_CHECKING:
+    from policywatch.config import Config
+
+
+@click.command()
+@common_options
+@click.option("--queue", "queues", multiple=True, metavar="NAME",
+              help="Take only this queue's jobs (repeatable; default: the 'default' queue).")
+@click.option("--threads", type=click.IntRange(1, 64), default=None,
+              help="Jobs crawled at once  [default: one per CPU]")
+@click.pass_context
+def worker(ctx: click.Context, config_path: str | None, db_path: str | None, queues: tuple[str, ...],
+           threads: int | None) -> None:
+    """Crawl jobs from the [cluster] Redis until SIGTERM/Ctrl-C; start one on every crawling machine.
+
+    Example: policywatch worker --config /etc/policywatch/config.toml --queue default --queue browser
+    """
+    from scheduler.worker import run_worker
+
+    config = load_config(ctx, config_path, db_path)
+    for name in queues:
+        if not config_module.SOURCE_NAME.match(name):
+            raise click.BadParameter(f"{name!r}: a queue name is lowercase letters, digits and '-'",
+                                     param_hint="--queue")
+    try:
+        run_worker(str(config.path), str(config.db), queues or ("default",), threads or os.cpu_count() or 1)
+    except config_module.ConfigError as e:
+        raise click.ClickException(str(e)) from None
+    except _redis_errors() as e:
+        raise click.ClickException(f"cannot reach Redis ({config.cluster.redis}): {e}") from None
+
+
+def crawl_on_workers(config: Config, names: list[str], recheck_all: bool, wait: bool) -> CrawlResult | None:
+    """Queue one job per source for the workers; with ``wait``, the runs they made, as one result.
+
+    Without ``wait`` the job ids are printed and None is returned.
+    """
+    from scheduler import jobqueue
+
+    redis_broker = jobqueue.broker(config.cluster)
+    try:
+        try:
+            messages = jobqueue.enqueue(redis_broker, config, names, recheck_all)
+        except _redis_errors() as e:
+            raise click.ClickException(f"cannot reach Redis ({config.cluster.redis}): {e}") from None
+        if not wait:
+            for name, message in zip(names, messages, strict=True):
+                out.print(f"queued {safe(name)} on {safe(config.source(name).queue)}: job {message.message_id}")
+            return None
+        queues = sorted({config.source(n).queue for n in names})
+        try:
+            results = jobqueue.wait(redis_broker, messages, timeout=None, waiting=lambda: err.print(
+                f"waiting for a worker on queue {', '.join(queues)} (is `policywatch worker` running?)"))
+        except jobqueue.JobFailed as e:
+            raise click.ClickException(str(e)) from None
+    finally:
+        redis_broker.close()
+    return _combined(config, results)
+
+
+def _combined(config: Config, results: list[dict]) -> CrawlResult:
+    """The runs of several jobs as one result, for the usual table."""
+    combined = CrawlResult(run_id=min(r["run_id"] for r in results), summary=[], errors=[])
+    with Store(config.db) as store:
+        for result in results:
+            if result["outcome"] == "skipped":
+                combined.skipped.append(result["source"])
+                continue
+            combined.summary += store.run_summary(result["run_id"])
+            combined.errors += store.run_errors(result["run_id"])
+            combined.alerts += result.get("alerts", [])
+    combined.runs = tuple(sorted(r["run_id"] for r in results))
+    return combined
+
+
+def _redis_errors() -> tuple[type[Exception], ...]:
+    from dramatiq.errors import BrokerConnectionError
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    return (RedisConnectionError, BrokerConnectionError)

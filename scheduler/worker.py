@@ -1,0 +1,132 @@
+"""`policywatch worker`: a long-lived crawl worker that takes crawl jobs from Redis (scheduler.jobqueue).
+
+It imports Scrapy once and keeps its reactor running (crawler.warm), so a job costs its requests, not a process
+start. Any number of workers, on any number of machines, may take jobs from one Redis; each takes only the
+queues it was started with (``--queue browser``), and per-host politeness holds across all of them
+(crawler.politeness). A job is acknowledged when it has ended, so a worker killed mid-job hands it to another
+worker once its heartbeat is missed.
+
+SIGTERM or SIGINT: the running crawls wind down (what is in flight is stored), their jobs go back on the queue
+for the next worker, and the process exits. A job that cannot start here (its source unknown to this worker's
+config) fails with that message instead of going round.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from typing import TYPE_CHECKING, Any
+
+import dramatiq
+from dramatiq import Retry
+
+from crawler.run import source_locks
+from crawler.warm import WarmCrawler
+from policywatch import config as config_module
+from policywatch.crawl import begin_run, end_run
+from policywatch.store import now_iso
+from scheduler import jobqueue
+from scheduler.jobs import after_crawl
+from scheduler.service import log_to
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+log = logging.getLogger("policywatch.worker")
+
+
+def _handed_back(retries: int, exception: BaseException) -> bool:
+    """Only a job handed back by a stopping worker goes round again; a failed job stays failed (and says why)."""
+    return isinstance(exception, Retry)
+
+
+class Jobs:
+    """The crawl jobs of one worker process: each reads config.toml afresh, so a fixed selector takes effect on
+    the next job without a restart, like `serve`."""
+
+    def __init__(self, config_path: str, db_path: str | None, crawler: WarmCrawler) -> None:
+        self.config_path, self.db_path, self.crawler = config_path, db_path, crawler
+        self.stopping = threading.Event()
+
+    def crawl_source(self, name: str, recheck_all: bool = False) -> dict[str, Any]:
+        """One source's crawl, into a run of its own; see the module docstring."""
+        if self.stopping.is_set():
+            raise Retry("the worker is stopping", delay=0)
+        config = config_module.load(self.config_path, self.db_path)
+        source = config.source(name)
+        held = source_locks(config.db.parent / "locks", [name])
+        try:
+            started = now_iso()
+            run_id = begin_run(config, [name])
+            if name not in held:  # a manual crawl, or another worker on this machine, is crawling it
+                end_run(config, run_id, [name], [name], "ok", started)
+                return {"run_id": run_id, "source": name, "outcome": "skipped"}
+            timeout = config.cluster.job_timeout if config.cluster and config.cluster.job_timeout else \
+                config.crawl.run_timeout
+            outcome = self.crawler.crawl(config, (source,), run_id, recheck_all, timeout)
+            if outcome.ended == "stopped":
+                end_run(config, run_id, [name], [], "stopped", started)
+                raise Retry("the worker stopped: the job goes back on its queue", delay=0)
+            result = end_run(config, run_id, [name], [], "ok" if outcome.ended == "finished" else outcome.ended,
+                             started)
+            if outcome.fatal:
+                raise RuntimeError(f"programming error, crawl stopped: {outcome.fatal}")
+            summary = after_crawl(config, result, name)
+            log.info("crawl:%s: %s", name, summary)
+            return {"run_id": run_id, "source": name, "outcome": outcome.ended, "summary": summary,
+                    "alerts": result.alerts}
+        finally:
+            for handle in held.values():
+                handle.close()
+
+
+def run_worker(config_path: str, db_path: str | None, queues: tuple[str, ...], threads: int,
+               ready: Callable[[], None] | None = None) -> None:
+    """Take jobs until SIGTERM or SIGINT; see the module docstring."""
+    config = config_module.load(config_path, db_path)
+    if config.cluster is None:
+        raise config_module.ConfigError(config.path, "cluster",
+                                        "no [cluster] table: a worker takes jobs from the Redis it names")
+    log_to(config, "worker.log", "policywatch", "dramatiq")
+    logging.getLogger("dramatiq").setLevel(logging.WARNING)
+    crawler = WarmCrawler(config, log_file=config.db.parent / "logs" / "crawl.log")
+    redis_broker = jobqueue.broker(config.cluster)
+    jobs = Jobs(config_path, db_path, crawler)
+    dramatiq.Actor(jobs.crawl_source, broker=redis_broker, actor_name=jobqueue.ACTOR, queue_name=queues[0],
+                   priority=0, options={"retry_when": _handed_back})
+    for name in queues:
+        redis_broker.declare_queue(name)
+    worker = dramatiq.Worker(redis_broker, queues=set(queues), worker_threads=threads)
+    worker.queue_prefetch = threads  # a busy worker holds no job that an idle one could take
+
+    def stop() -> None:
+        worker.stop()
+        redis_broker.close()
+        crawler.shutdown()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        if jobs.stopping.is_set():
+            return
+        jobs.stopping.set()
+        log.info("received %s: handing the running jobs back and stopping", signal.Signals(signum).name)
+        crawler.stop_all()
+        threading.Thread(target=stop, name="worker-stop", daemon=True).start()
+
+    def started() -> None:
+        worker.start()
+        log.info("worker taking jobs from %s (queues: %s; %d at a time)", _where(config.cluster.redis),
+                 ", ".join(queues), threads)
+        if ready is not None:
+            ready()
+
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, on_signal)
+    crawler.run(started)
+    log.info("stopped")
+
+
+def _where(url: str) -> str:
+    """The Redis URL without its password, for the log."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.rpartition('@')[2]}"

@@ -1,0 +1,205 @@
+"""Crawl workers fed through a real Redis: `crawl` queues and waits, jobs spread over workers and queues, a
+worker killed mid-job hands its job on with nothing lost or doubled, SIGTERM hands the rest of a job back."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sqlite3
+import subprocess
+import time
+from contextlib import contextmanager, suppress
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import POLICYWATCH, source_toml
+from tests.test_crawl_kill import PAGES, SlowPortal, make_site
+from tests.test_parallel_crawl import SITES, make_sites
+
+
+def cluster_config(write_config, redis_url: str, *sources: str):
+    """A config whose crawls go through ``redis_url``; a worker missing for 2 s is dead."""
+    return write_config(f'[cluster]\nredis = "{redis_url}"\nheartbeat_seconds = 2\n', *sources)
+
+
+@contextmanager
+def worker(config, *args: str):
+    """A `policywatch worker` process, once it takes jobs; stopped (SIGKILL if need be) at the end."""
+    log = config.path.parent / f"worker-{time.monotonic_ns()}.err"
+    with log.open("w") as err:
+        process = subprocess.Popen([*POLICYWATCH, "--config", str(config.path), "worker", "--threads", "1", *args],
+                                   stdout=subprocess.DEVNULL, stderr=err)
+    process.log = log
+    try:
+        deadline = time.monotonic() + 30
+        while "worker taking jobs" not in log.read_text() and time.monotonic() < deadline:
+            assert process.poll() is None, log.read_text()
+            time.sleep(0.05)
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+def crawl(config, *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
+    return subprocess.run([*POLICYWATCH, "--config", str(config.path), "crawl", *args], capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def count(db: Path, sql: str) -> int:
+    with sqlite3.connect(db) as conn:
+        return conn.execute(sql).fetchone()[0]
+
+
+def wait_for(condition, limit: float = 60) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        assert time.monotonic() < deadline, "timed out waiting"
+        time.sleep(0.05)
+
+
+def documents(db: Path) -> int:
+    return count(db, "SELECT count(*) FROM documents") if db.exists() and count(
+        db, "SELECT count(*) FROM sqlite_master WHERE name = 'documents'") else 0
+
+
+def runs(db: Path) -> list[tuple[str, str]]:
+    with sqlite3.connect(db) as conn:
+        return conn.execute("SELECT sources, status FROM runs ORDER BY id").fetchall()
+
+
+def test_crawl_queues_one_job_per_source_and_prints_the_workers_runs(tmp_path, portal, write_config, redis_url):
+    make_sites(tmp_path / "site")
+    base = portal(tmp_path / "site", SlowPortal)
+    config = cluster_config(write_config, redis_url, *(source_toml(s, f"{base}/{s}/index.html") for s in SITES))
+
+    with worker(config) as first, worker(config) as second:
+        done = crawl(config)
+
+    assert done.returncode == 0, done.stderr
+    for site in SITES:
+        # The list page and 3 new documents, each a first version.
+        assert re.search(rf"│ {site}\s+│\s+4 │\s+3 │\s+3 │\s+0 │", done.stdout), done.stdout
+    assert "Crawl runs 1, 2, 3" in done.stdout
+    assert sorted(runs(config.db)) == [(f'["{s}"]', "finished") for s in sorted(SITES)]
+    assert documents(config.db) == 9
+    jobs = [p.log.read_text().count("crawl:") for p in (first, second)]
+    assert sum(jobs) == 3 and all(jobs), jobs  # both workers took jobs
+
+
+def test_a_source_queue_is_taken_only_by_workers_started_for_it(tmp_path, portal, write_config, redis_url):
+    make_sites(tmp_path / "site")
+    base = portal(tmp_path / "site")
+    config = cluster_config(write_config, redis_url, source_toml("alpha", f"{base}/alpha/index.html"),
+                            source_toml("beta", f"{base}/beta/index.html", extra='queue = "cn-mainland"'))
+
+    queued = crawl(config, "--no-wait")
+    assert queued.returncode == 0, queued.stderr
+    assert "queued alpha on default" in queued.stdout and "queued beta on cn-mainland" in queued.stdout
+    assert not config.db.exists() or not runs(config.db)  # queued, not crawled
+
+    with worker(config):
+        wait_for(lambda: documents(config.db) == 3)
+        time.sleep(1)  # beta's job waits on its own queue, untouched
+        assert runs(config.db) == [('["alpha"]', "finished")]
+    with worker(config, "--queue", "cn-mainland"):
+        wait_for(lambda: documents(config.db) == 6)
+    wait_for(lambda: [s for _, s in runs(config.db)] == ["finished", "finished"])
+
+
+def test_a_worker_killed_mid_job_hands_it_on_and_nothing_is_lost_or_doubled(tmp_path, portal, write_config,
+                                                                             redis_url):
+    make_site(tmp_path / "site")
+    base = portal(tmp_path / "site", SlowPortal)
+    config = cluster_config(write_config, redis_url, source_toml("slow", f"{base}/index.html"))
+
+    with worker(config) as doomed:
+        assert crawl(config, "--no-wait").returncode == 0
+        wait_for(lambda: documents(config.db) >= 30)
+        os.kill(doomed.pid, signal.SIGKILL)
+        doomed.wait()
+    stored = documents(config.db)
+    assert 30 <= stored < PAGES
+
+    with worker(config) as heir:
+        wait_for(lambda: runs(config.db)[-1][1] == "finished", limit=120)
+    assert "crawl:slow" in heir.log.read_text()
+    assert count(config.db, "SELECT count(*) FROM documents") == PAGES
+    assert count(config.db, "SELECT count(*) FROM (SELECT url FROM documents GROUP BY url HAVING count(*) > 1)") == 0
+    assert count(config.db, "SELECT count(*) FROM versions") == PAGES
+    assert [status for _, status in runs(config.db)] == ["interrupted", "finished"]
+
+
+def test_sigterm_stores_what_is_in_flight_and_hands_the_rest_of_the_job_back(tmp_path, portal, write_config,
+                                                                            redis_url):
+    make_site(tmp_path / "site")
+    base = portal(tmp_path / "site", SlowPortal)
+    config = cluster_config(write_config, redis_url, source_toml("slow", f"{base}/index.html"))
+
+    with worker(config) as stopping:
+        assert crawl(config, "--no-wait").returncode == 0
+        wait_for(lambda: documents(config.db) >= 30)
+        stopping.send_signal(signal.SIGTERM)
+        assert stopping.wait(timeout=60) == 0
+    assert "handing the running jobs back" in stopping.log.read_text()
+    assert [status for _, status in runs(config.db)] == ["stopped"]
+    assert documents(config.db) < PAGES
+
+    with worker(config):
+        wait_for(lambda: runs(config.db)[-1][1] == "finished", limit=120)
+    assert count(config.db, "SELECT count(*) FROM documents") == PAGES
+    assert count(config.db, "SELECT count(*) FROM versions") == PAGES
+
+
+def test_operator_mistakes_get_one_line(tmp_path, write_config, redis_url):
+    plain = write_config(source_toml("alpha", "http://127.0.0.1:9/index.html"))
+    no_cluster = subprocess.run([*POLICYWATCH, "--config", str(plain.path), "worker"], capture_output=True,
+                                text=True, timeout=60)
+    assert no_cluster.returncode != 0
+    assert no_cluster.stderr.strip().splitlines()[-1].endswith(
+        "cluster: no [cluster] table: a worker takes jobs from the Redis it names")
+    no_wait = crawl(plain, "--no-wait")
+    assert no_wait.returncode != 0 and "needs a [cluster] table" in no_wait.stderr
+
+    unreachable = cluster_config(write_config, "redis://127.0.0.1:9/0", source_toml("alpha", "http://127.0.0.1:9/"))
+    refused = crawl(unreachable, timeout=60)
+    assert refused.returncode != 0
+    assert "cannot reach Redis (redis://127.0.0.1:9/0)" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+    bad_queue = subprocess.run([*POLICYWATCH, "--config", str(unreachable.path), "worker", "--queue", "A B"],
+                               capture_output=True, text=True, timeout=60)
+    assert bad_queue.returncode != 0 and "a queue name is lowercase letters" in bad_queue.stderr
+
+
+# -- a real Redis --------------------------------------------------------------------------------------------------
+
+@pytest.fixture
+def redis_url(tmp_path):
+    """A redis-server of the test's own on a free loopback port, with nothing kept on disk."""
+    import shutil
+    import socket
+
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server not installed")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                                "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
+                conn.sendall(b"PING\r\n")
+                if conn.recv(16).startswith(b"+PONG"):
+                    break
+            assert time.monotonic() < deadline, "redis-server did not start"
+            time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}/0"
+    finally:
+        process.terminate()
+        process.wait()
