@@ -1,0 +1,61 @@
+"""state.db: the schema and every SQL statement PolicyWatch runs.
+
+Tables: ``sources`` (configured portals), ``runs`` (one per crawl), ``documents``
+(one per canonical URL), ``texts`` (normalised-text content store, zlib,
+keyed by fingerprint), ``versions`` (one per distinct text+metadata of a
+document) and ``fetches`` (every request, with its outcome); ``changes``,
+``attachments`` and ``doc_bands`` for detection; ``subscribers``,
+``subscriptions`` and ``deliveries`` (the send log) for mail; ``source_runs``,
+``alerts`` and ``job_runs`` for operations. (``scheduler_jobs`` belongs to
+APScheduler's job store, which manages it itself; the canned queries ``policywatch browse`` offers live in
+datasette.yaml, since Datasette reads them from there.)
+
+Everything a crawl learns about one document is written in one transaction,
+and the file runs in WAL mode, so a crawl killed with SIGKILL leaves a
+consistent database that the next crawl simply continues.
+
+The package splits that SQL by concern, each module readable alone:
+
+- ``schema``: the migrations, the only place tables and columns are declared;
+- ``connection``: the SQLite file itself (connection, PRAGMAs, integrity check and its sidecar files, schema
+  upgrades under a lock, ``BEGIN IMMEDIATE`` transactions, run locks), all that is specific to SQLite;
+- ``rows``: timestamps and the row helpers every concern writes and reads through;
+- ``documents``: what a crawl reads and writes about documents, versions, texts, attachments and fetches;
+- ``reads``: the CLI's, the digests' and the archive site's reads of those tables;
+- ``subscribers``: subscribers, subscriptions and the send log;
+- ``operations``: sources, runs, source health, alerts and scheduled jobs.
+
+``Store`` is one class composed of them; everything callers use is importable from ``policywatch.store``.
+"""
+
+from __future__ import annotations
+
+from policywatch.model import DocState
+from policywatch.store.connection import BUSY_WAIT, CHECK_EVERY, CORRUPT, StoreError, missing_db_message
+from policywatch.store.documents import DocRef, Documents
+from policywatch.store.operations import Operations
+from policywatch.store.reads import Reads
+from policywatch.store.rows import now_iso
+from policywatch.store.schema import migrations
+from policywatch.store.subscribers import Subscribers
+
+__all__ = [
+    "BUSY_WAIT",
+    "CHECK_EVERY",
+    "CORRUPT",
+    "DocRef",
+    "DocState",
+    "Store",
+    "StoreError",
+    "migrations",
+    "missing_db_message",
+    "now_iso",
+]
+
+
+class Store(Documents, Reads, Subscribers, Operations):
+    """A migrated, checked state.db. Open one per process; it is not shared across threads.
+
+    ``Store(path, read_only=False, verify=True)``: what ``read_only`` and ``verify`` do is told where they are
+    handled, in ``Connection`` (``policywatch.store.connection``).
+    """

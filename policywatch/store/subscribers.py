@@ -1,0 +1,149 @@
+"""Mail's tables: ``subscribers``, their ``subscriptions`` to digests, and ``deliveries``, the send log.
+
+The send log is written one row per transaction as each message goes out, so a send that dies part-way leaves a
+log that says exactly who got the issue; a bounce marks its subscriber in that same transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from policywatch.store.rows import Rows, now_iso
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+    from policywatch.model import NewSubscriber
+
+
+def _text_list(cell: str | None) -> tuple[str, ...] | None:
+    """A stored JSON list of names (topics, regions), or None for the digest's own; ValueError otherwise."""
+    if not cell:
+        return None
+    value = json.loads(cell)
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise ValueError(f"not a JSON list of names: {cell!r}")
+    return tuple(value)
+
+
+class Subscribers(Rows):
+    """Who receives which digest, and what happened to each message sent."""
+
+    # -- subscribers ----------------------------------------------------------
+
+    def add_subscribers(self, records: Iterable[NewSubscriber]) -> list[str]:
+        """Add or update subscribers, all or none; one word each on what happened (added/updated/reactivated).
+
+        An existing address keeps its other subscriptions; a name or language given replaces the stored
+        one; an unsubscribed or bouncing address that is added again becomes active.
+        """
+        outcomes = []
+        with self.transaction():
+            for record in records:
+                row = self.db.execute("SELECT id, status FROM subscribers WHERE email = ?", [record.email]).fetchone()
+                now = now_iso()
+                if row is None:
+                    subscriber_id = int(self.db["subscribers"].insert(
+                        {"email": record.email, "name": record.name, "language": record.language,
+                         "status": "active", "created_at": now, "updated_at": now}).last_pk)
+                    outcomes.append("added")
+                else:
+                    subscriber_id, status = row
+                    update = {"status": "active", "status_reason": None, "updated_at": now}
+                    update |= {k: getattr(record, k) for k in ("name", "language") if getattr(record, k)}
+                    self.db["subscribers"].update(subscriber_id, update)
+                    outcomes.append("reactivated" if status != "active" else "updated")
+                for digest, topics, regions in record.subscriptions:
+                    self.db["subscriptions"].upsert(
+                        {"subscriber_id": subscriber_id, "digest": digest,
+                         "topics": json.dumps(topics, ensure_ascii=False) if topics else None,
+                         "regions": json.dumps(regions, ensure_ascii=False) if regions else None},
+                        pk=("subscriber_id", "digest"))
+        return outcomes
+
+    def remove_subscriber(self, email: str, digest: str | None = None) -> bool:
+        """Forget an address (or only its subscription to ``digest``); False if there was nothing to remove.
+
+        The send log keeps its rows: it records what was sent, to whom, whatever happens later.
+        """
+        with self.transaction():
+            row = self.db.execute("SELECT id FROM subscribers WHERE email = ?", [email]).fetchone()
+            if row is None:
+                return False
+            if digest is None:
+                self.db.execute("DELETE FROM subscriptions WHERE subscriber_id = ?", [row[0]])
+                self.db.execute("DELETE FROM subscribers WHERE id = ?", [row[0]])
+                return True
+            cursor = self.db.execute("DELETE FROM subscriptions WHERE subscriber_id = ? AND digest = ?",
+                                     [row[0], digest])
+            return cursor.rowcount > 0
+
+    def subscribers(self, digest: str | None = None, active_only: bool = False) -> list[dict[str, Any]]:
+        """Subscribers (of one digest), oldest first, each with ``subscriptions``: digest → (topics, regions)."""
+        sql = """SELECT s.*, json_group_array(json_array(c.digest, c.topics, c.regions)) AS subs
+                   FROM subscribers s LEFT JOIN subscriptions c ON c.subscriber_id = s.id
+                  WHERE (:active = 0 OR s.status = 'active')
+                  GROUP BY s.id
+                 HAVING :digest IS NULL OR sum(c.digest = :digest) > 0
+                  ORDER BY s.id"""
+        rows = []
+        for row in self.db.query(sql, {"digest": digest, "active": int(active_only)}):
+            subs = json.loads(row.pop("subs"))
+            row["subscriptions"] = {}
+            for name, topics, regions in subs:
+                if name is None:
+                    continue
+                try:
+                    row["subscriptions"][name] = (_text_list(topics), _text_list(regions))
+                except ValueError:  # written by hand: the row stays listed, and the send says what is wrong
+                    row["subscriptions"][name] = (None, None)
+                    row["problem"] = f"its topics or regions for {name!r} are not a JSON list of names"
+            rows.append(row)
+        return rows
+
+    def subscriber(self, subscriber_id: int) -> dict[str, Any] | None:
+        return next(iter(self.db.query("SELECT * FROM subscribers WHERE id = ?", [subscriber_id])), None)
+
+    def unsubscribe(self, subscriber_id: int, digest: str) -> bool:
+        """End one subscription; an address left with none becomes 'unsubscribed'. False if already ended."""
+        with self.transaction():
+            cursor = self.db.execute("DELETE FROM subscriptions WHERE subscriber_id = ? AND digest = ?",
+                                     [subscriber_id, digest])
+            left = self.db.execute("SELECT count(*) FROM subscriptions WHERE subscriber_id = ?",
+                                   [subscriber_id]).fetchone()[0]
+            if not left:
+                self.db.execute(
+                    """UPDATE subscribers SET status = 'unsubscribed', status_reason = ?, updated_at = ?
+                        WHERE id = ? AND status != 'unsubscribed'""",
+                    [f"unsubscribe link ({digest})", now_iso(), subscriber_id])
+            return cursor.rowcount > 0
+
+    # -- the send log ---------------------------------------------------------
+
+    def deliveries(self, digest: str, period: str) -> dict[int, dict[str, Any]]:
+        """The send log of one digest issue: subscriber id → its row."""
+        sql = "SELECT * FROM deliveries WHERE digest = ? AND period = ?"
+        return {row["subscriber_id"]: row for row in self.db.query(sql, [digest, period])}
+
+    def log_delivery(
+        self, digest: str, period: str, subscriber_id: int, email: str, message_id: str, status: str,
+        error: str | None = None, attempt: bool = False, bounce: bool = False,
+    ) -> None:
+        """Write one send-log row's new status in its own transaction.
+
+        ``attempt`` counts a new try; ``bounce`` (a permanent refusal) also marks the subscriber
+        'bouncing', in the same transaction, so the log and the subscriber never disagree.
+        """
+        with self.transaction():
+            self.db.execute(
+                """INSERT INTO deliveries (digest, period, subscriber_id, email, message_id, status, attempts,
+                                           error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (digest, period, subscriber_id) DO UPDATE SET
+                       status = excluded.status, error = excluded.error, updated_at = excluded.updated_at,
+                       attempts = deliveries.attempts + excluded.attempts""",
+                [digest, period, subscriber_id, email, message_id, status, int(attempt), error, now_iso()])
+            if bounce:
+                self.db.execute(
+                    "UPDATE subscribers SET status = 'bouncing', status_reason = ?, updated_at = ? WHERE id = ?",
+                    [error, now_iso(), subscriber_id])
