@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean browser bench extraction-report
+.PHONY: demo test lint clean browser bench nginx extraction-report
 
 # The venv's own pip, not upgraded: what a user of a stock Python 3.11 has, so a dependency that only a newer pip
 # resolves shows up here first.
@@ -47,11 +47,25 @@ lint: $(BIN)/policywatch
 clean:
 	rm -rf $(VENV) policywatch-demo bench-out .pytest_cache .ruff_cache
 
-# PolicyWatch against bare Scrapy on generated portals (bench/); e.g. make bench BENCH_ARGS="--sites 2 --pages 10"
+# PolicyWatch against bare Scrapy and urlwatch on generated portals (bench/); e.g.
+# make bench BENCH_ARGS="--sites 2 --pages 10 --pairs 1". The venv has urlwatch and matplotlib (the bench extra,
+# part of test). The portals are served by nginx, installed with apt-get when missing (as for the browser tests);
+# without it the bench falls back to PolicyWatch's Python server, whose numbers are not comparable.
 BENCH_ARGS ?=
 
-bench: $(BIN)/policywatch
+bench: $(BIN)/policywatch nginx
 	$(BIN)/python -m bench $(BENCH_ARGS)
+
+nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] && exit 0; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else echo "Not installing nginx (needs root or passwordless sudo): the bench serves with Python"; exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "Not installing nginx (no apt-get): the bench serves with Python"; exit 0; fi; \
+	echo "Installing nginx-light with apt-get, for the bench's portals"; \
+	$$sudo apt-get update -qq && \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light >/dev/null
 
 # Generic extraction scored on every saved real page against hand-read values (tests/extraction_report.py);
 # e.g. make extraction-report REPORT_ARGS="--verbose --expected more.toml"

@@ -4,10 +4,15 @@ Generates the sites (bench.workload), serves them on 127.0.0.1 (bench.server: ng
 then runs, each in a measuring subprocess (bench.measure):
 
 1. bare Scrapy fetching every list and detail page (bench.bare);
-2. PolicyWatch's first crawl (``policywatch crawl``) into a fresh state.db;
-3. a scheduled re-check with nothing changed (``policywatch crawl``): lists again, no stored page due yet;
-4. a re-check of every stored page with nothing changed (``policywatch crawl --recheck-all``);
-5. the same after editing 2% of the detail pages and adding a few list items;
+2. urlwatch watching every list and detail page as one URL each (bench.urlwatch): its first check, which fills
+   its cache, and a re-check with nothing changed;
+3. PolicyWatch's first crawl (``policywatch crawl``) into a fresh state.db;
+4. a scheduled re-check with nothing changed (``policywatch crawl``): lists again, no stored page due yet;
+5. a re-check of every stored page with nothing changed (``policywatch crawl --recheck-all``);
+6. ``--pairs N`` back-to-back pairs of PolicyWatch against an anchor (first crawl / bare Scrapy, scheduled
+   crawl / urlwatch re-check, ``--recheck-all`` / urlwatch re-check), reported as medians and the median of
+   the per-pair ratios, with state.db's size against urlwatch's cache;
+7. a re-check of every stored page after editing 2% of the detail pages and adding a few list items;
 
 then times the diff of 100 KB document pairs (bench.diffs), the digest of a month of 10,000 changes
 (bench.digests), and the archive site of that month's documents, built in full and rebuilt after a few edits
@@ -22,6 +27,7 @@ import json
 import os
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -30,7 +36,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from bench import workload
+from bench import urlwatch, workload
 from bench.diffs import measure_diffs
 from bench.digests import BAR_SECONDS as DIGEST_BAR
 from bench.digests import measure_digest
@@ -39,16 +45,24 @@ from bench.site import BAR_SECONDS as SITE_BAR
 from bench.site import measure_site
 
 ROOT = Path(__file__).resolve().parent.parent
+BARE = "bare Scrapy"
+URLWATCH_FIRST = "urlwatch first check"
+URLWATCH_RECHECK = "urlwatch re-check, no change"
 FIRST = "PolicyWatch first crawl"
 SCHEDULED = "scheduled re-check, no change"  # lists again; no stored page is due yet (recheck_days)
 EVERY_PAGE = "re-check every page, no change"  # --recheck-all: every stored page, conditionally
+PAIRS = [  # (row label, PolicyWatch's side, the anchor it is set against), each run as back-to-back pairs
+    ("first crawl vs bare Scrapy", FIRST, BARE),
+    ("scheduled crawl, nothing due vs urlwatch re-check", SCHEDULED, URLWATCH_RECHECK),
+    ("crawl --recheck-all, no change vs urlwatch re-check", EVERY_PAGE, URLWATCH_RECHECK),
+]
 
 
-def measure(command: list[str], log: Path) -> dict[str, Any]:
-    """Run ``command`` under bench.measure; its stderr goes to ``log``."""
+def measure(command: list[str], log: Path, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """Run ``command`` under bench.measure, in ``env`` if given; its stderr goes to ``log``."""
     with log.open("a", encoding="utf-8") as err:
         done = subprocess.run([sys.executable, "-m", "bench.measure", *command], cwd=ROOT, stdout=subprocess.PIPE,
-                              stderr=err, text=True, encoding="utf-8", check=True)
+                              stderr=err, text=True, encoding="utf-8", check=True, env=env)
     result = json.loads(done.stdout.strip().splitlines()[-1])
     if result["rc"] != 0:
         raise SystemExit(f"{' '.join(command)} exited with {result['rc']}; see {log}")
@@ -72,9 +86,47 @@ def db_state(db: Path) -> dict[str, Any]:
             "texts": texts, "versions": versions, "documents": documents, "changes": changes}
 
 
+def bare_step(config: Path, log: Path) -> dict[str, Any]:
+    """Bare Scrapy fetching every list and detail page, measured."""
+    step = measure([sys.executable, "-m", "bench.bare", "--config", str(config)], log)
+    step["fetched"] = json.loads(step.pop("stdout"))
+    step["pages"] = step["fetched"]["responses"]
+    return step
+
+
+def crawl_step(command: list[str], db: Path, log: Path, before: dict | None = None) -> dict[str, Any]:
+    """A ``policywatch crawl`` measured, with what state.db holds after it and what it added since ``before``
+    (the previous step's result, None for a first crawl)."""
+    step = measure(command, log)
+    step.pop("stdout")
+    step["db"] = db_state(db)
+    step["pages"] = sum(step["db"]["statuses"].values())
+    previous = before["db"] if before else {"text_bytes": 0, "versions": 0}
+    step["new_text_bytes"] = step["db"]["text_bytes"] - previous["text_bytes"]
+    step["new_versions"] = step["db"]["versions"] - previous["versions"]
+    return step
+
+
+def urlwatch_step(folder: Path, log: Path, expect: str) -> dict[str, Any]:
+    """One urlwatch run over every URL of the workload, measured. Its report must list every URL under
+    ``expect`` (``new`` on the first check, ``unchanged`` on a re-check): anything else is not the step
+    it claims to be."""
+    step = measure(urlwatch.command(folder), log, env=urlwatch.environment(folder))
+    stdout = step.pop("stdout")
+    step["report"] = urlwatch.reported(stdout)
+    step["cache"] = urlwatch.cache_state(folder)
+    step["pages"] = sum(step["report"].values())
+    if step["report"] != {expect: step["cache"]["urls"]}:
+        with log.open("a", encoding="utf-8") as err:
+            err.write(stdout)
+        raise SystemExit(f"urlwatch reported {step['report']}, not {expect} for all {step['cache']['urls']} URLs; "
+                         f"see {log}")
+    return step
+
+
 def run(out: Path, sites: int, pages: int, seed: int, fraction: float, server: str, workers: int,
         diff_pairs: int = 30, digest_changes: int = 10_000, profile: bool = False, site_changes: int = 10_000,
-        site_edits: int = 20) -> dict:
+        site_edits: int = 20, pairs: int = 5) -> dict:
     console = Console()
     if out.exists():
         if not (out / "workload.json").exists() and any(out.iterdir()):
@@ -93,29 +145,23 @@ def run(out: Path, sites: int, pages: int, seed: int, fraction: float, server: s
         db = out / "state.db"
         pw = [sys.executable, "-m", "policywatch.cli", "--config", str(config), "crawl"]
         steps = results["steps"]
-        with console.status("bare Scrapy"):
-            bare = measure([sys.executable, "-m", "bench.bare", "--config", str(config)], log)
-        bare["fetched"] = json.loads(bare.pop("stdout"))
-        bare["pages"] = bare["fetched"]["responses"]
-        steps["bare Scrapy"] = bare
-        before = None
-        for name, extra, change in [
-            (FIRST, [], None),
-            (SCHEDULED, [], None),
-            (EVERY_PAGE, ["--recheck-all"], None),
-            (f"re-check every page, {fraction:.0%} changed", ["--recheck-all"], fraction),
-        ]:
-            if change is not None:
-                results["mutation"] = workload.mutate(out, change)
+        with console.status(BARE):
+            steps[BARE] = bare_step(config, log)
+        watch = urlwatch.prepare(out, url)
+        results["urlwatch"] = {**urlwatch.installed(), "folder": str(watch)}
+        for name, expect in ((URLWATCH_FIRST, "new"), (URLWATCH_RECHECK, "unchanged")):
             with console.status(name):
-                step = measure(pw + extra, log)
-            step.pop("stdout")
-            step["db"] = db_state(db)
-            step["pages"] = sum(step["db"]["statuses"].values())
-            step["new_text_bytes"] = step["db"]["text_bytes"] - (before["text_bytes"] if before else 0)
-            step["new_versions"] = step["db"]["versions"] - (before["versions"] if before else 0)
-            before = step["db"]
-            steps[name] = step
+                steps[name] = urlwatch_step(watch, log, expect)
+        before = None
+        for name, extra in ((FIRST, []), (SCHEDULED, []), (EVERY_PAGE, ["--recheck-all"])):
+            with console.status(name):
+                before = steps[name] = crawl_step(pw + extra, db, log, before)
+        if pairs:
+            results["pairs"] = run_pairs(out, config, watch, log, pairs, console)
+        results["mutation"] = workload.mutate(out, fraction)
+        name = f"re-check every page, {fraction:.0%} changed"
+        with console.status(name):
+            steps[name] = crawl_step([*pw, "--recheck-all"], db, log, before)
         if profile:
             with console.status("profiling a first crawl"):
                 results["profile"] = str(profile_crawl(out, config))
@@ -133,8 +179,91 @@ def run(out: Path, sites: int, pages: int, seed: int, fraction: float, server: s
     for step in results["steps"].values():
         step["pages_per_s"] = step["pages"] / step["wall"]
         step["cpu_per_page"] = step["cpu"] / step["pages"] if step["pages"] else 0.0
+    if pairs:
+        results["pairs"]["chart"] = str(plot_pairs(results["pairs"], out / "pairs.png"))
     (out / "results.json").write_text(json.dumps(results, indent=2, ensure_ascii=False), encoding="utf-8")
     return results
+
+
+def run_pairs(out: Path, config: Path, watch: Path, log: Path, n: int, console: Console) -> dict[str, Any]:
+    """Each comparison of PAIRS run as ``n`` back-to-back pairs, its two sides in turn, the first side
+    alternating from pair to pair so that neither always runs on a machine the other has just warmed.
+
+    PolicyWatch works on ``DIR/pairs/state.db``: each pair's first crawl starts from none, and that pair's re-checks
+    use what it crawled. urlwatch re-checks with the cache its first check filled (a re-check with nothing changed
+    writes nothing to it)."""
+    db = out / "pairs" / "state.db"
+    db.parent.mkdir(exist_ok=True)
+    pw = [sys.executable, "-m", "policywatch.cli", "--config", str(config), "--db", str(db), "crawl"]
+
+    def first_crawl() -> dict[str, Any]:
+        shutil.rmtree(db.parent)  # state.db, its WAL, lock and check files
+        db.parent.mkdir()
+        return crawl_step(pw, db, log)
+
+    sides = {
+        BARE: lambda: bare_step(config, log),
+        FIRST: first_crawl,
+        SCHEDULED: lambda: crawl_step(pw, db, log),
+        EVERY_PAGE: lambda: crawl_step([*pw, "--recheck-all"], db, log),
+        URLWATCH_RECHECK: lambda: urlwatch_step(watch, log, "unchanged"),
+    }
+    runs = []
+    for i in range(n):
+        pair: dict[str, dict[str, Any]] = {}
+        for label, side, anchor in PAIRS:
+            pair[label] = {}
+            for name in (side, anchor) if i % 2 == 0 else (anchor, side):
+                with console.status(f"pair {i + 1} of {n}: {name}"):
+                    pair[label][name] = sides[name]()
+        runs.append(pair)
+    return {"n": n, "runs": runs, "table": pair_table(runs)}
+
+
+def median_row(step: str, unit: str, anchor: str, sides: list[tuple[float, float]]) -> dict[str, Any]:
+    """One row of the paired table: each side's median over the pairs, and the median of the per-pair ratios
+    PolicyWatch / anchor (not the ratio of the medians)."""
+    ratios = [p / a for p, a in sides]
+    return {"step": step, "unit": unit, "anchor_name": anchor,
+            "policywatch": statistics.median(p for p, _ in sides), "anchor": statistics.median(a for _, a in sides),
+            "ratio": statistics.median(ratios), "values": [list(s) for s in sides], "ratios": ratios}
+
+
+def pair_table(runs: list[dict[str, dict[str, Any]]]) -> list[dict[str, Any]]:
+    """The rows of the paired table, computed from the measured runs."""
+    rows = []
+    for label, side, anchor in PAIRS:
+        for key, unit in (("wall", "wall s"), ("cpu", "CPU s")):
+            rows.append(median_row(f"{label}, {unit}", unit, anchor,
+                                   [(run[label][side][key], run[label][anchor][key]) for run in runs]))
+    sizes = [(run[PAIRS[0][0]][FIRST]["db"]["db_bytes"] + run[PAIRS[0][0]][FIRST]["db"]["wal_bytes"],
+              run[PAIRS[1][0]][URLWATCH_RECHECK]["cache"]["cache_bytes"]) for run in runs]
+    rows.append(median_row("state.db after the first crawl vs urlwatch's cache, MB", "MB", "urlwatch cache",
+                           [(p / 1e6, a / 1e6) for p, a in sizes]))
+    return rows
+
+
+def plot_pairs(pairs: dict, target: Path) -> Path:
+    """Each paired comparison's per-pair ratios PolicyWatch / anchor as dots and their median as a bar: the
+    spread shows how far one pair's ratio can be trusted."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    from matplotlib import pyplot
+
+    rows = pairs["table"]
+    figure, axes = pyplot.subplots(figsize=(9, 0.5 * len(rows) + 1.2))
+    for y, row in enumerate(rows):
+        axes.barh(y, row["ratio"], color="#c8d7e6")
+        axes.plot(row["ratios"], [y] * len(row["ratios"]), "o", color="#1f4e79", markersize=4)
+    axes.axvline(1, color="grey", linewidth=0.8)
+    axes.set_yticks(range(len(rows)), [row["step"] for row in rows], fontsize=8)
+    axes.invert_yaxis()
+    axes.set_xlabel(f"PolicyWatch / anchor ({pairs['n']} pairs: dots; bar: median)")
+    figure.tight_layout()
+    figure.savefig(target, dpi=100)
+    pyplot.close(figure)
+    return target
 
 
 def profile_crawl(out: Path, config: Path) -> Path:
@@ -149,7 +278,7 @@ def profile_crawl(out: Path, config: Path) -> Path:
 
 def report(results: dict, console: Console) -> None:
     steps = results["steps"]
-    bare = steps["bare Scrapy"]
+    bare = steps[BARE]
     mutation = results.get("mutation", {})
     table = Table(title=(f"{results['sites']} sites x {results['pages']} pages "
                          f"({results['html_bytes'] / 1e6:.1f} MB HTML), server {results['server']}, "
@@ -159,15 +288,19 @@ def report(results: dict, console: Console) -> None:
         table.add_column(column, justify="left" if column in ("step", "pages (status)") else "right")
     for name, step in steps.items():
         db = step.get("db")
-        statuses = db["statuses"] if db else {200: step["fetched"]["status_200"]}
+        # HTTP statuses for the crawls; for urlwatch, what its report says of each URL.
+        statuses = db["statuses"] if db else step.get("report") or {200: step["fetched"]["status_200"]}
+        stored = (f"{db['db_bytes'] / 1e6:.2f} (+{db['wal_bytes'] / 1e6:.2f})" if db
+                  else f"cache {step['cache']['cache_bytes'] / 1e6:.2f}" if "cache" in step else "–")
         table.add_row(
             name, f"{step['pages']} ({', '.join(f'{k}: {v}' for k, v in sorted(statuses.items()))})",
             f"{step['wall']:.2f}", f"{step['pages_per_s']:.0f}", f"{step['pages_per_s'] / bare['pages_per_s']:.2f}",
-            f"{step['cpu']:.2f}", f"{step['cpu_per_page'] * 1000:.2f}", f"{step['maxrss_kb'] / 1024:.0f}",
-            f"{db['db_bytes'] / 1e6:.2f} (+{db['wal_bytes'] / 1e6:.2f})" if db else "–",
+            f"{step['cpu']:.2f}", f"{step['cpu_per_page'] * 1000:.2f}", f"{step['maxrss_kb'] / 1024:.0f}", stored,
             f"{step['new_text_bytes'] / 1024:.1f}" if db else "–", str(step["new_versions"]) if db else "–",
         )
     console.print(table)
+    if "pairs" in results:
+        console.print(pair_report(results["pairs"], results["urlwatch"]))
     if "diff" in results:
         diffs = results["diff"]
         console.print(f"diff of {diffs['pairs']} document pairs of {diffs['bytes'] / 1000:.0f} KB: "
@@ -188,6 +321,18 @@ def report(results: dict, console: Console) -> None:
     console.print(bars)
 
 
+def pair_report(pairs: dict, watch: dict) -> Table:
+    """The paired table: each side's median over the pairs and the median of the per-pair ratios."""
+    table = Table(title=(f"{pairs['n']} back-to-back pairs: medians, and the median of the per-pair ratios "
+                         f"PolicyWatch / anchor (urlwatch {watch['version']}, its default {watch['workers']} "
+                         f"threads)"))
+    for column in ("step", "PolicyWatch", "anchor", "ratio"):
+        table.add_column(column, justify="left" if column == "step" else "right")
+    for row in pairs["table"]:
+        table.add_row(row["step"], f"{row['policywatch']:.2f}", f"{row['anchor']:.2f}", f"{row['ratio']:.2f}")
+    return table
+
+
 def site_line(site: dict) -> str:
     """One line on the archive site: its size, and each build's time, share of the full build and pages written."""
     builds = site["builds"]
@@ -206,7 +351,7 @@ def site_line(site: dict) -> str:
 def bar_rows(results: dict) -> list[tuple[str, str, bool | None]]:
     """(bar, what was measured, whether it holds) for each performance bar of PRODUCT.md."""
     steps = results["steps"]
-    bare, first, scheduled, every = steps["bare Scrapy"], steps[FIRST], steps[SCHEDULED], steps[EVERY_PAGE]
+    bare, first, scheduled, every = steps[BARE], steps[FIRST], steps[SCHEDULED], steps[EVERY_PAGE]
     ratio = first["pages_per_s"] / bare["pages_per_s"]
     share = scheduled["wall"] / first["wall"]
     added = [(s["new_text_bytes"], s["new_versions"]) for s in (scheduled, every)]
@@ -269,12 +414,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="changes in the month whose archive site is built (0: skip)")
     parser.add_argument("--site-edits", type=int, default=20,
                         help="documents edited before the archive site is rebuilt")
+    parser.add_argument("--pairs", type=int, default=5,
+                        help="back-to-back pairs for the paired comparisons with bare Scrapy and urlwatch (0: skip)")
     parser.add_argument("--profile", action="store_true",
                         help="also profile a first crawl with pyinstrument (DIR/profile-first-crawl.html)")
     args = parser.parse_args(argv)
     results = run(args.out.resolve(), args.sites, args.pages, args.seed, args.mutate, args.server,
                   args.nginx_workers, args.diff_pairs, args.digest_changes, args.profile, args.site_changes,
-                  args.site_edits)
+                  args.site_edits, args.pairs)
     console = Console()
     report(results, console if console.is_terminal else Console(width=180))
     return 0

@@ -2,27 +2,39 @@
 
 from __future__ import annotations
 
+import hashlib
+import html
 import json
+import os
+import sqlite3
+import statistics
 import subprocess
 import sys
+from urllib.parse import urlsplit
+
+import yaml
 
 from tests.conftest import ROOT
 
 
 def test_small_benchmark_runs_every_step(tmp_path):
     out = tmp_path / "bench"
+    home = tmp_path / "home"  # the user's HOME as the benchmark sees it: urlwatch must leave it alone
+    env = {k: v for k, v in os.environ.items() if k not in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME")} | {"HOME": str(home)}
     done = subprocess.run(
         [sys.executable, "-m", "bench", "--sites", "2", "--pages", "10", "--out", str(out),
-         "--diff-pairs", "2", "--digest-changes", "60", "--site-changes", "60", "--site-edits", "3"],
-        cwd=ROOT, capture_output=True, text=True, encoding="utf-8", timeout=600,
+         "--diff-pairs", "2", "--digest-changes", "60", "--site-changes", "60", "--site-edits", "3", "--pairs", "2"],
+        cwd=ROOT, capture_output=True, text=True, encoding="utf-8", timeout=600, env=env,
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "PRODUCT.md performance bars" in done.stdout
+    assert "2 back-to-back pairs" in done.stdout
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     steps = results["steps"]
-    assert list(steps) == ["bare Scrapy", "PolicyWatch first crawl", "scheduled re-check, no change",
+    assert list(steps) == ["bare Scrapy", "urlwatch first check", "urlwatch re-check, no change",
+                           "PolicyWatch first crawl", "scheduled re-check, no change",
                            "re-check every page, no change", "re-check every page, 2% changed"]
-    bare, first, scheduled, every, changed = steps.values()
+    bare, watch_first, watch_again, first, scheduled, every, changed = steps.values()
     # Two sites, each one list page and ten detail pages: the same 22 pages for Scrapy alone and PolicyWatch.
     assert bare["fetched"] == {"responses": 22, "status_200": 22, "bytes": bare["fetched"]["bytes"], "errors": 0}
     assert first["db"]["statuses"] == {"200": 22} and first["new_versions"] == 20
@@ -54,3 +66,58 @@ def test_small_benchmark_runs_every_step(tmp_path):
     assert 1 <= len(after["written_paths"]["sources"]) <= 3
     # Rendering every page again finds nothing the incremental rebuild missed.
     assert rerender["written"] == 0 and rerender["deleted"] == 0
+
+    # urlwatch watched the same 22 URLs: all new on its first check, all unchanged on the re-check, and its cache
+    # (in the bench folder, not under HOME) holds one entry per URL with the very page the server sent.
+    assert watch_first["report"] == {"new": 22} and watch_again["report"] == {"unchanged": 22}
+    assert watch_again["cache"] | {"cache_bytes": 0, "data_chars": 0} == {
+        "cache_bytes": 0, "entries": 22, "jobs": 22, "data_chars": 0, "urls": 22, "urls_cached": 22}
+    assert results["urlwatch"]["workers"] == 10 and results["urlwatch"]["version"].startswith("2.")
+    folder = out / "urlwatch"
+    urls = [job["url"] for job in yaml.safe_load_all((folder / "urls.yaml").read_text(encoding="utf-8"))]
+    assert sum("/list/" in url for url in urls) == 2 and len(set(urls)) == 22
+    with sqlite3.connect(folder / "cache.db") as conn:
+        cached = dict(conn.execute("SELECT guid, data FROM CacheEntry"))
+    # Each URL's entry (a job's guid is the SHA-1 of its URL) is that URL's page: a detail page with its item's
+    # title, or a list page (the mutation step has since edited some pages, not their titles).
+    manifest = json.loads((out / "workload.json").read_text(encoding="utf-8"))
+    titles = {f"/site{int(s):02d}/{i['path']}": i["title"] for s, items in manifest["sites"].items() for i in items}
+    for url in urls:
+        page, path = cached[hashlib.sha1(url.encode()).hexdigest()], urlsplit(url).path
+        assert f"<title>{html.escape(titles.get(path, '通知公告'))}_" in page, url
+    assert not [p for p in home.rglob("*") if "urlwatch" in p.name]
+
+    # The paired runs: each pair ran both sides, alternating which went first, and did the real work.
+    pairs = results["pairs"]
+    assert pairs["n"] == 2 and len(pairs["runs"]) == 2
+    for i, run in enumerate(pairs["runs"]):
+        first_pair, scheduled_pair, every_pair = run.values()
+        assert list(first_pair) == (["PolicyWatch first crawl", "bare Scrapy"] if i == 0
+                                    else ["bare Scrapy", "PolicyWatch first crawl"])
+        assert first_pair["PolicyWatch first crawl"]["db"]["statuses"] == {"200": 22}
+        assert first_pair["PolicyWatch first crawl"]["db"]["run"] == 1  # a fresh state.db in every pair
+        assert first_pair["bare Scrapy"]["fetched"]["status_200"] == 22
+        assert scheduled_pair["scheduled re-check, no change"]["db"]["statuses"] == {"200": 2}
+        assert every_pair["re-check every page, no change"]["db"]["statuses"] == {"200": 2, "304": 20}
+        assert all(p["urlwatch re-check, no change"]["report"] == {"unchanged": 22}
+                   for p in (scheduled_pair, every_pair))
+    # The table's medians and ratios come from the measured runs.
+    table = {row["step"]: row for row in pairs["table"]}
+    assert len(table) == 7
+    labels = [("first crawl vs bare Scrapy", "PolicyWatch first crawl", "bare Scrapy"),
+              ("scheduled crawl, nothing due vs urlwatch re-check", "scheduled re-check, no change",
+               "urlwatch re-check, no change"),
+              ("crawl --recheck-all, no change vs urlwatch re-check", "re-check every page, no change",
+               "urlwatch re-check, no change")]
+    for label, side, anchor in labels:
+        for key, unit in (("wall", "wall s"), ("cpu", "CPU s")):
+            row = table[f"{label}, {unit}"]
+            measured = [(run[label][side][key], run[label][anchor][key]) for run in pairs["runs"]]
+            assert row["values"] == [list(m) for m in measured]
+            assert row["ratio"] == statistics.median(p / a for p, a in measured) > 0
+            assert row["policywatch"] == statistics.median(p for p, _ in measured)
+    size = table["state.db after the first crawl vs urlwatch's cache, MB"]
+    dbs = [run["first crawl vs bare Scrapy"]["PolicyWatch first crawl"]["db"] for run in pairs["runs"]]
+    assert [p for p, _ in size["values"]] == [(db["db_bytes"] + db["wal_bytes"]) / 1e6 for db in dbs]
+    assert all(a == watch_again["cache"]["cache_bytes"] / 1e6 for _, a in size["values"])
+    assert (out / "pairs.png").read_bytes().startswith(b"\x89PNG")
