@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         refs = {s.name: store.document_refs(s.name, now, args.recheck_all, cap) for s in sources}
         attachments = {s.name: store.attachment_refs(s.name) for s in sources}
 
-    settings = Settings(build_settings(config.crawl))
+    settings = Settings(build_settings(config.crawl, config.cluster.redis if config.cluster else ""))
     settings.setdict({
         "PW_DB": str(config.db), "PW_RUN_ID": run_id, "PW_EVENTS": args.events,
         "PW_RECHECK_DAYS": config.crawl.recheck_days,
