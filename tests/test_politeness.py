@@ -154,7 +154,7 @@ def test_two_crawl_processes_share_one_hosts_delay(tmp_path, portal, redis_url):
     for result in crawl_twice_at_once(tmp_path, base, None, "alone"):
         assert result.returncode == 0, result.stderr
     alone = gaps(ArrivalPortal.arrivals)
-    assert min(alone) < DELAY / 2, alone
+    assert min(alone) < DELAY - TOLERANCE, alone  # the check above fails without the shared pace
     print(f"min gap shared {min(shared):.3f}s, alone {min(alone):.3f}s")
 
 
