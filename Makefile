@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean browser bench nginx extraction-report
+.PHONY: demo test lint clean browser servers bench nginx extraction-report
 
 # The venv's own pip, not upgraded: what a user of a stock Python 3.11 has, so a dependency that only a newer pip
 # resolves shows up here first.
@@ -40,6 +40,24 @@ browser:
 	echo "Installing $(BROWSER_PKGS) with apt-get, for the browser tests"; \
 	$$sudo apt-get update -qq && \
 	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BROWSER_PKGS) >/dev/null
+
+# The servers some tests start on loopback (redis-server: crawl workers, crawler/politeness.py). Installed with
+# apt-get when missing, if we are root or have passwordless sudo (.ci/run runs this before `make test`); without
+# them, their tests are skipped (failed when CI is set).
+SERVER_PKGS := redis-server
+
+servers:
+	@missing=""; \
+	command -v redis-server >/dev/null 2>&1 || missing=" redis-server"; \
+	[ -z "$$missing" ] && exit 0; \
+	if [ "$$(id -u)" = 0 ]; then sudo=""; \
+	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+	else echo "Not installing$$missing (needs root or passwordless sudo): their tests will be skipped"; exit 0; fi; \
+	if ! command -v apt-get >/dev/null 2>&1; then \
+	  echo "Not installing$$missing (no apt-get): their tests will be skipped"; exit 0; fi; \
+	echo "Installing $(SERVER_PKGS) with apt-get, for the tests that need them"; \
+	$$sudo apt-get update -qq && \
+	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SERVER_PKGS) >/dev/null
 
 lint: $(BIN)/policywatch
 	$(BIN)/ruff check .

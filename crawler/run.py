@@ -121,13 +121,11 @@ def prepare(config: config_module.Config, sources: tuple[Source, ...], run_id: i
         cap = config.crawl.max_attachments_per_page
         refs = {s.name: store.document_refs(s.name, now, recheck_all, cap) for s in sources}
         attachments = {s.name: store.attachment_refs(s.name) for s in sources}
-    settings = Settings(build_settings(config.crawl))
+    settings = Settings(build_settings(config.crawl, config.cluster.redis if config.cluster is not None else ""))
     settings.setdict({
         "PW_DB": str(config.db), "PW_RUN_ID": run_id, "PW_EVENTS": events,
         "PW_RECHECK_DAYS": config.crawl.recheck_days,
         "PW_DUPLICATE_THRESHOLD": config.detect.duplicate_threshold,
-        # Per-host politeness shared by every worker of a cluster (crawler.politeness).
-        "PW_REDIS_URL": config.cluster.redis if config.cluster is not None else "",
     })
     if log_file:
         settings.set("LOG_FILE", log_file)

@@ -10,8 +10,9 @@ if TYPE_CHECKING:
     from policywatch.config import CrawlSettings
 
 
-def build_settings(crawl: CrawlSettings) -> dict[str, Any]:
-    """Scrapy settings from the config's [crawl] table (flat and alphabetical)."""
+def build_settings(crawl: CrawlSettings, redis_url: str = "") -> dict[str, Any]:
+    """Scrapy settings from the config's [crawl] table (flat and alphabetical); ``redis_url`` (``[cluster] redis``)
+    shares each host's concurrency and delay with every crawl process using that Redis (crawler.politeness)."""
     return {
         "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
         "AUTOTHROTTLE_START_DELAY": max(crawl.download_delay, 0.5),
@@ -23,6 +24,8 @@ def build_settings(crawl: CrawlSettings) -> dict[str, Any]:
         "CONCURRENT_REQUESTS_PER_DOMAIN": crawl.concurrency_per_domain,
         "COOKIES_ENABLED": False,
         "DOWNLOAD_DELAY": crawl.download_delay,
+        # The shared ticket spaces requests; a random local jitter would only hold one past its ticket.
+        "DOWNLOAD_DELAY_JITTER": 0.0 if redis_url else 0.5,
         "DOWNLOAD_MAXSIZE": crawl.max_page_bytes,
         "PW_ALLOW_HOSTS": list(crawl.allow_hosts),
         # What reading one attachment may cost (crawler.extract.attachments.Limits).
@@ -30,11 +33,14 @@ def build_settings(crawl: CrawlSettings) -> dict[str, Any]:
                                  "max_unpacked": crawl.attachment_max_unpacked_bytes},
         "PW_MAX_ATTACHMENT_BYTES": crawl.max_attachment_bytes,
         "PW_MAX_ATTACHMENTS_PER_PAGE": crawl.max_attachments_per_page,
+        "PW_REDIS_URL": redis_url,
         "DOWNLOAD_TIMEOUT": crawl.timeout,
         "DOWNLOAD_WARNSIZE": 0,
         # The request guard runs before everything else, robots.txt included (see crawler.guard); the browser
-        # middleware only in a browser source's crawler (crawler.browser).
-        "DOWNLOADER_MIDDLEWARES": {"crawler.guard.RequestGuard": 40, "crawler.browser.BrowserMiddleware": 950},
+        # middleware only in a browser source's crawler (crawler.browser); shared politeness only with a Redis, last,
+        # after robots.txt (crawler.politeness).
+        "DOWNLOADER_MIDDLEWARES": {"crawler.guard.RequestGuard": 40, "crawler.browser.BrowserMiddleware": 950,
+                                   "crawler.politeness.SharedPoliteness": 960},
         "ITEM_PIPELINES": {"crawler.pipelines.StorePipeline": 300},
         "LOG_LEVEL": "WARNING",
         "REDIRECT_MAX_TIMES": 10,

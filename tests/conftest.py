@@ -160,6 +160,34 @@ def archive(tmp_path_factory):
         yield build_archive(tmp_path_factory.mktemp("archive"), stack)
 
 
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """One real redis-server per session (per worker); skipped without one, failed without one in CI."""
+    import shutil
+
+    from tests.redisserver import RedisServer, in_ci
+
+    if shutil.which("redis-server") is None:
+        message = "redis-server not installed: `make servers` installs it with apt-get (as root or with sudo)"
+        if in_ci():
+            pytest.fail(f"CI is set but {message}", pytrace=False)
+        pytest.skip(message)
+    server = RedisServer(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server) -> str:
+    """The test server's URL, its data flushed: every test starts with an empty Redis."""
+    import redis
+
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.flushall()
+    return redis_server.url
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Without the shared pages nothing real can be tested: say so once, instead of failing test by test."""
     missing = [str(folder) for folder in (CORPUS, SEEDS) if not folder.is_dir()]

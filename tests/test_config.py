@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 
 import pytest
@@ -231,7 +232,7 @@ def test_cli_prints_one_line_and_keeps_the_database(tmp_path) -> None:
     assert result.stderr == ("Error: bad.toml: sources[0].lst: unknown key (expected one of: name, "
                              "title, region, authority, start_urls, list, detail, language, "
                              "recheck_days, schedule, verified, expect_items, platform, fetcher, "
-                             "allowed_hosts)\n")
+                             "allowed_hosts, queue)\n")
     assert (tmp_path / "state.db").read_bytes() == db_before
 
 
@@ -263,3 +264,28 @@ start_urls = ["http://wjw.gz.gov.cn/gkmlpt/api/all/0?page=1&sid=200031"]
     assert trs.detail is not None and "TRS_UEDITOR" in trs.detail.body
     assert (gkmlpt.list.item, gkmlpt.detail.body, gkmlpt.fetcher) == ("json:articles", "div.article-content", "browser")
     assert trs.fetcher == "http"
+
+
+@pytest.mark.parametrize(("table", "error"), [
+    ('[cluster]\nredis = "http://127.0.0.1:6379"\n', "cluster.redis: must be a Redis URL"),
+    ('[cluster]\nredis = "redis://127.0.0.1:6379/0"\nheartbeat_seconds = 0\n',
+     "cluster.heartbeat_seconds: must be greater than 0"),
+    ('[cluster]\nheartbeat_seconds = 5\n', "cluster.redis: required key is missing"),
+    ('[[sources]]\nname = "a"\ntitle = "t"\nauthority = "x"\nstart_urls = ["https://a.example/"]\nqueue = "Main Land"\n'
+     '[sources.list]\nitem = "li"\n', "sources[0].queue: must be lowercase letters"),
+])
+def test_cluster_and_queue_mistakes_are_one_line(tmp_path, table, error):
+    path = tmp_path / "config.toml"
+    path.write_text(table, encoding="utf-8")
+    with pytest.raises(config_module.ConfigError, match=re.escape(error)):
+        config_module.load(path)
+
+
+def test_a_cluster_names_its_redis_and_sources_their_queue(tmp_path):
+    path = tmp_path / "config.toml"
+    path.write_text('[cluster]\nredis = "redis://:secret@10.0.0.5:6379/2"\n[[sources]]\nname = "a"\ntitle = "t"\n'
+                    'authority = "x"\nstart_urls = ["https://a.example/"]\nqueue = "cn-mainland"\n'
+                    '[sources.list]\nitem = "li"\n', encoding="utf-8")
+    config = config_module.load(path)
+    assert config.cluster.redis == "redis://:secret@10.0.0.5:6379/2" and config.cluster.heartbeat_seconds == 60
+    assert config.source("a").queue == "cn-mainland"

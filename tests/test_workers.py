@@ -9,10 +9,8 @@ import signal
 import sqlite3
 import subprocess
 import time
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
-
-import pytest
 
 from tests.conftest import POLICYWATCH, source_toml
 from tests.test_crawl_kill import PAGES, SlowPortal, make_site
@@ -173,33 +171,3 @@ def test_operator_mistakes_get_one_line(tmp_path, write_config, redis_url):
     bad_queue = subprocess.run([*POLICYWATCH, "--config", str(unreachable.path), "worker", "--queue", "A B"],
                                capture_output=True, text=True, timeout=60)
     assert bad_queue.returncode != 0 and "a queue name is lowercase letters" in bad_queue.stderr
-
-
-# -- a real Redis --------------------------------------------------------------------------------------------------
-
-@pytest.fixture
-def redis_url(tmp_path):
-    """A redis-server of the test's own on a free loopback port, with nothing kept on disk."""
-    import shutil
-    import socket
-
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server not installed")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = subprocess.Popen(["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-                                "--appendonly", "no", "--dir", str(tmp_path)], stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            with suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1) as conn:
-                conn.sendall(b"PING\r\n")
-                if conn.recv(16).startswith(b"+PONG"):
-                    break
-            assert time.monotonic() < deadline, "redis-server did not start"
-            time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}/0"
-    finally:
-        process.terminate()
-        process.wait()
