@@ -7,6 +7,19 @@ BIN := $(VENV)/bin
 
 .PHONY: demo test lint clean browser servers bench nginx extraction-report
 
+# $(call apt_install,PACKAGES,OTHERWISE): the end of a recipe that has set $$missing to the missing packages:
+# installs PACKAGES with apt-get if any is missing and we are root or have passwordless sudo, else says OTHERWISE.
+define apt_install
+[ -z "$$missing" ] && exit 0; \
+if [ "$$(id -u)" = 0 ]; then sudo=""; \
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
+else echo "Not installing$$missing (needs root or passwordless sudo): $(2)"; exit 0; fi; \
+if ! command -v apt-get >/dev/null 2>&1; then echo "Not installing$$missing (no apt-get): $(2)"; exit 0; fi; \
+echo "Installing$$missing with apt-get"; \
+$$sudo apt-get update -qq && \
+$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(1) >/dev/null
+endef
+
 # The venv's own pip, not upgraded: what a user of a stock Python 3.11 has, so a dependency that only a newer pip
 # resolves shows up here first.
 $(BIN)/policywatch: pyproject.toml
@@ -31,15 +44,7 @@ browser:
 	if command -v dpkg-query >/dev/null 2>&1 && \
 	   ! dpkg-query -W -f='$${Status}' fonts-noto-cjk 2>/dev/null | grep -q 'ok installed'; then \
 	  missing="$$missing fonts-noto-cjk"; fi; \
-	[ -z "$$missing" ] && exit 0; \
-	if [ "$$(id -u)" = 0 ]; then sudo=""; \
-	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
-	else echo "Not installing$$missing (needs root or passwordless sudo): browser tests will be skipped"; exit 0; fi; \
-	if ! command -v apt-get >/dev/null 2>&1; then \
-	  echo "Not installing$$missing (no apt-get): browser tests will be skipped"; exit 0; fi; \
-	echo "Installing $(BROWSER_PKGS) with apt-get, for the browser tests"; \
-	$$sudo apt-get update -qq && \
-	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(BROWSER_PKGS) >/dev/null
+	$(call apt_install,$(BROWSER_PKGS),browser tests will be skipped)
 
 # The servers some tests start on loopback (redis-server: crawl workers, crawler/politeness.py). Installed with
 # apt-get when missing, if we are root or have passwordless sudo (.ci/run runs this before `make test`); without
@@ -49,15 +54,7 @@ SERVER_PKGS := redis-server
 servers:
 	@missing=""; \
 	command -v redis-server >/dev/null 2>&1 || missing=" redis-server"; \
-	[ -z "$$missing" ] && exit 0; \
-	if [ "$$(id -u)" = 0 ]; then sudo=""; \
-	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
-	else echo "Not installing$$missing (needs root or passwordless sudo): their tests will be skipped"; exit 0; fi; \
-	if ! command -v apt-get >/dev/null 2>&1; then \
-	  echo "Not installing$$missing (no apt-get): their tests will be skipped"; exit 0; fi; \
-	echo "Installing $(SERVER_PKGS) with apt-get, for the tests that need them"; \
-	$$sudo apt-get update -qq && \
-	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $(SERVER_PKGS) >/dev/null
+	$(call apt_install,$(SERVER_PKGS),their tests will be skipped)
 
 lint: $(BIN)/policywatch
 	$(BIN)/ruff check .
@@ -75,15 +72,9 @@ bench: $(BIN)/policywatch nginx
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 nginx:
-	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] && exit 0; \
-	if [ "$$(id -u)" = 0 ]; then sudo=""; \
-	elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then sudo="sudo -n"; \
-	else echo "Not installing nginx (needs root or passwordless sudo): the bench serves with Python"; exit 0; fi; \
-	if ! command -v apt-get >/dev/null 2>&1; then \
-	  echo "Not installing nginx (no apt-get): the bench serves with Python"; exit 0; fi; \
-	echo "Installing nginx-light with apt-get, for the bench's portals"; \
-	$$sudo apt-get update -qq && \
-	$$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends nginx-light >/dev/null
+	@missing=""; \
+	command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing=" nginx-light"; \
+	$(call apt_install,nginx-light,the bench serves with Python)
 
 # Generic extraction scored on every saved real page against hand-read values (tests/extraction_report.py);
 # e.g. make extraction-report REPORT_ARGS="--verbose --expected more.toml"

@@ -61,10 +61,10 @@ def crawl_on_workers(config: Config, names: list[str], recheck_all: bool, wait: 
             for name, message in zip(names, messages, strict=True):
                 out.print(f"queued {safe(name)} on {safe(config.source(name).queue)}: job {message.message_id}")
             return None
-        queues = sorted({config.source(n).queue for n in names})
         try:
-            results = jobqueue.wait(redis_broker, messages, timeout=None, waiting=lambda: err.print(
-                f"waiting for a worker on queue {', '.join(queues)} (is `policywatch worker` running?)"))
+            results = jobqueue.wait(redis_broker, messages, timeout=None, waiting=lambda queue: err.print(
+                f"no worker has taken the job on queue {queue!r} yet: is a `policywatch worker --queue {queue}` "
+                "running? (still waiting; Ctrl-C stops waiting, the jobs stay queued)", markup=False, soft_wrap=True))
         except jobqueue.JobFailed as e:
             raise click.ClickException(str(e)) from None
     finally:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 NAMESPACE = "policywatch"
 ACTOR = "crawl_source"
 RESULT_TTL_MS = 10 * 60 * 1000
+UNTAKEN_HINT = 10.0  # seconds a job may sit on its queue before `crawl` asks whether any worker takes it
 
 
 class JobFailed(Exception):
@@ -63,9 +64,10 @@ def enqueue(redis_broker: RedisBroker, config: Config, names: list[str], recheck
 
 
 def wait(redis_broker: RedisBroker, messages: list[Message], timeout: float | None = None,
-         waiting: Callable[[], None] | None = None) -> list[dict[str, Any]]:
-    """Each job's result, in order, once all have ended. ``waiting`` is called once if nothing has come back
-    after a few seconds (no worker is running, say); ``timeout`` bounds the whole wait.
+         waiting: Callable[[str], None] | None = None) -> list[dict[str, Any]]:
+    """Each job's result, in order, once all have ended. ``waiting`` is called once, with the queue's name, if
+    a job is still on its queue after ``UNTAKEN_HINT`` seconds (no worker for it is running, say); ``timeout``
+    bounds the whole wait.
 
     Raises JobFailed for a job that failed on its worker, TimeoutError when ``timeout`` passes first.
     """
@@ -73,6 +75,7 @@ def wait(redis_broker: RedisBroker, messages: list[Message], timeout: float | No
     deadline = time.monotonic() + timeout if timeout is not None else None
     results, hinted = [], waiting is None
     for message in messages:
+        since = time.monotonic()
         while True:
             try:
                 results.append(backend.get_result(message, block=True, timeout=2000))
@@ -80,12 +83,18 @@ def wait(redis_broker: RedisBroker, messages: list[Message], timeout: float | No
             except ResultTimeout:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise TimeoutError(f"no result for the job of {message.args[0]} in {timeout:.0f} s") from None
-                if not hinted:
+                if not hinted and time.monotonic() - since >= UNTAKEN_HINT and _untaken(redis_broker, message):
                     hinted = True
-                    waiting()
+                    waiting(message.queue_name)
             except ResultFailure as e:
                 raise JobFailed(f"the job of {message.args[0]} failed on its worker: {e}") from None
     return results
+
+
+def _untaken(redis_broker: RedisBroker, message: Message) -> bool:
+    """Whether a queued job still waits on its queue: no worker has taken it (Dramatiq's Redis layout)."""
+    key = f"{NAMESPACE}:{message.queue_name}"
+    return redis_broker.client.lpos(key, message.options["redis_message_id"]) is not None
 
 
 def _backend(redis_broker: RedisBroker) -> RedisBackend:

@@ -171,3 +171,21 @@ def test_operator_mistakes_get_one_line(tmp_path, write_config, redis_url):
     bad_queue = subprocess.run([*POLICYWATCH, "--config", str(unreachable.path), "worker", "--queue", "A B"],
                                capture_output=True, text=True, timeout=60)
     assert bad_queue.returncode != 0 and "a queue name is lowercase letters" in bad_queue.stderr
+
+
+def test_crawl_with_no_worker_for_the_queue_says_so_and_waits_for_one(tmp_path, portal, write_config, redis_url):
+    make_sites(tmp_path / "site")
+    base = portal(tmp_path / "site")
+    config = cluster_config(write_config, redis_url, source_toml("alpha", f"{base}/alpha/index.html",
+                                                                 extra='queue = "browser"'))
+    log = tmp_path / "crawl.err"
+    with log.open("w") as err, worker(config):  # a worker, but not for this queue
+        waiting = subprocess.Popen([*POLICYWATCH, "--config", str(config.path), "crawl"], stdout=subprocess.PIPE,
+                                   stderr=err, text=True)
+        wait_for(lambda: "no worker has taken the job on queue 'browser'" in log.read_text(), limit=40)
+        assert waiting.poll() is None
+        with worker(config, "--queue", "browser"):
+            output, _ = waiting.communicate(timeout=60)
+    assert waiting.returncode == 0
+    assert re.search(r"│ alpha\s+│\s+4 │\s+3 │", output)
+    assert len(log.read_text().strip().splitlines()) == 1
