@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from policywatch.portal import serve
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
 NGINX_CONF = """\
 {user}worker_processes {workers};
@@ -38,7 +38,7 @@ http {{
     if_modified_since exact;
     keepalive_requests 10000;
     server {{
-        listen 127.0.0.1:{port};
+{listen}
         root {root};
         index index.html;
     }}
@@ -52,13 +52,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_listening(port: int, process: subprocess.Popen, timeout: float = 10.0) -> None:
+def _wait_listening(port: int, process: subprocess.Popen, timeout: float = 10.0, host: str = "127.0.0.1") -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(f"nginx exited with {process.returncode}")
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+            with socket.create_connection((host, port), timeout=0.2):
                 return
         except OSError:
             time.sleep(0.05)
@@ -66,10 +66,14 @@ def _wait_listening(port: int, process: subprocess.Popen, timeout: float = 10.0)
 
 
 @contextmanager
-def static_server(root: Path, prefer: str = "auto", workers: int = 1) -> Iterator[tuple[str, str]]:
-    """Serve ``root`` on a free loopback port for the ``with`` block; yields (base URL, which server)."""
+def static_server(root: Path, prefer: str = "auto", workers: int = 1,
+                  addresses: Sequence[str] = ("127.0.0.1",)) -> Iterator[tuple[str, str]]:
+    """Serve ``root`` on a free loopback port for the ``with`` block; yields (base URL on the first address, which
+    server). More loopback ``addresses`` (127.0.0.2, ...) give distinct hosts on one port; they need nginx."""
     nginx = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
     if prefer == "portal" or nginx is None:
+        if list(addresses) != ["127.0.0.1"]:
+            raise SystemExit("serving several loopback addresses needs nginx on PATH")
         with serve(root) as url:
             yield url, "policywatch.portal (threaded Python)"
         return
@@ -77,13 +81,15 @@ def static_server(root: Path, prefer: str = "auto", workers: int = 1) -> Iterato
         port = _free_port()
         user = "user root root;\n" if os.geteuid() == 0 else ""  # else workers run as nobody: may not read root
         conf = Path(tmp) / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(user=user, workers=workers, tmp=tmp, port=port, root=root.resolve()))
+        listen = "\n".join(f"        listen {address}:{port};" for address in addresses)
+        conf.write_text(NGINX_CONF.format(user=user, workers=workers, tmp=tmp, port=port, listen=listen,
+                                          root=root.resolve()))
         version = subprocess.run([nginx, "-v"], capture_output=True, text=True).stderr.strip()
         process = subprocess.Popen([nginx, "-p", tmp, "-c", str(conf), "-e", f"{tmp}/error.log"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            _wait_listening(port, process)
-            yield f"http://127.0.0.1:{port}", f"{version.removeprefix('nginx version: ')} ({workers} worker)"
+            _wait_listening(port, process, host=addresses[0])
+            yield f"http://{addresses[0]}:{port}", f"{version.removeprefix('nginx version: ')} ({workers} worker)"
         finally:
             process.terminate()
             try:

@@ -219,21 +219,25 @@ def mutate(out: Path, fraction: float, new_items: int | None = None) -> dict[str
     return {"edited": len(chosen), "new": count}
 
 
-def write_config(out: Path, base_url: str, concurrency: int = CONCURRENCY) -> Path:
-    """config.toml for the PolicyWatch crawl of the generated sites served at ``base_url``."""
+def write_config(out: Path, base_url: str, concurrency: int = CONCURRENCY, *, delay: float = 0,
+                 allow_hosts: str = "127.0.0.1", base_urls: list[str] | None = None, top: str = "") -> Path:
+    """config.toml for the PolicyWatch crawl of the generated sites served at ``base_url`` (site N at
+    ``base_urls[N]`` when given), with ``download_delay = delay`` and ``top`` (more tables) after [crawl]."""
     manifest = json.loads((out / "workload.json").read_text(encoding="utf-8"))
     pages = max(len(items) for items in manifest["sites"].values())
     max_pages = math.ceil(pages / PER_LIST_PAGE) + 20  # room for items added by mutate
     lines = [
-        'db = "state.db"', "", "[crawl]", "obey_robots = false", "download_delay = 0", "autothrottle = false",
-        f"concurrency_per_domain = {concurrency}", "timeout = 30", "retries = 0", 'allow_hosts = ["127.0.0.1"]', "",
+        'db = "state.db"', "", "[crawl]", "obey_robots = false", f"download_delay = {delay}", "autothrottle = false",
+        f"concurrency_per_domain = {concurrency}", "timeout = 30", "retries = 0",
+        f'allow_hosts = ["{allow_hosts}"]', "", top,
     ]
     for site in sorted(manifest["sites"], key=int):
+        base = base_urls[int(site)] if base_urls else base_url
         authority, region, _ = AUTHORITIES[int(site) % len(AUTHORITIES)]
         lines += [
             "[[sources]]", f'name = "site{int(site):02d}"', f'title = "{authority} 通知公告（基准站点{site}）"',
             f'region = "{region}"', f'authority = "{authority}"',
-            f'start_urls = ["{base_url}/site{int(site):02d}/list/index.html"]', "[sources.list]",
+            f'start_urls = ["{base}/site{int(site):02d}/list/index.html"]', "[sources.list]",
             'item = "ul.list li"', 'link = "a::attr(href)"', 'title = "a::text"', 'date = "span.date::text"',
             'next_page = "a.next::attr(href)"', f"max_pages = {max_pages}", "[sources.detail]",
             'title = "h1.article-title::text"', 'body = "#zoom"', "",
