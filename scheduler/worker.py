@@ -64,7 +64,11 @@ class Jobs:
                 return {"run_id": run_id, "source": name, "outcome": "skipped"}
             timeout = config.cluster.job_timeout if config.cluster and config.cluster.job_timeout else \
                 config.crawl.run_timeout
-            outcome = self.crawler.crawl(config, (source,), run_id, recheck_all, timeout)
+            try:
+                outcome = self.crawler.crawl(config, (source,), run_id, recheck_all, timeout)
+            except Exception:  # the run is closed, not left 'running' while this worker lives
+                end_run(config, run_id, [name], [], "failed", started)
+                raise
             if outcome.ended == "stopped":
                 end_run(config, run_id, [name], [], "stopped", started)
                 raise Retry("the worker stopped: the job goes back on its queue", delay=0)

@@ -12,6 +12,7 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+from policywatch.portal import PortalHandler
 from tests.conftest import POLICYWATCH, source_toml
 from tests.test_crawl_kill import PAGES, SlowPortal, make_site
 from tests.test_parallel_crawl import SITES, make_sites
@@ -69,9 +70,17 @@ def runs(db: Path) -> list[tuple[str, str]]:
         return conn.execute("SELECT sources, status FROM runs ORDER BY id").fetchall()
 
 
+class PatientPortal(PortalHandler):
+    """Every page takes 0.4 s: a job lasts long enough for an idle worker to take the next one."""
+
+    def do_GET(self) -> None:
+        time.sleep(0.4)
+        super().do_GET()
+
+
 def test_crawl_queues_one_job_per_source_and_prints_the_workers_runs(tmp_path, portal, write_config, redis_url):
     make_sites(tmp_path / "site")
-    base = portal(tmp_path / "site", SlowPortal)
+    base = portal(tmp_path / "site", PatientPortal)
     config = cluster_config(write_config, redis_url, *(source_toml(s, f"{base}/{s}/index.html") for s in SITES))
 
     with worker(config) as first, worker(config) as second:
