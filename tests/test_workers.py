@@ -198,3 +198,18 @@ def test_crawl_with_no_worker_for_the_queue_says_so_and_waits_for_one(tmp_path, 
     assert waiting.returncode == 0
     assert re.search(r"│ alpha\s+│\s+4 │\s+3 │", output)
     assert len(log.read_text().strip().splitlines()) == 1
+
+
+def test_serve_queues_a_due_crawl_for_the_workers_instead_of_running_it(tmp_path, portal, write_config, redis_url):
+    from scheduler.jobs import crawl_source
+
+    make_sites(tmp_path / "site")
+    base = portal(tmp_path / "site")
+    config = cluster_config(write_config, redis_url, source_toml("alpha", f"{base}/alpha/index.html"))
+
+    summary = crawl_source(str(config.path), str(config.db), "alpha")  # what `serve` runs when alpha is due
+
+    assert re.fullmatch(r"queued job [0-9a-f-]{36} on 'default'", summary)
+    assert documents(config.db) == 0
+    with worker(config):
+        wait_for(lambda: documents(config.db) == 3)
