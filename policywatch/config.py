@@ -579,11 +579,11 @@ def _source(raw: Any, key: str, path: Path) -> Source:
         raise ConfigError(path, f"{key}.list.item", "required key is missing")
     if list_values.get("max_pages", 1) < 1:
         raise ConfigError(path, f"{key}.list.max_pages", "must be at least 1")
-    values["list"] = ListRule(**_selectors(list_values, f"{key}.list", path))
+    values["list"] = ListRule(**compile_selectors(list_values, f"{key}.list", path))
     detail_values = {**(platform.detail if platform else {}),
                      **_check(values.get("detail", {}), _DETAIL, f"{key}.detail", path)}
     if detail_values:
-        values["detail"] = DetailRule(**_selectors(detail_values, f"{key}.detail", path))
+        values["detail"] = DetailRule(**compile_selectors(detail_values, f"{key}.detail", path))
     return Source(**values)
 
 
@@ -611,7 +611,7 @@ def _check(raw: Any, schema: _Schema, key: str, path: Path) -> dict[str, Any]:
     return dict(raw)
 
 
-def _selectors(values: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
+def compile_selectors(values: dict[str, Any], key: str, path: Path) -> dict[str, Any]:
     """Compile every selector once so a typo fails at load time, not mid-crawl.
 
     A list whose ``item`` is a JSON path (``json:data.list``) is read as JSON, so its link, title and

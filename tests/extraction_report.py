@@ -344,7 +344,7 @@ def measure(corpus: Corpus) -> Tally:
 def _refused(rule: ListRule) -> str | None:
     """Why loading a config would refuse this rule's selectors, as it does before any crawl; None if it would not."""
     try:
-        config_module._selectors({"item": rule.item, "link": rule.link}, "list", Path("expected values"))
+        config_module.compile_selectors({"item": rule.item, "link": rule.link}, "list", Path("expected values"))
     except config_module.ConfigError as error:
         return str(error)
     return None

@@ -12,6 +12,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import pytest
+
 from policywatch.portal import PortalHandler
 from tests.conftest import POLICYWATCH, source_toml
 from tests.test_crawl_kill import PAGES, SlowPortal, make_site
@@ -117,11 +119,23 @@ def test_a_source_queue_is_taken_only_by_workers_started_for_it(tmp_path, portal
     wait_for(lambda: [s for _, s in runs(config.db)] == ["finished", "finished"])
 
 
-def test_a_worker_killed_mid_job_hands_it_on_and_nothing_is_lost_or_doubled(tmp_path, portal, write_config,
-                                                                             redis_url):
+@pytest.fixture
+def slow_source(tmp_path, portal, write_config, redis_url):
+    """One source of PAGES slow pages, so a worker is still crawling it when stopped or killed."""
     make_site(tmp_path / "site")
     base = portal(tmp_path / "site", SlowPortal)
-    config = cluster_config(write_config, redis_url, source_toml("slow", f"{base}/index.html"))
+    return cluster_config(write_config, redis_url, source_toml("slow", f"{base}/index.html"))
+
+
+def assert_every_page_once(db: Path) -> None:
+    """Every page stored, none twice, each with one version."""
+    assert count(db, "SELECT count(*) FROM documents") == PAGES
+    assert count(db, "SELECT count(*) FROM (SELECT url FROM documents GROUP BY url HAVING count(*) > 1)") == 0
+    assert count(db, "SELECT count(*) FROM versions") == PAGES
+
+
+def test_a_worker_killed_mid_job_hands_it_on_and_nothing_is_lost_or_doubled(slow_source):
+    config = slow_source
 
     with worker(config) as doomed:
         assert crawl(config, "--no-wait").returncode == 0
@@ -134,17 +148,12 @@ def test_a_worker_killed_mid_job_hands_it_on_and_nothing_is_lost_or_doubled(tmp_
     with worker(config) as heir:
         wait_for(lambda: runs(config.db)[-1][1] == "finished", limit=120)
     assert "crawl:slow" in heir.log.read_text()
-    assert count(config.db, "SELECT count(*) FROM documents") == PAGES
-    assert count(config.db, "SELECT count(*) FROM (SELECT url FROM documents GROUP BY url HAVING count(*) > 1)") == 0
-    assert count(config.db, "SELECT count(*) FROM versions") == PAGES
+    assert_every_page_once(config.db)
     assert [status for _, status in runs(config.db)] == ["interrupted", "finished"]
 
 
-def test_sigterm_stores_what_is_in_flight_and_hands_the_rest_of_the_job_back(tmp_path, portal, write_config,
-                                                                            redis_url):
-    make_site(tmp_path / "site")
-    base = portal(tmp_path / "site", SlowPortal)
-    config = cluster_config(write_config, redis_url, source_toml("slow", f"{base}/index.html"))
+def test_sigterm_stores_what_is_in_flight_and_hands_the_rest_of_the_job_back(slow_source):
+    config = slow_source
 
     with worker(config) as stopping:
         assert crawl(config, "--no-wait").returncode == 0
@@ -157,8 +166,7 @@ def test_sigterm_stores_what_is_in_flight_and_hands_the_rest_of_the_job_back(tmp
 
     with worker(config):
         wait_for(lambda: runs(config.db)[-1][1] == "finished", limit=120)
-    assert count(config.db, "SELECT count(*) FROM documents") == PAGES
-    assert count(config.db, "SELECT count(*) FROM versions") == PAGES
+    assert_every_page_once(config.db)
 
 
 def test_operator_mistakes_get_one_line(tmp_path, write_config, redis_url):
@@ -213,3 +221,24 @@ def test_serve_queues_a_due_crawl_for_the_workers_instead_of_running_it(tmp_path
     assert documents(config.db) == 0
     with worker(config):
         wait_for(lambda: documents(config.db) == 3)
+
+
+def test_a_job_naming_a_source_this_worker_does_not_know_fails_once_with_its_reason(tmp_path, write_config,
+                                                                                    redis_url):
+    from dramatiq import Message
+
+    from scheduler import jobqueue
+
+    config = cluster_config(write_config, redis_url, source_toml("alpha", "http://127.0.0.1:9/index.html"))
+    broker = jobqueue.broker(config.cluster)
+    try:
+        with worker(config) as taker:
+            forged = broker.enqueue(Message(queue_name="default", actor_name=jobqueue.ACTOR,
+                                            args=("../../etc/passwd", False), kwargs={}, options={}))
+            with pytest.raises(jobqueue.JobFailed, match=r"no source named '\.\./\.\./etc/passwd'"):
+                jobqueue.wait(broker, [forged], timeout=60)
+    finally:
+        broker.close()
+    assert "crawl:" not in taker.log.read_text()  # never crawled, never retried
+    assert not (config.db.parent / "locks" / "../../etc/passwd.lock").exists()
+    assert not config.db.exists() or not runs(config.db)

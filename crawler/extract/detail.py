@@ -116,13 +116,14 @@ def extract_detail(
     if len(text) < MIN_BODY_CHARS:
         text = embedded_text(repair(page)) or text
     text, body_warnings, linked_url = _settled_body(root, url, text, title, attachments)
+    found_number = _doc_number(page_text, text, title or "")  # the page's own, which the issuer is read beside
     return _cleaned(DetailFields(
         title=_DIGIT_CJK_SPACE.sub("", title or ""),
         text=text,
         published=parse_date(ruled.get("date")) or _published(page_text, meta, url)
         or parse_date(list_date) or _date_before_body(page_text, text),
-        authority=ruled.get("authority") or _authority(root, page_text, meta, title or "", text),
-        doc_number=find_doc_number(ruled.get("doc_number") or "") or _doc_number(page_text, text, title or ""),
+        authority=ruled.get("authority") or _authority(root, page_text, meta, title or "", text, found_number),
+        doc_number=find_doc_number(ruled.get("doc_number") or "") or found_number,
         attachments=attachments,
         canonical_url=canonical,
         index_number=_index_number(page_text),
@@ -271,13 +272,14 @@ def _first_labelled(page_text: str, labels: tuple[str, ...]) -> str | None:
     return next(iter(_labelled(page_text, labels)), None)
 
 
-def _authority(root: html.HtmlElement, page_text: str, meta: dict[str, str], title: str, body: str) -> str | None:
+def _authority(root: html.HtmlElement, page_text: str, meta: dict[str, str], title: str, body: str,
+               doc_number: str | None) -> str | None:
     """The issuing body: ranked labels, a decree's own form, meta ContentSource, the issuer the title names
     (see crawler.extract.issuer); a bare division is named with the site's body."""
     issuer = _TITLE_ISSUER.match(title)
     parents = site_names(root, meta) + copyright_owners(page_text)
     return choose_issuer(_issuer_labels(page_text), meta, issuer.group(1) if issuer else None, body, title,
-                         _doc_number(page_text, body, title), parents)
+                         doc_number, parents)
 
 
 def _issuer_labels(page_text: str) -> list[Labelled]:
