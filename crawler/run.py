@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 2
 
-    held = source_locks(config.db.parent / "locks", [s.name for s in sources])
+    held = source_locks(config.state_dir / "locks", [s.name for s in sources])
     for source in sources:
         if source.name not in held:
             print(f"skipping {source.name}: another process is crawling it", file=sys.stderr)

@@ -224,6 +224,11 @@ class Config:
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
+    @property
+    def state_dir(self) -> Path:
+        """The folder of this machine's run files beside the database: logs/, locks/ and the serve socket."""
+        return self.db.parent
+
     def require_smtp(self) -> SmtpSettings:
         """The [smtp] table, or the one-line error every mail-sending command gives without it."""
         if self.smtp is None:

@@ -57,7 +57,7 @@ def crawl(
     its alert opened or closed (see policywatch.health), whatever the outcome.
     """
     names = list(sources) or [s.name for s in config.sources]
-    log_dir = config.db.parent / "logs"
+    log_dir = config.state_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     started = now_iso()
     run_id = begin_run(config, names)

@@ -172,7 +172,7 @@ def serve(config: Config, ready: threading.Event | None = None) -> None:
 def log_to(config: Config, file_name: str = "serve.log", *names: str) -> None:
     """Log lines to stderr and to logs/<file_name> beside state.db: from every logger, or from ``names`` only
     (a worker's Scrapy has the root logger, and its crawl.log)."""
-    folder = config.db.parent / "logs"
+    folder = config.state_dir / "logs"
     folder.mkdir(parents=True, exist_ok=True)
     formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
     for logger in [logging.getLogger(name) for name in names] or [logging.getLogger()]:

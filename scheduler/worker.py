@@ -55,7 +55,7 @@ class Jobs:
             raise Retry("the worker is stopping", delay=0)
         config = config_module.load(self.config_path, self.db_path)
         source = config.source(name)
-        held = source_locks(config.db.parent / "locks", [name])
+        held = source_locks(config.state_dir / "locks", [name])
         try:
             started = now_iso()
             run_id = begin_run(config, [name])
@@ -94,7 +94,7 @@ def run_worker(config_path: str, db_path: str | None, queues: tuple[str, ...], t
                                         "no [cluster] table: a worker takes jobs from the Redis it names")
     log_to(config, "worker.log", "policywatch", "dramatiq")
     logging.getLogger("dramatiq").setLevel(logging.WARNING)
-    crawler = WarmCrawler(config, log_file=config.db.parent / "logs" / "crawl.log")
+    crawler = WarmCrawler(config, log_file=config.state_dir / "logs" / "crawl.log")
     redis_broker = jobqueue.broker(config.cluster)
     jobs = Jobs(config_path, db_path, crawler)
     dramatiq.Actor(jobs.crawl_source, broker=redis_broker, actor_name=jobqueue.ACTOR, queue_name=queues[0],
