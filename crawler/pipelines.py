@@ -36,7 +36,7 @@ class StorePipeline:
         self.crawler = crawler
         settings = crawler.settings
         self.run_id = settings.getint("PW_RUN_ID")
-        self.events = settings.getbool("PW_EVENTS")
+        self.events = settings.get("PW_EVENTS")  # True: JSON lines on stdout; a function: called with each
         self.duplicate_threshold = settings.getfloat("PW_DUPLICATE_THRESHOLD", 0.8)
         self.store = Store(settings.get("PW_DB"), verify=False)  # crawler.run, which runs this, checked it
 
@@ -68,7 +68,7 @@ class StorePipeline:
         if self.events:
             event |= {"event": "fetch", "source": fetch.source, "kind": fetch.kind,
                       "url": fetch.url, "status": fetch.status, "error": fetch.error}
-            emit(event)
+            self.events(event) if callable(self.events) else emit(event)
         return item
 
     def _next_check(self, spider: Any) -> str:

@@ -109,10 +109,12 @@ class Planned(NamedTuple):
 
 
 def prepare(config: config_module.Config, sources: tuple[Source, ...], run_id: int, recheck_all: bool,
-            events: bool = False, log_file: str | None = None) -> tuple[Settings, list[Planned]]:
+            events: bool | Callable[[dict[str, Any]], None] = False,
+            log_file: str | None = None) -> tuple[Settings, list[Planned]]:
     """The Scrapy settings of a crawl into run ``run_id`` and each source's planned crawl: one set-up for a crawl
     process (main) and a warm worker (crawler.warm), so both crawl alike.
 
+    ``events``: True prints each page's progress event as a JSON line on stdout, a function is given it.
     A spider file named after a source replaces ConfigSpider for it; a browser source gets settings of its own
     (crawler.browser), so only its crawler starts Chromium.
     """

@@ -10,8 +10,10 @@ does (crawler.run.prepare), so the two crawl alike.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
+from scrapy import signals
 from scrapy.crawler import AsyncCrawlerProcess, Crawler
 from scrapy.settings import Settings
 from scrapy.utils.defer import deferred_from_coro
@@ -45,6 +47,7 @@ class WarmCrawler:
             settings.set("LOG_FILE", str(log_file))
         self.process = AsyncCrawlerProcess(settings)
         self._jobs: dict[int, tuple[list[Crawler], Outcome]] = {}
+        self.stopping = False  # stop_all was called: a job that comes after it does not start
 
     def run(self, ready: Callable[[], None] | None = None) -> None:
         """Run the reactor in this (the main) thread until :meth:`shutdown`; ``ready`` is called once it runs."""
@@ -61,11 +64,12 @@ class WarmCrawler:
         reactor.callFromThread(reactor.stop)
 
     def crawl(self, config: Config, sources: tuple[Source, ...], run_id: int, recheck_all: bool,
-              timeout: float | None = None) -> Outcome:
-        """Crawl ``sources`` into run ``run_id`` (from a job thread, never the reactor's) and wait for the end."""
+              timeout: float | None = None, events: Callable[[dict[str, Any]], None] | None = None) -> Outcome:
+        """Crawl ``sources`` into run ``run_id`` (from a job thread, never the reactor's) and wait for the end;
+        ``events`` is given each page's progress event (crawler.pipelines), on the reactor's thread."""
         from twisted.internet import reactor
 
-        return blockingCallFromThread(reactor, self._crawl, config, sources, run_id, recheck_all, timeout)
+        return blockingCallFromThread(reactor, self._crawl, config, sources, run_id, recheck_all, timeout, events)
 
     def stop_all(self) -> None:
         """Every running job winds down as a stopped crawl does: what is in flight is stored, the rest is left
@@ -73,6 +77,7 @@ class WarmCrawler:
         from twisted.internet import reactor
 
         def stop() -> None:
+            self.stopping = True
             for crawlers, outcome in list(self._jobs.values()):
                 self._stop(crawlers, outcome, "stopped")
 
@@ -80,15 +85,19 @@ class WarmCrawler:
 
     @defer.inlineCallbacks
     def _crawl(self, config: Config, sources: tuple[Source, ...], run_id: int, recheck_all: bool,
-               timeout: float | None) -> Any:
+               timeout: float | None, events: Callable[[dict[str, Any]], None] | None) -> Any:
         from twisted.internet import reactor
 
-        settings, planned = prepare(config, sources, run_id, recheck_all)
+        if self.stopping:
+            return Outcome(ended="stopped")
+        settings, planned = prepare(config, sources, run_id, recheck_all, events=events or False)
         outcome, crawlers = Outcome(), []
         shutdown = Shutdown(lambda: self._stop(crawlers, outcome, "failed"))
         for crawl in planned:
             crawler = Crawler(crawl.spider, crawl.settings if crawl.settings is not None else settings)
             shutdown.watch(crawler)
+            crawler.signals.connect(partial(self._stop_if_asked, crawler, outcome), signal=signals.engine_started,
+                                    weak=False)
             crawlers.append(crawler)
         self._jobs[run_id] = (crawlers, outcome)
         timer = reactor.callLater(timeout, self._stop, crawlers, outcome, "timed out") if timeout else None
@@ -107,4 +116,14 @@ class WarmCrawler:
         if outcome.ended == "finished":
             outcome.ended = why
         for crawler in crawlers:
-            deferred_from_coro(crawler.stop_async())  # an asyncio task: the coroutine awaits asyncio futures
+            if crawler.engine is not None and crawler.engine.running:
+                deferred_from_coro(crawler.stop_async())  # an asyncio task: the coroutine awaits asyncio futures
+            # A crawler still opening its spider is stopped as its engine starts (_stop_if_asked).
+
+    @staticmethod
+    def _stop_if_asked(crawler: Crawler, outcome: Outcome) -> None:
+        """At a crawler's engine start: a stop asked while it was starting takes effect now (Scrapy's own stop
+        would find nothing running yet to stop, and the crawl would go on)."""
+        if outcome.ended != "finished":
+            crawler.crawling = False
+            deferred_from_coro(crawler.engine.stop_async())

@@ -23,7 +23,7 @@ from digest.render import FORMATS
 from policywatch import cli_cluster, cli_delivery
 from policywatch import config as config_module
 from policywatch.cliutil import Group, common_options, digest_issue, err, load_config, out, printable, require_db, safe
-from policywatch.crawl import CrawlError, CrawlResult, crawl
+from policywatch.crawl import CrawlError, CrawlResult, crawl, runs_here
 from policywatch.model import METADATA_TABLE
 from policywatch.store import Store
 
@@ -83,8 +83,8 @@ def crawl_command(
 ) -> None:
     """Crawl sources (all by default): list pages, new items, documents due for a re-check.
 
-    With a [cluster] table the crawls are jobs for the workers (`policywatch worker`): this waits for them and
-    prints the same table.
+    While `policywatch serve` runs, its warm crawl workers do the crawl; with a [cluster] table the crawls are jobs
+    for the workers (`policywatch worker`). Either way this waits for them and prints the same table.
 
     Example: policywatch crawl sh-sti nhc --recheck-all
     """
@@ -100,7 +100,8 @@ def crawl_command(
     elif no_wait:
         raise click.UsageError("--no-wait queues jobs for workers: it needs a [cluster] table in config.toml")
     else:
-        result = run_crawl_with_progress(config, names, recheck_all)
+        result = cli_cluster.crawl_on_serve(config, names, recheck_all) or \
+            run_crawl_with_progress(config, names, recheck_all)
     print_summary(result)
     from deliver.alerts import notify_maintainers
 
@@ -128,7 +129,7 @@ def run_crawl_with_progress(config: Config, names: list[str], recheck_all: bool)
                 f"{name}: {count['pages']} pages, {count['new']} new, {count['errors']} errors"))
 
         try:
-            return crawl(config, names, recheck_all, on_event)
+            return crawl(config, names, recheck_all, on_event, here=runs_here(config, names, recheck_all))
         except CrawlError as e:
             raise click.ClickException(str(e)) from None
 

@@ -1,4 +1,5 @@
-"""Commands for crawling through workers: `policywatch worker`, and `crawl` when config.toml has a [cluster]."""
+"""Commands for crawling through workers: `policywatch worker`, and `crawl` when config.toml has a [cluster] or
+a `policywatch serve` with its own warm workers is running."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ import click
 
 from policywatch import config as config_module
 from policywatch.cliutil import common_options, err, load_config, out, safe
-from policywatch.crawl import CrawlResult
-from policywatch.store import Store
+from policywatch.crawl import CrawlResult, combine
 
 if TYPE_CHECKING:
     from policywatch.config import Config
@@ -69,22 +69,33 @@ def crawl_on_workers(config: Config, names: list[str], recheck_all: bool, wait: 
             raise click.ClickException(str(e)) from None
     finally:
         redis_broker.close()
-    return _combined(config, results)
+    return combine(config, results)
 
 
-def _combined(config: Config, results: list[dict]) -> CrawlResult:
-    """The runs of several jobs as one result, for the usual table."""
-    combined = CrawlResult(run_id=min(r["run_id"] for r in results), summary=[], errors=[])
-    with Store(config.db) as store:
-        for result in results:
-            if result["outcome"] == "skipped":
-                combined.skipped.append(result["source"])
-                continue
-            combined.summary += store.run_summary(result["run_id"])
-            combined.errors += store.run_errors(result["run_id"])
-            combined.alerts += result.get("alerts", [])
-    combined.runs = tuple(sorted(r["run_id"] for r in results))
-    return combined
+def crawl_on_serve(config: Config, names: list[str], recheck_all: bool) -> CrawlResult | None:
+    """The crawl done by a running `serve`'s warm workers (scheduler.control), as one result; None when no serve
+    of this state folder runs. A source whose job failed is said on stderr."""
+    from scheduler.control import ServeError, crawl_on_serve
+
+    answers = crawl_on_serve(config, names, recheck_all)
+    if answers is None:
+        return None
+    err.print(f"crawling with the warm workers of the running `policywatch serve` ({len(names)} job(s))",
+              markup=False, soft_wrap=True)
+    results, failed = [], []
+    try:
+        for answer in answers:
+            if "result" in answer:
+                results.append(answer["result"])
+            else:
+                failed.append(answer["failed"])
+    except ServeError as e:
+        raise click.ClickException(str(e)) from None
+    for failure in failed:
+        err.print(f"crawl of {safe(failure['source'])} failed: {safe(failure['error'])}", markup=False)
+    if not results:
+        raise click.ClickException(f"every crawl failed ({len(failed)})")
+    return combine(config, results)
 
 
 def _redis_errors() -> tuple[type[Exception], ...]:

@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from policywatch.health import update_alerts
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
 
     from policywatch.config import Config
 
+IN_PROCESS_PAGES = 200  # a crawl expected to fetch no more pages than this runs in the calling process
 ALL_SKIPPED = 3  # crawler.run's exit code when another process holds every source it was given
 STOP_GRACE = 30.0  # seconds a stopped crawl gets to wind down (Scrapy finishes in-flight items) before SIGKILL
 
@@ -46,8 +48,10 @@ def crawl(
     on_event: Callable[[dict[str, Any]], None] | None = None,
     timeout: float | None = None,
     stop: threading.Event | None = None,
+    here: bool = False,
 ) -> CrawlResult:
-    """Run ``python -m crawler.run`` for ``sources`` (all when empty) and wait for it.
+    """Run ``python -m crawler.run`` for ``sources`` (all when empty) and wait for it; with ``here`` (see
+    :func:`runs_here`), crawl in this process instead, which spares the crawl processes' start.
 
     The sources are shared out among up to ``[crawl] processes`` crawl processes (one per CPU by default),
     which all record into one run: extraction and storage are CPU work, and one Python process uses one core.
@@ -57,6 +61,8 @@ def crawl(
     its alert opened or closed (see policywatch.health), whatever the outcome.
     """
     names = list(sources) or [s.name for s in config.sources]
+    if here and _can_crawl_here():
+        return _crawl_here(config, names, recheck_all, on_event, timeout, stop)
     log_dir = config.state_dir / "logs"
     log_dir.mkdir(parents=True, exist_ok=True)
     started = now_iso()
@@ -114,6 +120,90 @@ def crawl(
     return result
 
 
+def runs_here(config: Config, names: list[str], recheck_all: bool) -> bool:
+    """Whether a crawl is small enough to run in the calling process: a lists-only scheduled crawl should not
+    pay for starting crawl processes (about a second of CPU each, to import Scrapy) to fetch a few pages.
+
+    Small means known to be small: every source has been crawled before, and the pages the crawl is expected to
+    fetch (each source's list page and its due documents, or every document with ``recheck_all``) are at most
+    IN_PROCESS_PAGES. A first crawl (its size unknown until its lists are read) and a browser source get crawl
+    processes.
+    """
+    if any(config.source(n).fetcher == "browser" for n in names) or not Path(config.db).exists():
+        return False
+    with Store(config.db, read_only=True) as store:
+        counts = store.due_counts(names, now_iso())
+    if any(name not in counts for name in names):
+        return False
+    expected = sum(1 + (stored if recheck_all else due) for stored, due in counts.values())
+    return expected <= IN_PROCESS_PAGES
+
+
+def _can_crawl_here() -> bool:
+    """Scrapy's reactor runs in the main thread and starts once per process."""
+    return threading.current_thread() is threading.main_thread() and "twisted.internet.reactor" not in sys.modules
+
+
+def _crawl_here(config: Config, names: list[str], recheck_all: bool,
+                on_event: Callable[[dict[str, Any]], None] | None, timeout: float | None,
+                stop: threading.Event | None) -> CrawlResult:
+    """The crawl of :func:`crawl`, in this process: the main thread runs the reactor (crawler.warm), a thread
+    runs the crawl. SIGINT or SIGTERM (or ``stop``) winds it down as they would a crawl process."""
+    from crawler.run import source_locks
+    from crawler.warm import WarmCrawler
+
+    held = source_locks(config.state_dir / "locks", names)
+    skipped = [n for n in names if n not in held]
+    for name in skipped:
+        if on_event is not None:
+            on_event({"event": "skipped", "source": name})
+    started = now_iso()
+    run_id = begin_run(config, names)
+    ended: dict[str, Any] = {}
+    try:
+        if held:
+            (config.state_dir / "logs").mkdir(parents=True, exist_ok=True)
+            warm = WarmCrawler(config, log_file=config.state_dir / "logs" / "crawl.log")
+            sources = tuple(config.source(n) for n in names if n in held)
+
+            def job() -> None:
+                try:
+                    ended["outcome"] = warm.crawl(config, sources, run_id, recheck_all, timeout, events=on_event)
+                except BaseException as e:  # re-raised below, in the main thread
+                    ended["error"] = e
+                finally:
+                    warm.shutdown()
+
+            def wind_down(signum: int, _frame: object) -> None:
+                signal.signal(signum, previous[signum])  # a second signal is not gentle
+                warm.stop_all()
+
+            previous = {s: signal.signal(s, wind_down) for s in (signal.SIGINT, signal.SIGTERM)}
+            if stop is not None:
+                threading.Thread(target=lambda: stop.wait() and warm.stop_all(), daemon=True).start()
+            try:
+                warm.run(lambda: threading.Thread(target=job, name="crawl", daemon=True).start())
+            finally:
+                for signum, handler in previous.items():
+                    signal.signal(signum, handler)
+    finally:
+        for handle in held.values():
+            handle.close()
+    if "error" in ended:
+        end_run(config, run_id, names, skipped, "failed", started)
+        raise ended["error"]
+    outcome = ended.get("outcome")
+    ended_as = "ok" if outcome is None or outcome.ended == "finished" else outcome.ended
+    result = end_run(config, run_id, names, skipped, ended_as, started)
+    if outcome is not None and outcome.fatal:
+        raise CrawlError(f"crawl failed: programming error, crawl stopped: {outcome.fatal}")
+    if ended_as != "ok":
+        raise CrawlError(f"crawl {ended_as}")
+    if not held:
+        raise CrawlError("crawl skipped: every source asked for is being crawled by another process")
+    return result
+
+
 def begin_run(config: Config, names: list[str]) -> int:
     """Record a run of ``names``, owned by this process until :func:`end_run`."""
     with Store(config.db) as store:
@@ -131,6 +221,21 @@ def end_run(config: Config, run_id: int, names: list[str], skipped: list[str], o
         store.record_source_runs(run_id, crawled, outcome, started, now_iso())
         alerts = update_alerts(config, store, crawled)
         return CrawlResult(run_id, store.run_summary(run_id), store.run_errors(run_id), skipped, alerts)
+
+
+def combine(config: Config, results: list[dict[str, Any]]) -> CrawlResult:
+    """The runs of several crawl jobs (workers' or serve's, one run per source) as one result, for one table."""
+    combined = CrawlResult(run_id=min(r["run_id"] for r in results), summary=[], errors=[])
+    with Store(config.db) as store:
+        for result in results:
+            if result["outcome"] == "skipped":
+                combined.skipped.append(result["source"])
+                continue
+            combined.summary += store.run_summary(result["run_id"])
+            combined.errors += store.run_errors(result["run_id"])
+            combined.alerts += result.get("alerts", [])
+    combined.runs = tuple(sorted(r["run_id"] for r in results))
+    return combined
 
 
 def shards(config: Config, names: list[str]) -> list[list[str]]:

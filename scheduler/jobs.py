@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from deliver.alerts import notify_maintainers
 from deliver.send import send_digest
@@ -20,11 +21,16 @@ from policywatch import config as config_module
 from policywatch.crawl import CrawlResult, crawl
 from policywatch.store import Store
 
+if TYPE_CHECKING:
+    from scheduler.pool import LocalPool
+
 STOP = threading.Event()
+POOL: LocalPool | None = None  # serve's warm crawl workers (scheduler.pool), while it runs without a [cluster]
 
 
 def crawl_source(config_path: str, db_path: str, source: str) -> str:
-    """Crawl one source (in a subprocess, with the configured time limit); returns a one-line summary."""
+    """Crawl one source (in one of serve's warm workers, or a crawl process; with the configured time limit);
+    returns a one-line summary."""
     return _logged(f"crawl:{source}", db_path, lambda: _crawl(config_path, db_path, source))
 
 
@@ -55,6 +61,9 @@ def _crawl(config_path: str, db_path: str, source: str) -> str:
     config = config_module.load(config_path, db_path)
     if config.cluster is not None:
         return _enqueue(config, source)
+    if POOL is not None:
+        result = POOL.crawl(source)
+        return result.get("summary") or f"run {result['run_id']}: {result['outcome']}"
     result = crawl(config, [source], timeout=config.crawl.run_timeout, stop=STOP)
     return after_crawl(config, result, source)
 

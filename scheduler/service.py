@@ -6,8 +6,10 @@ unchanged keeps its stored next run time, so the runs it missed while the servic
 into one run now (``coalesce``, no misfire limit). Each job has at most one running instance: a crawl still
 running when its next time comes is skipped, not doubled (and crawler.run's per-source lock also keeps out
 a manual `policywatch crawl`). Every run, skip and error is written to ``job_runs`` and logs/serve.log.
-SIGTERM or SIGINT stops the service cleanly: no new runs start, running crawls wind down, sends stop
-between messages, and the service waits for them.
+Without a [cluster], crawls run in the service's own warm crawl workers (scheduler.pool: one process per CPU
+that imports Scrapy once), which `policywatch crawl` uses too while the service runs (scheduler.control); with
+one, the service only queues them for `policywatch worker`s. SIGTERM or SIGINT stops the service cleanly: no
+new runs start, running crawls wind down, sends stop between messages, and the service waits for them.
 """
 
 from __future__ import annotations
@@ -33,7 +35,9 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from policywatch.store import Store
 from scheduler import jobs
+from scheduler.control import ControlServer
 from scheduler.cron import cron_trigger
+from scheduler.pool import LocalPool
 
 if TYPE_CHECKING:
     from apscheduler.job import Job
@@ -148,8 +152,14 @@ def serve(config: Config, ready: threading.Event | None = None) -> None:
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     jobs.STOP.clear()
+    pool = control = None
     scheduler.start(paused=True)
     try:
+        if config.cluster is None:
+            pool = jobs.POOL = LocalPool(config)
+            pool.warm()
+            control = ControlServer(config, pool)
+            log.info("%d warm crawl worker(s) ready", pool.size)
         sync_jobs(scheduler, wanted_jobs(config), datetime.now(config.zone))
         if config.smtp is None and config.digests:
             log.warning("no [smtp] table: digests are not sent by this service")
@@ -163,6 +173,11 @@ def serve(config: Config, ready: threading.Event | None = None) -> None:
     finally:
         scheduler.pause()
         jobs.STOP.set()  # running crawls wind down; sends stop between messages
+        if control is not None:
+            control.close()
+        if pool is not None:
+            pool.stop()
+            jobs.POOL = None
         scheduler.shutdown(wait=True)
         for signum, handler in previous.items():
             signal.signal(signum, handler)

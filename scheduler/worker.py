@@ -21,13 +21,10 @@ from typing import TYPE_CHECKING, Any
 import dramatiq
 from dramatiq import Retry
 
-from crawler.run import source_locks
 from crawler.warm import WarmCrawler
 from policywatch import config as config_module
-from policywatch.crawl import begin_run, end_run
-from policywatch.store import now_iso
 from scheduler import jobqueue
-from scheduler.jobs import after_crawl
+from scheduler.crawljob import CrawlJobs, HandedBack
 from scheduler.service import log_to
 
 if TYPE_CHECKING:
@@ -41,50 +38,6 @@ def _handed_back(retries: int, exception: BaseException) -> bool:
     return isinstance(exception, Retry)
 
 
-class Jobs:
-    """The crawl jobs of one worker process: each reads config.toml afresh, so a fixed selector takes effect on
-    the next job without a restart, like `serve`."""
-
-    def __init__(self, config_path: str, db_path: str | None, crawler: WarmCrawler) -> None:
-        self.config_path, self.db_path, self.crawler = config_path, db_path, crawler
-        self.stopping = threading.Event()
-
-    def crawl_source(self, name: str, recheck_all: bool = False) -> dict[str, Any]:
-        """One source's crawl, into a run of its own; see the module docstring."""
-        if self.stopping.is_set():
-            raise Retry("the worker is stopping", delay=0)
-        config = config_module.load(self.config_path, self.db_path)
-        source = config.source(name)
-        held = source_locks(config.state_dir / "locks", [name])
-        try:
-            started = now_iso()
-            run_id = begin_run(config, [name])
-            if name not in held:  # a manual crawl, or another worker on this machine, is crawling it
-                end_run(config, run_id, [name], [name], "ok", started)
-                return {"run_id": run_id, "source": name, "outcome": "skipped"}
-            timeout = config.cluster.job_timeout if config.cluster and config.cluster.job_timeout else \
-                config.crawl.run_timeout
-            try:
-                outcome = self.crawler.crawl(config, (source,), run_id, recheck_all, timeout)
-            except Exception:  # the run is closed, not left 'running' while this worker lives
-                end_run(config, run_id, [name], [], "failed", started)
-                raise
-            if outcome.ended == "stopped":
-                end_run(config, run_id, [name], [], "stopped", started)
-                raise Retry("the worker stopped: the job goes back on its queue", delay=0)
-            result = end_run(config, run_id, [name], [], "ok" if outcome.ended == "finished" else outcome.ended,
-                             started)
-            if outcome.fatal:
-                raise RuntimeError(f"programming error, crawl stopped: {outcome.fatal}")
-            summary = after_crawl(config, result, name)
-            log.info("crawl:%s: %s", name, summary)
-            return {"run_id": run_id, "source": name, "outcome": outcome.ended, "summary": summary,
-                    "alerts": result.alerts}
-        finally:
-            for handle in held.values():
-                handle.close()
-
-
 def run_worker(config_path: str, db_path: str | None, queues: tuple[str, ...], threads: int,
                ready: Callable[[], None] | None = None) -> None:
     """Take jobs until SIGTERM or SIGINT; see the module docstring."""
@@ -96,8 +49,17 @@ def run_worker(config_path: str, db_path: str | None, queues: tuple[str, ...], t
     logging.getLogger("dramatiq").setLevel(logging.WARNING)
     crawler = WarmCrawler(config, log_file=config.state_dir / "logs" / "crawl.log")
     redis_broker = jobqueue.broker(config.cluster)
-    jobs = Jobs(config_path, db_path, crawler)
-    dramatiq.Actor(jobs.crawl_source, broker=redis_broker, actor_name=jobqueue.ACTOR, queue_name=queues[0],
+    jobs = CrawlJobs(config_path, db_path, crawler)
+
+    def crawl_source(name: str, recheck_all: bool = False) -> dict[str, Any]:
+        try:
+            result = jobs.crawl_source(name, recheck_all)
+        except HandedBack as e:
+            raise Retry(str(e), delay=0) from None
+        log.info("crawl:%s: %s", name, result.get("summary", result["outcome"]))
+        return result
+
+    dramatiq.Actor(crawl_source, broker=redis_broker, actor_name=jobqueue.ACTOR, queue_name=queues[0],
                    priority=0, options={"retry_when": _handed_back})
     for name in queues:
         redis_broker.declare_queue(name)
@@ -112,9 +74,8 @@ def run_worker(config_path: str, db_path: str | None, queues: tuple[str, ...], t
     def on_signal(signum: int, _frame: object) -> None:
         if jobs.stopping.is_set():
             return
-        jobs.stopping.set()
         log.info("received %s: handing the running jobs back and stopping", signal.Signals(signum).name)
-        crawler.stop_all()
+        jobs.stop()
         threading.Thread(target=stop, name="worker-stop", daemon=True).start()
 
     def started() -> None:

@@ -87,6 +87,15 @@ class Documents(Rows):
             refs.append(DocRef(doc_id, url, fetch_url, etag, last_modified, due, files))
         return refs
 
+    def due_counts(self, sources: list[str], now: str) -> dict[str, tuple[int, int]]:
+        """Per source with stored documents: how many it has, and how many are due for a re-check at ``now``
+        (what sizes a crawl before it starts; files still missing are not counted)."""
+        marks = ", ".join("?" * len(sources))
+        sql = f"""SELECT source, count(*),
+                         sum(CASE WHEN next_check IS NULL OR next_check <= ? THEN 1 ELSE 0 END)
+                    FROM documents WHERE source IN ({marks}) GROUP BY source"""
+        return {row[0]: (row[1], row[2]) for row in self.db.execute(sql, [now, *sources]).fetchall()}
+
     # -- writes from a crawl ----------------------------------------------
 
     def document_state(self, url: str, fetch_url: str, source: str | None = None) -> DocState | None:

@@ -1,0 +1,140 @@
+"""How `policywatch crawl` hands its sources to a running `serve`'s warm workers (scheduler.pool).
+
+`serve` listens on a Unix socket named after its state folder (in Linux's abstract namespace: no file to go
+stale, no path-length limit), and only a client holding ``serve.key`` may talk to it: the key is written
+beside the logs, readable by serve's user alone, and checked by ``multiprocessing.connection``'s HMAC
+challenge before a byte is read. Requests and answers are JSON, never pickles. A request names sources and
+``recheck_all``; serve answers with each source's job result as it finishes, then ``{"done": true}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import secrets
+import threading
+from contextlib import suppress
+from multiprocessing import AuthenticationError
+from multiprocessing.connection import Client, Connection, Listener
+from typing import TYPE_CHECKING, Any
+
+from policywatch import config as config_module
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from policywatch.config import Config
+    from scheduler.pool import LocalPool
+
+log = logging.getLogger("policywatch.serve")
+MAX_REQUEST = 1 << 20  # bytes: a request names sources, nothing more
+
+
+def _address(config: Config) -> str:
+    digest = hashlib.sha256(str(config.state_dir.resolve()).encode()).hexdigest()[:24]
+    return f"\0policywatch-serve-{digest}"
+
+
+def _key_file(config: Config) -> Path:
+    return config.state_dir / "serve.key"
+
+
+class ControlServer:
+    """serve's side: accepts crawl requests and runs them on the pool, each in a thread of its own."""
+
+    def __init__(self, config: Config, pool: LocalPool) -> None:
+        self.config, self.pool = config, pool
+        key = secrets.token_bytes(32)
+        self.listener = Listener(_address(config), family="AF_UNIX", authkey=key)
+        target = _key_file(config)
+        partial = target.with_name(f"{target.name}.{os.getpid()}")
+        fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(key)
+        partial.replace(target)
+        threading.Thread(target=self._accept, name="control", daemon=True).start()
+
+    def close(self) -> None:
+        with suppress(OSError):
+            _key_file(self.config).unlink()
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn = self.listener.accept()
+            except OSError:  # closed: serve is stopping
+                return
+            except (AuthenticationError, EOFError) as e:  # a client without the key, or one that hung up
+                log.warning("control socket: refused a client: %s", e)
+                continue
+            threading.Thread(target=self._serve, args=(conn,), name="control-client", daemon=True).start()
+
+    def _serve(self, conn: Connection) -> None:
+        with conn:
+            try:
+                names, recheck_all = self._request(conn.recv_bytes(MAX_REQUEST))
+            except (ValueError, config_module.ConfigError) as e:
+                _send(conn, {"error": str(e)})
+                return
+            except (EOFError, OSError):
+                return
+            log.info("crawl of %s asked by `policywatch crawl`", ", ".join(names))
+            futures = {self.pool.submit(name, recheck_all): name for name in names}
+            for future, name in futures.items():
+                try:
+                    answer = {"result": future.result()}
+                except Exception as e:  # the job failed: said per source, the others go on
+                    answer = {"failed": {"source": name, "error": f"{type(e).__name__}: {e}"}}
+                if not _send(conn, answer):
+                    return
+            _send(conn, {"done": True})
+
+    def _request(self, raw: bytes) -> tuple[list[str], bool]:
+        request = json.loads(raw)
+        if not isinstance(request, dict) or not isinstance(request.get("sources"), list) \
+                or not all(isinstance(n, str) for n in request["sources"]):
+            raise ValueError("a crawl request is {\"sources\": [names], \"recheck_all\": bool}")
+        config = config_module.load(self.config.path, self.config.db)  # as the jobs will: afresh
+        return [s.name for s in config.select(request["sources"])], bool(request.get("recheck_all"))
+
+
+def _send(conn: Connection, message: dict[str, Any]) -> bool:
+    try:
+        conn.send_bytes(json.dumps(message).encode())
+    except OSError:  # the client went away (Ctrl-C): its jobs still run to the end
+        return False
+    return True
+
+
+class ServeError(Exception):
+    """serve refused the request, or went away before answering."""
+
+
+def crawl_on_serve(config: Config, names: list[str], recheck_all: bool) -> Iterator[dict[str, Any]] | None:
+    """Each source's job result from a running `serve`'s workers, as they finish; None when no serve of this
+    state folder runs (or its key is not ours to read)."""
+    try:
+        key = _key_file(config).read_bytes()
+        conn = Client(_address(config), family="AF_UNIX", authkey=key)
+    except (OSError, EOFError, AuthenticationError):
+        return None  # no serve (no key, no socket), another user's serve, or a key left by one that is gone
+    conn.send_bytes(json.dumps({"sources": names, "recheck_all": recheck_all}).encode())
+    return _answers(conn)
+
+
+def _answers(conn: Connection) -> Iterator[dict[str, Any]]:
+    with conn:
+        while True:
+            try:
+                answer = json.loads(conn.recv_bytes(MAX_REQUEST))
+            except (EOFError, OSError):
+                raise ServeError("serve stopped before the crawl ended (its runs say how far it got)") from None
+            if "done" in answer:
+                return
+            if "error" in answer:
+                raise ServeError(answer["error"])
+            yield answer

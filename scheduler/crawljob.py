@@ -1,0 +1,73 @@
+"""One source's crawl in a warm crawl process: the job both kinds of worker run.
+
+A `policywatch worker` takes these jobs from Redis (scheduler.worker); `serve` without a [cluster] hands them to
+its own warm processes (scheduler.pool). Either way the job is the same: take the source's lock, open a run,
+crawl in the process's running reactor (crawler.warm), close the run, then mail alerts and update the archive
+site (scheduler.jobs.after_crawl).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING, Any
+
+from crawler.run import source_locks
+from policywatch import config as config_module
+from policywatch.crawl import begin_run, end_run
+from policywatch.store import now_iso
+from scheduler.jobs import after_crawl
+
+if TYPE_CHECKING:
+    from crawler.warm import WarmCrawler
+
+
+class HandedBack(Exception):
+    """The worker is stopping: the job ended early (its run marked 'stopped'), for another worker to take."""
+
+
+class CrawlJobs:
+    """The crawl jobs of one warm process. Each reads config.toml afresh, so a fixed selector takes effect on the
+    next job without a restart, like `serve`."""
+
+    def __init__(self, config_path: str, db_path: str | None, crawler: WarmCrawler) -> None:
+        self.config_path, self.db_path, self.crawler = config_path, db_path, crawler
+        self.stopping = threading.Event()
+
+    def stop(self) -> None:
+        """Hand every running job back (what is in flight is stored) and take no new one."""
+        self.stopping.set()
+        self.crawler.stop_all()
+
+    def crawl_source(self, name: str, recheck_all: bool = False) -> dict[str, Any]:
+        """One source's crawl, into a run of its own: its run id, outcome and one-line summary."""
+        if self.stopping.is_set():
+            raise HandedBack("the worker is stopping")
+        config = config_module.load(self.config_path, self.db_path)
+        source = config.source(name)
+        held = source_locks(config.state_dir / "locks", [name])
+        try:
+            started = now_iso()
+            run_id = begin_run(config, [name])
+            if name not in held:  # a manual crawl, or another worker on this machine, is crawling it
+                end_run(config, run_id, [name], [name], "ok", started)
+                return {"run_id": run_id, "source": name, "outcome": "skipped"}
+            timeout = config.cluster.job_timeout if config.cluster and config.cluster.job_timeout else \
+                config.crawl.run_timeout
+            try:
+                outcome = self.crawler.crawl(config, (source,), run_id, recheck_all, timeout)
+            except Exception:  # the run is closed, not left 'running' while this worker lives
+                end_run(config, run_id, [name], [], "failed", started)
+                raise
+            if outcome.ended == "stopped":
+                end_run(config, run_id, [name], [], "stopped", started)
+                raise HandedBack("the worker stopped: the job goes back to be taken again")
+            result = end_run(config, run_id, [name], [], "ok" if outcome.ended == "finished" else outcome.ended,
+                             started)
+            if outcome.fatal:
+                raise RuntimeError(f"programming error, crawl stopped: {outcome.fatal}")
+            summary = after_crawl(config, result, name)
+            return {"run_id": run_id, "source": name, "outcome": outcome.ended, "summary": summary,
+                    "alerts": result.alerts}
+        finally:
+            for handle in held.values():
+                handle.close()

@@ -1,0 +1,159 @@
+"""Crawls that pay no process start: `serve`'s own warm crawl workers, `crawl` handing its sources to them, and a
+small crawl run inside the `policywatch crawl` process itself."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+from policywatch.crawl import IN_PROCESS_PAGES, runs_here
+from policywatch.portal import PortalHandler
+from tests.conftest import POLICYWATCH, source_toml
+from tests.processes import children, kill_all, wait_gone
+from tests.test_parallel_crawl import SITES, make_sites
+from tests.test_serve import Service
+
+
+class SlowListPortal(PortalHandler):
+    """Each list page takes half a second: a crawl lasts long enough to watch its processes."""
+
+    def do_GET(self) -> None:
+        if self.path.endswith("/index.html"):
+            time.sleep(0.5)
+        super().do_GET()
+
+
+def cmdlines(pids: list[int]) -> list[str]:
+    found = []
+    for pid in pids:
+        try:
+            found.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
+        except OSError:
+            continue
+    return found
+
+
+def warm_workers(serve_pid: int) -> list[int]:
+    """serve's pool processes (not multiprocessing's resource tracker)."""
+    return [pid for pid in children(serve_pid) if "spawn_main" in "".join(cmdlines([pid]))]
+
+
+def crawl_watching_children(config, *args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
+    """`policywatch crawl`, and the command line of every child process it had while it ran (polled)."""
+    process = subprocess.Popen([*POLICYWATCH, "--config", str(config.path), "crawl", *args], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True)
+    seen: set[str] = set()
+
+    def watch() -> None:
+        while process.poll() is None:
+            seen.update(cmdlines(children(process.pid)))
+            time.sleep(0.01)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    stdout, stderr = process.communicate(timeout=120)
+    watcher.join()
+    return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), seen
+
+
+def sources_toml(base: str, schedule: str | None = None) -> list[str]:
+    extra = f'schedule = "{schedule}"' if schedule else ""
+    return [source_toml(s, f"{base}/{s}/index.html", extra=extra) for s in SITES]
+
+
+def test_a_small_crawl_runs_in_the_crawl_command_itself(tmp_path, portal, write_config):
+    make_sites(tmp_path / "site")
+    config = write_config(*sources_toml(portal(tmp_path / "site", SlowListPortal)), processes=2)
+    assert not runs_here(config, list(SITES), False)  # a first crawl: its size is unknown until lists are read
+
+    first, seen = crawl_watching_children(config)
+    assert first.returncode == 0, first.stderr
+    assert any("crawler.run" in line for line in seen), seen  # the control: crawl processes are seen
+
+    assert runs_here(config, list(SITES), False)  # stored, nothing due: list pages only
+    again, seen = crawl_watching_children(config)
+    assert again.returncode == 0, again.stderr
+    assert not seen, seen  # no crawl process, no other process at all
+    for site in SITES:  # the list page, read in this process; its 3 documents are not due
+        assert re.search(rf"│ {site}\s+│\s+1 │\s+0 │\s+0 │\s+0 │", again.stdout), again.stdout
+    assert "Crawl run 2" in again.stdout
+
+
+def test_what_counts_as_small(tmp_path, portal, write_config, run_crawl):
+    make_sites(tmp_path / "site")
+    base = portal(tmp_path / "site")
+    config = write_config(*sources_toml(base), processes=2)
+    run_crawl(config)
+    names = list(SITES)
+    assert runs_here(config, names, recheck_all=True)  # 3 × (1 list page + 3 documents) ≤ IN_PROCESS_PAGES
+    assert IN_PROCESS_PAGES < 3 * (1 + 3) * 100
+    browser = write_config(*sources_toml(base)[:2], source_toml("gamma", f"{base}/gamma/index.html",
+                                                                   extra='fetcher = "browser"'), processes=2)
+    assert not runs_here(browser, names, False)  # Chromium gets a crawl process of its own
+
+
+def test_serve_crawls_in_warm_workers_that_crawl_hands_its_sources_to(tmp_path, portal, write_config):
+    make_sites(tmp_path / "site")
+    # Scheduled once a year: nothing runs by itself during the test.
+    config = write_config(*sources_toml(portal(tmp_path / "site"), "0 0 1 1 *"), processes=2)
+    service = Service(config).start()
+    try:
+        assert "2 warm crawl worker(s) ready" in service.log.read_text(encoding="utf-8")
+        workers = warm_workers(service.process.pid)
+        assert len(workers) == 2, cmdlines(children(service.process.pid))
+
+        done, seen = crawl_watching_children(config)
+        assert done.returncode == 0, done.stderr
+        assert "crawling with the warm workers of the running `policywatch serve` (3 job(s))" in done.stderr
+        assert not seen, seen  # the crawl command started nothing
+        assert "Crawl runs 1, 2, 3" in done.stdout
+        for site in SITES:
+            assert re.search(rf"│ {site}\s+│\s+4 │\s+3 │\s+3 │\s+0 │", done.stdout), done.stdout
+        assert service.rows("SELECT sources, status FROM runs ORDER BY sources") == [
+            (f'["{s}"]', "finished") for s in sorted(SITES)]
+        assert warm_workers(service.process.pid) == workers  # the same warm processes did it
+
+        assert service.stop() == 0
+        assert wait_gone(workers, limit=30) == []
+    finally:
+        if service.process.poll() is None:
+            service.process.kill()
+        kill_all(children(service.process.pid))
+    after = subprocess.run([*POLICYWATCH, "--config", str(config.path), "crawl"], capture_output=True, text=True,
+                           timeout=120)
+    assert after.returncode == 0, after.stderr
+    assert "warm workers" not in after.stderr  # serve is gone: the crawl runs on its own
+
+
+def test_a_warm_worker_that_dies_fails_its_job_alone(tmp_path, portal, write_config):
+    make_sites(tmp_path / "site")
+    config = write_config(*sources_toml(portal(tmp_path / "site", SlowListPortal), "0 0 1 1 *"), processes=1)
+    service = Service(config).start()
+    try:
+        [worker] = warm_workers(service.process.pid)
+        crawl = subprocess.Popen([*POLICYWATCH, "--config", str(config.path), "crawl", "alpha"],
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        service.wait(lambda: service.rows("SELECT count(*) FROM runs")[0][0] == 1, "the job to start")
+        time.sleep(0.2)
+        os.kill(worker, signal.SIGKILL)
+        stdout, stderr = crawl.communicate(timeout=60)
+        assert crawl.returncode == 1, stdout + stderr
+        assert "crawl of alpha failed: WorkerDied: the crawl worker running alpha died" in stderr
+
+        again = subprocess.run([*POLICYWATCH, "--config", str(config.path), "crawl", "alpha"], capture_output=True,
+                               text=True, timeout=120)
+        assert again.returncode == 0, again.stderr
+        assert "warm workers" in again.stderr  # a new warm process took the job
+        assert re.search(r"│ alpha\s+│\s+4 │\s+3 │\s+3 │\s+0 │", again.stdout), again.stdout
+        assert service.stop() == 0
+    finally:
+        if service.process.poll() is None:
+            service.process.kill()
+        kill_all(children(service.process.pid))
+    statuses = dict(service.rows("SELECT id, status FROM runs"))
+    assert statuses[1] in ("running", "interrupted") and statuses[max(statuses)] == "finished"
