@@ -41,6 +41,7 @@ from bench.diffs import measure_diffs
 from bench.digests import BAR_SECONDS as DIGEST_BAR
 from bench.digests import measure_digest
 from bench.server import static_server
+from bench.serving import serving, tree_cpu
 from bench.site import BAR_SECONDS as SITE_BAR
 from bench.site import measure_site
 
@@ -51,9 +52,11 @@ URLWATCH_RECHECK = "urlwatch re-check, no change"
 FIRST = "PolicyWatch first crawl"
 SCHEDULED = "scheduled re-check, no change"  # lists again; no stored page is due yet (recheck_days)
 EVERY_PAGE = "re-check every page, no change"  # --recheck-all: every stored page, conditionally
+SERVED = "scheduled re-check, serve running"  # the same crawl, handed to a running serve's warm workers
 PAIRS = [  # (row label, PolicyWatch's side, the anchor it is set against), each run as back-to-back pairs
     ("first crawl vs bare Scrapy", FIRST, BARE),
     ("scheduled crawl, nothing due vs urlwatch re-check", SCHEDULED, URLWATCH_RECHECK),
+    ("scheduled crawl with serve running vs urlwatch re-check", SERVED, URLWATCH_RECHECK),
     ("crawl --recheck-all, no change vs urlwatch re-check", EVERY_PAGE, URLWATCH_RECHECK),
 ]
 
@@ -70,18 +73,20 @@ def measure(command: list[str], log: Path, env: dict[str, str] | None = None) ->
     return result
 
 
-def db_state(db: Path) -> dict[str, Any]:
-    """What state.db holds now, and what its latest run fetched."""
+def db_state(db: Path, since: int | None = None) -> dict[str, Any]:
+    """What state.db holds now, and what its latest run fetched (every run after run ``since``, when given: a
+    crawl by serve's workers makes one run per source)."""
     wal = db.with_name(db.name + "-wal")
     size, wal_size = db.stat().st_size, wal.stat().st_size if wal.exists() else 0
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         run = conn.execute("SELECT max(run_id) FROM fetches").fetchone()[0]
-        statuses = dict(conn.execute(
-            "SELECT coalesce(status, 0), count(*) FROM fetches WHERE run_id = ? GROUP BY 1", (run,)).fetchall())
+        first = run if since is None else since + 1
+        statuses = dict(conn.execute("SELECT coalesce(status, 0), count(*) FROM fetches WHERE run_id >= ? GROUP BY 1",
+                                     (first,)).fetchall())
         text_bytes, texts = conn.execute("SELECT coalesce(sum(length(body)), 0), count(*) FROM texts").fetchone()
         versions = conn.execute("SELECT count(*) FROM versions").fetchone()[0]
         documents = conn.execute("SELECT count(*) FROM documents").fetchone()[0]
-        changes = dict(conn.execute("SELECT kind, count(*) FROM changes WHERE run_id = ? GROUP BY 1", (run,)))
+        changes = dict(conn.execute("SELECT kind, count(*) FROM changes WHERE run_id >= ? GROUP BY 1", (first,)))
     return {"db_bytes": size, "wal_bytes": wal_size, "run": run, "statuses": statuses, "text_bytes": text_bytes,
             "texts": texts, "versions": versions, "documents": documents, "changes": changes}
 
@@ -97,9 +102,10 @@ def bare_step(config: Path, log: Path) -> dict[str, Any]:
 def crawl_step(command: list[str], db: Path, log: Path, before: dict | None = None) -> dict[str, Any]:
     """A ``policywatch crawl`` measured, with what state.db holds after it and what it added since ``before``
     (the previous step's result, None for a first crawl)."""
+    last = db_state(db)["run"] if db.exists() else 0
     step = measure(command, log)
     step.pop("stdout")
-    step["db"] = db_state(db)
+    step["db"] = db_state(db, since=last)
     step["pages"] = sum(step["db"]["statuses"].values())
     previous = before["db"] if before else {"text_bytes": 0, "versions": 0}
     step["new_text_bytes"] = step["db"]["text_bytes"] - previous["text_bytes"]
@@ -201,7 +207,18 @@ def run_pairs(out: Path, config: Path, watch: Path, log: Path, n: int, console: 
         db.parent.mkdir()
         return crawl_step(pw, db, log)
 
+    def served_crawl() -> dict[str, Any]:
+        with serving(config, db, log) as serve:
+            before = tree_cpu(serve)
+            step = crawl_step(pw, db, log)
+            step["serve_cpu"] = tree_cpu(serve) - before
+        step["cpu"] += step["serve_cpu"]
+        step["serve_cpu_per_run_ms"] = step["serve_cpu"] / sources * 1000
+        return step
+
+    sources = len(json.loads((out / "workload.json").read_text(encoding="utf-8"))["sites"])
     sides = {
+        SERVED: served_crawl,
         BARE: lambda: bare_step(config, log),
         FIRST: first_crawl,
         SCHEDULED: lambda: crawl_step(pw, db, log),
@@ -217,7 +234,9 @@ def run_pairs(out: Path, config: Path, watch: Path, log: Path, n: int, console: 
                 with console.status(f"pair {i + 1} of {n}: {name}"):
                     pair[label][name] = sides[name]()
         runs.append(pair)
-    return {"n": n, "runs": runs, "table": pair_table(runs)}
+    per_run = [run[PAIRS[2][0]][SERVED]["serve_cpu_per_run_ms"] for run in runs]
+    return {"n": n, "runs": runs, "table": pair_table(runs), "serve_cpu_per_run_ms": statistics.median(per_run),
+            "serve_cpu_per_run_values": per_run, "sources": sources}
 
 
 def median_row(step: str, unit: str, anchor: str, sides: list[tuple[float, float]]) -> dict[str, Any]:
@@ -330,6 +349,9 @@ def pair_report(pairs: dict, watch: dict) -> Table:
         table.add_column(column, justify="left" if column == "step" else "right")
     for row in pairs["table"]:
         table.add_row(row["step"], f"{row['policywatch']:.2f}", f"{row['anchor']:.2f}", f"{row['ratio']:.2f}")
+    table.caption = (f"Inside serve: {pairs['serve_cpu_per_run_ms']:.0f} ms of CPU per source run (median of "
+                     f"{pairs['n']}; serve's process tree during a crawl of {pairs['sources']} sources, list pages "
+                     "included)")
     return table
 
 

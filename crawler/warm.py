@@ -10,7 +10,6 @@ does (crawler.run.prepare), so the two crawl alike.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from scrapy import signals
@@ -96,8 +95,7 @@ class WarmCrawler:
         for crawl in planned:
             crawler = Crawler(crawl.spider, crawl.settings if crawl.settings is not None else settings)
             shutdown.watch(crawler)
-            crawler.signals.connect(partial(self._stop_if_asked, crawler, outcome), signal=signals.engine_started,
-                                    weak=False)
+            crawler.signals.connect(_stopper(crawler, outcome), signal=signals.engine_started, weak=False)
             crawlers.append(crawler)
         self._jobs[run_id] = (crawlers, outcome)
         timer = reactor.callLater(timeout, self._stop, crawlers, outcome, "timed out") if timeout else None
@@ -118,12 +116,16 @@ class WarmCrawler:
         for crawler in crawlers:
             if crawler.engine is not None and crawler.engine.running:
                 deferred_from_coro(crawler.stop_async())  # an asyncio task: the coroutine awaits asyncio futures
-            # A crawler still opening its spider is stopped as its engine starts (_stop_if_asked).
+            # A crawler still opening its spider is stopped as its engine starts (_stopper).
 
-    @staticmethod
-    def _stop_if_asked(crawler: Crawler, outcome: Outcome) -> None:
-        """At a crawler's engine start: a stop asked while it was starting takes effect now (Scrapy's own stop
-        would find nothing running yet to stop, and the crawl would go on)."""
+
+def _stopper(crawler: Crawler, outcome: Outcome) -> Callable[[], None]:
+    """A crawler's engine_started handler: a stop asked while it was starting (Scrapy's own stop then finds nothing
+    running yet to stop, and the crawl would go on) takes effect now."""
+
+    def stop_if_asked() -> None:
         if outcome.ended != "finished":
             crawler.crawling = False
             deferred_from_coro(crawler.engine.stop_async())
+
+    return stop_if_asked

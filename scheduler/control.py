@@ -1,10 +1,11 @@
 """How `policywatch crawl` hands its sources to a running `serve`'s warm workers (scheduler.pool).
 
-`serve` listens on a Unix socket named after its state folder (in Linux's abstract namespace: no file to go
-stale, no path-length limit), and only a client holding ``serve.key`` may talk to it: the key is written
-beside the logs, readable by serve's user alone, and checked by ``multiprocessing.connection``'s HMAC
-challenge before a byte is read. Requests and answers are JSON, never pickles. A request names sources and
-``recheck_all``; serve answers with each source's job result as it finishes, then ``{"done": true}``.
+`serve` listens on a Unix socket named after its database (in Linux's abstract namespace: no file to go
+stale, no path-length limit), and only a client holding its key may talk to it: the key is written to
+``serve-<id>.key`` in the state folder, readable by serve's user alone, and checked by the HMAC challenge of
+``multiprocessing.connection`` before a byte is read. Requests and answers are JSON, never pickles. A request
+names sources and ``recheck_all``; serve answers with each source's job result as it finishes, then
+``{"done": true}``.
 """
 
 from __future__ import annotations
@@ -18,13 +19,13 @@ import threading
 from contextlib import suppress
 from multiprocessing import AuthenticationError
 from multiprocessing.connection import Client, Connection, Listener
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from policywatch import config as config_module
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from policywatch.config import Config
     from scheduler.pool import LocalPool
@@ -33,13 +34,18 @@ log = logging.getLogger("policywatch.serve")
 MAX_REQUEST = 1 << 20  # bytes: a request names sources, nothing more
 
 
+def _name(config: Config) -> str:
+    """What names a serve: its database (two serves of one folder with two databases are two serves)."""
+    where = config.db.resolve() if isinstance(config.db, Path) else config.db
+    return hashlib.sha256(str(where).encode()).hexdigest()[:24]
+
+
 def _address(config: Config) -> str:
-    digest = hashlib.sha256(str(config.state_dir.resolve()).encode()).hexdigest()[:24]
-    return f"\0policywatch-serve-{digest}"
+    return f"\0policywatch-serve-{_name(config)}"
 
 
 def _key_file(config: Config) -> Path:
-    return config.state_dir / "serve.key"
+    return config.state_dir / f"serve-{_name(config)[:12]}.key"
 
 
 class ControlServer:

@@ -78,7 +78,7 @@ def test_a_small_crawl_runs_in_the_crawl_command_itself(tmp_path, portal, write_
     assert runs_here(config, list(SITES), False)  # stored, nothing due: list pages only
     again, seen = crawl_watching_children(config)
     assert again.returncode == 0, again.stderr
-    assert not seen, seen  # no crawl process, no other process at all
+    assert not any("crawler.run" in line for line in seen), seen  # no crawl process
     for site in SITES:  # the list page, read in this process; its 3 documents are not due
         assert re.search(rf"│ {site}\s+│\s+1 │\s+0 │\s+0 │\s+0 │", again.stdout), again.stdout
     assert "Crawl run 2" in again.stdout
@@ -110,7 +110,7 @@ def test_serve_crawls_in_warm_workers_that_crawl_hands_its_sources_to(tmp_path, 
         done, seen = crawl_watching_children(config)
         assert done.returncode == 0, done.stderr
         assert "crawling with the warm workers of the running `policywatch serve` (3 job(s))" in done.stderr
-        assert not seen, seen  # the crawl command started nothing
+        assert not any("crawler.run" in line for line in seen), seen  # the crawl command started no crawl
         assert "Crawl runs 1, 2, 3" in done.stdout
         for site in SITES:
             assert re.search(rf"│ {site}\s+│\s+4 │\s+3 │\s+3 │\s+0 │", done.stdout), done.stdout
@@ -120,6 +120,8 @@ def test_serve_crawls_in_warm_workers_that_crawl_hands_its_sources_to(tmp_path, 
 
         assert service.stop() == 0
         assert wait_gone(workers, limit=30) == []
+        crawl_log = (config.state_dir / "logs" / "crawl.log").read_text(encoding="utf-8")
+        assert "Traceback" not in crawl_log and "ERROR" not in crawl_log
     finally:
         if service.process.poll() is None:
             service.process.kill()
@@ -157,3 +159,46 @@ def test_a_warm_worker_that_dies_fails_its_job_alone(tmp_path, portal, write_con
         kill_all(children(service.process.pid))
     statuses = dict(service.rows("SELECT id, status FROM runs"))
     assert statuses[1] in ("running", "interrupted") and statuses[max(statuses)] == "finished"
+
+
+def test_the_serve_socket_takes_only_keyed_well_formed_requests(tmp_path, portal, write_config):
+    from multiprocessing import AuthenticationError
+    from multiprocessing.connection import Client
+
+    from scheduler.control import _address, _key_file
+
+    make_sites(tmp_path / "site")
+    config = write_config(*sources_toml(portal(tmp_path / "site"), "0 0 1 1 *"), processes=1)
+    service = Service(config).start()
+    try:
+        key = _key_file(config)
+        assert key.stat().st_mode & 0o777 == 0o600
+
+        try:  # a client without the key: refused before anything it sends is read
+            Client(_address(config), family="AF_UNIX", authkey=b"guess").close()
+        except (AuthenticationError, EOFError, ConnectionError):
+            pass
+        else:
+            raise AssertionError("a client without the key was let in")
+
+        def ask(raw: bytes) -> str:
+            with Client(_address(config), family="AF_UNIX", authkey=key.read_bytes()) as conn:
+                conn.send_bytes(raw)
+                return conn.recv_bytes().decode()
+
+        assert "a crawl request is" in ask(b"[1, 2]")
+        assert "a crawl request is" in ask(b'{"sources": [{"$gt": ""}]}')
+        assert "no source named '../../etc/passwd'" in ask(b'{"sources": ["../../etc/passwd"]}')
+        assert '"error"' in ask(b"\xff not json")
+        assert service.rows("SELECT count(*) FROM runs") == [(0,)]  # nothing was crawled
+
+        done = subprocess.run([*POLICYWATCH, "--config", str(config.path), "crawl", "alpha"], capture_output=True,
+                              text=True, timeout=120)  # and serve still works
+        assert done.returncode == 0 and "warm workers" in done.stderr, done.stderr
+        assert service.stop() == 0
+    finally:
+        if service.process.poll() is None:
+            service.process.kill()
+        kill_all(children(service.process.pid))
+    assert not key.exists()  # removed as serve stops
+    assert "refused a client" in service.log.read_text(encoding="utf-8")
