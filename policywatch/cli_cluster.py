@@ -80,7 +80,7 @@ def crawl_on_serve(config: Config, names: list[str], recheck_all: bool) -> Crawl
     answers = crawl_on_serve(config, names, recheck_all)
     if answers is None:
         return None
-    err.print(f"crawling with the warm workers of the running `policywatch serve` ({len(names)} job(s))",
+    err.print(f"crawling {len(names)} source(s) with the warm workers of the running `policywatch serve`",
               markup=False, soft_wrap=True)
     results, failed = [], []
     try:
@@ -92,7 +92,7 @@ def crawl_on_serve(config: Config, names: list[str], recheck_all: bool) -> Crawl
     except ServeError as e:
         raise click.ClickException(str(e)) from None
     for failure in failed:
-        err.print(f"crawl of {safe(failure['source'])} failed: {safe(failure['error'])}", markup=False)
+        err.print(f"crawl of {safe(', '.join(failure['sources']))} failed: {safe(failure['error'])}", markup=False)
     if not results:
         raise click.ClickException(f"every crawl failed ({len(failed)})")
     return combine(config, results)

@@ -228,8 +228,8 @@ def combine(config: Config, results: list[dict[str, Any]]) -> CrawlResult:
     combined = CrawlResult(run_id=min(r["run_id"] for r in results), summary=[], errors=[])
     with Store(config.db) as store:
         for result in results:
+            combined.skipped += result.get("skipped", [])
             if result["outcome"] == "skipped":
-                combined.skipped.append(result["source"])
                 continue
             combined.summary += store.run_summary(result["run_id"])
             combined.errors += store.run_errors(result["run_id"])
@@ -238,10 +238,11 @@ def combine(config: Config, results: list[dict[str, Any]]) -> CrawlResult:
     return combined
 
 
-def shards(config: Config, names: list[str]) -> list[list[str]]:
-    """Share sources out among the crawl processes: browser sources together (each still runs its own Chromium,
-    so the other processes stay plain HTTP), the rest dealt out to the emptiest shard in config order."""
-    count = max(1, min(config.crawl.processes or os.cpu_count() or 1, len(names)))
+def shards(config: Config, names: list[str], processes: int | None = None) -> list[list[str]]:
+    """Share sources out among the crawl processes (``processes``, default ``[crawl] processes`` or one per CPU):
+    browser sources together (each still runs its own Chromium, so the other processes stay plain HTTP), the rest
+    dealt out to the emptiest shard in config order."""
+    count = max(1, min(processes or config.crawl.processes or os.cpu_count() or 1, len(names)))
     groups: list[list[str]] = [[] for _ in range(count)]
     browser = [n for n in names if config.source(n).fetcher == "browser"]
     groups[0].extend(browser)

@@ -4,8 +4,8 @@
 stale, no path-length limit), and only a client holding its key may talk to it: the key is written to
 ``serve-<id>.key`` in the state folder, readable by serve's user alone, and checked by the HMAC challenge of
 ``multiprocessing.connection`` before a byte is read. Requests and answers are JSON, never pickles. A request
-names sources and ``recheck_all``; serve answers with each source's job result as it finishes, then
-``{"done": true}``.
+names sources and ``recheck_all``; serve shares the sources out among its workers and answers with each job's
+result as it finishes, then ``{"done": true}``.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from policywatch import config as config_module
+from policywatch.crawl import shards
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -89,12 +90,15 @@ class ControlServer:
             except (EOFError, OSError):
                 return
             log.info("crawl of %s asked by `policywatch crawl`", ", ".join(names))
-            futures = {self.pool.submit(name, recheck_all): name for name in names}
-            for future, name in futures.items():
+            # One job per warm worker, each a share of the sources in a run of its own: a run's fixed cost (the
+            # store's bookkeeping, a Scrapy engine per source) is paid once per share, not once per source.
+            futures = {self.pool.submit(share, recheck_all): share for share in shards(self.config, names,
+                                                                                        self.pool.size)}
+            for future, share in futures.items():
                 try:
                     answer = {"result": future.result()}
-                except Exception as e:  # the job failed: said per source, the others go on
-                    answer = {"failed": {"source": name, "error": f"{type(e).__name__}: {e}"}}
+                except Exception as e:  # the job failed: said for its sources, the others go on
+                    answer = {"failed": {"sources": share, "error": f"{type(e).__name__}: {e}"}}
                 if not _send(conn, answer):
                     return
             _send(conn, {"done": True})

@@ -1,7 +1,8 @@
-"""One source's crawl in a warm crawl process: the job both kinds of worker run.
+"""A crawl of some sources in a warm crawl process: the job both kinds of worker run.
 
-A `policywatch worker` takes these jobs from Redis (scheduler.worker); `serve` without a [cluster] hands them to
-its own warm processes (scheduler.pool). Either way the job is the same: take the source's lock, open a run,
+A `policywatch worker` takes these jobs from Redis, one source each (scheduler.worker); `serve` without a
+[cluster] hands them to its own warm processes (scheduler.pool), one source for a scheduled crawl, a share of
+the sources for `policywatch crawl`. Either way the job is the same: take the sources' locks, open a run,
 crawl in the process's running reactor (crawler.warm), close the run, then mail alerts and update the archive
 site (scheduler.jobs.after_crawl).
 """
@@ -39,35 +40,42 @@ class CrawlJobs:
         self.crawler.stop_all()
 
     def crawl_source(self, name: str, recheck_all: bool = False) -> dict[str, Any]:
-        """One source's crawl, into a run of its own: its run id, outcome and one-line summary."""
+        """One source's crawl, into a run of its own: see :meth:`crawl_sources`."""
+        return self.crawl_sources([name], recheck_all)
+
+    def crawl_sources(self, names: list[str], recheck_all: bool = False) -> dict[str, Any]:
+        """A crawl of ``names`` into one run: its id, the sources crawled and skipped (another process holds
+        them), how it ended, and a one-line summary."""
         if self.stopping.is_set():
             raise HandedBack("the worker is stopping")
         config = config_module.load(self.config_path, self.db_path)
-        source = config.source(name)
-        held = source_locks(config.state_dir / "locks", [name])
+        sources = config.select(names)
+        held = source_locks(config.state_dir / "locks", names)
+        skipped = [n for n in names if n not in held]
         try:
             started = now_iso()
-            run_id = begin_run(config, [name])
-            if name not in held:  # a manual crawl, or another worker on this machine, is crawling it
-                end_run(config, run_id, [name], [name], "ok", started)
-                return {"run_id": run_id, "source": name, "outcome": "skipped"}
+            run_id = begin_run(config, names)
+            if not held:  # a manual crawl, or another worker on this machine, is crawling them
+                end_run(config, run_id, names, skipped, "ok", started)
+                return {"run_id": run_id, "sources": names, "skipped": skipped, "outcome": "skipped"}
             timeout = config.cluster.job_timeout if config.cluster and config.cluster.job_timeout else \
                 config.crawl.run_timeout
+            crawled = tuple(s for s in sources if s.name in held)
             try:
-                outcome = self.crawler.crawl(config, (source,), run_id, recheck_all, timeout)
+                outcome = self.crawler.crawl(config, crawled, run_id, recheck_all, timeout)
             except Exception:  # the run is closed, not left 'running' while this worker lives
-                end_run(config, run_id, [name], [], "failed", started)
+                end_run(config, run_id, names, skipped, "failed", started)
                 raise
             if outcome.ended == "stopped":
-                end_run(config, run_id, [name], [], "stopped", started)
+                end_run(config, run_id, names, skipped, "stopped", started)
                 raise HandedBack("the worker stopped: the job goes back to be taken again")
-            result = end_run(config, run_id, [name], [], "ok" if outcome.ended == "finished" else outcome.ended,
+            result = end_run(config, run_id, names, skipped, "ok" if outcome.ended == "finished" else outcome.ended,
                              started)
             if outcome.fatal:
                 raise RuntimeError(f"programming error, crawl stopped: {outcome.fatal}")
-            summary = after_crawl(config, result, name)
-            return {"run_id": run_id, "source": name, "outcome": outcome.ended, "summary": summary,
-                    "alerts": result.alerts}
+            summary = after_crawl(config, result, [s.name for s in crawled])
+            return {"run_id": run_id, "sources": names, "skipped": skipped, "outcome": outcome.ended,
+                    "summary": summary, "alerts": result.alerts}
         finally:
             for handle in held.values():
                 handle.close()

@@ -62,22 +62,24 @@ def _crawl(config_path: str, db_path: str, source: str) -> str:
     if config.cluster is not None:
         return _enqueue(config, source)
     if POOL is not None:
-        result = POOL.crawl(source)
+        result = POOL.crawl([source])
         return result.get("summary") or f"run {result['run_id']}: {result['outcome']}"
     result = crawl(config, [source], timeout=config.crawl.run_timeout, stop=STOP)
-    return after_crawl(config, result, source)
+    return after_crawl(config, result, [source])
 
 
-def after_crawl(config: config_module.Config, result: CrawlResult, source: str) -> str:
-    """What follows a scheduled crawl of ``source``, wherever it ran: alerts mailed, the archive site brought up
-    to date; returns the run's one-line summary."""
+def after_crawl(config: config_module.Config, result: CrawlResult, sources: list[str]) -> str:
+    """What follows a crawl of ``sources``, wherever it ran: alerts mailed, the archive site brought up to date;
+    returns the run's one-line summary."""
     with Store(config.db) as store:
         mailed = notify_maintainers(config, store)
-        if result.skipped:
-            return f"run {result.run_id}: skipped, another process is crawling {source}"
-        row = next((r for r in result.summary if r["source"] == source), None)
-        summary = (f"run {result.run_id}: {row['pages']} pages, {row['new_documents']} new, "
-                   f"{row['new_versions']} new versions, {row['errors']} errors") if row else f"run {result.run_id}"
+        if result.skipped and not [s for s in sources if s not in result.skipped]:
+            return f"run {result.run_id}: skipped, another process is crawling {', '.join(result.skipped)}"
+        rows = [r for r in result.summary if r["source"] in sources]
+        totals = {k: sum(r[k] for r in rows) for k in ("pages", "new_documents", "new_versions", "errors")}
+        summary = (f"run {result.run_id}: {totals['pages']} pages, {totals['new_documents']} new, "
+                   f"{totals['new_versions']} new versions, {totals['errors']} errors") if rows else \
+            f"run {result.run_id}"
         alerts = "".join(f"; alert: {a}" for a in result.alerts)
         return summary + alerts + (f"; mailed {len(mailed)} alert(s)" if mailed else "") + _site(config, store)
 

@@ -50,9 +50,9 @@ def _start(config_path: str, db_path: str) -> None:
     signal.signal(signal.SIGTERM, lambda _signum, _frame: _JOBS.stop())
 
 
-def _crawl(name: str, recheck_all: bool) -> dict[str, Any]:
+def _crawl(names: list[str], recheck_all: bool) -> dict[str, Any]:
     assert _JOBS is not None
-    return _JOBS.crawl_source(name, recheck_all)
+    return _JOBS.crawl_sources(names, recheck_all)
 
 
 def _warm() -> int:
@@ -82,14 +82,14 @@ class LocalPool:
         for future in futures:
             future.result()
 
-    def submit(self, name: str, recheck_all: bool = False) -> Future[dict[str, Any]]:
-        """Queue one source's crawl; the future holds its result (run id, outcome, summary, alerts), or a
+    def submit(self, names: list[str], recheck_all: bool = False) -> Future[dict[str, Any]]:
+        """Queue a crawl of ``names`` into one run; the future holds its result (scheduler.crawljob), or a
         WorkerDied when the process running it died (the pool then starts afresh)."""
         with self._lock:
             if self._broken:
                 self._executor, self._broken = self._new(), False
             executor = self._executor
-            inner = executor.submit(_crawl, name, recheck_all)
+            inner = executor.submit(_crawl, names, recheck_all)
         outer: Future[dict[str, Any]] = Future()
 
         def settle(done: Future[dict[str, Any]]) -> None:
@@ -98,8 +98,8 @@ class LocalPool:
             elif isinstance(done.exception(), BrokenProcessPool):
                 with self._lock:
                     self._broken = self._broken or self._executor is executor
-                outer.set_exception(WorkerDied(f"the crawl worker running {name} died; its run is marked "
-                                               "interrupted"))
+                outer.set_exception(WorkerDied(f"the crawl worker running {', '.join(names)} died; its run is "
+                                               "marked interrupted"))
             elif done.exception() is not None:
                 outer.set_exception(done.exception())
             else:
@@ -108,9 +108,9 @@ class LocalPool:
         inner.add_done_callback(settle)
         return outer
 
-    def crawl(self, name: str, recheck_all: bool = False) -> dict[str, Any]:
-        """One source's crawl, waited for."""
-        return self.submit(name, recheck_all).result()
+    def crawl(self, names: list[str], recheck_all: bool = False) -> dict[str, Any]:
+        """A crawl of ``names`` into one run, waited for."""
+        return self.submit(names, recheck_all).result()
 
     def stop(self) -> None:
         """Hand the running jobs back (their runs marked 'stopped', what is in flight stored), then end the

@@ -56,7 +56,7 @@ def run_worker(config_path: str, db_path: str | None, queues: tuple[str, ...], t
             result = jobs.crawl_source(name, recheck_all)
         except HandedBack as e:
             raise Retry(str(e), delay=0) from None
-        log.info("crawl:%s: %s", name, result.get("summary", result["outcome"]))
+        log.info("crawl:%s: %s", name, result.get("summary") or result["outcome"])
         return result
 
     dramatiq.Actor(crawl_source, broker=redis_broker, actor_name=jobqueue.ACTOR, queue_name=queues[0],

@@ -111,7 +111,7 @@ def test_a_source_queue_is_taken_only_by_workers_started_for_it(tmp_path, portal
     assert not config.db.exists() or not runs(config.db)  # queued, not crawled
 
     with worker(config):
-        wait_for(lambda: documents(config.db) == 3)
+        wait_for(lambda: documents(config.db) == 3 and runs(config.db) == [('["alpha"]', "finished")])
         time.sleep(1)  # beta's job waits on its own queue, untouched
         assert runs(config.db) == [('["alpha"]', "finished")]
     with worker(config, "--queue", "cn-mainland"):
