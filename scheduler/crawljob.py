@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from crawler.run import source_locks
 from policywatch import config as config_module
-from policywatch.crawl import begin_run, end_run
+from policywatch.crawl import begin_run, end_run, hold_open
 from policywatch.store import now_iso
 from scheduler.jobs import after_crawl
 
 if TYPE_CHECKING:
     from crawler.warm import WarmCrawler
+    from policywatch.store import Store
 
 
 class HandedBack(Exception):
@@ -33,6 +34,7 @@ class CrawlJobs:
     def __init__(self, config_path: str, db_path: str | None, crawler: WarmCrawler) -> None:
         self.config_path, self.db_path, self.crawler = config_path, db_path, crawler
         self.stopping = threading.Event()
+        self._held: Store | None = None  # policywatch.crawl.hold_open, for as long as the process lives
 
     def stop(self) -> None:
         """Hand every running job back (what is in flight is stored) and take no new one."""
@@ -50,6 +52,8 @@ class CrawlJobs:
             raise HandedBack("the worker is stopping")
         config = config_module.load(self.config_path, self.db_path)
         sources = config.select(names)
+        if self._held is None:
+            self._held = hold_open(config)
         held = source_locks(config.state_dir / "locks", names)
         skipped = [n for n in names if n not in held]
         try:
