@@ -202,3 +202,38 @@ def test_the_serve_socket_takes_only_keyed_well_formed_requests(tmp_path, portal
         kill_all(children(service.process.pid))
     assert not key.exists()  # removed as serve stops
     assert "refused a client" in service.log.read_text(encoding="utf-8")
+
+
+class StallingListPortal(PortalHandler):
+    """List pages answer after 3 s: a crawl is surely under way when interrupted."""
+
+    def do_GET(self) -> None:
+        if self.path.endswith("/index.html") and StallingListPortal.stall:
+            time.sleep(3)
+        super().do_GET()
+
+    stall = False
+
+
+def test_ctrl_c_winds_an_in_process_crawl_down(tmp_path, portal, write_config, run_crawl, open_store):
+    make_sites(tmp_path / "site")
+    config = write_config(*sources_toml(portal(tmp_path / "site", StallingListPortal)), processes=2)
+    run_crawl(config)
+    assert runs_here(config, list(SITES), False)
+    StallingListPortal.stall = True
+    try:
+        process = subprocess.Popen([*POLICYWATCH, "--config", str(config.path), "crawl"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        store = open_store(config.db)
+        deadline = time.monotonic() + 30
+        while store.db.execute("SELECT count(*) FROM runs WHERE status = 'running'").fetchone()[0] == 0:
+            assert time.monotonic() < deadline and process.poll() is None, process.stderr.read()
+            time.sleep(0.05)
+        time.sleep(0.5)  # the list pages are being fetched
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=30)
+    finally:
+        StallingListPortal.stall = False
+    assert process.returncode == 1, stdout + stderr
+    assert stderr.strip().splitlines()[-1] == "Error: crawl stopped"
+    assert [r["status"] for r in store.db["runs"].rows] == ["finished", "stopped"]
