@@ -25,7 +25,6 @@ from policywatch.normalize import clean_text
 
 # Installed beside this package (see pyproject.toml), as it sits beside it in the source tree.
 BUILTIN = Path(__file__).resolve().parent.parent / "templates"
-FORMATS = ("html", "text", "md", "atom")
 TEMPLATES = {"html": "digest.html.j2", "text": "digest.txt.j2", "md": "digest.md.j2", "atom": "digest.atom.j2"}
 SUFFIXES = {"html": ".html", "text": ".txt", "md": ".md", "atom": ".atom"}
 _MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]~])")  # markup anywhere in a line

@@ -17,9 +17,7 @@ import click
 from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from crawler.spiders import custom_spiders
-from digest import diff as word_diff
-from digest.render import FORMATS
+from digest.formats import FORMATS
 from policywatch import cli_cluster, cli_delivery
 from policywatch import config as config_module
 from policywatch.cliutil import Group, common_options, digest_issue, err, load_config, out, printable, require_db, safe
@@ -28,6 +26,7 @@ from policywatch.model import METADATA_TABLE
 from policywatch.store import Store
 
 if TYPE_CHECKING:
+    from digest.diff import Diff
     from policywatch.config import Config
 
 def _region(config: Config, doc: dict[str, Any]) -> str | None:
@@ -287,6 +286,8 @@ def diff_command(
 
     Example: policywatch diff 12 --format text
     """
+    from digest import diff as word_diff
+
     config = load_config(ctx, config_path, db_path)
     with Store(config.db, read_only=True) as store:
         doc = _document(store, url_or_id, config)
@@ -315,7 +316,9 @@ def diff_command(
     _echo_diff(changes, fmt, force_color)
 
 
-def _echo_diff(changes: word_diff.Diff, fmt: str, force_color: bool) -> None:
+def _echo_diff(changes: Diff, fmt: str, force_color: bool) -> None:
+    from digest import diff as word_diff
+
     if fmt == "html":
         click.echo(word_diff.to_html_side_by_side(changes) + "\n" + word_diff.to_html(changes))
     elif fmt == "text":
@@ -344,6 +347,8 @@ def sources_list(ctx: click.Context, as_json: bool, config_path: str | None, db_
         with Store(config.db, read_only=True) as store:
             stats = {row["name"]: row for row in store.sources_overview()}
     health = ("documents", "last_crawl", "last_success", "last_items", "error_streak", "alert", "warning")
+    from crawler.spiders import custom_spiders
+
     spiders = custom_spiders()
     rows = [
         {"name": s.name, "title": s.title, "region": s.region, "authority": s.authority,

@@ -9,8 +9,9 @@ import pytest
 from crawler.pipelines import store_snapshot
 from digest import build
 from digest.build import build_digest
+from digest.formats import FORMATS
 from digest.period import parse_period
-from digest.render import FORMATS, render
+from digest.render import render
 from policywatch import config as config_module
 from policywatch.model import Fetch, Snapshot
 from policywatch.store import Store

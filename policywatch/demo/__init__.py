@@ -135,8 +135,9 @@ def run_demo(
 def write_digests(config: Config, store: Store, workdir: Path) -> dict[str, Path]:
     """The demo config's digests for the month its portal covers, in every format, beside its state.db."""
     from digest.build import build_digest
+    from digest.formats import FORMATS
     from digest.period import parse_period
-    from digest.render import FORMATS, SUFFIXES, render
+    from digest.render import SUFFIXES, render
 
     written = {}
     for spec in config.digests:
