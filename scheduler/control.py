@@ -18,7 +18,7 @@ import secrets
 import threading
 from contextlib import suppress
 from multiprocessing import AuthenticationError
-from multiprocessing.connection import Client, Connection, Listener
+from multiprocessing.connection import Client, Connection, Listener, answer_challenge, deliver_challenge
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -54,8 +54,10 @@ class ControlServer:
 
     def __init__(self, config: Config, pool: LocalPool) -> None:
         self.config, self.pool = config, pool
-        key = secrets.token_bytes(32)
-        self.listener = Listener(_address(config), family="AF_UNIX", authkey=key)
+        self.key = key = secrets.token_bytes(32)
+        # The key is checked in each client's own thread (_serve), not by accept(): a client that connects and
+        # never answers the challenge would otherwise hold up every other client.
+        self.listener = Listener(_address(config), family="AF_UNIX")
         target = _key_file(config)
         partial = target.with_name(f"{target.name}.{os.getpid()}")
         fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
@@ -75,13 +77,16 @@ class ControlServer:
                 conn = self.listener.accept()
             except OSError:  # closed: serve is stopping
                 return
-            except (AuthenticationError, EOFError) as e:  # a client without the key, or one that hung up
-                log.warning("control socket: refused a client: %s", e)
-                continue
             threading.Thread(target=self._serve, args=(conn,), name="control-client", daemon=True).start()
 
     def _serve(self, conn: Connection) -> None:
         with conn:
+            try:
+                deliver_challenge(conn, self.key)
+                answer_challenge(conn, self.key)
+            except (AuthenticationError, EOFError, OSError) as e:  # a client without the key, or one that hung up
+                log.warning("control socket: refused a client: %s", e or type(e).__name__)
+                return
             try:
                 names, recheck_all = self._request(conn.recv_bytes(MAX_REQUEST))
             except (ValueError, config_module.ConfigError) as e:

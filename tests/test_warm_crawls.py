@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import threading
 import time
@@ -174,6 +175,8 @@ def test_the_serve_socket_takes_only_keyed_well_formed_requests(tmp_path, portal
         key = _key_file(config)
         assert key.stat().st_mode & 0o777 == 0o600
 
+        silent = socket.socket(socket.AF_UNIX)  # connects and never answers the key challenge
+        silent.connect(_address(config))
         try:  # a client without the key: refused before anything it sends is read
             Client(_address(config), family="AF_UNIX", authkey=b"guess").close()
         except (AuthenticationError, EOFError, ConnectionError):
@@ -194,7 +197,8 @@ def test_the_serve_socket_takes_only_keyed_well_formed_requests(tmp_path, portal
 
         done = subprocess.run([*POLICYWATCH, "--config", str(config.path), "crawl", "alpha"], capture_output=True,
                               text=True, timeout=120)  # and serve still works
-        assert done.returncode == 0 and "warm workers" in done.stderr, done.stderr
+        assert done.returncode == 0 and "warm workers" in done.stderr, done.stderr  # the silent one held nobody up
+        silent.close()
         assert service.stop() == 0
     finally:
         if service.process.poll() is None:
