@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlsplit
 
 import parsel
 
-from crawler.extract.attachment_links import attachment_links
+from crawler.extract.attachment_links import absolute_url, attachment_links
 from crawler.extract.content import (
     MIN_BODY_CHARS,
     body_from,
@@ -162,7 +162,7 @@ def _page_links(root: html.HtmlElement, url: str) -> list[tuple[str, str]]:
         href = (el.get("href") or "").strip()
         if not href or href.startswith("#"):
             continue
-        absolute = urljoin(url, href)
+        absolute = absolute_url(url, href)
         if urlsplit(absolute).scheme.lower() in ("http", "https"):
             links.append((_fold(el.text_content()), absolute))
     return links
