@@ -102,6 +102,10 @@ def extract_detail(
 ) -> DetailFields:
     """Extract every field of a detail page; missing fields are None, never guessed wildly."""
     root = parse_html(page)
+    # Every element's Python proxy, held while the page is read: lxml.html makes a proxy by a Python-level class
+    # lookup, and without a live one each of the passes below (text, links, selectors …) would make it again.
+    # (A local lives until the function returns.)
+    _elements = list(root.iter())
     ruled = _ruled(root, rule)
     meta = _meta(root)
     canonical = _canonical(root, url)
