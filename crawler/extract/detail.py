@@ -77,6 +77,7 @@ _SPACE = re.compile(r"\s+")
 # An empty label's next line is the text's salutation ("各市州发展改革委：") or a sentence, not its value.
 _SALUTATION = re.compile(r"[:：]$|[，。；！？]")
 # The info line under a title ("发布时间：… 来源：…"), which CMSs often split into one span per label.
+_ISSUER_FIRST_CHARS = frozenset(label[0] for label in ISSUER_LABELS)
 _INFO_LABEL = re.compile(r"\s*(?:发布时间|发布日期|时间|日期|浏览次数|点击数|作者|字号)\s*[:：]")
 
 
@@ -307,6 +308,8 @@ def _issuer_labels(page_text: str) -> list[Labelled]:
             found.append(Labelled(label, _own_value(value), byline))
     lines = page_text.split("\n")
     for n, line in enumerate(lines[:-1]):  # a table cell holding only the label, its value in the next cell
+        if line.lstrip()[:1] not in _ISSUER_FIRST_CHARS:  # cheap: most lines cannot be a label
+            continue
         label = _SPACE.sub("", line)
         value = lines[n + 1].strip()
         if label in ISSUER_LABELS and value and not (_STARTS_WITH_LABEL.match(value) or _SALUTATION.search(value)):
