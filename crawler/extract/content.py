@@ -99,8 +99,8 @@ def element_text(el: html.HtmlElement) -> str:
             parts.append("\n")
 
     walk(el)
-    lines = (_INLINE_SPACE.sub(" ", line).strip() for line in "".join(parts).split("\n"))
-    return clean_lines("\n".join(lines))
+    # One pass of the space pattern over the whole text (it never matches a line break), not one per line.
+    return clean_lines(_INLINE_SPACE.sub(" ", "".join(parts)))
 
 
 def _drop_widgets(el: html.HtmlElement) -> None:

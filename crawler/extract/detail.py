@@ -18,7 +18,7 @@ from urllib.parse import urljoin, urlsplit
 
 import parsel
 
-from crawler.extract.attachment_links import attachment_links
+from crawler.extract.attachment_links import absolute_url, attachment_links
 from crawler.extract.content import (
     MIN_BODY_CHARS,
     body_from,
@@ -77,6 +77,7 @@ _SPACE = re.compile(r"\s+")
 # An empty label's next line is the text's salutation ("各市州发展改革委：") or a sentence, not its value.
 _SALUTATION = re.compile(r"[:：]$|[，。；！？]")
 # The info line under a title ("发布时间：… 来源：…"), which CMSs often split into one span per label.
+_ISSUER_FIRST_CHARS = frozenset(label[0] for label in ISSUER_LABELS)
 _INFO_LABEL = re.compile(r"\s*(?:发布时间|发布日期|时间|日期|浏览次数|点击数|作者|字号)\s*[:：]")
 
 
@@ -102,6 +103,10 @@ def extract_detail(
 ) -> DetailFields:
     """Extract every field of a detail page; missing fields are None, never guessed wildly."""
     root = parse_html(page)
+    # Every element's Python proxy, held while the page is read: lxml.html makes a proxy by a Python-level class
+    # lookup, and without a live one each of the passes below (text, links, selectors …) would make it again.
+    # (A local lives until the function returns.)
+    _elements = list(root.iter())
     ruled = _ruled(root, rule)
     meta = _meta(root)
     canonical = _canonical(root, url)
@@ -162,7 +167,7 @@ def _page_links(root: html.HtmlElement, url: str) -> list[tuple[str, str]]:
         href = (el.get("href") or "").strip()
         if not href or href.startswith("#"):
             continue
-        absolute = urljoin(url, href)
+        absolute = absolute_url(url, href)
         if urlsplit(absolute).scheme.lower() in ("http", "https"):
             links.append((_fold(el.text_content()), absolute))
     return links
@@ -303,6 +308,8 @@ def _issuer_labels(page_text: str) -> list[Labelled]:
             found.append(Labelled(label, _own_value(value), byline))
     lines = page_text.split("\n")
     for n, line in enumerate(lines[:-1]):  # a table cell holding only the label, its value in the next cell
+        if line.lstrip()[:1] not in _ISSUER_FIRST_CHARS:  # cheap: most lines cannot be a label
+            continue
         label = _SPACE.sub("", line)
         value = lines[n + 1].strip()
         if label in ISSUER_LABELS and value and not (_STARTS_WITH_LABEL.match(value) or _SALUTATION.search(value)):

@@ -242,6 +242,14 @@ _COPYRIGHT = re.compile(
     r"([\u4e00-\u9fff]{4,30})", re.I)
 
 
+# The words every copyright line has; without them the costly pattern (which backtracks at every Chinese character)
+# is not run at all.
+_COPYRIGHT_WORD = re.compile("版权所有|copyright", re.I)
+
+
 def copyright_owners(page_text: str) -> list[str]:
     """Bodies a page's copyright line names ("国家卫生健康委员会 版权所有"), in page order."""
-    return [a or b for a, b in _COPYRIGHT.findall(page_text[-5000:])]
+    tail = page_text[-5000:]
+    if not _COPYRIGHT_WORD.search(tail):
+        return []
+    return [a or b for a, b in _COPYRIGHT.findall(tail)]

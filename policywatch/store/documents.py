@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import zlib
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from policywatch.model import AttachmentFile, Candidate, DocState, SaveResult, Version
@@ -243,7 +243,8 @@ class Documents(Rows):
         })
 
     def _insert_fetch(self, run_id: int, fetch: Fetch, document_id: int | None) -> None:
-        self._insert("fetches", {"run_id": run_id, "document_id": document_id, **asdict(fetch)})
+        # vars, not asdict: a Fetch holds only plain values, and asdict deep-copies each of them.
+        self._insert("fetches", {"run_id": run_id, "document_id": document_id, **vars(fetch)})
 
     def _snapshot_document(self, url: str, fetch_url: str, source: str) -> tuple[dict[str, Any] | None, str]:
         """(The document a snapshot with canonical ``url`` fetched from ``fetch_url`` goes into, the URL a new one
