@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 MIGRATIONS_TABLE = "policywatch_migrations"
 MIGRATION_LOCK = 0x706F6C6963  # pg_advisory_xact_lock key: one schema upgrade at a time
+WRITE_LOCK = 0x7077726974  # pg_advisory_xact_lock key: one write transaction at a time (see ``transaction``)
 RUN_LOCK = 0x7077  # first key of a run's advisory lock; the run id is the second
 _TYPES = {int: "BIGINT", str: "TEXT", bytes: "BYTEA", float: "DOUBLE PRECISION"}
 # A string literal, a quoted name, a ``::`` cast, a ``?`` or ``:name`` parameter, or a ``%``.
@@ -262,9 +263,20 @@ class PostgresDatabase:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """One transaction (a savepoint inside another): READ COMMITTED, so concurrent writers only wait for one
-        another on the same rows, and those that may insert the same row do so with ``ON CONFLICT``."""
-        with self.db._conn.transaction():
+        """One write transaction (a savepoint inside another), taking the database's write lock up front.
+
+        As with SQLite's BEGIN IMMEDIATE, writers take turns: what a transaction reads before it writes (a
+        document's duplicates, its stored state) cannot change under it, so two crawl processes never both find
+        no group for two copies of one text. Readers never wait. Inserts another writer may race (a text, a
+        document's URL) are ``ON CONFLICT`` besides.
+        """
+        conn = self.db._conn
+        if conn.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            with conn.transaction():
+                yield
+            return
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK])
             yield
 
     # -- what SQL differs from SQLite's ---------------------------------------------
