@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from datetime import datetime
 
+from policywatch.store import migrations
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import free_port
 from tests.pgserver import PASSWORD
@@ -81,3 +83,15 @@ def test_the_scheduler_keeps_its_jobs_in_postgresql(tmp_path, write_config, pg_u
         sync_jobs(scheduler, wanted_jobs(config), datetime.now(config.zone))
         assert [job.id for job in scheduler.get_jobs()] == ["crawl:one"]
         scheduler.shutdown(wait=False)
+
+
+def test_commands_started_together_on_an_empty_database_migrate_it_once(pg_url, open_store) -> None:
+    """The first to take the advisory lock creates the tables; the others wait, then find them there."""
+    opener = "import sys; from policywatch.store import Store; Store(sys.argv[1]).close()"
+    processes = [subprocess.Popen([sys.executable, "-c", opener, pg_url], stderr=subprocess.PIPE, text=True)
+                 for _ in range(4)]
+    errors = [p.communicate(timeout=120)[1] for p in processes]
+    assert [p.returncode for p in processes] == [0] * 4, errors
+    store = open_store(pg_url)
+    names = [row[0] for row in store.db.execute("SELECT name FROM policywatch_migrations ORDER BY name").fetchall()]
+    assert names == sorted(m.name for m in migrations._migrations)

@@ -90,7 +90,7 @@ class PgDatabase:
 
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
-        self._keys: dict[str, tuple[str, ...]] = {}
+        self._keys: dict[str, tuple[str, ...]] = {}  # table → primary key; "*table" → every column
 
     @property
     def conn(self) -> PgDatabase:
@@ -148,9 +148,11 @@ class PgDatabase:
             return found[0] if found else None
         return None
 
-    def _columns(self, table: str) -> list[str]:
-        cursor = self._conn.execute(f"SELECT * FROM {table} LIMIT 0")
-        return [column.name for column in cursor.description or ()]
+    def _columns(self, table: str) -> tuple[str, ...]:
+        if f"*{table}" not in self._keys:
+            cursor = self._conn.execute(f"SELECT * FROM {table} LIMIT 0")
+            self._keys[f"*{table}"] = tuple(column.name for column in cursor.description or ())
+        return self._keys[f"*{table}"]
 
 
 class PgTable:
@@ -206,7 +208,7 @@ class PgTable:
             self.db._conn.execute(sql + " NOT NULL DEFAULT %s", [not_null_default])
         else:
             self.db._conn.execute(sql)
-        self.db._keys.pop(self.name, None)
+        self.db._keys.pop(f"*{self.name}", None)
 
     def create_index(self, columns: list[str], unique: bool = False) -> None:
         """CREATE INDEX, named as sqlite-utils names it."""
