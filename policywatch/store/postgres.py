@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence
 
 MIGRATIONS_TABLE = "policywatch_migrations"
-MIGRATION_LOCK = 0x706F6C6963  # pg_advisory_xact_lock key: one schema upgrade at a time
+MIGRATION_LOCK = 0x706F6C6963  # pg_advisory_lock key: one schema upgrade at a time
 WRITE_LOCK = 0x7077726974  # pg_advisory_xact_lock key: one write transaction at a time (see ``transaction``)
 RUN_LOCK = 0x7077  # first key of a run's advisory lock; the run id is the second
 _TYPES = {int: "BIGINT", str: "TEXT", bytes: "BYTEA", float: "DOUBLE PRECISION"}
@@ -249,19 +249,24 @@ class PostgresDatabase:
             type(self)(self.url).close()
             return
         conn = self.db._conn
-        with conn.transaction():
-            conn.execute("SELECT pg_advisory_xact_lock(%s)", [MIGRATION_LOCK])
-            pending = set(self._pending())
-            if not pending:
-                return
-            conn.execute(f"""CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (migration_set TEXT NOT NULL,
-                name TEXT NOT NULL, applied_at TEXT NOT NULL, PRIMARY KEY (migration_set, name))""")
-            conn.execute(_JSON_LIST)
-            for migration in migrations._migrations:
-                if migration.name in pending:
-                    migration.fn(self.db)
-                    conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} VALUES (%s, %s, now()::text)",
-                                 [migrations.name, migration.name])
+        # The session lock is taken before the transaction begins: a transaction begun earlier would still see the
+        # tables as its catalog cache had them, missing those another process created while it waited.
+        conn.execute("SELECT pg_advisory_lock(%s)", [MIGRATION_LOCK])
+        try:
+            with conn.transaction():
+                pending = set(self._pending())
+                if not pending:
+                    return
+                conn.execute(f"""CREATE TABLE IF NOT EXISTS {MIGRATIONS_TABLE} (migration_set TEXT NOT NULL,
+                    name TEXT NOT NULL, applied_at TEXT NOT NULL, PRIMARY KEY (migration_set, name))""")
+                conn.execute(_JSON_LIST)
+                for migration in migrations._migrations:
+                    if migration.name in pending:
+                        migration.fn(self.db)
+                        conn.execute(f"INSERT INTO {MIGRATIONS_TABLE} VALUES (%s, %s, now()::text)",
+                                     [migrations.name, migration.name])
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", [MIGRATION_LOCK])
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
