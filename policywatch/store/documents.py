@@ -214,8 +214,8 @@ class Documents(Rows):
             self._insert_fetch(run_id, fetch, doc["id"])
 
     def _new_document(self, url: str, fetch: Fetch, run_id: int) -> dict[str, Any]:
-        """A new document row for ``url``, or the one another process stored under it meanwhile (PostgreSQL's
-        writers do not wait for one another until they write the same row)."""
+        """A new document row for ``url``, or the one stored under it meanwhile by a writer that did not take turns
+        with this one (writers do take turns, on both databases; the unique URL holds even so)."""
         self.db.execute("INSERT INTO documents (url, fetch_url, source, first_seen, first_run) VALUES (?, ?, ?, ?, ?) "
                         "ON CONFLICT (url) DO NOTHING", [url, fetch.url, fetch.source, fetch.fetched_at, run_id])
         return dict(next(iter(self.db.query("SELECT * FROM documents WHERE url = ?", [url]))))
