@@ -46,14 +46,15 @@ browser:
 	  missing="$$missing fonts-noto-cjk"; fi; \
 	$(call apt_install,$(BROWSER_PKGS),browser tests will be skipped)
 
-# The servers some tests start on loopback (redis-server: crawl workers, crawler/politeness.py). Installed with
-# apt-get when missing, if we are root or have passwordless sudo (.ci/run runs this before `make test`); without
-# them, their tests are skipped (failed when CI is set).
-SERVER_PKGS := redis-server
+# The servers some tests start on loopback (redis-server: crawl workers, crawler/politeness.py; postgresql: the
+# store's PostgreSQL dialect). Installed with apt-get when missing, if we are root or have passwordless sudo
+# (.ci/run runs this before `make test`); without them, their tests are skipped (failed when CI is set).
+SERVER_PKGS := redis-server postgresql
 
 servers:
 	@missing=""; \
 	command -v redis-server >/dev/null 2>&1 || missing=" redis-server"; \
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || missing="$$missing postgresql"; \
 	$(call apt_install,$(SERVER_PKGS),their tests will be skipped)
 
 lint: $(BIN)/policywatch

@@ -47,7 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m crawler.run", description=__doc__)
     parser.add_argument("sources", nargs="*", help="source names (default: all)")
     parser.add_argument("--config", default="config.toml")
-    parser.add_argument("--db", default=None)
+    parser.add_argument("--db", default=os.environ.get("POLICYWATCH_DB"),
+                        help="state.db or postgresql:// URL (default: $POLICYWATCH_DB, else the config's db)")
     parser.add_argument("--recheck-all", action="store_true")
     parser.add_argument("--run", type=int, default=None,
                         help="join this run, which the caller started (sources recorded) and finishes")

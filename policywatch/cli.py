@@ -45,7 +45,7 @@ def _document(store: Store, url_or_id: str, config: Config) -> dict[str, Any]:
     """A stored document, or the one-line error every command gives for an unknown one."""
     doc = store.document(url_or_id)
     if doc is None:
-        raise click.ClickException(f"no document with id or URL {url_or_id!r} in {config.db}")
+        raise click.ClickException(f"no document with id or URL {url_or_id!r} in {config.db_label}")
     return doc
 
 
@@ -67,7 +67,7 @@ def init(ctx: click.Context, config_path: str | None, db_path: str | None) -> No
     config = load_config(ctx, config_path, db_path)
     with Store(config.db) as store:
         store.sync_sources(config.sources)
-    out.print(f"state.db ready at {safe(config.db)} ({len(config.sources)} sources)")
+    out.print(f"state.db ready at {safe(config.db_label)} ({len(config.sources)} sources)")
 
 
 @main.command("crawl")
@@ -343,7 +343,7 @@ def sources_list(ctx: click.Context, as_json: bool, config_path: str | None, db_
     """
     config = load_config(ctx, config_path, db_path)
     stats: dict[str, dict[str, Any]] = {}
-    if config.db.exists():
+    if config.db_exists():
         with Store(config.db, read_only=True) as store:
             stats = {row["name"]: row for row in store.sources_overview()}
     health = ("documents", "last_crawl", "last_success", "last_items", "error_streak", "alert", "warning")
@@ -517,6 +517,9 @@ def browse_command(
     from policywatch.browse import BrowseError, browse
 
     config = load_config(ctx, config_path, db_path)
+    if config.postgres:
+        raise click.ClickException(f"browse opens a SQLite state.db; {config.db_label} is PostgreSQL: use psql or "
+                                   "another PostgreSQL client")
     if config.db.is_file():  # damaged, or too old to read: one line now, not an error page per request
         Store(config.db, read_only=True).close()
     try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import sys
 from collections.abc import Callable
 from datetime import date
 from typing import TYPE_CHECKING, Any
@@ -15,6 +16,7 @@ from rich.markup import escape
 
 from policywatch import config as config_module
 from policywatch.config import Config
+from policywatch.dburl import mask
 from policywatch.normalize import clean_text
 from policywatch.store import StoreError, missing_db_message
 
@@ -65,20 +67,26 @@ class Group(click.Group):
             message = f"{e.filename}: {e.strerror}" if e.filename and e.strerror else " ".join(str(e).split())
             raise click.ClickException(message or type(e).__name__) from None
         except Exception as e:
-            # sqlite3's own errors, and those of libraries over it (SQLAlchemy keeps sqlite3's as .orig)
-            error = e if isinstance(e, sqlite3.Error) else getattr(e, "orig", None)
-            if not isinstance(error, sqlite3.Error):
+            # sqlite3's and psycopg's own errors, and those of libraries over them (SQLAlchemy keeps them as .orig)
+            error = e if isinstance(e, _database_errors()) else getattr(e, "orig", None)
+            if not isinstance(error, _database_errors()):
                 raise
             db = ctx.meta.get(DB_KEY, "state.db")
-            message = " ".join(str(error).split()) or type(error).__name__
+            message = " ".join(mask(str(error)).split()) or type(error).__name__
             raise click.ClickException(f"{db}: {message}") from None
+
+
+def _database_errors() -> tuple[type[Exception], ...]:
+    """sqlite3's error class, and psycopg's once a PostgreSQL store has loaded it (otherwise none can be raised)."""
+    psycopg = sys.modules.get("psycopg")
+    return (sqlite3.Error, psycopg.Error) if psycopg is not None else (sqlite3.Error,)
 
 
 def common_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """--config and --db, accepted on the group and on every command alike."""
     command = click.option(
         "--db", "db_path", type=click.Path(dir_okay=False), default=None,
-        help="state.db to use (default: the config's db, else state.db beside the config).",
+        help="state.db to use, or a postgresql:// URL (default: the config's db, else state.db beside the config).",
     )(command)
     return click.option(
         "--config", "config_path", type=click.Path(dir_okay=False), default=None,
@@ -94,7 +102,7 @@ def load_config(ctx: click.Context, config_path: str | None, db_path: str | None
         config = config_module.load(path or "config.toml", db)
     except config_module.ConfigError as e:
         raise click.ClickException(str(e)) from None
-    ctx.meta[DB_KEY] = config.db
+    ctx.meta[DB_KEY] = config.db_label
     return config
 
 
@@ -113,5 +121,5 @@ def digest_issue(config: Config, name: str, period: str | None) -> tuple[DigestS
 
 def require_db(config: Config) -> None:
     """The one-line error of commands that read state.db, before one exists (opening it would create it)."""
-    if not config.db.exists():
-        raise click.ClickException(missing_db_message(config.db))
+    if not config.db_exists():
+        raise click.ClickException(missing_db_message(config.db_label))

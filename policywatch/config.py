@@ -23,6 +23,7 @@ import parsel
 from cssselect import SelectorError
 from lxml.etree import XPathError
 
+from policywatch import dburl
 from policywatch.platforms import PLATFORMS
 from scheduler.cron import CronError, cron_trigger
 
@@ -206,7 +207,7 @@ class ClusterSettings:
 @dataclass(frozen=True)
 class Config:
     path: Path
-    db: Path
+    db: Path | str  # a SQLite file, or a postgresql:// URL (kept as written; shown through ``db_label``)
     crawl: CrawlSettings = field(default_factory=CrawlSettings)
     detect: DetectSettings = field(default_factory=DetectSettings)
     sources: tuple[Source, ...] = ()
@@ -225,9 +226,26 @@ class Config:
         return ZoneInfo(self.timezone)
 
     @property
+    def postgres(self) -> bool:
+        """Whether the database is PostgreSQL (``db = "postgresql://…"``) rather than a SQLite file."""
+        return dburl.is_postgres(self.db)
+
+    @property
+    def db_label(self) -> str:
+        """The database as messages and logs name it: the file, or the URL with its password masked."""
+        return dburl.mask(self.db)
+
+    @property
     def state_dir(self) -> Path:
-        """The folder of this machine's run files beside the database: logs/, locks/ and the serve socket."""
-        return self.db.parent
+        """The folder of this machine's run files beside the database: logs/, locks/ and the serve socket.
+
+        A PostgreSQL database lives on a server, so they go into a ``state`` folder beside the config file."""
+        return self.path.parent / "state" if isinstance(self.db, str) else self.db.parent
+
+    def db_exists(self) -> bool:
+        """Whether the database is there to be read: the SQLite file exists (opening it would create it); a
+        PostgreSQL database is created by its server's administrator, and its tables by the first store opened."""
+        return isinstance(self.db, str) or self.db.exists()
 
     def require_smtp(self) -> SmtpSettings:
         """The [smtp] table, or the one-line error every mail-sending command gives without it."""
@@ -392,7 +410,7 @@ def parse(raw: dict[str, Any], path: Path, db: str | Path | None = None) -> Conf
         if source.name in seen:
             raise ConfigError(path, f"sources[{i}].name", f"duplicate source name {source.name!r}")
         seen.add(source.name)
-    db_path = Path(db) if db is not None else path.parent / raw.get("db", "state.db")
+    db_path = _db(raw, path, db)
     topics = tuple(_topic(name, t, path) for name, t in raw.get("topics", {}).items())
     digests = tuple(_digest(d, f"digests[{i}]", {t.name for t in topics}, path)
                     for i, d in enumerate(raw.get("digests", [])))
@@ -418,6 +436,22 @@ def parse(raw: dict[str, Any], path: Path, db: str | Path | None = None) -> Conf
     return Config(path=path, db=db_path, crawl=crawl, detect=detect, sources=sources, topics=topics,
                   digests=digests, templates=templates, site=site, timezone=timezone, smtp=_smtp(raw, path),
                   delivery=_delivery(raw, path), alerts=_alerts(raw, path), cluster=_cluster(raw, path))
+
+
+def _db(raw: dict[str, Any], path: Path, db: str | Path | None) -> Path | str:
+    """The database: ``db`` (--db) or the file's ``db`` key, a SQLite path (relative to the config file's folder)
+    or a ``postgresql://`` URL, checked here so a malformed URL is one line (its password never shown)."""
+    value = str(db) if db is not None else raw.get("db", "state.db")
+    if dburl.is_postgres(value):
+        problem = dburl.check_postgres_url(value)
+        if problem:
+            raise ConfigError(path, "db", f"{dburl.mask(value)}: {problem}")
+        return value
+    other = dburl.scheme(value)
+    if other is not None:
+        raise ConfigError(path, "db", f"{dburl.mask(value)}: unsupported database {other!r} "
+                          "(a SQLite file path, or postgresql://user:password@host:5432/database)")
+    return Path(db) if db is not None else path.parent / value
 
 
 def _schedule(expression: str, key: str, zone: ZoneInfo, path: Path) -> None:

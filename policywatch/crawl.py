@@ -86,7 +86,10 @@ def _crawl_in_processes(config: Config, names: list[str], recheck_all: bool,
     with Store(config.db) as store:
         # The crawl processes inherit the run's lock: the run stays 'running', not 'interrupted', while any lives.
         run_lock = store.run_lock(run_id)
-    command = [sys.executable, "-m", "crawler.run", "--config", str(config.path), "--db", str(config.db),
+    # A PostgreSQL URL goes to the crawl processes in their environment, where only its user can read its password.
+    db = ["--db", str(config.db)] if not config.postgres else []
+    env = {**os.environ, "POLICYWATCH_DB": str(config.db)} if config.postgres else None
+    command = [sys.executable, "-m", "crawler.run", "--config", str(config.path), *db,
                "--run", str(run_id), "--events", "--log-file", str(log_dir / "crawl.log"), "--watch-parent"]
     if recheck_all:
         command.append("--recheck-all")
@@ -100,7 +103,7 @@ def _crawl_in_processes(config: Config, names: list[str], recheck_all: bool,
             # Each process's stdin is a pipe this process holds and never writes: when this process dies, however
             # it dies, the pipe closes and the crawl winds down (crawler.run --watch-parent) instead of going on.
             processes = [subprocess.Popen([*command, *shard], stdin=subprocess.PIPE, stdout=writing, stderr=err,
-                                          pass_fds=[run_lock] if run_lock is not None else [])
+                                          env=env, pass_fds=[run_lock] if run_lock is not None else [])
                          for shard in shards(config, names)]
         finally:
             os.close(writing)

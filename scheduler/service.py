@@ -62,7 +62,7 @@ class Wanted:
 
 def wanted_jobs(config: Config) -> list[Wanted]:
     """One crawl job per source and, when mail is configured, one send job per digest."""
-    base = (str(config.path.resolve()), str(config.db.resolve()))
+    base = (str(config.path.resolve()), config.db if isinstance(config.db, str) else str(config.db.resolve()))
     wanted = [Wanted(f"crawl:{s.name}", "scheduler.jobs:crawl_source", (*base, s.name),
                      cron_trigger(s.schedule, config.zone), "crawls") for s in config.sources]
     if config.smtp is not None:
@@ -72,8 +72,12 @@ def wanted_jobs(config: Config) -> list[Wanted]:
 
 
 def build_scheduler(config: Config) -> BackgroundScheduler:
-    store = SQLAlchemyJobStore(url=f"sqlite:///{config.db.resolve()}", tablename="scheduler_jobs",
-                               engine_options={"connect_args": {"timeout": 30}})
+    if isinstance(config.db, str):  # PostgreSQL: the same database, through SQLAlchemy's psycopg dialect
+        url = "postgresql+psycopg://" + config.db.split("://", 1)[1]
+        store = SQLAlchemyJobStore(url=url, tablename="scheduler_jobs", engine_options={"pool_pre_ping": True})
+    else:
+        store = SQLAlchemyJobStore(url=f"sqlite:///{config.db.resolve()}", tablename="scheduler_jobs",
+                                   engine_options={"connect_args": {"timeout": 30}})
     return BackgroundScheduler(
         jobstores={"default": store}, timezone=config.zone, job_defaults=JOB_DEFAULTS,
         executors={"crawls": ThreadPoolExecutor(4), "mail": ThreadPoolExecutor(1), "default": ThreadPoolExecutor(1)},

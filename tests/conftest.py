@@ -95,13 +95,17 @@ def read_corpus(name: str) -> str:
 
 
 @pytest.fixture
-def write_config(tmp_path: Path):
-    """Write a config.toml in tmp_path from source entries; returns the loaded Config."""
+def write_config(tmp_path: Path, request: pytest.FixtureRequest):
+    """Write a config.toml in tmp_path from source entries; returns the loaded Config. In a test that uses
+    ``db_target``, its ``db`` is that database (state.db beside it, or a PostgreSQL URL)."""
+    target = request.getfixturevalue("db_target") if "db_target" in request.fixturenames else None
 
     def write(*sources: str, timeout: float = 5, max_page_bytes: int = 5_000_000,
               max_attachment_bytes: int = 5_000_000, processes: int | None = None):
         path = tmp_path / "config.toml"
         text = crawl_config_text(timeout, max_page_bytes, max_attachment_bytes, processes)
+        if isinstance(target, str):
+            text = f'db = "{target}"\n' + text
         path.write_text(text + "\n".join(sources), encoding="utf-8")
         return config_module.load(path)
 
@@ -127,13 +131,15 @@ def run_crawl():
 
 @pytest.fixture
 def open_store():
+    """Open a Store on a path or PostgreSQL URL (``open_store.read_only`` a read-only one), closed after the test."""
     stores: list[Store] = []
 
-    def open_(path) -> Store:
-        store = Store(path)
+    def open_(path, read_only: bool = False) -> Store:
+        store = Store(path, read_only=read_only)
         stores.append(store)
         return store
 
+    open_.read_only = lambda path: open_(path, read_only=True)
     yield open_
     for store in stores:
         store.close()
@@ -176,6 +182,41 @@ def redis_server(tmp_path_factory):
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """One real PostgreSQL server per session (per worker); skipped without one, failed without one in CI."""
+    from tests.pgserver import PostgresServer, bin_dir
+    from tests.redisserver import in_ci
+
+    if bin_dir() is None:
+        message = "PostgreSQL not installed: `make servers` installs it with apt-get (as root or with sudo)"
+        if in_ci():
+            pytest.fail(f"CI is set but {message}", pytrace=False)
+        pytest.skip(message)
+    server = PostgresServer()
+    server.start()
+    yield server
+    server.stop()
+
+
+_DATABASES = iter(range(1, 1_000_000))
+
+
+@pytest.fixture
+def pg_url(pg_server) -> str:
+    """A new, empty database on the test server: every test starts with no tables."""
+    return pg_server.create_database(f"test_{next(_DATABASES)}")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_target(request: pytest.FixtureRequest, tmp_path: Path) -> Path | str:
+    """The database a store test runs on, each test once per kind: state.db in tmp_path, then a PostgreSQL one
+    (see ``write_config``, which puts it in config.toml)."""
+    if request.param == "sqlite":
+        return tmp_path / "state.db"
+    return request.getfixturevalue("pg_url")
 
 
 @pytest.fixture

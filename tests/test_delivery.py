@@ -40,7 +40,7 @@ def smtp_toml(port: int, retry_delay: float = 0.05, max_attempts: int = 4,
 
 
 @pytest.fixture
-def mail_config(tmp_path, portal, write_config, run_crawl, monkeypatch):
+def mail_config(db_target, tmp_path, portal, write_config, run_crawl, monkeypatch):
     """A crawled December 2023 with a monthly digest and [smtp] pointing at ``port``; returns a maker."""
     monkeypatch.setenv("POLICYWATCH_SECRET", SECRET)
     write_site(tmp_path / "site", PAGES)

@@ -100,7 +100,7 @@ def kinds(store, run_id: int) -> dict[str, str]:
     return {title: kind for title, kind in rows}
 
 
-def test_planted_changes_are_reported_exactly(tmp_path, portal, write_config, run_crawl, open_store):
+def test_planted_changes_are_reported_exactly(db_target, tmp_path, portal, write_config, run_crawl, open_store):
     site = tmp_path / "site"
     (site / "p").mkdir(parents=True)
     for n in TITLES:
@@ -150,7 +150,9 @@ POLICY = ("为贯彻落实《关于加快推进生物医药产业高质量发展
           "二、各地卫生健康行政部门要加强指导，做好备案和监督管理工作。三、试点单位按季度报送工作进展。")
 
 
-def test_reposts_on_two_differently_built_sites_are_one_group(tmp_path, portal, write_config, run_crawl, open_store):
+def test_reposts_on_two_differently_built_sites_are_one_group(
+    db_target, tmp_path, portal, write_config, run_crawl, open_store,
+):
     national, province = tmp_path / "national", tmp_path / "province"
     national.mkdir()
     province.mkdir()
@@ -191,7 +193,7 @@ def test_reposts_on_two_differently_built_sites_are_one_group(tmp_path, portal, 
 HUGE = b"%PDF-1.4\n" + bytes(300_000)  # over the test's cap: never downloaded whole, never read
 
 
-def test_attachments_are_hashed_read_and_diffed(tmp_path, portal, write_config, run_crawl, open_store):
+def test_attachments_are_hashed_read_and_diffed(db_target, tmp_path, portal, write_config, run_crawl, open_store):
     site = tmp_path / "site"
     (site / "files").mkdir(parents=True)
     (site / "index.html").write_text("<ul><li><a href='/a.html'>关于印发细胞治疗试点方案的通知</a></li></ul>",
@@ -253,7 +255,7 @@ def test_attachments_are_hashed_read_and_diffed(tmp_path, portal, write_config, 
     assert errors == ("not a DOCX (bytes are HTML)",)
 
 
-def test_empty_recheck_is_an_error_not_a_change(tmp_path, portal, write_config, run_crawl, open_store):
+def test_empty_recheck_is_an_error_not_a_change(db_target, tmp_path, portal, write_config, run_crawl, open_store):
     site = tmp_path / "site"
     (site / "p").mkdir(parents=True)
     write_page(site, 1)

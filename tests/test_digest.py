@@ -86,7 +86,7 @@ def bare(title: str) -> str:
     return re.sub(r"\s+", "", simplified(title))
 
 
-def test_by_region_groups_the_items_of_seed_000_like_the_seed(tmp_path, portal, write_config, run_crawl):
+def test_by_region_groups_the_items_of_seed_000_like_the_seed(db_target, tmp_path, portal, write_config, run_crawl):
     """Traditional-Chinese news items from one site with no region: each is filed under the seed's region."""
     entries = seed_000()
     assert len(entries) == 12
@@ -143,7 +143,9 @@ def hostile_site(tmp_path, portal, write_config, *more_sources: str):
     return with_digests(config, CELL_TOPIC, digest_toml())
 
 
-def test_reposts_collapse_and_scraped_text_stays_text_in_every_format(tmp_path, portal, write_config, run_crawl):
+def test_reposts_collapse_and_scraped_text_stays_text_in_every_format(
+    db_target, tmp_path, portal, write_config, run_crawl,
+):
     config = hostile_site(tmp_path, portal, write_config)
     run_crawl(config)
 
@@ -162,14 +164,14 @@ def test_reposts_collapse_and_scraped_text_stays_text_in_every_format(tmp_path, 
     assert [e.findtext(f"{atom}title") for e in feed.iter(f"{atom}entry")] == listed
 
 
-def test_same_state_gives_the_same_bytes(tmp_path, portal, write_config, run_crawl):
+def test_same_state_gives_the_same_bytes(db_target, tmp_path, portal, write_config, run_crawl):
     config = hostile_site(tmp_path, portal, write_config)
     run_crawl(config)
     for fmt in ("html", "text", "md", "atom"):
         assert build(config, "monthly", "2023-12", fmt).stdout == build(config, "monthly", "2023-12", fmt).stdout
 
 
-def test_a_quiet_period_is_a_short_digest_not_an_error(tmp_path, portal, write_config, run_crawl):
+def test_a_quiet_period_is_a_short_digest_not_an_error(db_target, tmp_path, portal, write_config, run_crawl):
     config = hostile_site(tmp_path, portal, write_config)
     run_crawl(config)
     assert "本期暂无符合主题的新政策。" in build(config, "monthly", "2022-01").stdout
@@ -178,7 +180,9 @@ def test_a_quiet_period_is_a_short_digest_not_an_error(tmp_path, portal, write_c
     assert feed.findtext("{http://www.w3.org/2005/Atom}title") == "政策汇总 | 1月份行业政策及动态汇总"
 
 
-def test_changes_and_removals_belong_to_the_month_they_were_detected(tmp_path, portal, write_config, run_crawl):
+def test_changes_and_removals_belong_to_the_month_they_were_detected(
+    db_target, tmp_path, portal, write_config, run_crawl,
+):
     site = tmp_path / "site"
     write_site(site, [
         ("关于开展干细胞临床研究机构备案工作的通知", "2023-12-05", "一、支持开展干细胞临床研究。\n二、做好备案管理。"),
@@ -229,7 +233,7 @@ def test_html_email_fits_a_phone_and_a_desktop(tmp_path, portal, write_config, r
         assert report.screenshot.exists()
 
 
-def test_a_template_folder_in_config_overrides_the_built_in_one(tmp_path, portal, write_config, run_crawl):
+def test_a_template_folder_in_config_overrides_the_built_in_one(db_target, tmp_path, portal, write_config, run_crawl):
     config = hostile_site(tmp_path, portal, write_config)
     (tmp_path / "tpl").mkdir()
     (tmp_path / "tpl" / "digest.txt.j2").write_text(

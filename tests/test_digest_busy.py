@@ -62,11 +62,11 @@ URL = "https://www.nhc.example/tzgg/{}.html"
 
 
 @pytest.fixture
-def busy(tmp_path, monkeypatch):
-    """A month of five on-topic policies, with room to write up only three of them."""
+def busy(tmp_path, monkeypatch, db_target):
+    """A month of five on-topic policies, with room to write up only three of them (in state.db, then PostgreSQL)."""
     monkeypatch.setattr(build, "MAX_ITEMS", 3)
     path = tmp_path / "config.toml"
-    path.write_text(CONFIG, encoding="utf-8")
+    path.write_text((f'db = "{db_target}"\n' if isinstance(db_target, str) else "") + CONFIG, encoding="utf-8")
     config = config_module.load(path)
     with Store(config.db) as store:
         for n, (title, day, text) in enumerate(POLICIES):

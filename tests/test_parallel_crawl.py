@@ -27,7 +27,7 @@ def make_sites(root) -> None:
 
 
 @pytest.fixture
-def three_sites(tmp_path, portal, write_config):
+def three_sites(db_target, tmp_path, portal, write_config):
     make_sites(tmp_path / "site")
     base = portal(tmp_path / "site")
     return write_config(*(source_toml(s, f"{base}/{s}/index.html") for s in SITES), processes=2)
@@ -47,7 +47,7 @@ def test_two_processes_record_one_run(three_sites, run_crawl, open_store):
 
 def held(config, name: str):
     """Take a source's crawl lock, as a crawl in another process would."""
-    folder = config.db.parent / "locks"
+    folder = config.state_dir / "locks"
     folder.mkdir(parents=True, exist_ok=True)
     handle = (folder / f"{name}.lock").open("w")
     fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -1,4 +1,5 @@
-"""state.db: content-addressed versions, fetch log, schema owned by one module."""
+"""state.db: content-addressed versions, fetch log, schema owned by one module; the tests that take ``db_target``
+run on SQLite and on PostgreSQL, the others are about the SQLite file itself."""
 
 from __future__ import annotations
 
@@ -28,8 +29,8 @@ def snapshot(text: str, title: str = "关于开展干细胞临床研究备案的
                     published="2023-12-05", authority="国家卫生健康委员会")
 
 
-def test_same_text_is_one_version_and_stored_once(tmp_path, open_store) -> None:
-    store = open_store(tmp_path / "state.db")
+def test_same_text_is_one_version_and_stored_once(db_target, open_store) -> None:
+    store = open_store(db_target)
     first, _ = store_snapshot(store, 1, snapshot("支持开展干细胞临床研究。"), "2023-12-12")
     # Only noise differs: full-width punctuation, spacing, a view counter line.
     again, _ = store_snapshot(store, 2, snapshot("支持开展 干细胞临床研究.\n浏览次数：42"), "2023-12-19")
@@ -43,8 +44,8 @@ def test_same_text_is_one_version_and_stored_once(tmp_path, open_store) -> None:
     assert zlib.decompress(body).decode() == "支持开展干细胞临床研究。"
 
 
-def test_text_or_metadata_change_is_a_new_version(tmp_path, open_store) -> None:
-    store = open_store(tmp_path / "state.db")
+def test_text_or_metadata_change_is_a_new_version(db_target, open_store) -> None:
+    store = open_store(db_target)
     store_snapshot(store, 1, snapshot("支持开展干细胞临床研究。"), "2023-12-12")
     changed_text, _ = store_snapshot(store, 2, snapshot("支持开展干细胞和免疫细胞临床研究。"), "x")
     changed_title, _ = store_snapshot(store, 3, snapshot("支持开展干细胞和免疫细胞临床研究。", title="新标题"), "x")
@@ -56,8 +57,8 @@ def test_text_or_metadata_change_is_a_new_version(tmp_path, open_store) -> None:
     assert store.document(str(doc["id"]))["url"] == URL
 
 
-def test_fetch_log_and_due_rechecks(tmp_path, open_store) -> None:
-    store = open_store(tmp_path / "state.db")
+def test_fetch_log_and_due_rechecks(db_target, open_store) -> None:
+    store = open_store(db_target)
     store_snapshot(store, 1, snapshot("正文内容足够长。"), next_check="2023-12-12T00:00:00+00:00")
     [ref] = store.document_refs("nhc", now="2023-12-06T00:00:00+00:00")
     assert (ref.due, ref.etag) == (False, '"abc"')
@@ -71,7 +72,8 @@ def test_fetch_log_and_due_rechecks(tmp_path, open_store) -> None:
     assert not store.document_refs("nhc", now="2023-12-14T00:00:00+00:00")[0].due
     assert store.run_summary(2) == [{"source": "nhc", "pages": 2, "new_documents": 0,
                                      "new_versions": 0, "errors": 1}]
-    assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    if not store.postgres:
+        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
 
 def test_stored_signatures_are_recomputed_by_the_upgrade(tmp_path, open_store) -> None:
@@ -160,13 +162,12 @@ def test_read_only_store_reads_and_refuses_writes(tmp_path, open_store) -> None:
         reader.close()
 
 
-def test_runs_left_running_by_dead_processes_become_interrupted(tmp_path, open_store) -> None:
-    path = tmp_path / "state.db"
+def test_runs_left_running_by_dead_processes_become_interrupted(db_target, open_store) -> None:
+    path = db_target
     store = open_store(path)
-    with sqlite3.connect(path) as conn:  # as killed crawls of an earlier release left them: no owner to ask
-        conn.executemany("INSERT INTO runs (started_at, status) VALUES ('2024-01-01T00:00:00+00:00', ?)",
-                         [("running",), ("running",), ("finished",)])
-    conn.close()
+    with store.transaction():  # as killed crawls of an earlier release left them: no owner to ask
+        store.db.conn.executemany("INSERT INTO runs (started_at, status) VALUES ('2024-01-01T00:00:00+00:00', ?)",
+                                  [("running",), ("running",), ("finished",)])
 
     mine = store.start_run(["nhc"])
     again = open_store(path).start_run(["sh"])  # a second run of this process: the first is still alive
@@ -207,6 +208,57 @@ def test_a_run_lives_while_a_process_given_its_lock_does(tmp_path, open_store) -
         time.sleep(0.05)
     assert marked == [run]
     assert store.db.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
+
+
+OWNER_ALIVE = """
+import sys
+from policywatch.store import Store
+store = Store(sys.argv[1])
+run = store.start_run(["nhc"])
+store.close()
+print(run, flush=True)
+sys.stdin.read()
+"""
+
+
+def test_a_postgresql_run_lives_while_the_process_that_started_it_does(pg_url, open_store) -> None:
+    """On PostgreSQL a run's lock is its starter's session: any process, on any machine, sees whether it lives."""
+    owner = subprocess.Popen([sys.executable, "-c", OWNER_ALIVE, pg_url], stdin=subprocess.PIPE,
+                             stdout=subprocess.PIPE, text=True)
+    run = int(owner.stdout.readline())
+    store = open_store(pg_url)
+
+    assert store.mark_interrupted_runs() == []
+
+    owner.stdin.close()
+    assert owner.wait(timeout=60) == 0
+    deadline = time.monotonic() + 30
+    while not (marked := store.mark_interrupted_runs()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert marked == [run]
+    assert store.db.execute("SELECT status FROM runs").fetchall() == [("interrupted",)]
+
+
+def test_a_read_only_postgresql_store_reads_and_refuses_writes(pg_url, open_store) -> None:
+    import psycopg
+
+    store_snapshot(open_store(pg_url), 1, snapshot("支持开展干细胞临床研究。"), "2023-12-12")
+    reader = open_store.read_only(pg_url)
+    assert reader.document(URL)["text"] == "支持开展干细胞临床研究。"
+    with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
+        reader.start_run(["nhc"])
+
+
+def test_a_new_postgresql_database_has_the_tables_of_a_new_state_db(tmp_path, pg_url, open_store) -> None:
+    """The same migrations make the same tables and columns, whichever database runs them."""
+    sqlite_store, pg_store = open_store(tmp_path / "state.db"), open_store(pg_url)
+    sqlite_columns = {(table, column) for table, column in sqlite_store.db.execute(
+        "SELECT m.name, p.name FROM sqlite_master m, pragma_table_info(m.name) p WHERE m.type = 'table' "
+        "AND m.name NOT LIKE 'sqlite_%' AND m.name != '_sqlite_migrations'").fetchall()}
+    pg_columns = set(pg_store.db.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public' "
+        "AND table_name != 'policywatch_migrations'").fetchall())
+    assert pg_columns == sqlite_columns
 
 
 def test_damage_met_while_writing_is_checked_at_the_next_open(tmp_path) -> None:

@@ -17,8 +17,10 @@ consistent database that the next crawl simply continues.
 The package splits that SQL by concern, each module readable alone:
 
 - ``schema``: the migrations, the only place tables and columns are declared;
-- ``connection``: the SQLite file itself (connection, PRAGMAs, integrity check and its sidecar files, schema
-  upgrades under a lock, ``BEGIN IMMEDIATE`` transactions, run locks), all that is specific to SQLite;
+- ``connection``: the one interface over either database: ``sqlite`` (the file itself: PRAGMAs, integrity check
+  and its sidecar files, schema upgrades under a lock, ``BEGIN IMMEDIATE`` transactions, flock run locks) or
+  ``postgres`` (``db = "postgresql://…"``: the same SQL through a small sqlite-utils-like adapter, migrations
+  under an advisory lock, advisory run locks); each also holds the few SQL pieces that differ (``dialect``);
 - ``rows``: timestamps and the row helpers every concern writes and reads through;
 - ``documents``: what a crawl reads and writes about documents, versions, texts, attachments and fetches;
 - ``reads``: the CLI's, the digests' and the archive site's reads of those tables;
@@ -54,8 +56,8 @@ __all__ = [
 
 
 class Store(Documents, Reads, Subscribers, Operations):
-    """A migrated, checked state.db. Open one per process; it is not shared across threads.
+    """A migrated, checked state.db (or PostgreSQL database). Open one per process; it is not shared across threads.
 
-    ``Store(path, read_only=False, verify=True)``: what ``read_only`` and ``verify`` do is told where they are
-    handled, in ``Connection`` (``policywatch.store.connection``).
+    ``Store(path_or_url, read_only=False, verify=True)``: what ``read_only`` and ``verify`` do is told where they
+    are handled, in ``Connection`` (``policywatch.store.connection``).
     """

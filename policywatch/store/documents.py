@@ -72,12 +72,12 @@ class Documents(Rows):
         """
         sql = f"""
             SELECT d.id, d.url, d.fetch_url, d.etag, d.last_modified, d.next_check, d.attachments,
-                   EXISTS (SELECT 1 FROM json_each(CASE WHEN json_valid(d.attachments) THEN d.attachments END) j
+                   EXISTS (SELECT 1 FROM {self.dialect.text_list("d.attachments")} j
                             WHERE j.key < :cap AND j.type = 'text'
                               AND NOT EXISTS (SELECT 1 FROM attachments a WHERE a.url = j.value)
                               AND NOT coalesce((SELECT {_SETTLED_FAILURE} FROM fetches f
                                                  WHERE f.url = j.value AND f.kind = 'attachment'
-                                                 ORDER BY f.id DESC LIMIT 1), 0)) AS incomplete
+                                                 ORDER BY f.id DESC LIMIT 1), false)) AS incomplete
               FROM documents d WHERE d.source = :source"""
         refs = []
         for row in self.db.execute(sql, {"source": source, "cap": max_attachments}).fetchall():
@@ -139,9 +139,7 @@ class Documents(Rows):
         with self.transaction():
             doc, url = self._snapshot_document(snapshot.canonical_url, fetch.url, fetch.source)
             if doc is None:
-                doc = {"id": self._insert("documents", {
-                    "url": url, "fetch_url": fetch.url, "source": fetch.source,
-                    "first_seen": fetch.fetched_at, "first_run": run_id}), "latest_version": None}
+                doc = self._new_document(url, fetch, run_id)
             self._put_text(version.text_hash, snapshot.text)
             update = {
                 "fetch_url": fetch.url, "last_checked": fetch.fetched_at, "next_check": next_check,
@@ -224,10 +222,19 @@ class Documents(Rows):
                                      "from_text": previous_text_hash})
             self._insert_fetch(run_id, fetch, doc["id"])
 
+    def _new_document(self, url: str, fetch: Fetch, run_id: int) -> dict[str, Any]:
+        """A new document row for ``url``, or the one stored under it meanwhile by a writer that did not take turns
+        with this one (writers do take turns, on both databases; the unique URL holds even so)."""
+        self.db.execute("INSERT INTO documents (url, fetch_url, source, first_seen, first_run) VALUES (?, ?, ?, ?, ?) "
+                        "ON CONFLICT (url) DO NOTHING", [url, fetch.url, fetch.source, fetch.fetched_at, run_id])
+        return dict(next(iter(self.db.query("SELECT * FROM documents WHERE url = ?", [url]))))
+
     def _put_text(self, text_hash: str, text: str) -> None:
+        """Store a text once by its fingerprint (two processes storing the same one at once store it once)."""
         if not self.db.execute("SELECT 1 FROM texts WHERE hash = ?", [text_hash]).fetchone():
             data = text.encode("utf-8")
-            self._insert("texts", {"hash": text_hash, "body": zlib.compress(data, 6), "size": len(data)})
+            self.db.execute("INSERT INTO texts (hash, body, size) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING",
+                            [text_hash, zlib.compress(data, 6), len(data)])
 
     def _insert_change(
         self, run_id: int, doc: dict[str, Any], verdict: Verdict, when: str,

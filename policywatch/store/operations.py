@@ -77,7 +77,7 @@ class Operations(Rows):
                        AS new_documents,
                    (SELECT count(*) FROM versions v JOIN documents d ON d.id = v.document_id
                      WHERE d.source = f.source AND v.run_id = :run) AS new_versions,
-                   sum(f.error IS NOT NULL) AS errors
+                   count(f.error) AS errors
               FROM fetches f WHERE f.run_id = :run GROUP BY f.source ORDER BY f.source
         """
         return list(self.db.query(sql, {"run": run_id}))

@@ -59,7 +59,7 @@ class Reads(Rows):
                         d.last_status, (SELECT count(*) FROM versions v WHERE v.document_id = d.id)
                         AS versions
                    FROM documents d WHERE :source IS NULL OR d.source = :source
-                  ORDER BY d.published DESC, d.id"""
+                  ORDER BY d.published DESC NULLS LAST, d.id"""
         return list(self.db.query(sql, {"source": source}))
 
     def run_activity(self, run_id: int) -> list[dict[str, Any]]:
@@ -131,9 +131,9 @@ class Reads(Rows):
 
     def history(self, document_id: int) -> list[dict[str, Any]]:
         """Every version of a document, oldest first, with its size and the change that made it."""
-        sql = """
+        sql = f"""
             SELECT v.id, v.created_at, v.title, v.published, t.size,
-                   (SELECT group_concat(c.kind) FROM changes c WHERE c.to_version = v.id) AS change
+                   (SELECT {self.dialect.joined("c.kind")} FROM changes c WHERE c.to_version = v.id) AS change
               FROM versions v JOIN texts t ON t.hash = v.text_hash
              WHERE v.document_id = ? ORDER BY v.id
         """

@@ -26,11 +26,9 @@ class Rows(Connection):
     """The connection plus the row helpers; every concern mixin of ``Store`` derives from it."""
 
     def _insert(self, table: str, row: dict[str, Any], replace: bool = False) -> int:
-        """INSERT one row (``replace``: in place of the row with its primary key), returning its rowid: the crawl's
+        """INSERT one row (``replace``: in place of the row with its primary key), returning its id: the crawl's
         hot path, in plain SQL (sqlite-utils would re-read the table's schema on every call)."""
-        verb = "INSERT OR REPLACE" if replace else "INSERT"
-        sql = f"{verb} INTO {table} ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})"
-        return int(self.db.conn.execute(sql, list(row.values())).lastrowid)
+        return self.dialect.insert(table, row, replace)
 
     def _update(self, table: str, row_id: int, values: dict[str, Any]) -> None:
         """UPDATE one row by id, in plain SQL like ``_insert``."""
@@ -48,8 +46,8 @@ class Rows(Connection):
     def _find_document(self, url: str, fetch_url: str) -> dict[str, Any] | None:
         """The document whose canonical URL is ``url``, else one whose fetch URL is ``fetch_url`` (None if neither)."""
         rows = self.db.query(
-            "SELECT * FROM documents WHERE url = ? OR fetch_url = ? ORDER BY url = ? DESC LIMIT 1",
-            [url, fetch_url, url],
+            "SELECT * FROM documents WHERE url = ? OR fetch_url = ? ORDER BY CASE WHEN url = ? THEN 0 ELSE 1 END "
+            "LIMIT 1", [url, fetch_url, url],
         )
         return next(iter(rows), None)
 

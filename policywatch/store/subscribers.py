@@ -41,7 +41,8 @@ class Subscribers(Rows):
         outcomes = []
         with self.transaction():
             for record in records:
-                row = self.db.execute("SELECT id, status FROM subscribers WHERE email = ?", [record.email]).fetchone()
+                row = self.db.execute("SELECT id, status FROM subscribers WHERE lower(email) = lower(?)",
+                                      [record.email]).fetchone()
                 now = now_iso()
                 if row is None:
                     subscriber_id = int(self.db["subscribers"].insert(
@@ -68,7 +69,7 @@ class Subscribers(Rows):
         The send log keeps its rows: it records what was sent, to whom, whatever happens later.
         """
         with self.transaction():
-            row = self.db.execute("SELECT id FROM subscribers WHERE email = ?", [email]).fetchone()
+            row = self.db.execute("SELECT id FROM subscribers WHERE lower(email) = lower(?)", [email]).fetchone()
             if row is None:
                 return False
             if digest is None:
@@ -81,11 +82,11 @@ class Subscribers(Rows):
 
     def subscribers(self, digest: str | None = None, active_only: bool = False) -> list[dict[str, Any]]:
         """Subscribers (of one digest), oldest first, each with ``subscriptions``: digest → (topics, regions)."""
-        sql = """SELECT s.*, json_group_array(json_array(c.digest, c.topics, c.regions)) AS subs
+        sql = f"""SELECT s.*, {self.dialect.json_rows("c.digest", "c.topics", "c.regions")} AS subs
                    FROM subscribers s LEFT JOIN subscriptions c ON c.subscriber_id = s.id
                   WHERE (:active = 0 OR s.status = 'active')
                   GROUP BY s.id
-                 HAVING :digest IS NULL OR sum(c.digest = :digest) > 0
+                 HAVING :digest IS NULL OR count(CASE WHEN c.digest = :digest THEN 1 END) > 0
                   ORDER BY s.id"""
         rows = []
         for row in self.db.query(sql, {"digest": digest, "active": int(active_only)}):

@@ -15,6 +15,12 @@ from tests.mailserver import Mailbox, MailServer, free_port
 from tests.test_delivery import cli, deliveries, mail_config, send, smtp_toml, subscribe  # noqa: F401 - a fixture
 from tests.test_digest import CELL_TOPIC, digest_toml, with_digests
 
+
+@pytest.fixture
+def db_target(tmp_path):
+    """state.db only: these tests write rows straight into the SQLite file, as an old release or a hand edit would."""
+    return tmp_path / "state.db"
+
 INJECTED = "Evil\r\nBcc: victim@example.org"
 
 

@@ -1,0 +1,22 @@
+"""What every store says when its database cannot be used, whichever database it is."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+BUSY_WAIT = 30.0  # seconds a statement waits for another process's write lock before failing
+CORRUPT = {11, 26}  # SQLITE_CORRUPT, SQLITE_NOTADB: the file itself is damaged
+CHECK_EVERY = 86400.0  # seconds after which an unchanged file is checked again (damage that leaves no trace)
+
+
+class StoreError(Exception):
+    """The database cannot be used as it is (missing, damaged, unreachable, or too old to read where it cannot be
+    upgraded).
+
+    The message is one line naming the database and what to do.
+    """
+
+
+def missing_db_message(path: Path | str) -> str:
+    """What a command that reads state.db says before one exists (opening it would create it)."""
+    return f"{path} does not exist yet: run `policywatch crawl` first"
