@@ -11,7 +11,6 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from policywatch.health import update_alerts
@@ -148,7 +147,7 @@ def runs_here(config: Config, names: list[str], recheck_all: bool) -> bool:
     IN_PROCESS_PAGES. A first crawl (its size unknown until its lists are read) and a browser source get crawl
     processes.
     """
-    if any(config.source(n).fetcher == "browser" for n in names) or not Path(config.db).exists():
+    if any(config.source(n).fetcher == "browser" for n in names) or not config.db_exists():
         return False
     with Store(config.db, read_only=True) as store:
         counts = store.due_counts(names, now_iso())

@@ -9,6 +9,7 @@ two messages, so neither leaves anything half-written.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable
 from datetime import datetime
@@ -28,14 +29,25 @@ STOP = threading.Event()
 POOL: LocalPool | None = None  # serve's warm crawl workers (scheduler.pool), while it runs without a [cluster]
 
 
+DB_VARIABLE = "POLICYWATCH_DB"  # where a PostgreSQL URL waits for the jobs, kept out of the stored job arguments
+
+
+def _database(db_path: str) -> str:
+    """A job's database: the stored argument, or (stored as "" for PostgreSQL, whose URL holds a password) the
+    URL the service put in its environment for its jobs."""
+    return db_path or os.environ[DB_VARIABLE]
+
+
 def crawl_source(config_path: str, db_path: str, source: str) -> str:
     """Crawl one source (in one of serve's warm workers, or a crawl process; with the configured time limit);
     returns a one-line summary."""
+    db_path = _database(db_path)
     return _logged(f"crawl:{source}", db_path, lambda: _crawl(config_path, db_path, source))
 
 
 def send_digest_issue(config_path: str, db_path: str, digest: str) -> str:
     """Send the digest's last complete period (as of today in the config's time zone) to whoever lacks it."""
+    db_path = _database(db_path)
     return _logged(f"digest:{digest}", db_path, lambda: _send(config_path, db_path, digest))
 
 

@@ -15,6 +15,7 @@ new runs start, running crawls wind down, sends stop between messages, and the s
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from dataclasses import dataclass
@@ -62,7 +63,9 @@ class Wanted:
 
 def wanted_jobs(config: Config) -> list[Wanted]:
     """One crawl job per source and, when mail is configured, one send job per digest."""
-    base = (str(config.path.resolve()), config.db if isinstance(config.db, str) else str(config.db.resolve()))
+    # A PostgreSQL URL holds a password: the stored jobs name no database, and find it in the service's
+    # environment (scheduler.jobs.DB_VARIABLE).
+    base = (str(config.path.resolve()), "" if config.postgres else str(config.db.resolve()))
     wanted = [Wanted(f"crawl:{s.name}", "scheduler.jobs:crawl_source", (*base, s.name),
                      cron_trigger(s.schedule, config.zone), "crawls") for s in config.sources]
     if config.smtp is not None:
@@ -142,6 +145,8 @@ class RunLog:
 def serve(config: Config, ready: threading.Event | None = None) -> None:
     """Run until SIGTERM or SIGINT; see the module docstring."""
     log_to(config)
+    if config.postgres:
+        os.environ[jobs.DB_VARIABLE] = str(config.db)
     with Store(config.db) as store:
         store.sync_sources(config.sources)
         store.mark_interrupted_runs()  # crawls of a service that was killed

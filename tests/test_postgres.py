@@ -8,6 +8,8 @@ import subprocess
 import sys
 from datetime import datetime
 
+import psycopg
+
 from policywatch.store import migrations
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import free_port
@@ -83,6 +85,9 @@ def test_the_scheduler_keeps_its_jobs_in_postgresql(tmp_path, write_config, pg_u
         sync_jobs(scheduler, wanted_jobs(config), datetime.now(config.zone))
         assert [job.id for job in scheduler.get_jobs()] == ["crawl:one"]
         scheduler.shutdown(wait=False)
+    with psycopg.connect(pg_url) as conn:  # the stored jobs do not carry the URL (and its password)
+        [(state,)] = conn.execute("SELECT job_state FROM scheduler_jobs").fetchall()
+    assert b"postgresql" not in bytes(state) and PASSWORD.encode() not in bytes(state)
 
 
 def test_commands_started_together_on_an_empty_database_migrate_it_once(pg_url, open_store) -> None:

@@ -99,6 +99,28 @@ def test_crawl_queues_one_job_per_source_and_prints_the_workers_runs(tmp_path, p
     assert sum(jobs) == 3 and all(jobs), jobs  # both workers took jobs
 
 
+def test_two_workers_redis_and_postgresql_as_on_two_machines(tmp_path, portal, write_config, redis_url, pg_url,
+                                                             open_store):
+    """The README's "Running on several machines": one Redis, one PostgreSQL, two workers and `crawl`."""
+    make_sites(tmp_path / "site")
+    base = portal(tmp_path / "site", PatientPortal)
+    config = cluster_config(write_config, redis_url, *(source_toml(s, f"{base}/{s}/index.html") for s in SITES))
+    config.path.write_text(f'db = "{pg_url}"\n' + config.path.read_text(encoding="utf-8"), encoding="utf-8")
+
+    with worker(config) as first, worker(config) as second:
+        done = crawl(config)
+
+    assert done.returncode == 0, done.stderr
+    for site in SITES:
+        assert re.search(rf"│ {site}\s+│\s+4 │\s+3 │\s+3 │\s+0 │", done.stdout), done.stdout
+    store = open_store(pg_url)
+    assert sorted((r["sources"], r["status"]) for r in store.db["runs"].rows) == [
+        (f'["{s}"]', "finished") for s in sorted(SITES)]
+    assert store.count("documents") == 9 and store.count("versions") == 9
+    assert all(p.log.read_text().count("crawl:") for p in (first, second))  # both workers took jobs
+    assert not config.db_exists() or not (tmp_path / "state.db").exists()  # nothing went to a SQLite file
+
+
 def test_a_source_queue_is_taken_only_by_workers_started_for_it(tmp_path, portal, write_config, redis_url):
     make_sites(tmp_path / "site")
     base = portal(tmp_path / "site")
