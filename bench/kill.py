@@ -175,7 +175,7 @@ class Recovery(threading.Thread):
 
 
 def crawl_round(folder: Path, urls: list[str], delay: float, workers: int, pages: int,
-                kill: tuple[int, int] | None = None) -> dict[str, Any]:
+                kill: tuple[int, int] | None = None, concurrency: int = workload.CONCURRENCY) -> dict[str, Any]:
     """One crawl of every source through ``workers`` workers into a fresh state.db. ``kill`` = (which worker, items
     of its job stored): once every job has been taken (none waits on the queue), that worker is killed with SIGKILL
     as soon as its job has stored that many of its source's pages and files, and a replacement is started."""
@@ -185,7 +185,7 @@ def crawl_round(folder: Path, urls: list[str], delay: float, workers: int, pages
     result: dict[str, Any] = {}
     with ExitStack() as stack:
         redis = stack.enter_context(redis_server(folder))
-        config = workload.write_config(folder.parent, urls[0], delay=delay, allow_hosts="127.0.0.0/8",
+        config = workload.write_config(folder.parent, urls[0], concurrency, delay=delay, allow_hosts="127.0.0.0/8",
                                        base_urls=urls,
                                        top=f'[cluster]\nredis = "{redis}"\nheartbeat_seconds = {HEARTBEAT:g}\n')
         config = config.rename(folder / "config.toml")
@@ -273,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--attachments", type=int, default=2, help="files linked by each detail page")
     parser.add_argument("--delay", type=float, default=0.25, help="[crawl] download_delay, seconds")
     parser.add_argument("--workers", type=int, default=2, help="workers crawling each round (one is killed)")
+    parser.add_argument("--concurrency", type=int, default=workload.CONCURRENCY,
+                        help="[crawl] concurrency_per_domain: leases per host in the shared politeness")
     args = parser.parse_args(argv)
     if not 1 <= args.hosts <= 250 or args.pages < 2 or args.workers < 2:
         raise SystemExit("--hosts must be 1 to 250, --pages at least 2, --workers at least 2")
@@ -284,7 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     with static_server(folder / "site", "nginx", addresses=addresses) as (url, server):
         port = url.rsplit(":", 1)[1]
         urls = [f"http://{address}:{port}" for address in addresses]
-        clean = crawl_round(folder / "clean", urls, args.delay, args.workers, args.pages)
+        clean = crawl_round(folder / "clean", urls, args.delay, args.workers, args.pages,
+                            concurrency=args.concurrency)
         expected = args.hosts * args.pages
         items = args.pages * (1 + args.attachments)  # a job's pages and files
         reference = clean["contents"]
@@ -300,7 +303,8 @@ def main(argv: list[str] | None = None) -> int:
               f" {'running':>7}")
         for n in range(1, args.rounds + 1):
             kill = ((n - 1) % args.workers, kill_point(n, args.rounds, items))
-            result = crawl_round(folder / f"round-{n:02d}", urls, args.delay, args.workers, args.pages, kill)
+            result = crawl_round(folder / f"round-{n:02d}", urls, args.delay, args.workers, args.pages, kill,
+                                 args.concurrency)
             result["comparison"] = compare(reference, result["contents"])
             result["comparison"]["ok"] &= result["crawl_exit"] == 0
             rounds.append(result)
@@ -310,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     report = {
         "date": datetime.now(UTC).isoformat(timespec="seconds"), "hosts": args.hosts, "pages_per_host": args.pages,
         "attachments_per_page": args.attachments, "download_delay": args.delay, "workers": args.workers,
+        "concurrency_per_domain": args.concurrency,
         "heartbeat_seconds": HEARTBEAT, "server": server,
         "machine": f"{os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}",
         "clean": clean, "rounds": rounds,
