@@ -92,12 +92,14 @@ def query(db: Path, sql: str, *args: object) -> list[tuple]:
 
 
 def stored_pages(db: Path, source: str | None = None) -> int:
+    """Documents stored so far, of ``source`` or of all."""
     where = " WHERE source = ?" if source else ""
     rows = query(db, f"SELECT count(*) FROM documents{where}", *([source] if source else []))
     return rows[0][0] if rows else 0
 
 
 def stored_files(db: Path, source: str) -> int:
+    """Attachments of ``source``'s documents stored so far."""
     rows = query(db, "SELECT count(*) FROM attachments a JOIN documents d ON d.id = a.document_id WHERE d.source = ?",
                  source)
     return rows[0][0] if rows else 0
@@ -114,7 +116,8 @@ def source_runs(db: Path, source: str) -> list[tuple[int, str]]:
 
 
 def contents(db: Path) -> dict[str, Any]:
-    """What a crawl stored, in comparable form: documents and their versions by URL, attachments by URL, runs."""
+    """What a crawl stored, in comparable form: documents and their versions by URL, attachments by URL, change
+    records, and how many runs ended how."""
     versions = query(db, """SELECT d.url, v.text_hash, v.title, v.published, v.doc_number, v.attachments
                               FROM versions v JOIN documents d ON d.id = v.document_id""")
     files = query(db, """SELECT a.url, d.url, a.sha256, a.text_hash, a.error
