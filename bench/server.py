@@ -31,7 +31,8 @@ http {{
     fastcgi_temp_path {tmp}/fastcgi;
     uwsgi_temp_path {tmp}/uwsgi;
     scgi_temp_path {tmp}/scgi;
-    types {{ text/html html htm; text/plain txt; text/css css; }}
+    types {{ text/html html htm; text/plain txt; text/css css; application/pdf pdf;
+            application/vnd.openxmlformats-officedocument.wordprocessingml.document docx; }}
     default_type application/octet-stream;
     sendfile on;
     etag on;

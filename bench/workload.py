@@ -5,6 +5,8 @@ recombined deterministically (``--seed``). Layout under ``DIR/site``::
 
     siteNN/list/index.html, index_1.html, ...   list pages (ul.list li, a.next), newest first
     siteNN/art/YYYYMM/tNNNN.html                detail pages (h1.article-title, #zoom)
+    siteNN/art/YYYYMM/tNNNN_K.pdf, tNNNN_K.docx  their attached files, with ``attachments`` > 0 (PDF and Word
+                                                in turn, each with a text of its own)
 
 ``DIR/workload.json`` remembers every site's items, so ``mutate`` can edit pages and add list items later.
 """
@@ -125,7 +127,7 @@ class Writer:
         title = rng.choice(TITLE_FORMS).format(rng.choice(self.names))
         return Item(number, title, day.isoformat(), f"art/{day:%Y%m}/t{number:04d}.html")
 
-    def detail(self, site: int, item: Item, text: list[str] | None = None) -> str:
+    def detail(self, site: int, item: Item, text: list[str] | None = None, attachments: int = 0) -> str:
         authority, _, abbr = AUTHORITIES[site % len(AUTHORITIES)]
         rng = self.rng("detail", site, item.number)
         if text is None:
@@ -134,11 +136,28 @@ class Writer:
             text = [opening, *paragraphs(rng, self.sentences, size - len(opening.encode()))]
         body = "\n".join(f"<p>{html.escape(p)}</p>" for p in text)
         year = item.published[:4]
+        links = "".join(f'<p><a href="/site{site:02d}/{path}">附件{k}：{html.escape(item.title)}.{path.rsplit(".")[-1]}'
+                        f"</a></p>\n" for k, path in enumerate(attachment_paths(item, attachments), 1))
+        files = f'<div class="attachments">\n{links}</div>\n' if links else ""
         return PAGE.format(
             site=site, title=html.escape(item.title), authority=authority, date=item.published,
             doc_number=f"{abbr}〔{year}〕{item.number % 300 + 1}号", body=body,
-            head=f"{html.escape(item.title)}_{authority}",
+            head=f"{html.escape(item.title)}_{authority}", files=files,
         )
+
+    def write_attachments(self, site: int, item: Item, count: int) -> None:
+        """The files a detail page links: a one-page PDF (Latin text: a core font needs no font file) and a Word
+        file (Chinese prose) in turn, each text seeded by its page and number."""
+        for k, path in enumerate(attachment_paths(item, count), 1):
+            rng = self.rng("attachment", site, item.number, k)
+            target = self.out / "site" / f"site{site:02d}" / path
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if path.endswith(".pdf"):
+                words = " ".join(f"{rng.choice(LATIN)}{rng.randint(1, 99)}" for _ in range(40))
+                target.write_bytes(pdf_file([f"Annex {k} to notice t{item.number:04d} of site {site:02d}",
+                                             words[:90], words[90:180]]))
+            else:
+                target.write_bytes(docx_file([f"附件{k}：{item.title}", *paragraphs(rng, self.sentences, 1500)]))
 
     def list_pages(self, site: int, items: list[Item]) -> list[str]:
         authority = AUTHORITIES[site % len(AUTHORITIES)][0]
@@ -167,17 +186,65 @@ class Writer:
         path.write_text(text, encoding="utf-8")
 
 
-def generate(out: Path, sites: int = 20, pages: int = 50, seed: int = 1) -> dict:
-    """Write the sites and workload.json; returns the manifest."""
+def attachment_paths(item: Item, count: int) -> list[str]:
+    """Where a detail page's ``count`` files are, relative to its site: PDF and Word in turn, beside the page."""
+    stem = item.path.removesuffix(".html")
+    return [f"{stem}_{k}.{'pdf' if k % 2 else 'docx'}" for k in range(1, count + 1)]
+
+
+LATIN = ("article", "measure", "annex", "clause", "permit", "review", "trial", "record", "notice", "filing")
+
+
+def pdf_file(lines: list[str]) -> bytes:
+    """A one-page PDF of these lines (ASCII, in Helvetica, a core font: no font file needed), with a correct
+    cross-reference table, so any reader takes it as it is."""
+    escaped = [line.replace("\\", "\\\\").replace("(", "\\(").replace(")", "\\)") for line in lines]
+    stream = "BT /F1 11 Tf 72 770 Td " + " 0 -16 Td ".join(f"({line}) Tj" for line in escaped) + " ET"
+    objects = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 595 842] /Resources << /Font << /F1 4 0 R >> >> "
+        "/Contents 5 0 R >>",
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+        f"<< /Length {len(stream)} >>\nstream\n{stream}\nendstream",
+    ]
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for n, body in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += f"{n} 0 obj\n{body}\nendobj\n".encode("latin-1")
+    xref = len(out)
+    out += f"xref\n0 {len(objects) + 1}\n0000000000 65535 f \n".encode()
+    out += "".join(f"{o:010d} 00000 n \n" for o in offsets).encode()
+    out += f"trailer\n<< /Size {len(objects) + 1} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n".encode()
+    return bytes(out)
+
+
+def docx_file(paragraphs: list[str]) -> bytes:
+    """A Word (.docx) file of these paragraphs."""
+    import io
+
+    import docx
+
+    document = docx.Document()
+    for text in paragraphs:
+        document.add_paragraph(text)
+    buffer = io.BytesIO()
+    document.save(buffer)
+    return buffer.getvalue()
+
+
+def generate(out: Path, sites: int = 20, pages: int = 50, seed: int = 1, attachments: int = 0) -> dict:
+    """Write the sites and workload.json; returns the manifest. Each detail page links ``attachments`` files."""
     writer = Writer(out, seed)
     (out / "site").mkdir(parents=True, exist_ok=True)
     (out / "site" / "robots.txt").write_text("User-agent: *\nDisallow: /admin/\n", encoding="utf-8")
-    manifest: dict = {"seed": seed, "sites": {}, "mutations": 0}
+    manifest: dict = {"seed": seed, "sites": {}, "mutations": 0, "attachments": attachments}
     start = date(2023, 12, 31)
     for site in range(sites):
         items = [writer.new_item(site, n, start - timedelta(days=n * 3 + site % 3)) for n in range(pages)]
         for item in items:
-            writer.write_detail(site, item, writer.detail(site, item))
+            writer.write_detail(site, item, writer.detail(site, item, attachments=attachments))
+            writer.write_attachments(site, item, attachments)
         writer.write_lists(site, items)
         manifest["sites"][str(site)] = [asdict(i) for i in items]
     (out / "workload.json").write_text(json.dumps(manifest, ensure_ascii=False), encoding="utf-8")
@@ -203,7 +270,7 @@ def mutate(out: Path, fraction: float, new_items: int | None = None) -> dict[str
         assert match, path
         text = [html.unescape(p) for p in re.findall(r"<p>(.*?)</p>", match.group(2))]
         revised = revise(rng, text, writer.sentences, 2024 + round_ % 3)
-        writer.write_detail(site, item, writer.detail(site, item, revised))
+        writer.write_detail(site, item, writer.detail(site, item, revised, manifest.get("attachments", 0)))
     count = max(1, len(everything) // 200) if new_items is None else new_items
     sites = sorted(manifest["sites"], key=int)
     for n in range(count):
@@ -211,7 +278,8 @@ def mutate(out: Path, fraction: float, new_items: int | None = None) -> dict[str
         items = [Item(**i) for i in manifest["sites"][site]]
         number = max(i.number for i in items) + 1
         item = writer.new_item(int(site), number, date(2024, 1, 1) + timedelta(days=round_ * 7 + n // len(sites)))
-        writer.write_detail(int(site), item, writer.detail(int(site), item))
+        writer.write_detail(int(site), item, writer.detail(int(site), item, attachments=manifest.get("attachments", 0)))
+        writer.write_attachments(int(site), item, manifest.get("attachments", 0))
         items.append(item)
         writer.write_lists(int(site), items)
         manifest["sites"][site] = [asdict(i) for i in items]
@@ -287,7 +355,7 @@ PAGE = _TOP + """<div class="main">
 <div id="zoom" class="article-content">
 {body}
 </div>
-</div>
+{files}</div>
 </div>
 <div class="footer">主办：{authority}　网站标识码：3100000{site:02d}</div>
 </body>
