@@ -88,33 +88,41 @@ class ControlServer:
                 log.warning("control socket: refused a client: %s", e or type(e).__name__)
                 return
             try:
-                names, recheck_all = self._request(conn.recv_bytes(MAX_REQUEST))
+                config, names, recheck_all = self._request(conn.recv_bytes(MAX_REQUEST))
             except (ValueError, config_module.ConfigError) as e:
                 _send(conn, {"error": str(e)})
                 return
             except (EOFError, OSError):
                 return
             log.info("crawl of %s asked by `policywatch crawl`", ", ".join(names))
-            # One job per warm worker, each a share of the sources in a run of its own: a run's fixed cost (the
-            # store's bookkeeping, a Scrapy engine per source) is paid once per share, not once per source.
-            futures = {self.pool.submit(share, recheck_all): share for share in shards(self.config, names,
-                                                                                        self.pool.size)}
-            for future, share in futures.items():
-                try:
-                    answer = {"result": future.result()}
-                except Exception as e:  # the job failed: said for its sources, the others go on
-                    answer = {"failed": {"sources": share, "error": f"{type(e).__name__}: {e}"}}
-                if not _send(conn, answer):
-                    return
-            _send(conn, {"done": True})
+            try:
+                self._crawl(conn, config, names, recheck_all)
+            except Exception as e:  # a fault of serve's own: said to the client, not a silent hang-up
+                log.exception("control socket: the crawl of %s failed", ", ".join(names))
+                _send(conn, {"error": f"serve could not crawl: {type(e).__name__}: {e}"})
 
-    def _request(self, raw: bytes) -> tuple[list[str], bool]:
+    def _crawl(self, conn: Connection, config: Config, names: list[str], recheck_all: bool) -> None:
+        """One job per warm worker, each a share of the sources in a run of its own: a run's fixed cost (the
+        store's bookkeeping, a Scrapy engine per source) is paid once per share, not once per source. Each job's
+        result goes to the client as it ends."""
+        futures = {self.pool.submit(share, recheck_all): share for share in shards(config, names, self.pool.size)}
+        for future, share in futures.items():
+            try:
+                answer = {"result": future.result()}
+            except Exception as e:  # the job failed: said for its sources, the others go on
+                answer = {"failed": {"sources": share, "error": f"{type(e).__name__}: {e}"}}
+            if not _send(conn, answer):
+                return
+        _send(conn, {"done": True})
+
+    def _request(self, raw: bytes) -> tuple[Config, list[str], bool]:
+        """The request's sources, checked against config.toml as it is now (as the jobs will read it)."""
         request = json.loads(raw)
         if not isinstance(request, dict) or not isinstance(request.get("sources"), list) \
                 or not all(isinstance(n, str) for n in request["sources"]):
             raise ValueError("a crawl request is {\"sources\": [names], \"recheck_all\": bool}")
-        config = config_module.load(self.config.path, self.config.db)  # as the jobs will: afresh
-        return [s.name for s in config.select(request["sources"])], bool(request.get("recheck_all"))
+        config = config_module.load(self.config.path, self.config.db)
+        return config, [s.name for s in config.select(request["sources"])], bool(request.get("recheck_all"))
 
 
 def _send(conn: Connection, message: dict[str, Any]) -> bool:

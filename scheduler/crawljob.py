@@ -10,6 +10,7 @@ site (scheduler.jobs.after_crawl).
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from crawler.run import source_locks
@@ -28,13 +29,23 @@ class HandedBack(Exception):
 
 
 class CrawlJobs:
-    """The crawl jobs of one warm process. Each reads config.toml afresh, so a fixed selector takes effect on the
+    """The crawl jobs of one warm process. Each sees config.toml as it is, so a fixed selector takes effect on the
     next job without a restart, like `serve`."""
 
     def __init__(self, config_path: str, db_path: str | None, crawler: WarmCrawler) -> None:
         self.config_path, self.db_path, self.crawler = config_path, db_path, crawler
         self.stopping = threading.Event()
         self._held: Store | None = None  # policywatch.crawl.hold_open, for as long as the process lives
+        self._loaded: tuple[tuple[int, int, int], config_module.Config] | None = None
+
+    def _config(self) -> config_module.Config:
+        """config.toml as it is now: read again only when the file changed (inode, size or time), since parsing it
+        (hundreds of sources, each one's selectors compiled) costs more CPU than a small job's crawl."""
+        info = Path(self.config_path).stat()
+        stamp = (info.st_ino, info.st_size, info.st_mtime_ns)
+        if self._loaded is None or self._loaded[0] != stamp:
+            self._loaded = (stamp, config_module.load(self.config_path, self.db_path))
+        return self._loaded[1]
 
     def stop(self) -> None:
         """Hand every running job back (what is in flight is stored) and take no new one."""
@@ -50,7 +61,7 @@ class CrawlJobs:
         them), how it ended, and a one-line summary."""
         if self.stopping.is_set():
             raise HandedBack("the worker is stopping")
-        config = config_module.load(self.config_path, self.db_path)
+        config = self._config()
         sources = config.select(names)
         if self._held is None:
             self._held = hold_open(config)

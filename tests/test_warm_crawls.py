@@ -241,3 +241,25 @@ def test_ctrl_c_winds_an_in_process_crawl_down(tmp_path, portal, write_config, r
     assert process.returncode == 1, stdout + stderr
     assert stderr.strip().splitlines()[-1] == "Error: crawl stopped"
     assert [r["status"] for r in store.db["runs"].rows] == ["finished", "stopped"]
+
+
+def test_serve_workers_see_a_source_added_to_config_while_they_run(tmp_path, portal, write_config):
+    make_sites(tmp_path / "site")
+    base = portal(tmp_path / "site")
+    alpha, beta, gamma = sources_toml(base, "0 0 1 1 *")
+    config = write_config(alpha, beta, processes=1)
+    service = Service(config).start()
+    try:
+        first = subprocess.run([*POLICYWATCH, "--config", str(config.path), "crawl"], capture_output=True,
+                               text=True, timeout=120)
+        assert first.returncode == 0 and "warm workers" in first.stderr, first.stderr
+        config.path.write_text(config.path.read_text(encoding="utf-8") + "\n" + gamma, encoding="utf-8")
+        added = subprocess.run([*POLICYWATCH, "--config", str(config.path), "crawl", "gamma"], capture_output=True,
+                               text=True, timeout=120)
+        assert added.returncode == 0 and "warm workers" in added.stderr, added.stderr
+        assert re.search(r"│ gamma\s+│\s+4 │\s+3 │\s+3 │\s+0 │", added.stdout), added.stdout
+        assert service.stop() == 0
+    finally:
+        if service.process.poll() is None:
+            service.process.kill()
+        kill_all(children(service.process.pid))
