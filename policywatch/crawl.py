@@ -126,14 +126,20 @@ def _crawl_in_processes(config: Config, names: list[str], recheck_all: bool,
         stderr = err.read()
     failed = [p.returncode for p in processes if p.returncode != 0 and not (p.returncode == ALL_SKIPPED and skipped)]
     outcome = interrupted[0] if interrupted else "failed" if failed else "ok"
+    why = (stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {failed[0]}") if failed else ""
+    return _close(config, run_id, names, skipped, outcome, started, why)
+
+
+def _close(config: Config, run_id: int, names: list[str], skipped: list[str], outcome: str, started: str,
+           why: str) -> CrawlResult:
+    """End a crawl's run as ``outcome`` ('failed' for ``why``): its result, or the CrawlError that says how it
+    ended when it did not end well."""
     result = end_run(config, run_id, names, skipped, outcome, started)
-    crawled = [n for n in names if n not in skipped]
     if outcome == "failed":
-        last = stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {failed[0]}"
-        raise CrawlError(f"crawl failed: {last}")
+        raise CrawlError(f"crawl failed: {why}")
     if outcome != "ok":
         raise CrawlError(f"crawl {outcome}")
-    if not crawled:
+    if len(skipped) == len(names):
         raise CrawlError("crawl skipped: every source asked for is being crawled by another process")
     return result
 
@@ -211,15 +217,11 @@ def _crawl_here(config: Config, names: list[str], recheck_all: bool,
         end_run(config, run_id, names, skipped, "failed", started)
         raise ended["error"]
     outcome = ended.get("outcome")
-    ended_as = "ok" if outcome is None or outcome.ended == "finished" else outcome.ended
-    result = end_run(config, run_id, names, skipped, ended_as, started)
     if outcome is not None and outcome.fatal:
-        raise CrawlError(f"crawl failed: programming error, crawl stopped: {outcome.fatal}")
-    if ended_as != "ok":
-        raise CrawlError(f"crawl {ended_as}")
-    if not held:
-        raise CrawlError("crawl skipped: every source asked for is being crawled by another process")
-    return result
+        return _close(config, run_id, names, skipped, "failed", started,
+                      f"programming error, crawl stopped: {outcome.fatal}")
+    ended_as = "ok" if outcome is None or outcome.ended == "finished" else outcome.ended
+    return _close(config, run_id, names, skipped, ended_as, started, "")
 
 
 def begin_run(config: Config, names: list[str]) -> int:

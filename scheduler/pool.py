@@ -1,8 +1,8 @@
 """`serve`'s own warm crawl workers, for a deployment without a [cluster]: one process per CPU by default.
 
 Each process imports Scrapy once and keeps its reactor running (crawler.warm, in a thread: the process's main
-thread takes jobs from the pool), so a scheduled crawl costs its requests, not a process start. A job is one
-source's crawl (scheduler.crawljob), the same job a `policywatch worker` takes from Redis. The processes are a
+thread takes jobs from the pool), so a scheduled crawl costs its requests, not a process start. A job is a crawl
+of some sources into one run (scheduler.crawljob), the job a `policywatch worker` takes from Redis. The processes are a
 ``concurrent.futures.ProcessPoolExecutor``: it hands each job to an idle process and each result back; a process
 that dies takes only its own job with it (the run is then 'interrupted'), and the pool is started afresh.
 """

@@ -10,6 +10,8 @@ import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from policywatch.crawl import IN_PROCESS_PAGES, runs_here
@@ -62,6 +64,23 @@ def crawl_watching_children(config, *args: str) -> tuple[subprocess.CompletedPro
     return subprocess.CompletedProcess(process.args, process.returncode, stdout, stderr), seen
 
 
+def crawl_cli(config, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*POLICYWATCH, "--config", str(config.path), "crawl", *args], capture_output=True,
+                          text=True, timeout=120)
+
+
+@contextmanager
+def serving(config) -> Iterator[Service]:
+    """`policywatch serve` for ``config``, once it serves; it and its workers gone after the block."""
+    service = Service(config).start()
+    try:
+        yield service
+    finally:
+        if service.process.poll() is None:
+            service.process.kill()
+        kill_all(children(service.process.pid))
+
+
 def sources_toml(base: str, schedule: str | None = None) -> list[str]:
     extra = f'schedule = "{schedule}"' if schedule else ""
     return [source_toml(s, f"{base}/{s}/index.html", extra=extra) for s in SITES]
@@ -102,8 +121,7 @@ def test_serve_crawls_in_warm_workers_that_crawl_hands_its_sources_to(tmp_path, 
     make_sites(tmp_path / "site")
     # Scheduled once a year: nothing runs by itself during the test.
     config = write_config(*sources_toml(portal(tmp_path / "site"), "0 0 1 1 *"), processes=2)
-    service = Service(config).start()
-    try:
+    with serving(config) as service:
         assert "2 warm crawl worker(s) ready" in service.log.read_text(encoding="utf-8")
         workers = warm_workers(service.process.pid)
         assert len(workers) == 2, cmdlines(children(service.process.pid))
@@ -123,12 +141,7 @@ def test_serve_crawls_in_warm_workers_that_crawl_hands_its_sources_to(tmp_path, 
         assert wait_gone(workers, limit=30) == []
         crawl_log = (config.state_dir / "logs" / "crawl.log").read_text(encoding="utf-8")
         assert "Traceback" not in crawl_log and "ERROR" not in crawl_log
-    finally:
-        if service.process.poll() is None:
-            service.process.kill()
-        kill_all(children(service.process.pid))
-    after = subprocess.run([*POLICYWATCH, "--config", str(config.path), "crawl"], capture_output=True, text=True,
-                           timeout=120)
+    after = crawl_cli(config)
     assert after.returncode == 0, after.stderr
     assert "warm workers" not in after.stderr  # serve is gone: the crawl runs on its own
 
@@ -136,8 +149,7 @@ def test_serve_crawls_in_warm_workers_that_crawl_hands_its_sources_to(tmp_path, 
 def test_a_warm_worker_that_dies_fails_its_job_alone(tmp_path, portal, write_config):
     make_sites(tmp_path / "site")
     config = write_config(*sources_toml(portal(tmp_path / "site", SlowListPortal), "0 0 1 1 *"), processes=1)
-    service = Service(config).start()
-    try:
+    with serving(config) as service:
         [worker] = warm_workers(service.process.pid)
         crawl = subprocess.Popen([*POLICYWATCH, "--config", str(config.path), "crawl", "alpha"],
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -148,16 +160,11 @@ def test_a_warm_worker_that_dies_fails_its_job_alone(tmp_path, portal, write_con
         assert crawl.returncode == 1, stdout + stderr
         assert "crawl of alpha failed: WorkerDied: the crawl worker running alpha died" in stderr
 
-        again = subprocess.run([*POLICYWATCH, "--config", str(config.path), "crawl", "alpha"], capture_output=True,
-                               text=True, timeout=120)
+        again = crawl_cli(config, "alpha")
         assert again.returncode == 0, again.stderr
         assert "warm workers" in again.stderr  # a new warm process took the job
         assert re.search(r"│ alpha\s+│\s+4 │\s+3 │\s+3 │\s+0 │", again.stdout), again.stdout
         assert service.stop() == 0
-    finally:
-        if service.process.poll() is None:
-            service.process.kill()
-        kill_all(children(service.process.pid))
     statuses = dict(service.rows("SELECT id, status FROM runs"))
     assert statuses[1] in ("running", "interrupted") and statuses[max(statuses)] == "finished"
 
@@ -170,8 +177,7 @@ def test_the_serve_socket_takes_only_keyed_well_formed_requests(tmp_path, portal
 
     make_sites(tmp_path / "site")
     config = write_config(*sources_toml(portal(tmp_path / "site"), "0 0 1 1 *"), processes=1)
-    service = Service(config).start()
-    try:
+    with serving(config) as service:
         key = _key_file(config)
         assert key.stat().st_mode & 0o777 == 0o600
 
@@ -195,15 +201,10 @@ def test_the_serve_socket_takes_only_keyed_well_formed_requests(tmp_path, portal
         assert '"error"' in ask(b"\xff not json")
         assert service.rows("SELECT count(*) FROM runs") == [(0,)]  # nothing was crawled
 
-        done = subprocess.run([*POLICYWATCH, "--config", str(config.path), "crawl", "alpha"], capture_output=True,
-                              text=True, timeout=120)  # and serve still works
+        done = crawl_cli(config, "alpha")  # and serve still works
         assert done.returncode == 0 and "warm workers" in done.stderr, done.stderr  # the silent one held nobody up
         silent.close()
         assert service.stop() == 0
-    finally:
-        if service.process.poll() is None:
-            service.process.kill()
-        kill_all(children(service.process.pid))
     assert not key.exists()  # removed as serve stops
     assert "refused a client" in service.log.read_text(encoding="utf-8")
 
@@ -248,18 +249,11 @@ def test_serve_workers_see_a_source_added_to_config_while_they_run(tmp_path, por
     base = portal(tmp_path / "site")
     alpha, beta, gamma = sources_toml(base, "0 0 1 1 *")
     config = write_config(alpha, beta, processes=1)
-    service = Service(config).start()
-    try:
-        first = subprocess.run([*POLICYWATCH, "--config", str(config.path), "crawl"], capture_output=True,
-                               text=True, timeout=120)
+    with serving(config) as service:
+        first = crawl_cli(config)
         assert first.returncode == 0 and "warm workers" in first.stderr, first.stderr
         config.path.write_text(config.path.read_text(encoding="utf-8") + "\n" + gamma, encoding="utf-8")
-        added = subprocess.run([*POLICYWATCH, "--config", str(config.path), "crawl", "gamma"], capture_output=True,
-                               text=True, timeout=120)
+        added = crawl_cli(config, "gamma")
         assert added.returncode == 0 and "warm workers" in added.stderr, added.stderr
         assert re.search(r"│ gamma\s+│\s+4 │\s+3 │\s+3 │\s+0 │", added.stdout), added.stdout
         assert service.stop() == 0
-    finally:
-        if service.process.poll() is None:
-            service.process.kill()
-        kill_all(children(service.process.pid))

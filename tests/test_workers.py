@@ -136,9 +136,8 @@ def test_a_source_queue_is_taken_only_by_workers_started_for_it(tmp_path, portal
         wait_for(lambda: documents(config.db) == 3 and runs(config.db) == [('["alpha"]', "finished")])
         time.sleep(1)  # beta's job waits on its own queue, untouched
         assert runs(config.db) == [('["alpha"]', "finished")]
-    with worker(config, "--queue", "cn-mainland"):
-        wait_for(lambda: documents(config.db) == 6)
-    wait_for(lambda: [s for _, s in runs(config.db)] == ["finished", "finished"])
+    with worker(config, "--queue", "cn-mainland"):  # the run closes after its last page: waited for before the kill
+        wait_for(lambda: documents(config.db) == 6 and [s for _, s in runs(config.db)] == ["finished", "finished"])
 
 
 @pytest.fixture
