@@ -55,11 +55,13 @@ FIRST = "PolicyWatch first crawl"
 SCHEDULED = "scheduled re-check, no change"  # lists again; no stored page is due yet (recheck_days)
 EVERY_PAGE = "re-check every page, no change"  # --recheck-all: every stored page, conditionally
 SERVED = "scheduled re-check, serve running"  # the same crawl, handed to a running serve's warm workers
+EVERY_PAGE_SERVED = "re-check every page, serve running"
 PAIRS = [  # (row label, PolicyWatch's side, the anchor it is set against), each run as back-to-back pairs
     ("first crawl vs bare Scrapy", FIRST, BARE),
     ("scheduled crawl, nothing due vs urlwatch re-check", SCHEDULED, URLWATCH_RECHECK),
     ("scheduled crawl with serve running vs urlwatch re-check", SERVED, URLWATCH_RECHECK),
     ("crawl --recheck-all, no change vs urlwatch re-check", EVERY_PAGE, URLWATCH_RECHECK),
+    ("crawl --recheck-all with serve running vs urlwatch re-check", EVERY_PAGE_SERVED, URLWATCH_RECHECK),
 ]
 
 
@@ -218,10 +220,10 @@ def run_pairs(out: Path, config: Path, watch: Path, log: Path, n: int, console: 
         db.parent.mkdir()
         return crawl_step(pw, db, log)
 
-    def served_crawl() -> dict[str, Any]:
+    def served_crawl(*extra: str) -> dict[str, Any]:
         with serving(config, db, log) as serve:
             before = tree_cpu(serve)
-            step = crawl_step(pw, db, log)
+            step = crawl_step([*pw, *extra], db, log)
             step["serve_cpu"] = tree_cpu(serve) - before
         step["cpu"] += step["serve_cpu"]
         step["serve_cpu_per_run_ms"] = step["serve_cpu"] / sources * 1000
@@ -230,6 +232,7 @@ def run_pairs(out: Path, config: Path, watch: Path, log: Path, n: int, console: 
     sources = len(json.loads((out / "workload.json").read_text(encoding="utf-8"))["sites"])
     sides = {
         SERVED: served_crawl,
+        EVERY_PAGE_SERVED: lambda: served_crawl("--recheck-all"),
         BARE: lambda: bare_step(config, log),
         FIRST: first_crawl,
         SCHEDULED: lambda: crawl_step(pw, db, log),

@@ -91,7 +91,7 @@ def test_small_benchmark_runs_every_step(tmp_path):
     pairs = results["pairs"]
     assert pairs["n"] == 2 and len(pairs["runs"]) == 2
     for i, run in enumerate(pairs["runs"]):
-        first_pair, scheduled_pair, served_pair, every_pair = run.values()
+        first_pair, scheduled_pair, served_pair, every_pair, every_served_pair = run.values()
         assert list(first_pair) == (["PolicyWatch first crawl", "bare Scrapy"] if i == 0
                                     else ["bare Scrapy", "PolicyWatch first crawl"])
         assert first_pair["PolicyWatch first crawl"]["db"]["statuses"] == {"200": 22}
@@ -102,20 +102,23 @@ def test_small_benchmark_runs_every_step(tmp_path):
         assert served["db"]["statuses"] == {"200": 2}  # the same crawl, by serve's warm workers
         assert served["serve_cpu"] > 0 and served["cpu"] >= served["serve_cpu"]  # serve's CPU is counted
         assert every_pair["re-check every page, no change"]["db"]["statuses"] == {"200": 2, "304": 20}
+        assert every_served_pair["re-check every page, serve running"]["db"]["statuses"] == {"200": 2, "304": 20}
         assert all(p["urlwatch re-check, no change"]["report"] == {"unchanged": 22}
-                   for p in (scheduled_pair, served_pair, every_pair))
+                   for p in (scheduled_pair, served_pair, every_pair, every_served_pair))
     assert pairs["serve_cpu_per_run_ms"] == statistics.median(
         run["scheduled crawl with serve running vs urlwatch re-check"]["scheduled re-check, serve running"][
             "serve_cpu_per_run_ms"] for run in pairs["runs"])
     # The table's medians and ratios come from the measured runs.
     table = {row["step"]: row for row in pairs["table"]}
-    assert len(table) == 9
+    assert len(table) == 11
     labels = [("first crawl vs bare Scrapy", "PolicyWatch first crawl", "bare Scrapy"),
               ("scheduled crawl, nothing due vs urlwatch re-check", "scheduled re-check, no change",
                "urlwatch re-check, no change"),
               ("scheduled crawl with serve running vs urlwatch re-check", "scheduled re-check, serve running",
                "urlwatch re-check, no change"),
               ("crawl --recheck-all, no change vs urlwatch re-check", "re-check every page, no change",
+               "urlwatch re-check, no change"),
+              ("crawl --recheck-all with serve running vs urlwatch re-check", "re-check every page, serve running",
                "urlwatch re-check, no change")]
     for label, side, anchor in labels:
         for key, unit in (("wall", "wall s"), ("cpu", "CPU s")):
