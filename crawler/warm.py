@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from scrapy import signals
+from scrapy import Spider, signals
 from scrapy.crawler import AsyncCrawlerProcess, Crawler
 from scrapy.settings import Settings
 from scrapy.utils.defer import deferred_from_coro
@@ -37,6 +37,16 @@ class Outcome:
     fatal: str | None = None
 
 
+class _Nothing(Spider):
+    """A spider with no requests: what :meth:`WarmCrawler.prime` crawls."""
+
+    name = "policywatch-prime"
+
+    async def start(self) -> Any:
+        return
+        yield
+
+
 class WarmCrawler:
     """One long-lived Scrapy process; see the module docstring."""
 
@@ -45,6 +55,7 @@ class WarmCrawler:
         if log_file is not None:
             settings.set("LOG_FILE", str(log_file))
         self.process = AsyncCrawlerProcess(settings)
+        self.db = config.db
         self._jobs: dict[int, tuple[list[Crawler], Outcome]] = {}
         self.stopping = False  # stop_all was called: a job that comes after it does not start
 
@@ -55,6 +66,19 @@ class WarmCrawler:
         if ready is not None:
             reactor.callWhenRunning(ready)
         self.process.start(stop_after_crawl=False, install_signal_handlers=False)
+
+    def prime(self) -> None:
+        """Load now what the first job would otherwise load (from a job thread): the pipeline, the spiders and
+        extraction, and Scrapy's middlewares and download handlers, by crawling nothing once."""
+        from twisted.internet import reactor
+
+        import crawler.pipelines
+        import crawler.spiders.generic  # noqa: F401 (imported for what it loads)
+
+        settings = self.process.settings.copy()
+        settings.set("PW_DB", str(self.db))  # the store's pipeline opens the store, and writes nothing
+        blockingCallFromThread(reactor, lambda: defer.Deferred.fromFuture(self.process.crawl(
+            Crawler(_Nothing, settings))))
 
     def shutdown(self) -> None:
         """Stop the reactor (from any thread); call after the jobs have ended."""

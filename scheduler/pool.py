@@ -44,6 +44,7 @@ def _start(config_path: str, db_path: str) -> None:
     reactor = threading.Thread(target=crawler.run, args=(running.set,), name="reactor", daemon=True)
     reactor.start()
     running.wait()
+    crawler.prime()
     # At the process's end the reactor stops (its thread pool's threads would otherwise keep the process alive).
     Finalize(None, lambda: (crawler.shutdown(), reactor.join(STOP_WAIT)), exitpriority=10)
     _JOBS = CrawlJobs(config_path, db_path, crawler)
