@@ -222,9 +222,11 @@ def run_pairs(out: Path, config: Path, watch: Path, log: Path, n: int, console: 
 
     def served_crawl(*extra: str) -> dict[str, Any]:
         with serving(config, db, log) as serve:
-            before = tree_cpu(serve)
+            before, said = tree_cpu(serve), log.stat().st_size
             step = crawl_step([*pw, *extra], db, log)
             step["serve_cpu"] = tree_cpu(serve) - before
+        if b"with the warm workers of the running `policywatch serve`" not in log.read_bytes()[said:]:
+            raise SystemExit(f"the crawl did not reach serve's warm workers; see {log}")
         step["cpu"] += step["serve_cpu"]
         step["serve_cpu_per_run_ms"] = step["serve_cpu"] / sources * 1000
         return step

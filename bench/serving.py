@@ -53,13 +53,14 @@ def tree_cpu(root: int) -> float:
 @contextmanager
 def serving(config: Path, db: Path, log: Path, timeout: float = 120) -> Iterator[int]:
     """Run `policywatch serve` for ``config`` and ``db`` until the block ends; yields its pid once it serves."""
+    serve_log = db.parent / "logs" / "serve.log"
+    seen = serve_log.stat().st_size if serve_log.exists() else 0  # the log is appended to: only new lines count
     with log.open("a", encoding="utf-8") as err:
         process = subprocess.Popen([sys.executable, "-m", "policywatch.cli", "--config", str(config), "--db",
                                     str(db), "serve"], stdout=subprocess.DEVNULL, stderr=err)
-    serve_log = db.parent / "logs" / "serve.log"
     try:
         deadline = time.monotonic() + timeout
-        while not (serve_log.exists() and "serving " in serve_log.read_text(encoding="utf-8")):
+        while not (serve_log.exists() and b"serving " in serve_log.read_bytes()[seen:]):
             if process.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit(f"policywatch serve did not start; see {log}")
             time.sleep(0.1)
