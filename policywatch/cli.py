@@ -94,14 +94,20 @@ def crawl_command(
         raise click.ClickException(str(e)) from None
     if config.cluster is not None:
         result = cli_cluster.crawl_on_workers(config, names, recheck_all, wait=not no_wait)
-        if result is None:
-            return
     elif no_wait:
         raise click.UsageError("--no-wait queues jobs for workers: it needs a [cluster] table in config.toml")
     else:
-        result = cli_cluster.crawl_on_serve(config, names, recheck_all) or \
-            run_crawl_with_progress(config, names, recheck_all)
-    print_summary(result)
+        result = cli_cluster.crawl_on_serve(config, names, recheck_all)
+        if result is None:
+            print_summary(run_crawl_with_progress(config, names, recheck_all))
+            _mail_alerts(config)
+            return
+    if result is not None:  # workers crawled: each mailed its job's alerts as it ended (scheduler.crawljob)
+        print_summary(result)
+
+
+def _mail_alerts(config: Config) -> None:
+    """Mail the maintainers the alerts this crawl opened, as a worker does after its job."""
     from deliver.alerts import notify_maintainers
 
     with Store(config.db) as store:

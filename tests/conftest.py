@@ -166,18 +166,26 @@ def archive(tmp_path_factory):
         yield build_archive(tmp_path_factory.mktemp("archive"), stack)
 
 
+def _require_server(installed: bool, name: str) -> None:
+    """A test server that is not installed skips the tests that need it, with one line; in CI it fails them."""
+    from tests.redisserver import in_ci
+
+    if installed:
+        return
+    message = f"{name} not installed: `make servers` installs it with apt-get (as root or with sudo)"
+    if in_ci():
+        pytest.fail(f"CI is set but {message}", pytrace=False)
+    pytest.skip(message)
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory):
     """One real redis-server per session (per worker); skipped without one, failed without one in CI."""
     import shutil
 
-    from tests.redisserver import RedisServer, in_ci
+    from tests.redisserver import RedisServer
 
-    if shutil.which("redis-server") is None:
-        message = "redis-server not installed: `make servers` installs it with apt-get (as root or with sudo)"
-        if in_ci():
-            pytest.fail(f"CI is set but {message}", pytrace=False)
-        pytest.skip(message)
+    _require_server(shutil.which("redis-server") is not None, "redis-server")
     server = RedisServer(tmp_path_factory.mktemp("redis"))
     server.start()
     yield server
@@ -188,13 +196,8 @@ def redis_server(tmp_path_factory):
 def pg_server():
     """One real PostgreSQL server per session (per worker); skipped without one, failed without one in CI."""
     from tests.pgserver import PostgresServer, bin_dir
-    from tests.redisserver import in_ci
 
-    if bin_dir() is None:
-        message = "PostgreSQL not installed: `make servers` installs it with apt-get (as root or with sudo)"
-        if in_ci():
-            pytest.fail(f"CI is set but {message}", pytrace=False)
-        pytest.skip(message)
+    _require_server(bin_dir() is not None, "PostgreSQL")
     server = PostgresServer()
     server.start()
     yield server

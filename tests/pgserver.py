@@ -13,10 +13,10 @@ import shutil
 import signal
 import subprocess
 import tempfile
-import time
 from pathlib import Path
 
 from tests.mailserver import free_port
+from tests.processes import end, wait_until_ready
 
 USER = "policywatch"
 PASSWORD = "pw-secret"
@@ -86,12 +86,9 @@ class PostgresServer:
                  "-k", str(sockets), "-c", "fsync=off", "-c", "synchronous_commit=off",
                  "-c", "full_page_writes=off", "-c", "max_connections=200"],
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, cwd=self.folder, **self._run_as())
-        deadline = time.monotonic() + timeout
-        while not self.ready():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"postgres on port {self.port} did not start: see {self.folder / 'postgres.log'}")
-            time.sleep(0.05)
+        if not wait_until_ready(self.process, self.ready, timeout):
+            self.stop()
+            raise RuntimeError(f"postgres on port {self.port} did not start: see {self.folder / 'postgres.log'}")
 
     def ready(self) -> bool:
         import psycopg
@@ -111,11 +108,5 @@ class PostgresServer:
         return self.url(name)
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)  # fast shutdown: clients still connected are cut off
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end(self.process, signal.SIGINT)  # fast shutdown: clients still connected are cut off
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
@@ -48,3 +50,24 @@ def _stat(pid: int) -> tuple[str | None, int | None]:
         return None, None
     fields = text[text.rindex(")") + 2:].split()  # the command name, in parentheses, may hold spaces
     return fields[0], int(fields[1])
+
+
+def wait_until_ready(process: subprocess.Popen, ready: Callable[[], bool], timeout: float) -> bool:
+    """Poll ``ready`` until it holds (True), the server ``process`` exits or ``timeout`` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    while not ready():
+        if process.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def end(process: subprocess.Popen | None, signum: int = signal.SIGTERM) -> None:
+    """Stop a test's server with ``signum``, and SIGKILL it if it is still there 10 s later."""
+    if process is not None and process.poll() is None:
+        process.send_signal(signum)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

@@ -6,10 +6,10 @@ import os
 import shutil
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 from tests.mailserver import free_port
+from tests.processes import end, wait_until_ready
 
 
 def in_ci() -> bool:
@@ -38,12 +38,9 @@ class RedisServer:
             [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", str(self.folder), "--logfile", str(self.folder / "redis.log")],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + timeout
-        while not self.ping():
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"redis-server on port {self.port} did not answer PING")
-            time.sleep(0.02)
+        if not wait_until_ready(self.process, self.ping, timeout):
+            self.stop()
+            raise RuntimeError(f"redis-server on port {self.port} did not answer PING")
 
     def ping(self) -> bool:
         try:
@@ -54,10 +51,4 @@ class RedisServer:
             return False
 
     def stop(self) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        end(self.process)

@@ -173,7 +173,7 @@ def test_the_serve_socket_takes_only_keyed_well_formed_requests(tmp_path, portal
     from multiprocessing import AuthenticationError
     from multiprocessing.connection import Client
 
-    from scheduler.control import _address, _key_file
+    from scheduler.control import MAX_REQUEST, _address, _key_file
 
     make_sites(tmp_path / "site")
     config = write_config(*sources_toml(portal(tmp_path / "site"), "0 0 1 1 *"), processes=1)
@@ -199,6 +199,12 @@ def test_the_serve_socket_takes_only_keyed_well_formed_requests(tmp_path, portal
         assert "a crawl request is" in ask(b'{"sources": [{"$gt": ""}]}')
         assert "no source named '../../etc/passwd'" in ask(b'{"sources": ["../../etc/passwd"]}')
         assert '"error"' in ask(b"\xff not json")
+        try:  # a request over MAX_REQUEST is not read: the connection is dropped
+            ask(b" " * (MAX_REQUEST + 1))
+        except (EOFError, ConnectionError):
+            pass
+        else:
+            raise AssertionError("an oversized request was answered")
         assert service.rows("SELECT count(*) FROM runs") == [(0,)]  # nothing was crawled
 
         done = crawl_cli(config, "alpha")  # and serve still works
