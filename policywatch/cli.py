@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from digest.formats import FORMATS
@@ -118,6 +117,8 @@ def _mail_alerts(config: Config) -> None:
 def run_crawl_with_progress(config: Config, names: list[str], recheck_all: bool) -> CrawlResult:
     """Crawl with a live per-source counter on stderr, when it is a terminal (a log or pipe gets only the outcome,
     so an error stays one line)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
     with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
         tasks = {n: progress.add_task(n, total=None) for n in names}

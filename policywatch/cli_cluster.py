@@ -69,7 +69,7 @@ def crawl_on_workers(config: Config, names: list[str], recheck_all: bool, wait: 
             raise click.ClickException(str(e)) from None
     finally:
         redis_broker.close()
-    return combine(config, results)
+    return combine(results)
 
 
 def crawl_on_serve(config: Config, names: list[str], recheck_all: bool) -> CrawlResult | None:
@@ -95,7 +95,7 @@ def crawl_on_serve(config: Config, names: list[str], recheck_all: bool) -> Crawl
         err.print(f"crawl of {safe(', '.join(failure['sources']))} failed: {safe(failure['error'])}", markup=False)
     if not results:
         raise click.ClickException(f"every crawl failed ({len(failed)})")
-    return combine(config, results)
+    return combine(results)
 
 
 def _redis_errors() -> tuple[type[Exception], ...]:

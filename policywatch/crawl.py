@@ -243,17 +243,17 @@ def end_run(config: Config, run_id: int, names: list[str], skipped: list[str], o
         return CrawlResult(run_id, store.run_summary(run_id), store.run_errors(run_id), skipped, alerts)
 
 
-def combine(config: Config, results: list[dict[str, Any]]) -> CrawlResult:
-    """The runs of several crawl jobs (workers' or serve's, one run per source) as one result, for one table."""
+def combine(results: list[dict[str, Any]]) -> CrawlResult:
+    """The runs of several crawl jobs (workers' or serve's, one run per source or share) as one result, for one
+    table: each job's result carries its run's rows and errors (scheduler.crawljob)."""
     combined = CrawlResult(run_id=min(r["run_id"] for r in results), summary=[], errors=[])
-    with Store(config.db) as store:
-        for result in results:
-            combined.skipped += result.get("skipped", [])
-            if result["outcome"] == "skipped":
-                continue
-            combined.summary += store.run_summary(result["run_id"])
-            combined.errors += store.run_errors(result["run_id"])
-            combined.alerts += result.get("alerts", [])
+    for result in results:
+        combined.skipped += result.get("skipped", [])
+        if result["outcome"] == "skipped":
+            continue
+        combined.summary += result["rows"]
+        combined.errors += result["errors"]
+        combined.alerts += result.get("alerts", [])
     combined.runs = tuple(sorted(r["run_id"] for r in results))
     return combined
 

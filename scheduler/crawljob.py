@@ -58,7 +58,8 @@ class CrawlJobs:
 
     def crawl_sources(self, names: list[str], recheck_all: bool = False) -> dict[str, Any]:
         """A crawl of ``names`` into one run: its id, the sources crawled and skipped (another process holds
-        them), how it ended, and a one-line summary."""
+        them), how it ended, a one-line summary, and the run's table rows and errors (what ``crawl`` prints, so
+        that it need not open the store)."""
         if self.stopping.is_set():
             raise HandedBack("the worker is stopping")
         config = self._config()
@@ -90,7 +91,7 @@ class CrawlJobs:
                 raise RuntimeError(f"programming error, crawl stopped: {outcome.fatal}")
             summary = after_crawl(config, result, [s.name for s in crawled])
             return {"run_id": run_id, "sources": names, "skipped": skipped, "outcome": outcome.ended,
-                    "summary": summary, "alerts": result.alerts}
+                    "summary": summary, "alerts": result.alerts, "rows": result.summary, "errors": result.errors}
         finally:
             for handle in held.values():
                 handle.close()

@@ -9,8 +9,10 @@ seconds first, for schedules finer than a minute. ``@hourly``, ``@daily``,
 from __future__ import annotations
 
 from datetime import datetime, tzinfo
+from typing import TYPE_CHECKING
 
-from apscheduler.triggers.cron import CronTrigger
+if TYPE_CHECKING:
+    from apscheduler.triggers.cron import CronTrigger
 
 ALIASES = {"@hourly": "0 * * * *", "@daily": "0 6 * * *", "@weekly": "0 6 * * 1", "@monthly": "0 6 1 * *"}
 _NAMES = ("second", "minute", "hour", "day", "month", "day_of_week")
@@ -22,7 +24,12 @@ class CronError(ValueError):
 
 
 def cron_trigger(expression: str, timezone: tzinfo) -> CronTrigger:
-    """The trigger for a 5- or 6-field cron string (or an @alias) in ``timezone``."""
+    """The trigger for a 5- or 6-field cron string (or an @alias) in ``timezone``.
+
+    APScheduler is imported here, not with the module: a config without schedules, which every command reads,
+    then never loads it."""
+    from apscheduler.triggers.cron import CronTrigger
+
     fields = ALIASES.get(expression.strip(), expression).split()
     if len(fields) == 5:
         fields.insert(0, "0")

@@ -31,12 +31,17 @@ def test_small_benchmark_runs_every_step(tmp_path):
     assert "2 back-to-back pairs" in done.stdout
     results = json.loads((out / "results.json").read_text(encoding="utf-8"))
     steps = results["steps"]
-    assert list(steps) == ["bare Scrapy", "urlwatch first check", "urlwatch re-check, no change",
-                           "PolicyWatch first crawl", "scheduled re-check, no change",
+    assert list(steps) == ["bare Scrapy, fetch only", "bare Scrapy, extracting", "urlwatch first check",
+                           "urlwatch re-check, no change", "PolicyWatch first crawl", "scheduled re-check, no change",
                            "re-check every page, no change", "re-check every page, 2% changed"]
-    bare, watch_first, watch_again, first, scheduled, every, changed = steps.values()
+    fetch_only, bare, watch_first, watch_again, first, scheduled, every, changed = steps.values()
     # Two sites, each one list page and ten detail pages: the same 22 pages for Scrapy alone and PolicyWatch.
-    assert bare["fetched"] == {"responses": 22, "status_200": 22, "bytes": bare["fetched"]["bytes"], "errors": 0}
+    for step, items in ((fetch_only, 0), (bare, 20)):
+        assert step["fetched"] == {"responses": 22, "status_200": 22, "bytes": step["fetched"]["bytes"],
+                                   "errors": 0, "items": items}
+    # The extracting spider kept every detail page's title, date and text (bench-out/bare-items.jsonl).
+    assert bare["items"] | {"text_chars": 0} == {"lines": 20, "with_title": 20, "with_date": 20, "text_chars": 0}
+    assert bare["items"]["text_chars"] > 20 * 200
     assert first["db"]["statuses"] == {"200": 22} and first["new_versions"] == 20
     assert scheduled["db"]["statuses"] == {"200": 2}  # the lists; no stored page is due yet
     assert every["db"]["statuses"] == {"200": 2, "304": 20}
@@ -91,12 +96,15 @@ def test_small_benchmark_runs_every_step(tmp_path):
     pairs = results["pairs"]
     assert pairs["n"] == 2 and len(pairs["runs"]) == 2
     for i, run in enumerate(pairs["runs"]):
-        first_pair, scheduled_pair, served_pair, every_pair, every_served_pair = run.values()
-        assert list(first_pair) == (["PolicyWatch first crawl", "bare Scrapy"] if i == 0
-                                    else ["bare Scrapy", "PolicyWatch first crawl"])
+        first_pair, first_served_pair, scheduled_pair, served_pair, every_pair, every_served_pair = run.values()
+        assert list(first_pair) == (["PolicyWatch first crawl", "bare Scrapy, extracting"] if i == 0
+                                    else ["bare Scrapy, extracting", "PolicyWatch first crawl"])
         assert first_pair["PolicyWatch first crawl"]["db"]["statuses"] == {"200": 22}
         assert first_pair["PolicyWatch first crawl"]["db"]["run"] == 1  # a fresh state.db in every pair
-        assert first_pair["bare Scrapy"]["fetched"]["status_200"] == 22
+        assert first_pair["bare Scrapy, extracting"]["fetched"]["items"] == 20
+        first_served = first_served_pair["PolicyWatch first crawl, serve running"]
+        assert first_served["db"]["statuses"] == {"200": 22} and first_served["db"]["documents"] == 20
+        assert first_served["serve_cpu"] > 0 and first_served["cpu"] >= first_served["serve_cpu"]
         assert scheduled_pair["scheduled re-check, no change"]["db"]["statuses"] == {"200": 2}
         served = served_pair["scheduled re-check, serve running"]
         assert served["db"]["statuses"] == {"200": 2}  # the same crawl, by serve's warm workers
@@ -110,8 +118,10 @@ def test_small_benchmark_runs_every_step(tmp_path):
             "serve_cpu_per_run_ms"] for run in pairs["runs"])
     # The table's medians and ratios come from the measured runs.
     table = {row["step"]: row for row in pairs["table"]}
-    assert len(table) == 11
-    labels = [("first crawl vs bare Scrapy", "PolicyWatch first crawl", "bare Scrapy"),
+    assert len(table) == 13
+    labels = [("first crawl vs bare Scrapy", "PolicyWatch first crawl", "bare Scrapy, extracting"),
+              ("first crawl with serve running vs bare Scrapy", "PolicyWatch first crawl, serve running",
+               "bare Scrapy, extracting"),
               ("scheduled crawl, nothing due vs urlwatch re-check", "scheduled re-check, no change",
                "urlwatch re-check, no change"),
               ("scheduled crawl with serve running vs urlwatch re-check", "scheduled re-check, serve running",

@@ -23,7 +23,8 @@ from crawler.pipelines import store_snapshot, version_of
 from digest.detect import detect
 from digest.summary import change_line
 from policywatch.model import DocState, Fetch, Snapshot, Verdict, Version
-from policywatch.store import Store, migrations
+from policywatch.store import Store
+from policywatch.store.schema import migrations
 from tests.conftest import CORPUS, CORPUS_EXPECTED, POLICYWATCH, read_corpus, source_toml
 
 GOV_CN = json.loads((CORPUS / "gov-cn-zhengce-detail-fragments-2019.json").read_text(encoding="utf-8"))["records"]

@@ -10,7 +10,7 @@ from datetime import datetime
 
 import psycopg
 
-from policywatch.store import migrations
+from policywatch.store.schema import migrations
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import free_port
 from tests.pgserver import PASSWORD

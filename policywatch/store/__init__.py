@@ -27,7 +27,10 @@ The package splits that SQL by concern, each module readable alone:
 - ``subscribers``: subscribers, subscriptions and the send log;
 - ``operations``: sources, runs, source health, alerts and scheduled jobs.
 
-``Store`` is one class composed of them; everything callers use is importable from ``policywatch.store``.
+``Store`` is one class composed of them; everything callers use is importable from ``policywatch.store`` (the
+migrations from ``policywatch.store.schema``). Importing the package loads neither database's driver: opening a
+SQLite file loads sqlite-utils, a ``postgresql://`` URL psycopg, so a command that only talks to a running serve
+starts without either.
 """
 
 from __future__ import annotations
@@ -38,7 +41,6 @@ from policywatch.store.documents import DocRef, Documents
 from policywatch.store.operations import Operations
 from policywatch.store.reads import Reads
 from policywatch.store.rows import now_iso
-from policywatch.store.schema import migrations
 from policywatch.store.subscribers import Subscribers
 
 __all__ = [
@@ -49,7 +51,6 @@ __all__ = [
     "DocState",
     "Store",
     "StoreError",
-    "migrations",
     "missing_db_message",
     "now_iso",
 ]

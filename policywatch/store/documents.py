@@ -15,9 +15,10 @@ from typing import TYPE_CHECKING, Any
 
 from policywatch.model import AttachmentFile, Candidate, DocState, SaveResult, Version
 from policywatch.store.rows import Rows
-from policywatch.store.schema import replace_bands
 
 if TYPE_CHECKING:
+    import sqlite3
+
     from policywatch.model import Fetch, Likeness, Snapshot, Verdict
 
 
@@ -138,7 +139,8 @@ class Documents(Rows):
         meta = {k: getattr(version, k) for k in Version.__dataclass_fields__ if k != "text_hash"}
         with self.transaction():
             doc, url = self._snapshot_document(snapshot.canonical_url, fetch.url, fetch.source)
-            if doc is None:
+            new = doc is None
+            if new:
                 doc = self._new_document(url, fetch, run_id)
             self._put_text(version.text_hash, snapshot.text)
             update = {
@@ -154,7 +156,7 @@ class Documents(Rows):
                 likeness, group_id = grouping
                 update |= {"title_key": likeness.title_key, "likeness": likeness.signature,
                            "shingles": likeness.size, "group_id": group_id or doc["id"]}
-                replace_bands(self.db.conn, doc["id"], likeness.bands)
+                replace_bands(self.db.conn, doc["id"], likeness.bands, stored=not new)
             self._update("documents", doc["id"], update)
             self._insert_change(run_id, doc, verdict, fetch.fetched_at,
                                 update.get("latest_version", doc["latest_version"]), diff_stats)
@@ -189,7 +191,7 @@ class Documents(Rows):
         return {row[0]: row[1:] for row in self.db.execute(sql, [source]).fetchall()}
 
     def attachment(self, url: str) -> dict[str, Any] | None:
-        return next(iter(self.db.query("SELECT * FROM attachments WHERE url = ?", [url])), None)
+        return self._first("SELECT * FROM attachments WHERE url = ?", [url])
 
     def save_attachment(
         self, run_id: int, item: AttachmentFile, text_hash: str | None, verdict: Verdict | None,
@@ -227,7 +229,9 @@ class Documents(Rows):
         with this one (writers do take turns, on both databases; the unique URL holds even so)."""
         self.db.execute("INSERT INTO documents (url, fetch_url, source, first_seen, first_run) VALUES (?, ?, ?, ?, ?) "
                         "ON CONFLICT (url) DO NOTHING", [url, fetch.url, fetch.source, fetch.fetched_at, run_id])
-        return dict(next(iter(self.db.query("SELECT * FROM documents WHERE url = ?", [url]))))
+        row = self._first("SELECT * FROM documents WHERE url = ?", [url])
+        assert row is not None  # inserted just now, or by another writer before
+        return row
 
     def _put_text(self, text_hash: str, text: str) -> None:
         """Store a text once by its fingerprint (two processes storing the same one at once store it once)."""
@@ -261,3 +265,14 @@ class Documents(Rows):
         if doc is None or doc["source"] == source or fetch_url in (doc["url"], doc["fetch_url"]):
             return doc, url
         return self._find_document(fetch_url, fetch_url), fetch_url
+
+
+def replace_bands(conn: sqlite3.Connection, document_id: int, bands: tuple[int, ...], stored: bool = True) -> None:
+    """A document's LSH band buckets (the duplicate lookup), in place of those it had (``stored=False``: a
+    document just created, which has none).
+
+    Shared by a crawl's ``save_snapshot`` and ``m008_likeness_v2`` (schema), which recomputes every signature."""
+    if stored:
+        conn.execute("DELETE FROM doc_bands WHERE document_id = ?", [document_id])
+    conn.executemany("INSERT INTO doc_bands (band, bucket, document_id) VALUES (?, ?, ?)",
+                     [(band, bucket, document_id) for band, bucket in enumerate(bands)])

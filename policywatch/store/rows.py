@@ -1,6 +1,6 @@
 """What every concern of the Store shares: timestamps and the few row helpers each of them writes through.
 
-``_insert`` and ``_update`` are the crawl's hot path in plain SQL, ``_where_in`` reads by many keys, and
+``_insert``, ``_update`` and ``_first`` are the crawl's hot path in plain SQL, ``_where_in`` reads by many keys, and
 ``_find_document`` / ``_version`` are the two lookups both the crawl's writes and the reports' reads start from.
 Keeping them here, once, lets the concern modules (documents, reads, subscribers, operations) stay plain lists of
 statements.
@@ -43,16 +43,22 @@ class Rows(Connection):
             rows += self.db.execute(sql.format(", ".join("?" * len(part))), part).fetchall()
         return rows
 
+    def _first(self, sql: str, params: list[Any]) -> dict[str, Any] | None:
+        """The first row of a read as a dict (None if none): the crawl's per-page lookups, in plain SQL
+        (sqlite-utils' ``query`` wraps every statement in a savepoint of its own, two statements more)."""
+        cursor = self.db.conn.execute(sql, params)
+        row = cursor.fetchone()
+        return None if row is None else dict(zip([column[0] for column in cursor.description], row, strict=True))
+
     def _find_document(self, url: str, fetch_url: str) -> dict[str, Any] | None:
         """The document whose canonical URL is ``url``, else one whose fetch URL is ``fetch_url`` (None if neither)."""
-        rows = self.db.query(
+        return self._first(
             "SELECT * FROM documents WHERE url = ? OR fetch_url = ? ORDER BY CASE WHEN url = ? THEN 0 ELSE 1 END "
             "LIMIT 1", [url, fetch_url, url],
         )
-        return next(iter(rows), None)
 
     def _version(self, version_id: int | None) -> dict[str, Any] | None:
         """One version row by id (None for a document with no version yet)."""
         if version_id is None:
             return None
-        return next(iter(self.db.query("SELECT * FROM versions WHERE id = ?", [version_id])), None)
+        return self._first("SELECT * FROM versions WHERE id = ?", [version_id])

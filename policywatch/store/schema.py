@@ -9,7 +9,6 @@ PostgreSQL's DDL (only m006's own SQL says where the two differ).
 
 from __future__ import annotations
 
-import sqlite3
 import zlib
 
 import sqlite_utils
@@ -165,6 +164,7 @@ def m008_likeness_v2(db: sqlite_utils.Database) -> None:
     # Shingles are now hashed with array arithmetic (digest.duplicates); signatures stored with the old
     # per-shingle CRC would never match new ones, so every stored document's is recomputed from its text.
     from digest.duplicates import likeness
+    from policywatch.store.documents import replace_bands
 
     rows = db.execute("""SELECT d.id, d.title, t.body FROM documents d JOIN versions v ON v.id = d.latest_version
                            JOIN texts t ON t.hash = v.text_hash WHERE d.likeness IS NOT NULL""").fetchall()
@@ -178,12 +178,3 @@ def m008_likeness_v2(db: sqlite_utils.Database) -> None:
 def m009_fetch_warnings(db: sqlite_utils.Database) -> None:
     # What extraction could not do as configured (a [sources.detail] selector that matched nothing), per fetch.
     db["fetches"].add_column("warning", str)
-
-
-def replace_bands(conn: sqlite3.Connection, document_id: int, bands: tuple[int, ...]) -> None:
-    """A document's LSH band buckets (the duplicate lookup), in place of those it had.
-
-    Shared by ``m008_likeness_v2``, which recomputes every signature, and a crawl's ``save_snapshot``."""
-    conn.execute("DELETE FROM doc_bands WHERE document_id = ?", [document_id])
-    conn.executemany("INSERT INTO doc_bands (band, bucket, document_id) VALUES (?, ?, ?)",
-                     [(band, bucket, document_id) for band, bucket in enumerate(bands)])

@@ -25,7 +25,8 @@ import sqlite_utils
 from crawler.pipelines import store_snapshot
 from policywatch import config as config_module
 from policywatch.portal import PortalHandler
-from policywatch.store import Store, migrations
+from policywatch.store import Store
+from policywatch.store.schema import migrations
 from tests.conftest import POLICYWATCH, crawl_config_text, source_toml
 from tests.test_digest import CELL_TOPIC, digest_toml
 from tests.test_store import snapshot
