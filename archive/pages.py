@@ -1,6 +1,6 @@
 """What one document's archive page shows: its metadata, its timeline, and every version pair's diffs.
 
-Diffs are computed here, from the stored texts, and rendered by digest.diff (which escapes every piece of scraped
+Diffs are computed here, from the stored texts, and rendered by detection.diff (which escapes every piece of scraped
 text); the template places them as they are. A version pair shows what its metadata changed, an inline word-level
 diff with long unchanged runs shortened, and a side-by-side table with far-off unchanged lines folded away.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from digest.diff import context, diff, to_html, to_html_side_by_side
+from detection.diff import context, diff, to_html, to_html_side_by_side
 from digest.summary import FIELD_NAMES
 
 LABELS = FIELD_NAMES["zh"]
@@ -27,7 +27,7 @@ FOLD = "{n} 行未变"
 class TextDiff:
     added: int
     removed: int
-    inline: str  # HTML, escaped by digest.diff
+    inline: str  # HTML, escaped by detection.diff
     side_by_side: str  # HTML table
 
 

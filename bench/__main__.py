@@ -49,7 +49,7 @@ from bench.site import BAR_SECONDS as SITE_BAR
 from bench.site import measure_site
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("policywatch", "crawler", "scheduler", "digest", "deliver", "archive", "bench")
+PACKAGES = ("policywatch", "crawler", "scheduler", "detection", "digest", "deliver", "archive", "bench")
 BARE_FETCH = "bare Scrapy, fetch only"
 BARE = "bare Scrapy, extracting"  # title, date and text of each detail page, kept as JSON Lines: PRODUCT.md's anchor
 URLWATCH_FIRST = "urlwatch first check"

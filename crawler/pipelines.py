@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from crawler.spiders.base import REDIRECTED_AWAY
-from digest.detect import detect, detect_attachment, keeps_previous_file
-from digest.diff import diff
-from digest.duplicates import choose_group, likeness
+from detection.detect import detect, detect_attachment, keeps_previous_file
+from detection.diff import diff
+from detection.duplicates import choose_group, likeness
 from policywatch.model import AttachmentFile, Fetch, FileState, SaveResult, Snapshot, Verdict, Version
 from policywatch.normalize import fingerprint
 from policywatch.store import Store

@@ -14,8 +14,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import date
 
+from detection.diff import diff
 from digest import labels
-from digest.diff import diff
 from digest.period import Period
 from digest.regions import NATIONAL, document_region, region_label, region_order
 from digest.summary import change_line, summarise

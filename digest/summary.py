@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from digest.diff import Diff
+from detection.diff import Diff
 
 MAX_CHARS = 200
 _SENTENCE_END = re.compile(r"(?<=[。！？!?])|\n")

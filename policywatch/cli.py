@@ -25,7 +25,7 @@ from policywatch.model import METADATA_TABLE
 from policywatch.store import Store
 
 if TYPE_CHECKING:
-    from digest.diff import Diff
+    from detection.diff import Diff
     from policywatch.config import Config
 
 def _region(config: Config, doc: dict[str, Any]) -> str | None:
@@ -293,7 +293,7 @@ def diff_command(
 
     Example: policywatch diff 12 --format text
     """
-    from digest import diff as word_diff
+    from detection import diff as word_diff
 
     config = load_config(ctx, config_path, db_path)
     with Store(config.db, read_only=True) as store:
@@ -324,7 +324,7 @@ def diff_command(
 
 
 def _echo_diff(changes: Diff, fmt: str, force_color: bool) -> None:
-    from digest import diff as word_diff
+    from detection import diff as word_diff
 
     if fmt == "html":
         click.echo(word_diff.to_html_side_by_side(changes) + "\n" + word_diff.to_html(changes))

@@ -105,7 +105,7 @@ class DocState:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What one check of a document means, decided by ``digest.detect.detect``."""
+    """What one check of a document means, decided by ``detection.detect.detect``."""
 
     kind: str | None  # "new", "changed", "removed", "restored" or None
     status: str
@@ -116,7 +116,7 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Likeness:
-    """What duplicate grouping keeps per document (see ``digest.duplicates``)."""
+    """What duplicate grouping keeps per document (see ``detection.duplicates``)."""
 
     title_key: str | None
     signature: bytes  # MinHash values, uint32

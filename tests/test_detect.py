@@ -7,7 +7,7 @@ import subprocess
 
 import pytest
 
-from digest.detect import detect, detect_attachment, keeps_previous_file
+from detection.detect import detect, detect_attachment, keeps_previous_file
 from policywatch.model import DocState, FileState, Version
 from policywatch.portal import PortalHandler
 from tests.conftest import OFFICE, POLICYWATCH, make_docx, source_toml

@@ -7,8 +7,8 @@ from datetime import date
 
 import pytest
 
+from detection.diff import diff
 from digest.chart import bar_chart, buckets
-from digest.diff import diff
 from digest.period import PeriodError, parse_period
 from digest.regions import NATIONAL, OTHER, infer_region, region_label, region_order
 from digest.summary import MAX_CHARS, change_line, sentences, summarise

@@ -20,7 +20,7 @@ from lxml import html
 from crawler.extract.content import element_text, parse_html
 from crawler.extract.detail import extract_detail
 from crawler.pipelines import store_snapshot, version_of
-from digest.detect import detect
+from detection.detect import detect
 from digest.summary import change_line
 from policywatch.model import DocState, Fetch, Snapshot, Verdict, Version
 from policywatch.store import Store

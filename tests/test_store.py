@@ -15,7 +15,7 @@ import zlib
 import pytest
 
 from crawler.pipelines import store_fetch, store_snapshot
-from digest.duplicates import likeness
+from detection.duplicates import likeness
 from policywatch.model import Fetch, Snapshot
 from policywatch.store import CHECK_EVERY, Store, StoreError
 

@@ -161,9 +161,9 @@ def m007_metadata_table(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m008_likeness_v2(db: sqlite_utils.Database) -> None:
-    # Shingles are now hashed with array arithmetic (digest.duplicates); signatures stored with the old
+    # Shingles are now hashed with array arithmetic (detection.duplicates); signatures stored with the old
     # per-shingle CRC would never match new ones, so every stored document's is recomputed from its text.
-    from digest.duplicates import likeness
+    from detection.duplicates import likeness
     from policywatch.store.documents import replace_bands
 
     rows = db.execute("""SELECT d.id, d.title, t.body FROM documents d JOIN versions v ON v.id = d.latest_version
