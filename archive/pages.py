@@ -13,6 +13,7 @@ from itertools import pairwise
 from typing import Any
 
 from detection.diff import context, diff, to_html, to_html_side_by_side
+from detection.edits import describe, sentence_edits
 from digest.summary import FIELD_NAMES
 
 LABELS = FIELD_NAMES["zh"]
@@ -21,6 +22,7 @@ METADATA = ("title", "published", "authority", "doc_number", "index_number", "wr
 INLINE_CONTEXT = 120  # characters of unchanged text kept on each side of a change in the inline diff
 SIDE_CONTEXT = 3  # unchanged lines kept above and below a change in the side-by-side table
 FOLD = "{n} 行未变"
+EDITS_SHOWN = 10  # edited sentences told above a version's diff (a digest tells 3)
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,7 @@ class TextDiff:
     removed: int
     inline: str  # HTML, escaped by detection.diff
     side_by_side: str  # HTML table
+    edits: str = ""  # HTML: each edited sentence in context, as digests and `changes` tell it (detection.edits)
 
 
 @dataclass(frozen=True)
@@ -64,10 +67,11 @@ class AttachmentView:
 
 
 def text_diff(old: str, new: str) -> TextDiff:
-    """Inline and side-by-side renderings of one word-level diff."""
+    """Inline and side-by-side renderings of one word-level diff, and its edited sentences in context."""
     d = diff(old, new)
     return TextDiff(d.added, d.removed, to_html(context(d, INLINE_CONTEXT)),
-                    to_html_side_by_side(d, keep=SIDE_CONTEXT, fold=FOLD))
+                    to_html_side_by_side(d, keep=SIDE_CONTEXT, fold=FOLD),
+                    describe(sentence_edits(old, new), "zh", marked=True, limit=EDITS_SHOWN))
 
 
 def steps(versions: list[dict[str, Any]], texts: dict[str, str]) -> list[Step]:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import date
 
-from detection.diff import diff
+from detection.edits import sentence_edits
 from digest import labels
 from digest.period import Period
 from digest.regions import NATIONAL, document_region, region_label, region_order
@@ -56,6 +56,7 @@ class Item:
     region: str
     summary: str
     change: str | None = None  # one line on what changed, for changed items
+    change_marked: str | None = None  # the same line as HTML, the changed words in <del>/<ins>
     also: tuple[Also, ...] = ()
     score: float = 0.0
 
@@ -108,7 +109,9 @@ def build_digest(config: Config, store: Store, spec: DigestSpec, period: Period)
     lines = _change_lines(store, texts, [rows[i.document_id][0] for i in featured if i.kind == "changed"],
                           spec.language)
     featured = [replace(i, summary=summarise(texts.get(rows[i.document_id][0]["text_hash"]), terms),
-                        change=lines.get(i.document_id)) for i in featured]
+                        change=lines[i.document_id][0] if i.document_id in lines else None,
+                        change_marked=lines[i.document_id][1] if i.document_id in lines else None)
+                for i in featured]
     gone = [_item(row, "removed", simplified(row["title"] or ""), "", config) for row in removed]
     gone = [g for g in gone if not spec.regions or _in_regions(g.region, spec.regions)]
     convert = traditional if spec.language == "zh-Hant" else _same
@@ -185,8 +188,9 @@ def _item(row: dict, kind: str, title: str, text: str, config: Config, score: fl
     )
 
 
-def _change_lines(store: Store, texts: _Texts, rows: list[dict], language: str) -> dict[int, str]:
-    """Per document, the one line on what changed; the text's first added and removed words when the text changed.
+def _change_lines(store: Store, texts: _Texts, rows: list[dict], language: str) -> dict[int, tuple[str, str]]:
+    """Per document, the line on what changed, as text and as HTML: the parts, and each edited sentence in context
+    when the text changed.
 
     The texts at both ends of every changed text are read in one go rather than document by document.
     """
@@ -196,11 +200,12 @@ def _change_lines(store: Store, texts: _Texts, rows: list[dict], language: str) 
     texts.load(hashes.values())
     lines = {}
     for row in rows:
-        changes = None
+        edits = None
         if row["id"] in ends:
             old, new = (texts.get(hashes.get(v, "")) for v in ends[row["id"]])
-            changes = diff(old, new)
-        lines[row["id"]] = change_line(row["fields"], changes, language)
+            edits = sentence_edits(old, new)
+        lines[row["id"]] = (change_line(row["fields"], edits, language),
+                            change_line(row["fields"], edits, language, marked=True))
     return lines
 
 
@@ -254,5 +259,6 @@ def _converted(item: Item, convert: Callable[[str], str]) -> Item:
         item, title=convert(item.title), authority=convert(item.authority), summary=convert(item.summary),
         doc_number=convert(item.doc_number) if item.doc_number else None,
         change=convert(item.change) if item.change else None,
+        change_marked=convert(item.change_marked) if item.change_marked else None,
         also=tuple(Also(convert(a.title), a.url, convert(a.authority)) for a in item.also),
     )

@@ -7,9 +7,10 @@ the policy's name in 《》 and its document number stay as the page wrote them.
 
 from __future__ import annotations
 
+import html
 import re
 
-from detection.diff import Diff
+from detection.edits import Edit, describe
 
 MAX_CHARS = 200
 _SENTENCE_END = re.compile(r"(?<=[。！？!?])|\n")
@@ -70,20 +71,18 @@ def _join(parts: object) -> str:
     return text
 
 
-def change_line(fields: list[str], changes: Diff | None, language: str) -> str:
-    """One line saying what changed: the parts, and for the text the first words added or removed."""
+def change_line(fields: list[str], edits: list[Edit] | None, language: str, marked: bool = False) -> str:
+    """One line saying what changed: the parts, and for the text each edited sentence in context
+    (detection.edits): "更新：正文：资助金额由“最高200万元”调整为“最高250万元”". ``marked``: HTML, with the changed
+    words in ``<del>``/``<ins>``."""
     names = FIELD_NAMES["en" if language == "en" else "zh"]
     parts = [names.get(f, f) for f in fields]
     line = ("Updated: " if language == "en" else "更新：") + (", " if language == "en" else "、").join(parts)
-    if changes is None:
+    if marked:
+        line = html.escape(line)
+    if not edits:
         return line
-    added = next((text for op, text in changes.ops if op > 0 and text.strip()), None)
-    removed = next((text for op, text in changes.ops if op < 0 and text.strip()), None)
-    if language == "en":
-        detail = [f"added “{_clip(added)}”" if added else "", f"removed “{_clip(removed)}”" if removed else ""]
-        return f"{line} ({', '.join(d for d in detail if d)}; +{changes.added}/−{changes.removed} characters)"
-    detail = [f"新增“{_clip(added)}”" if added else "", f"删去“{_clip(removed)}”" if removed else ""]
-    return f"{line}（{'，'.join(d for d in detail if d)}；增{changes.added}字、删{changes.removed}字）"
+    return line + (" — " if language == "en" else "。") + describe(edits, language, marked)
 
 
 def _clip(text: str, limit: int = 30) -> str:

@@ -231,12 +231,13 @@ def changes(
     end = (date.fromisoformat(end) + timedelta(days=1)).isoformat() if end else None
     with Store(config.db, read_only=True) as store:
         rows = store.changes(start, end, source, kind)
+        edits = _edits_told(store, rows)
     records = [
         {"kind": r["kind"], "url": r["url"], "title": r["title"], "published": r["published"],
          "source": r["source"], "region": _region(config, r), "detected_at": r["detected_at"],
          "group": r["group"], "document": r["document_id"],
          "fields": r["fields"].split(",") if r["fields"] else [],
-         "diff": {"added": r["added"], "removed": r["removed"]}}
+         "diff": {"added": r["added"], "removed": r["removed"]}, "edits": edits.get(r["id"])}
         for r in rows
     ]
     records = printable(records)
@@ -245,11 +246,26 @@ def changes(
         return
     table = Table()
     for column in ("detected", "kind", "source", "published", "what changed", "title"):
-        table.add_column(column, no_wrap=True, overflow="ellipsis")
+        table.add_column(column, no_wrap=column != "what changed", overflow="ellipsis" if column != "what changed"
+                         else "fold")
     for r in records:
+        what = ", ".join(r["fields"]) + (f": {r['edits']}" if r["edits"] else "")
         table.add_row(*(safe(cell) for cell in (r["detected_at"][:10], r["kind"], r["source"], r["published"],
-                                                ", ".join(r["fields"]), r["title"])))
+                                                what, r["title"])))
     out.print(table)
+
+
+def _edits_told(store: Store, rows: list[dict[str, Any]]) -> dict[int, str]:
+    """Per change record of a text edit, its edited sentences in context, as digests tell them (detection.edits)."""
+    from detection.edits import describe, sentence_edits
+
+    pairs = {r["id"]: (r["from_version"], r["to_version"]) for r in rows
+             if r["kind"] == "changed" and "text" in (r["fields"] or "").split(",") and r["from_version"]
+             and r["to_version"]}
+    hashes = store.version_hashes(v for pair in pairs.values() for v in pair)
+    texts = store.texts(hashes.values())
+    return {change: describe(sentence_edits(texts.get(hashes.get(old), ""), texts.get(hashes.get(new), "")), "zh")
+            for change, (old, new) in pairs.items()}
 
 
 @main.command()

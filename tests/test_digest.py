@@ -200,7 +200,7 @@ def test_changes_and_removals_belong_to_the_month_they_were_detected(
 
     now = build(config, "monthly", period_of("month", date.today()).key).stdout
     assert re.findall(r"^\d+\. (.*)$", now, re.MULTILINE) == ["关于开展干细胞临床研究机构备案工作的通知"]
-    assert "更新：正文（新增“和免疫细胞”；增5字、删0字）" in now
+    assert "更新：正文。在“支持开展干细胞”后新增“和免疫细胞”" in now
     assert "已撤下的政策" in now and "- 关于征集细胞治疗领域重大科技需求的通知 · 2023年11月20日" in now
     december = build(config, "monthly", "2023-12").stdout
     assert "支持开展干细胞和免疫细胞临床研究" in december and "更新" not in december  # its latest text, as new

@@ -7,7 +7,7 @@ from datetime import date
 
 import pytest
 
-from detection.diff import diff
+from detection.edits import sentence_edits
 from digest.chart import bar_chart, buckets
 from digest.period import PeriodError, parse_period
 from digest.regions import NATIONAL, OTHER, infer_region, region_label, region_order
@@ -120,10 +120,14 @@ def test_summary_of_nothing_is_empty() -> None:
     assert summarise("", CELLS.include) == "" and summarise("打印本页 关闭窗口", CELLS.include) == ""
 
 
-def test_change_line_names_the_parts_and_the_first_words() -> None:
-    changes = diff("支持开展干细胞临床研究。", "支持开展干细胞和免疫细胞临床研究。")
-    line = change_line(["text", "attachment"], changes, "zh-Hans")
-    assert line == "更新：正文、附件内容（新增“和免疫细胞”；增5字、删0字）"
+def test_change_line_names_the_parts_and_tells_each_edit_in_context() -> None:
+    edits = sentence_edits("支持开展干细胞临床研究。资助金额最高200万元。",
+                           "支持开展干细胞和免疫细胞临床研究。资助金额最高250万元。")
+    line = change_line(["text", "attachment"], edits, "zh-Hans")
+    assert line == ("更新：正文、附件内容。在“支持开展干细胞”后新增“和免疫细胞”；"
+                    "资助金额由“最高200万元”调整为“最高250万元”")
+    assert change_line(["text"], edits, "zh-Hans", marked=True) == (
+        "更新：正文。在“支持开展干细胞”后新增“<ins>和免疫细胞</ins>”；资助金额由“最高<del>200</del>万元”调整为“最高<ins>250</ins>万元”")
     assert change_line(["title"], None, "en") == "Updated: title"
 
 
