@@ -34,7 +34,7 @@ from archive.search import index_entries, index_script
 from digest.period import Period, period_of
 from digest.regions import region_label
 from digest.render import BUILTIN, environment
-from policywatch.config import Config
+from policywatch.config import Config, DigestSpec
 from policywatch.store import Store
 
 MANIFEST = ".policywatch-site.json"
@@ -307,23 +307,30 @@ def _digest_archive(
     before: dict[str, dict[str, Any]],
 ) -> dict[str, dict[str, Any]]:
     """Every configured digest for every period with something in it, as its HTML email, built when its inputs
-    moved; returns path → what the archive page lists (no file for a period the digest finds nothing in)."""
+    moved; returns path → what the archive page lists (no file for a period the digest finds nothing in). An
+    issue sent from an editor's draft is shown as that draft made it."""
     from digest.build import build_digest
     from digest.render import render
 
     issues = {}
     by_kind = {kind: _digest_inputs(kind, archive) for kind in {spec.period for spec in config.digests}}
+    drafts = store.stored_drafts()
     for spec in config.digests:
-        for period, inputs in by_kind[spec.period].items():
+        drafted = {p: [] for p in _drafted_periods(spec, drafts) if p not in by_kind[spec.period]}
+        periods = by_kind[spec.period] | drafted
+        for period, inputs in sorted(periods.items(), key=lambda pair: pair[0].start):
             path = f"digests/{source_file(spec.name)}/{period.key}.html"
+            draft = drafts.get((spec.name, period.key))
             fingerprint = _fingerprint([inputs, spec, [(t.name, t.include, t.exclude) for t in config.topics],
-                                        [(s.name, s.region) for s in config.sources]])
+                                        [(s.name, s.region) for s in config.sources], draft])
             old = before.get(path)
             if old and old["fingerprint"] == fingerprint and (not old["items"] + old["removed"]
                                                               or not site.wants(path, fingerprint)):
                 issues[path] = old  # known to be empty, or its page is up to date
                 continue
             digest = build_digest(config, store, spec, period)
+            if draft is not None:
+                digest = _drafted(config, store, spec, period, draft, digest)
             issues[path] = {"fingerprint": fingerprint, "digest": spec.name, "period": period.key,
                             "title": digest.title, "items": len(digest.items) + len(digest.more),
                             "removed": len(digest.removed)}
@@ -331,6 +338,32 @@ def _digest_archive(
                 site.wants(path, fingerprint)
                 site.write(path, render(digest, "html", config.templates))
     return issues
+
+
+def _drafted_periods(spec: DigestSpec, drafts: dict[tuple[str, str], str]) -> list[Period]:
+    """The periods of ``spec`` with an approved draft (one may list only items from outside the portals)."""
+    from digest.period import PeriodError, parse_period
+
+    periods = []
+    for digest, key in drafts:
+        try:
+            periods += [parse_period(key, spec.period)] if digest == spec.name else []
+        except PeriodError:  # a digest whose period kind changed since: its old issues are not this digest's
+            continue
+    return periods
+
+
+def _drafted(config: Config, store: Store, spec: DigestSpec, period: Period, text: str, automatic: Any) -> Any:
+    """The issue as its stored draft made it; the automatic one, if the draft no longer fits (config changed)."""
+    from digest.draft import DraftError, check_draft, draft_digest, parse_draft
+
+    name = f"the draft of {spec.name} {period.key}"
+    try:
+        draft = parse_draft(text, name)
+        documents = check_draft(draft, name, spec, period, store)
+        return draft_digest(config, store, spec, period, draft, documents, automatic)
+    except DraftError:
+        return automatic
 
 
 def _digest_inputs(kind: str, archive: _Archive) -> dict[Period, list]:

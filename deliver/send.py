@@ -46,7 +46,7 @@ from deliver.addresses import AddressError, header_address, parse_mailbox
 from deliver.message import CHART_CID, compose, message_id, unsubscribe_links
 from deliver.smtp import InDoubt, Mailer, NotSendable, PermanentFailure, SetupError, TemporaryFailure, one_line
 from deliver.tokens import make_token, secret_from
-from digest.build import build_digest
+from digest.build import Digest, build_digest
 from digest.period import Period
 from digest.render import chart_png, render
 from policywatch.config import LANGUAGES, Config, DigestSpec
@@ -147,10 +147,17 @@ def send_digest(
     config: Config, store: Store, spec: DigestSpec, period: Period, *, dry_run: bool = False,
     to: str | None = None, resend_in_doubt: bool = False, stop: threading.Event | None = None,
     on_event: Callable[[str, str], None] | None = None, now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    draft: str | None = None,
 ) -> SendReport:
-    """Deliver the issue to every subscriber who does not have it yet; see the module docstring."""
+    """Deliver the issue to every subscriber who does not have it yet; see the module docstring.
+
+    ``draft`` is the text of an editor's draft of the issue (digest.draft), already checked and approved: it is
+    stored with the issue, and everyone gets exactly that. Without one, a draft stored by an earlier send of the
+    issue is sent again, so a re-run or the service finishes the issue as approved.
+    """
     smtp = config.require_smtp()
     secret = _secret(config)
+    approved = _approved(config, store, spec, period, draft, dry_run)
     sender = parse_mailbox(smtp.sender)
     report = SendReport(spec.name, period.key)
     stop = stop or threading.Event()
@@ -170,9 +177,10 @@ def send_digest(
         report.would_send = [r.email for r in pending]
         return report
     issues: dict[DigestSpec, tuple[str, str, str, bytes | None] | str] = {}
-    for recipient in pending:  # one rendering per distinct view of the digest
+    shared = _rendered(config, approved) if approved is not None and pending else None
+    for recipient in pending:  # one rendering per distinct view of the digest; an approved draft is everyone's
         if recipient.problem is None and recipient.spec not in issues:
-            issues[recipient.spec] = _view_issue(config, store, spec, recipient.spec, period)
+            issues[recipient.spec] = shared or _view_issue(config, store, spec, recipient.spec, period)
 
     def message_for(recipient: Recipient, mid: str) -> EmailMessage:
         subject, text, html, chart = issues[recipient.spec]
@@ -344,9 +352,42 @@ def _view_issue(
         return f"their view of the digest cannot be rendered: {type(e).__name__}: {one_line(str(e))}"
 
 
+def _approved(
+    config: Config, store: Store, spec: DigestSpec, period: Period, text: str | None, dry_run: bool,
+) -> Digest | None:
+    """The issue an editor approved: ``text``, else the draft an earlier send stored with the issue; None for an
+    automatic issue. A new draft is stored before anything goes out, and is refused once someone has the issue as
+    it was before: every subscriber of one issue gets the same one."""
+    from digest.draft import DraftError, check_draft, draft_digest, parse_draft
+
+    stored = store.stored_draft(spec.name, period.key)
+    if text is not None and (stored is None or stored["text"] != text):
+        sent = sum(row["status"] == "sent" for row in store.deliveries(spec.name, period.key).values())
+        if sent:
+            before = f"another draft (approved {stored['sent_at']})" if stored else "the automatic digest"
+            raise SendError(f"{spec.name} {period.key} already went to {sent} subscriber(s) as {before}; "
+                            "run `digest send` without --draft to finish the issue as it went out")
+        if not dry_run:
+            store.save_draft(spec.name, period.key, text)
+    elif text is None:
+        if stored is None:
+            return None
+        text = stored["text"]
+    name = f"the draft of {spec.name} {period.key}"
+    try:
+        draft = parse_draft(text, name)
+        return draft_digest(config, store, spec, period, draft, check_draft(draft, name, spec, period, store))
+    except DraftError as e:
+        raise SendError(str(e)) from None
+
+
 def _issue(config: Config, store: Store, spec: DigestSpec, period: Period) -> tuple[str, str, str, bytes | None]:
     """(subject, text, HTML, chart PNG) of one view of the digest, with a placeholder unsubscribe link."""
-    digest = build_digest(config, store, spec, period)
+    return _rendered(config, build_digest(config, store, spec, period))
+
+
+def _rendered(config: Config, digest: Digest) -> tuple[str, str, str, bytes | None]:
+    """(subject, text, HTML, chart PNG) of a built digest, with a placeholder unsubscribe link."""
     text = render(digest, "text", config.templates, unsubscribe_url=_LINK)
     html = render(digest, "html", config.templates, unsubscribe_url=_LINK, chart_cid=CHART_CID)
     return digest.title, text, html, chart_png(digest)

@@ -83,6 +83,16 @@ class Digest:
     removed: tuple[Item, ...]
     text: dict[str, str]  # the labels of the digest's language (see digest.labels)
     more: tuple[Item, ...] = ()  # a busy period's items beyond MAX_ITEMS, in publish-date order: listed by title
+    # An editor's draft (digest.draft): the introduction and editor's note (Markdown), and the items picked for the
+    # numbered summary list (None: all of ``items``).
+    intro: str = ""
+    note: str = ""
+    top: tuple[Item, ...] | None = None
+
+    @property
+    def top_list(self) -> tuple[Item, ...]:
+        """The numbered summary list at the head of the digest."""
+        return self.items if self.top is None else self.top
 
 
 def build_digest(config: Config, store: Store, spec: DigestSpec, period: Period) -> Digest:

@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 
 import css_inline
 import jinja2
+from markdown_it import MarkdownIt
+from markupsafe import Markup
 
 from digest import labels
 from digest.build import Digest
@@ -47,6 +49,7 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
     )
     env.filters |= {"day": labels.format_date, "md": markdown_escape, "mdurl": markdown_url, "rfc3339": rfc3339,
                     "href": web_link}
+    env.filters |= {"prose": prose_html, "prose_md": prose_markdown}  # an editor's introduction and note
     return env
 
 
@@ -103,6 +106,24 @@ def web_link(url: str) -> str:
     """A scraped URL as a link target: http(s) only, so a page's ``javascript:`` or ``data:`` link never becomes
     one of ours; anything else links nowhere."""
     return url if urlsplit(url.strip()).scheme.lower() in ("http", "https") else "#"
+
+
+def prose_html(text: str) -> Markup:
+    """An editor's Markdown (a draft's introduction or note) as HTML. Raw HTML in it is shown as text and links
+    other than http(s) and mailto are not made: a draft file is edited by hand, and may be careless."""
+    return Markup(_prose_parser().render(text))
+
+
+def prose_markdown(text: str) -> str:
+    """An editor's Markdown as written, for the Markdown digest; raw HTML in it becomes entities, as elsewhere."""
+    return text.strip().replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+@lru_cache(maxsize=1)
+def _prose_parser() -> MarkdownIt:
+    parser = MarkdownIt("commonmark", {"html": False})
+    parser.validateLink = lambda url: urlsplit(url.strip()).scheme.lower() in ("http", "https", "mailto")
+    return parser
 
 
 def rfc3339(day: date) -> str:

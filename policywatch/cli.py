@@ -479,31 +479,90 @@ def digest_group() -> None:
 
 @digest_group.command("build")
 @common_options
-@click.option("--digest", "name", required=True, help="A [[digests]] name from the config.")
-@click.option("--period", help="Month (2023-12) or ISO week (2023-W50); default: the last complete one.")
+@click.option("--digest", "name", help="A [[digests]] name from the config (with --draft: the draft's).")
+@click.option("--period", help="Month (2023-12) or ISO week (2023-W50); default: the last complete one, or the "
+                               "draft's.")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="html", show_default=True)
 @click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+@click.option("--draft", "draft_path", type=click.Path(dir_okay=False),
+              help="Render this edited draft (from `digest draft`) instead of the automatic digest.")
+@click.option("--as-sent", is_flag=True, help="Render the issue as it was sent: its approved draft, if one was.")
 @click.pass_context
 def digest_build(
-    ctx: click.Context, name: str, period: str | None, fmt: str, out_path: str | None,
-    config_path: str | None, db_path: str | None,
+    ctx: click.Context, name: str | None, period: str | None, fmt: str, out_path: str | None,
+    draft_path: str | None, as_sent: bool, config_path: str | None, db_path: str | None,
 ) -> None:
-    """Render one digest for one period; the same state.db always gives the same bytes.
+    """Render one digest for one period; the same state.db (and draft) always gives the same bytes.
 
     Example: policywatch digest build --digest monthly --period 2023-12 --format md --out 2023-12.md
     """
     from digest.build import build_digest
+    from digest.draft import DraftError, check_draft, draft_digest, new_items, parse_draft
     from digest.render import render
+    from policywatch.cliutil import draft_issue, new_items_line
 
     config = load_config(ctx, config_path, db_path)
-    spec, chosen = digest_issue(config, name, period)
+    if draft_path and as_sent:
+        raise click.ClickException("--draft and --as-sent name two different issues: give one")
+    if draft_path:
+        spec, chosen, draft, _ = draft_issue(config, draft_path, name, period)
+    else:
+        spec, chosen = digest_issue(config, _required_digest(name), period)
     with Store(config.db, read_only=True) as store:
-        document = render(build_digest(config, store, spec, chosen), fmt, config.templates)
+        automatic = build_digest(config, store, spec, chosen)
+        try:
+            if as_sent and (stored := store.stored_draft(spec.name, chosen.key)) is not None:
+                draft_path = f"the draft of {spec.name} {chosen.key}"
+                draft = parse_draft(stored["text"], draft_path)
+            digest = automatic if not draft_path else draft_digest(
+                config, store, spec, chosen, draft, check_draft(draft, draft_path, spec, chosen, store), automatic)
+        except DraftError as e:
+            raise click.ClickException(str(e)) from None
+        document = render(digest, fmt, config.templates)
+    if draft_path and not as_sent and (new := new_items(draft, automatic)):
+        err.print(f"note: {safe(new_items_line(new))} (not in this rendering)")
     if out_path:
         Path(out_path).write_text(document, encoding="utf-8")
         err.print(f"wrote {safe(out_path)}")
     else:
         click.echo(document, nl=False)
+
+
+@digest_group.command("draft")
+@common_options
+@click.option("--digest", "name", required=True, help="A [[digests]] name from the config.")
+@click.option("--period", help="Month (2023-12) or ISO week (2023-W50); default: the last complete one.")
+@click.option("--out", "out_path", type=click.Path(dir_okay=False), help="Write to this file instead of stdout.")
+@click.pass_context
+def digest_draft(
+    ctx: click.Context, name: str, period: str | None, out_path: str | None, config_path: str | None,
+    db_path: str | None,
+) -> None:
+    """Write the digest of one period as an editable draft: Markdown with the items in YAML front matter.
+
+    Edit it (reorder, drop, rewrite, pick the summary list, add outside items, an introduction and an editor's
+    note), then render it with `digest build --draft FILE` and send it with `digest send --draft FILE`.
+
+    Example: policywatch digest draft --digest monthly --period 2023-12 --out 2023-12.draft.md
+    """
+    from digest.build import build_digest
+    from digest.draft import draft_of, dump_draft
+
+    config = load_config(ctx, config_path, db_path)
+    spec, chosen = digest_issue(config, name, period)
+    with Store(config.db, read_only=True) as store:
+        text = dump_draft(draft_of(build_digest(config, store, spec, chosen)))
+    if out_path:
+        Path(out_path).write_text(text, encoding="utf-8")
+        err.print(f"wrote {safe(out_path)}")
+    else:
+        click.echo(text, nl=False)
+
+
+def _required_digest(name: str | None) -> str:
+    if not name:
+        raise click.ClickException("--digest NAME is required (or --draft FILE, which names its digest)")
+    return name
 
 
 @main.command()

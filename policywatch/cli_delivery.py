@@ -5,14 +5,19 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.table import Table
 from rich.text import Text
 
 from policywatch import config as config_module
-from policywatch.cliutil import common_options, digest_issue, err, load_config, out, safe
+from policywatch.cliutil import common_options, digest_issue, draft_issue, err, load_config, new_items_line, out, safe
 from policywatch.store import Store
+
+if TYPE_CHECKING:
+    from digest.draft import Draft
+    from digest.period import Period
 
 
 @click.group()
@@ -160,21 +165,30 @@ def unsubscribe(ctx: click.Context, token: str, config_path: str | None, db_path
 
 @click.command("send")
 @common_options
-@click.option("--digest", "name", required=True, help="A [[digests]] name from the config.")
-@click.option("--period", help="Month (2023-12) or ISO week (2023-W50); default: the last complete one.")
+@click.option("--digest", "name", help="A [[digests]] name from the config (with --draft: the draft's).")
+@click.option("--period", help="Month (2023-12) or ISO week (2023-W50); default: the last complete one, or the "
+                               "draft's.")
+@click.option("--draft", "draft_path", type=click.Path(dir_okay=False),
+              help="Send this edited draft (from `digest draft`) to everyone, and keep it with the issue.")
+@click.option("--include-new", is_flag=True, help="With --draft: append items that arrived since it was written.")
+@click.option("--as-drafted", is_flag=True, help="With --draft: send it as it is, without items that arrived since.")
 @click.option("--dry-run", is_flag=True, help="Render, and list who would receive it; send and record nothing.")
 @click.option("--to", help="Only this subscriber.")
 @click.option("--resend-in-doubt", is_flag=True,
               help="Also send to subscribers whose earlier send was cut off after the handover.")
 @click.pass_context
 def digest_send(
-    ctx: click.Context, name: str, period: str | None, dry_run: bool, to: str | None, resend_in_doubt: bool,
-    config_path: str | None, db_path: str | None,
+    ctx: click.Context, name: str | None, period: str | None, draft_path: str | None, include_new: bool,
+    as_drafted: bool, dry_run: bool, to: str | None, resend_in_doubt: bool, config_path: str | None,
+    db_path: str | None,
 ) -> None:
     """Mail one digest issue to every subscriber who does not have it yet; safe to run again at any time.
 
     Exits 1 when someone is left to try again (deferred after retries, in doubt, not sendable yet) or when the
     mail server refused the run (then nobody is marked bouncing; see README, Mail).
+
+    With --draft, items that arrived after the draft was written stop the send (exit 1) unless --include-new or
+    --as-drafted says what to do with them. An issue whose draft was sent once is finished with that draft.
 
     Example: policywatch digest send --digest monthly --period 2023-12
     """
@@ -183,7 +197,16 @@ def digest_send(
     from deliver.send import SendError, send_digest
 
     config = load_config(ctx, config_path, db_path)
-    spec, chosen = digest_issue(config, name, period)
+    if (include_new or as_drafted) and not draft_path:
+        raise click.ClickException("--include-new and --as-drafted go with --draft FILE")
+    if include_new and as_drafted:
+        raise click.ClickException("--include-new and --as-drafted contradict each other: give one")
+    if draft_path:
+        spec, chosen, draft, text = draft_issue(config, draft_path, name, period)
+    elif name:
+        spec, chosen, text = *digest_issue(config, name, period), None
+    else:
+        raise click.ClickException("--digest NAME is required (or --draft FILE, which names its digest)")
     try:
         config.require_smtp()
     except config_module.ConfigError as e:
@@ -192,9 +215,11 @@ def digest_send(
         err.print(f"  {_printable(email)}: {_printable(outcome)}", markup=False, soft_wrap=True)
 
     with Store(config.db) as store:
+        if draft_path:
+            text = _approved_text(config, store, spec, chosen, draft, draft_path, text, include_new, as_drafted)
         try:
             report = send_digest(config, store, spec, chosen, dry_run=dry_run, to=to, resend_in_doubt=resend_in_doubt,
-                                 on_event=progress)
+                                 on_event=progress, draft=text)
         except SendError as e:
             raise click.ClickException(str(e)) from None
     heading = f"{spec.name} {chosen.key}"
@@ -226,6 +251,29 @@ def digest_send(
         raise click.ClickException(report.server_problem)
     if not report.complete:
         sys.exit(1)
+
+
+def _approved_text(
+    config: config_module.Config, store: Store, spec: config_module.DigestSpec, period: Period, draft: Draft,
+    path: str, text: str, include_new: bool, as_drafted: bool,
+) -> str:
+    """The draft text to send: as the editor wrote it, or with the items that arrived since appended; items that
+    arrived since and no word on them stop the send with one line."""
+    from digest.build import build_digest
+    from digest.draft import DraftError, check_draft, dump_draft, new_items, with_new_items
+
+    try:
+        check_draft(draft, path, spec, period, store)
+    except DraftError as e:
+        raise click.ClickException(str(e)) from None
+    new = new_items(draft, build_digest(config, store, spec, period))
+    if not new or as_drafted:
+        return text
+    if not include_new:
+        raise click.ClickException(f"{new_items_line(new)}; --include-new appends them, --as-drafted sends the "
+                                   "draft without them")
+    err.print(f"appending {len(new)} new item(s) to the draft", markup=False)
+    return dump_draft(with_new_items(draft, new))
 
 
 def _printable(text: str) -> str:

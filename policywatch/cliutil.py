@@ -8,6 +8,7 @@ import sqlite3
 import sys
 from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -21,6 +22,7 @@ from policywatch.normalize import clean_text
 from policywatch.store import StoreError, missing_db_message
 
 if TYPE_CHECKING:
+    from digest.draft import Draft
     from digest.period import Period
     from policywatch.config import DigestSpec
 
@@ -123,3 +125,28 @@ def require_db(config: Config) -> None:
     """The one-line error of commands that read state.db, before one exists (opening it would create it)."""
     if not config.db_exists():
         raise click.ClickException(missing_db_message(config.db_label))
+
+
+def draft_issue(
+    config: Config, path: str, name: str | None, period: str | None,
+) -> tuple[DigestSpec, Period, Draft, str]:
+    """The digest, period, draft and its text that ``--draft FILE`` names: --digest and --period default to the
+    draft's own; the file's problems are one line (see digest.draft)."""
+    from digest.draft import DraftError, parse_draft
+
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise click.ClickException(f"{path}: not UTF-8 text") from None
+    try:
+        draft = parse_draft(text, path)
+    except DraftError as e:
+        raise click.ClickException(str(e)) from None
+    spec, chosen = digest_issue(config, name or draft.digest, period or draft.period)
+    return spec, chosen, draft, text
+
+
+def new_items_line(items: list[Any]) -> str:
+    """The one line on items that arrived after a draft was written: how many, and their titles."""
+    titles = "; ".join(f"“{printable(item.title)}”" for item in items)
+    return f"{len(items)} new item(s) since the draft was written: {titles}"

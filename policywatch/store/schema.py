@@ -178,3 +178,11 @@ def m008_likeness_v2(db: sqlite_utils.Database) -> None:
 def m009_fetch_warnings(db: sqlite_utils.Database) -> None:
     # What extraction could not do as configured (a [sources.detail] selector that matched nothing), per fetch.
     db["fetches"].add_column("warning", str)
+
+
+@migrations()
+def m010_digest_drafts(db: sqlite_utils.Database) -> None:
+    # An issue an editor approved (`digest send --draft`): the draft's text as sent, so the issue can be rendered
+    # again exactly as subscribers got it; one per (digest, period).
+    db["digest_drafts"].create({"digest": str, "period": str, "text": str, "sent_at": str},
+                               pk=("digest", "period"), not_null={"text", "sent_at"})

@@ -1,4 +1,5 @@
-"""Mail's tables: ``subscribers``, their ``subscriptions`` to digests, and ``deliveries``, the send log.
+"""Mail's tables: ``subscribers``, their ``subscriptions`` to digests, ``deliveries``, the send log, and
+``digest_drafts``, the issues an editor approved before they were sent.
 
 The send log is written one row per transaction as each message goes out, so a send that dies part-way leaves a
 log that says exactly who got the issue; a bounce marks its subscriber in that same transaction.
@@ -148,3 +149,24 @@ class Subscribers(Rows):
                 self.db.execute(
                     "UPDATE subscribers SET status = 'bouncing', status_reason = ?, updated_at = ? WHERE id = ?",
                     [error, now_iso(), subscriber_id])
+
+    # -- approved drafts ------------------------------------------------------
+
+    def stored_draft(self, digest: str, period: str) -> dict[str, Any] | None:
+        """The draft an editor approved for one issue (``text``, ``sent_at``), or None: the issue is automatic."""
+        sql = "SELECT * FROM digest_drafts WHERE digest = ? AND period = ?"
+        return next(iter(self.db.query(sql, [digest, period])), None)
+
+    def stored_drafts(self) -> dict[tuple[str, str], str]:
+        """Every approved draft's text, by (digest, period): the issues the archive shows as they were sent."""
+        return {(row["digest"], row["period"]): row["text"]
+                for row in self.db.query("SELECT digest, period, text FROM digest_drafts")}
+
+    def save_draft(self, digest: str, period: str, text: str) -> None:
+        """Keep the approved draft of an issue as it goes out; the same text again keeps its first send time."""
+        with self.transaction():
+            self.db.execute(
+                """INSERT INTO digest_drafts (digest, period, text, sent_at) VALUES (?, ?, ?, ?)
+                   ON CONFLICT (digest, period) DO UPDATE SET text = excluded.text, sent_at = excluded.sent_at
+                   WHERE digest_drafts.text != excluded.text""",
+                [digest, period, text, now_iso()])
