@@ -318,7 +318,7 @@ def _digest_archive(
     for spec in config.digests:
         drafted = {p: [] for p in _drafted_periods(spec, drafts) if p not in by_kind[spec.period]}
         periods = by_kind[spec.period] | drafted
-        for period, inputs in sorted(periods.items(), key=lambda pair: pair[0].start):
+        for period, inputs in periods.items():
             path = f"digests/{source_file(spec.name)}/{period.key}.html"
             draft = drafts.get((spec.name, period.key))
             fingerprint = _fingerprint([inputs, spec, [(t.name, t.include, t.exclude) for t in config.topics],

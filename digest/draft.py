@@ -113,9 +113,18 @@ def dump_draft(draft: Draft) -> str:
         data["more"] = list(draft.more)
     if draft.removed:
         data["removed"] = list(draft.removed)
-    front = yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=100_000, default_flow_style=None)
+    front = yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=100_000,
+                      default_flow_style=None)
     body = _BODY.format(intro=f"{draft.intro}\n" if draft.intro else "", note=f"{draft.note}\n" if draft.note else "")
     return f"---\n{_GUIDE}{front}---\n{body}"
+
+
+class _Dumper(yaml.SafeDumper):
+    """YAML as an editor writes it: a value used twice (one date object for two items) is written out twice, never
+    as an &anchor and *alias, which a draft may not hold (see _load_yaml)."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
 
 
 def _item_data(item: DraftItem) -> dict[str, Any]:
