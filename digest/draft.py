@@ -107,14 +107,12 @@ def draft_of(digest: Digest) -> Draft:
 
 def dump_draft(draft: Draft) -> str:
     """The draft's file text: YAML front matter between ``---`` lines, then the introduction and note."""
-    data: dict[str, Any] = {"digest": draft.digest, "period": draft.period, "known": list(draft.known),
-                            "items": [_item_data(i) for i in draft.items]}
-    if draft.more:
-        data["more"] = list(draft.more)
-    if draft.removed:
-        data["removed"] = list(draft.removed)
-    front = yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=100_000,
-                      default_flow_style=None)
+    lists = {key: list(getattr(draft, key)) for key in ("more", "removed") if getattr(draft, key)}
+    front = "".join((
+        _yaml({"digest": draft.digest, "period": draft.period, "known": list(draft.known)}, flow=None),
+        _yaml({"items": [_item_data(i) for i in draft.items]}, flow=False),  # one field a line, as editors read
+        _yaml(lists, flow=None) if lists else "",  # lists of ids on one line
+    ))
     body = _BODY.format(intro=f"{draft.intro}\n" if draft.intro else "", note=f"{draft.note}\n" if draft.note else "")
     return f"---\n{_GUIDE}{front}---\n{body}"
 
@@ -125,6 +123,11 @@ class _Dumper(yaml.SafeDumper):
 
     def ignore_aliases(self, data: Any) -> bool:
         return True
+
+
+def _yaml(data: dict[str, Any], flow: bool | None) -> str:
+    return yaml.dump(data, Dumper=_Dumper, allow_unicode=True, sort_keys=False, width=100_000,
+                     default_flow_style=flow)
 
 
 def _item_data(item: DraftItem) -> dict[str, Any]:

@@ -235,3 +235,12 @@ def test_a_draft_that_is_no_draft_is_one_line(crawled, tmp_path, text, message):
     path.write_text(text.replace("{front}", "---\n" + yaml.dump(front, Dumper=Dumper, allow_unicode=True)), "utf-8")
     result = build(config, "--draft", str(path), "--digest", "monthly", "--period", "2023-12", check=False)
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and message in result.stderr
+
+
+def test_an_unedited_draft_renders_the_automatic_digest_byte_for_byte(crawled, tmp_path):
+    config, front, body = crawled
+    path = tmp_path / "draft.md"
+    path.write_text(join(front, body), encoding="utf-8")
+    for fmt in ("html", "text", "md", "atom"):
+        automatic = build(config, "--digest", "monthly", "--period", "2023-12", "--format", fmt).stdout
+        assert build(config, "--draft", str(path), "--format", fmt).stdout == automatic
