@@ -5,7 +5,8 @@ for a past month can be built at any time. A substantive change to an older poli
 which it was detected, as do removals. Reposts of one policy collapse to one item that lists the others as
 "also reported by". A busy period writes up its MAX_ITEMS most relevant items, as an editor would, and lists the
 others by title with their links. Everything is worked out in Simplified Chinese and converted at the end for
-zh-Hant.
+zh-Hant. In the "by-region" layout the numbered summary list follows the sections, so its numbers run down
+the digest as a reader scrolls it.
 """
 
 from __future__ import annotations
@@ -16,11 +17,12 @@ from datetime import date
 
 from detection.edits import sentence_edits
 from digest import labels
+from digest.issuers import display_issuer
 from digest.period import Period
 from digest.regions import NATIONAL, document_region, region_label, region_order
 from digest.summary import change_line, summarise
 from digest.topics import relevance, topic_terms
-from policywatch.config import Config, DigestSpec
+from policywatch.config import Config, DigestSpec, Topic
 from policywatch.hanzi import simplified, traditional
 from policywatch.model import METADATA_TABLE
 from policywatch.store import Store
@@ -78,7 +80,7 @@ class Digest:
     title: str
     issued: date  # the day after the period: when a hand-edited roundup would appear
     topics: tuple[str, ...]  # the topics' titles
-    items: tuple[Item, ...]  # new and changed, in publish-date order: the numbered summary list
+    items: tuple[Item, ...]  # new and changed, in the sections' order: the numbered summary list
     sections: tuple[Section, ...]
     removed: tuple[Item, ...]
     text: dict[str, str]  # the labels of the digest's language (see digest.labels)
@@ -95,7 +97,7 @@ def build_digest(config: Config, store: Store, spec: DigestSpec, period: Period)
     rows = {row["id"]: (row, kind) for kind, found in (("new", published), ("changed", changed.values()))
             for row in found}
     texts = _Texts(store)
-    texts.load(row["text_hash"] for row, _ in rows.values())
+    texts.load([*(row["text_hash"] for row, _ in rows.values()), *(row["text_hash"] for row in removed)])
     candidates: list[Item] = []
     for row, kind in rows.values():
         title, text = simplified(row["title"] or ""), texts.get(row["text_hash"])
@@ -112,16 +114,31 @@ def build_digest(config: Config, store: Store, spec: DigestSpec, period: Period)
                         change=lines[i.document_id][0] if i.document_id in lines else None,
                         change_marked=lines[i.document_id][1] if i.document_id in lines else None)
                 for i in featured]
-    gone = [_item(row, "removed", simplified(row["title"] or ""), "", config) for row in removed]
-    gone = [g for g in gone if not spec.regions or _in_regions(g.region, spec.regions)]
+    gone = _removed(removed, texts, topics, spec, config)
     convert = traditional if spec.language == "zh-Hant" else _same
     items = [_converted(i, convert) for i in sorted(featured, key=_order)]
+    sections = _sections(items, spec, convert)
     return Digest(
         spec=spec, period=period, title=labels.title(spec.language, period), issued=period.end,
-        topics=tuple(convert(t.title) for t in topics), items=tuple(items), sections=_sections(items, spec, convert),
+        topics=tuple(convert(t.title) for t in topics), items=tuple(i for s in sections for i in s.items),
+        sections=sections,
         removed=tuple(_converted(g, convert) for g in sorted(gone, key=_order)),
         text=labels.for_language(spec.language), more=tuple(_converted(i, convert) for i in sorted(more, key=_order)),
     )
+
+
+def _removed(rows: list[dict], texts: _Texts, topics: list[Topic], spec: DigestSpec, config: Config) -> list[Item]:
+    """The removed policies a subscriber of this digest would have been sent: on its topics (judged on their last
+    text, as new and changed items are) and in its regions."""
+    gone = []
+    for row in rows:
+        title, text = simplified(row["title"] or ""), texts.get(row["text_hash"])
+        if max(relevance(topic, title, text) for topic in topics) < spec.min_score:
+            continue
+        item = _item(row, "removed", title, text, config)
+        if not spec.regions or _in_regions(item.region, spec.regions):
+            gone.append(item)
+    return gone
 
 
 def _featured(items: list[Item]) -> tuple[list[Item], list[Item]]:
@@ -179,6 +196,7 @@ def _item(row: dict, kind: str, title: str, text: str, config: Config, score: fl
     """The item of one row, without its summary and change line (only items written up in full get those)."""
     authority = simplified(row["authority"] or "")
     region = document_region(config.region_of(row["source"]), authority, title, text)
+    authority = display_issuer(authority, row["url"], config.authority_of(row["source"]))
     seen = (row["detected_at"] if kind != "new" and "detected_at" in row else row["first_seen"])[:10]
     return Item(
         document_id=row["id"], kind=kind, title=title, url=row["url"],

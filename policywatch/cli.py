@@ -29,15 +29,16 @@ if TYPE_CHECKING:
     from policywatch.config import Config
 
 def _region(config: Config, doc: dict[str, Any]) -> str | None:
-    """The source's configured region, else the one the document names (see digest.regions)."""
-    from digest.regions import infer_region
+    """The region digests file the document under (see digest.regions); None when its source is no longer
+    configured."""
+    from digest.regions import document_region
     from policywatch.hanzi import simplified
 
     region = config.region_of(doc["source"])
-    if region == "":
-        return infer_region(simplified(doc["authority"] or ""), simplified(doc["title"] or ""),
-                            simplified(doc.get("text", "")))
-    return region
+    if region is None:
+        return None
+    return document_region(region, simplified(doc["authority"] or ""), simplified(doc["title"] or ""),
+                           simplified(doc.get("text", "")))
 
 
 def _document(store: Store, url_or_id: str, config: Config) -> dict[str, Any]:

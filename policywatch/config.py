@@ -274,6 +274,11 @@ class Config:
         source = self._by_name.get(name)
         return source.region if source else None
 
+    def authority_of(self, name: str) -> str | None:
+        """A source's configured issuing body; None for a source no longer configured."""
+        source = self._by_name.get(name)
+        return source.authority if source else None
+
     @functools.cached_property
     def _by_name(self) -> dict[str, Source]:
         """Sources by name, built once: a digest asks for every item's region, a crawl for every source."""

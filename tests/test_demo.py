@@ -203,6 +203,10 @@ def test_regional_digest_puts_national_first(demo) -> None:
     *_, workdir = demo
     text = (workdir / "digest-regional-2023-12.txt").read_text(encoding="utf-8")
     headings = re.findall(r"^== (.*) ==$", text, re.MULTILINE)
-    assert headings == ["国家层面", "吉林省", "上海市", "浙江省", "其他"]
+    assert headings == ["国家层面", "吉林省", "上海市", "浙江省", "广东省", "其他"]
     national = text.split("== 国家层面 ==")[1].split("== 吉林省 ==")[0]
-    assert "商务部关于支持横琴粤澳深度合作区放宽市场准入特别措施的意见" in national and "CDE发布" in national
+    assert "CDE发布" in national and "来源：国家卫生健康委 科技教育司 国卫办科教函〔2023〕437号\n" in national
+    guangdong = text.split("== 广东省 ==")[1].split("== 其他 ==")[0]  # 国家发改委's measure for 横琴
+    assert "商务部关于支持横琴粤澳深度合作区放宽市场准入特别措施的意见" in guangdong
+    headed = re.findall(r"^►►► \S+ (.*)$", text, re.MULTILINE)
+    assert re.findall(r"^\d+\. (.*)$", text, re.MULTILINE) == headed  # numbered down the sections

@@ -99,6 +99,7 @@ def test_by_region_groups_the_items_of_seed_000_like_the_seed(db_target, tmp_pat
     run_crawl(config)
 
     grouped: dict[str, list[str]] = {}
+    numbered: dict[int, list[str]] = {}
     for month in range(1, 7):
         text = build(config, "regional", f"2021-{month:02d}").stdout
         heading = None
@@ -107,10 +108,17 @@ def test_by_region_groups_the_items_of_seed_000_like_the_seed(db_target, tmp_pat
                 heading = simplified(line.strip("= "))
             elif line.startswith("►►► "):
                 grouped.setdefault(heading, []).append(bare(line.split(" ", 2)[2]))
+        # The numbered list runs down the sections; each item's date heads it, and its source line has none.
+        numbered[month] = [bare(t) for t in re.findall(r"^\d+\. (.*)$", text, re.MULTILINE)]
+        assert numbered[month] == [bare(t) for t in re.findall(r"^►►► \S+ (.*)$", text, re.MULTILINE)]
+        assert re.findall(r"^►►► \d{4}年\d{1,2}月\d{1,2}日 ", text, re.MULTILINE) and "\n來源：20" not in text
     expected: dict[str, list[str]] = {}
     for (region, _, _), (title, _, _) in zip(entries, pages, strict=True):
         expected.setdefault(simplified(region), []).append(bare(title))
     assert {k: sorted(v) for k, v in grouped.items()} == {k: sorted(v) for k, v in expected.items()}
+    # March as the seed lists it: 北京 (18th), 广东 (12th), 云南 (11th), by region and not by date.
+    march = [bare(title) for (_, day, _), (title, _, _) in zip(entries, pages, strict=True) if "年 3 月" in day]
+    assert numbered[3] == march and len(march) == 3
     june = build(config, "regional", "2021-06").stdout
     assert june.startswith("政策彙總 | 6月份行業政策及動態彙總\n") and "2021年6月8日" in june
 
