@@ -6,7 +6,8 @@ or whose file is gone, writes a file only when its bytes differ, and deletes pag
 crawl that changed one policy, that means its page, its source's page, and the index and its data.
 
 Layout: index.html (recent changes, filters, search), documents/<id>.html, sources.html and sources/<name>.html,
-digests.html and digests/<digest>/<period>.html, chart.html, and assets/ (stylesheet, script, the index data).
+digests.html and digests/<digest>/<period>.html (its Atom feed beside it, <period>.atom), chart.html, and assets/
+(stylesheet, script, the index data).
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from typing import Any
 import jinja2
 
 from archive import pages
-from archive.chart import policy_chart
+from archive.chart import NARROW, policy_chart, region_colours
 from archive.facts import FactFinder, Facts
 from archive.search import index_entries, index_script
 from digest.period import Period, period_of
@@ -121,6 +122,7 @@ def _build(config: Config, store: Store, out: Path, full: bool) -> SiteReport:
     site.write("sources.html", _render(env, "site/sources.html.j2", "", sources=archive.sources))
     site.write("digests.html", _render(env, "site/digests.html.j2", "", specs=config.digests, digests=digests))
     site.write("chart.html", _render(env, "site/chart.html.j2", "", chart=policy_chart(dated), undated=undated,
+                                     narrow=policy_chart(dated, NARROW, region_colours(dated)),
                                      region_label=region_label))
     site.write("assets/data.js", index_script(archive.documents, archive.facts, entries, archive.source_titles,
                                               config.topics))
@@ -306,8 +308,9 @@ def _digest_archive(
     config: Config, store: Store, env: jinja2.Environment, archive: _Archive, site: _Writer,
     before: dict[str, dict[str, Any]],
 ) -> dict[str, dict[str, Any]]:
-    """Every configured digest for every period with something in it, as its HTML email, built when its inputs
-    moved; returns path → what the archive page lists (no file for a period the digest finds nothing in)."""
+    """Every configured digest for every period with something in it, as its HTML email and its Atom feed, built
+    when its inputs moved; returns path → what the archive page lists (no file for a period the digest finds
+    nothing in)."""
     from digest.build import build_digest
     from digest.render import render
 
@@ -315,13 +318,13 @@ def _digest_archive(
     by_kind = {kind: _digest_inputs(kind, archive) for kind in {spec.period for spec in config.digests}}
     for spec in config.digests:
         for period, inputs in by_kind[spec.period].items():
-            path = f"digests/{source_file(spec.name)}/{period.key}.html"
+            path, feed = issue_path(spec.name, period.key), issue_path(spec.name, period.key, ".atom")
             fingerprint = _fingerprint([inputs, spec, [(t.name, t.include, t.exclude) for t in config.topics],
-                                        [(s.name, s.region) for s in config.sources]])
+                                        [(s.name, s.region) for s in config.sources], config.site_url])
             old = before.get(path)
-            if old and old["fingerprint"] == fingerprint and (not old["items"] + old["removed"]
-                                                              or not site.wants(path, fingerprint)):
-                issues[path] = old  # known to be empty, or its page is up to date
+            if old and old["fingerprint"] == fingerprint and (
+                    not old["items"] + old["removed"] or not any([site.wants(p, fingerprint) for p in (path, feed)])):
+                issues[path] = old  # known to be empty, or its page and feed (both kept, so both asked) are up to date
                 continue
             digest = build_digest(config, store, spec, period)
             issues[path] = {"fingerprint": fingerprint, "digest": spec.name, "period": period.key,
@@ -330,7 +333,22 @@ def _digest_archive(
             if digest.items or digest.more or digest.removed:
                 site.wants(path, fingerprint)
                 site.write(path, render(digest, "html", config.templates))
+                site.wants(feed, fingerprint)
+                site.write(feed, render(digest, "atom", config.templates,
+                                        feed_url=feed_url(config, spec.name, period.key) or f"{period.key}.atom"))
     return issues
+
+
+def issue_path(digest: str, period: str, suffix: str = ".html") -> str:
+    """Where the site keeps one issue of a digest (``digests/monthly/2023-12.html``), and its Atom feed beside it
+    (``suffix`` ".atom")."""
+    return f"digests/{source_file(digest)}/{period}{suffix}"
+
+
+def feed_url(config: Config, digest: str, period: str) -> str | None:
+    """The public address of an issue's Atom feed on the archive site, when ``site_url`` in config.toml says
+    where the site is published; else None."""
+    return config.site_url + issue_path(digest, period, ".atom") if config.site_url else None
 
 
 def _digest_inputs(kind: str, archive: _Archive) -> dict[Period, list]:
@@ -364,7 +382,8 @@ def _plain(value: Any) -> Any:
 
 def _code_key(env: jinja2.Environment, templates: Path | None) -> str:
     """A fingerprint of the code and templates pages are drawn with."""
-    names = sorted(n for n in env.list_templates() if n.startswith("site/") or n == "digest.html.j2")
+    names = sorted(n for n in env.list_templates()
+                   if n.startswith("site/") or n in ("digest.html.j2", "digest.atom.j2"))
     sources = [env.loader.get_source(env, n)[0] for n in names] + [p.read_text(encoding="utf-8") for p in _CODE]
     return _fingerprint([str(templates or BUILTIN), sources])
 

@@ -20,7 +20,8 @@ import jinja2
 
 from digest import labels
 from digest.build import Digest
-from digest.chart import bar_chart, buckets
+from digest.chart import WIDTH as CHART_WIDTH
+from digest.chart import bar_chart, buckets, caption
 from policywatch.normalize import clean_text
 
 # Installed beside this package (see pyproject.toml), as it sits beside it in the source tree.
@@ -52,25 +53,28 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
 
 def render(
     digest: Digest, fmt: str, templates: Path | None = None, unsubscribe_url: str | None = None,
-    chart_cid: str | None = None,
+    chart_cid: str | None = None, feed_url: str | None = None,
 ) -> str:
     """The digest in one format: "html", "text", "md" or "atom".
 
     The HTML chart is a data: URI, or with ``chart_cid`` a ``cid:`` reference to the
-    :func:`chart_png` image attached beside it (as email clients want it).
+    :func:`chart_png` image attached beside it (as email clients want it). ``feed_url`` is where the Atom
+    feed itself is published (absolute, or relative to the feed's own location), for its ``rel="self"`` link.
     """
     template = environment(templates).get_template(TEMPLATES[fmt])
     context = {
         "digest": digest, "text": digest.text, "lang": digest.spec.language,
         "summary_heading": labels.summary_heading(digest.spec.language, digest.period),
-        "unsubscribe_url": unsubscribe_url, "chart": None, "chart_alt": "",
+        "unsubscribe_url": unsubscribe_url, "chart": None, "chart_alt": "", "chart_caption": "",
+        "chart_width": CHART_WIDTH, "feed_url": feed_url,
     }
     png = chart_png(digest) if fmt == "html" else None
     if png is not None:
         uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
         context["chart"] = f"cid:{chart_cid}" if chart_cid else uri
-        context["chart_alt"] = f"{digest.text['chart']}: " + ", ".join(
-            f"{label} {n}" for label, n in _series(digest))
+        series = _series(digest)
+        context["chart_alt"] = f"{digest.text['chart']}: " + ", ".join(f"{label} {n}" for label, n in series)
+        context["chart_caption"] = caption(series, digest.period, digest.spec.language)
     # Text stored before crawls cleaned it may hold control characters: none may reach a mail or a feed, where
     # one makes the whole Atom document invalid XML.
     output = clean_text(template.render(context))

@@ -499,12 +499,23 @@ def digest_build(
     config = load_config(ctx, config_path, db_path)
     spec, chosen = digest_issue(config, name, period)
     with Store(config.db, read_only=True) as store:
-        document = render(build_digest(config, store, spec, chosen), fmt, config.templates)
+        document = render(build_digest(config, store, spec, chosen), fmt, config.templates,
+                          feed_url=_feed_url(config, spec.name, chosen.key, out_path) if fmt == "atom" else None)
     if out_path:
         Path(out_path).write_text(document, encoding="utf-8")
         err.print(f"wrote {safe(out_path)}")
     else:
         click.echo(document, nl=False)
+
+
+def _feed_url(config: Config, digest: str, period: str, out_path: str | None) -> str | None:
+    """An Atom feed's own address: on the archive site when ``site_url`` says where that is published, else the
+    name of the file it is written to (a reference relative to wherever that file is served); unknown on stdout."""
+    from urllib.parse import quote
+
+    from archive.build import feed_url
+
+    return feed_url(config, digest, period) or (quote(Path(out_path).name) if out_path else None)
 
 
 @main.command()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import re
 import subprocess
 import xml.etree.ElementTree as ET
@@ -223,8 +225,32 @@ def test_unknown_digest_and_bad_period_are_one_line_errors(tmp_path, portal, wri
         assert len(result.stderr.strip().splitlines()) == 1
 
 
+# The chart as the page shows it: its width on screen, the PNG's own width, and the caption under it.
+CHART = """(() => {
+  const img = document.querySelector('img.chart'), caption = document.querySelector('.chart-caption');
+  return {shown: img.getBoundingClientRect().width, natural: img.naturalWidth, caption: caption.textContent,
+          captionPx: parseFloat(getComputedStyle(caption).fontSize),
+          under: caption.getBoundingClientRect().top >= img.getBoundingClientRect().bottom};
+})()"""
+
+
+def axis_label_height(png: bytes) -> int:
+    """How tall the chart's axis labels are in the PNG's pixels: the rows their grey text covers under the axis
+    (the one grey line drawn the whole width across)."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGBA")
+    width, height = image.size
+    pixels = image.load()
+    grey = [sum(1 for x in range(width) if pixels[x, y][3] and len(set(pixels[x, y][:3])) == 1) for y in range(height)]
+    axis = max(y for y in range(height) if grey[y] > 0.9 * width)
+    inked = [y for y in range(axis + 1, height) if grey[y]]
+    return max(inked) - min(inked) + 1
+
+
 def test_html_email_fits_a_phone_and_a_desktop(tmp_path, portal, write_config, run_crawl):
-    """Opened in headless Chromium at 375 and 1200 px: nothing sticks out sideways; every link is absolute."""
+    """Opened in headless Chromium at 375 and 1200 px: nothing sticks out sideways; every link is absolute; the
+    chart's labels are as tall on screen as 11 px text (or taller), with a caption saying what it counts."""
     require_chromium()
     long_title = "关于印发《" + "细胞治疗产品生产质量管理指南" * 6 + "》的通知"  # no break opportunity for a while
     write_site(tmp_path / "long", [(long_title, "2023-12-20", "支持开展干细胞临床研究。http://127.0.0.1/" + "a" * 150)])
@@ -234,11 +260,17 @@ def test_html_email_fits_a_phone_and_a_desktop(tmp_path, portal, write_config, r
     html = tmp_path / "digest.html"
     html.write_text(build(config, "monthly", "2023-12", "html").stdout, encoding="utf-8")
     for width in (375, 1200):
-        report = inspect(html, width, ARTIFACTS / f"digest-email-{width}.png")
+        report = inspect(html, width, ARTIFACTS / f"digest-email-{width}.png", measure=CHART)
         assert report.overflowing == [] and report.scroll_width <= width, report
         anchors = [link for link in report.links if not link.startswith("data:image/png;base64,")]
         assert len(anchors) >= 4 and all(re.match(r"https?://127\.0\.0\.1:\d+/", a) for a in anchors), anchors
         assert report.screenshot.exists()
+        [chart] = [link for link in report.links if link.startswith("data:image/png;base64,")]
+        scale = report.measured["shown"] / report.measured["natural"]  # CSS px per pixel of the PNG
+        labels = axis_label_height(base64.b64decode(chart.split(",", 1)[1])) * scale
+        assert labels >= 8, (width, labels)  # as tall as the digits of 11 px text, or taller (5 px when too small)
+        assert report.measured["caption"] == "条目分布：每周条目数，共 3 条" and report.measured["captionPx"] >= 12
+        assert report.measured["under"]
 
 
 def test_a_template_folder_in_config_overrides_the_built_in_one(db_target, tmp_path, portal, write_config, run_crawl):

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from detection.edits import sentence_edits
-from digest.chart import bar_chart, buckets
+from digest.chart import bar_chart, buckets, caption
 from digest.period import PeriodError, parse_period
 from digest.regions import NATIONAL, OTHER, infer_region, region_label, region_order
 from digest.summary import MAX_CHARS, change_line, sentences, summarise
@@ -138,5 +138,9 @@ def test_chart_counts_items_per_week_and_is_a_png_of_fixed_size() -> None:
     series = buckets(period, days)
     assert series == [("12/1-7", 2), ("12/8-14", 0), ("12/15-21", 0), ("12/22-28", 0), ("12/29-31", 1)]
     png = bar_chart(series)
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (1120, 300)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (960, 320)  # 480 x 160, sharp
     assert bar_chart(series) == png
+    assert caption(series, period, "zh-Hans") == "每周条目数，共 3 条"
+    week = parse_period("2023-W50", "week")
+    assert caption(buckets(week, [date(2023, 12, 12)]), week, "en") == "items per day, 1 in all"
+    assert caption(series, period, "zh-Hant") == "每週條目數，共 3 條"
