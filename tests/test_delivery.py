@@ -116,7 +116,7 @@ def test_a_received_digest_has_both_parts_the_right_headers_and_a_working_unsubs
     assert header.startswith("<https://") and "=?" not in header  # a plain URL, not an encoded word
     assert links[0] in text.get_content() and links[0].replace("&", "&amp;") in html.get_content()
     # The Traditional-Chinese reader gets the digest in Traditional script.
-    assert "12月份行業政策及動態彙總" in messages["chan@example.org"]["Subject"]
+    assert "2023年12月份行業政策及動態彙總" in messages["chan@example.org"]["Subject"]
 
     forged = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
     refused = cli(config, "unsubscribe", forged, check=False)

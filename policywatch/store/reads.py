@@ -94,9 +94,14 @@ class Reads(Rows):
 
     # -- reads for digests --------------------------------------------------
 
-    def documents_published(self, start: str, end: str, seen_since: str, seen_until: str) -> list[dict[str, Any]]:
+    def documents_published(
+        self, start: str, end: str, seen_since: str | None = None, seen_until: str | None = None,
+    ) -> list[dict[str, Any]]:
         """Active documents published in [start, end) (ISO dates), and those whose page gave no publish date first
-        seen in [seen_since, seen_until) (UTC timestamps: the same days' bounds in the reader's time zone)."""
+        seen in [seen_since, seen_until) (UTC timestamps: the same days' bounds in the reader's time zone; by
+        default the days' bounds in UTC)."""
+        seen_since = seen_since or f"{start}T00:00:00+00:00"
+        seen_until = seen_until or f"{end}T00:00:00+00:00"
         sql = """
             SELECT d.id, d.url, d.source, d.title, d.published, d.authority, d.doc_number, d.first_seen,
                    coalesce(d.group_id, d.id) AS "group", v.text_hash
