@@ -8,6 +8,10 @@ crawl that changed one policy, that means its page, its source's page, and the i
 Layout: index.html (recent changes, filters, search), documents/<id>.html, sources.html and sources/<name>.html,
 digests.html and digests/<digest>/<period>.html (its Atom feed beside it, <period>.atom), chart.html, and assets/
 (stylesheet, script, the index data).
+
+Days and times are shown in the config's ``timezone``, and changes filed under its days, as digests file them. A
+digest period still in progress there (this month, this week) is left out of the digest archive until it ends: the
+archive holds issues as subscribers receive them, and none receives an unfinished one.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +40,7 @@ from digest.period import Period, period_of
 from digest.regions import region_label
 from digest.render import BUILTIN, environment
 from policywatch.config import Config
+from policywatch.localtime import local_day, local_time, today
 from policywatch.store import Store
 
 MANIFEST = ".policywatch-site.json"
@@ -47,7 +52,8 @@ TEXT_BATCH = 200  # documents whose texts are read at once while rendering their
 # them rebuilds everything.
 _ROOT = Path(__file__).resolve().parent.parent
 _CODE = [*sorted((_ROOT / "archive").glob("*.py")), *sorted((_ROOT / "digest").glob("*.py")),
-         _ROOT / "policywatch" / "hanzi.py"]
+         *sorted((_ROOT / "detection").glob("*.py")),
+         _ROOT / "policywatch" / "hanzi.py", _ROOT / "policywatch" / "localtime.py"]
 _SAFE_NAME = re.compile(r"[^\w.-]")
 
 
@@ -80,6 +86,7 @@ class _Archive:
     keys: dict[int, str] = field(default_factory=dict)  # each document's facts key (archive.facts)
     facts: dict[int, Facts] = field(default_factory=dict)
     topic_titles: dict[str, str] = field(default_factory=dict)
+    zone: tzinfo = UTC  # the config's time zone: the days changes are filed under, the times pages show
 
     @functools.cached_property
     def by_id(self) -> dict[int, dict[str, Any]]:
@@ -90,22 +97,28 @@ class _Archive:
         return {s["name"]: s["title"] or s["name"] for s in self.sources}
 
 
-def build_site(config: Config, store: Store, out: Path, full: bool = False) -> SiteReport:
-    """Write (or bring up to date) the archive site of ``store`` in ``out``; ``full`` ignores what was built before."""
+def build_site(
+    config: Config, store: Store, out: Path, full: bool = False, now: datetime | None = None,
+) -> SiteReport:
+    """Write (or bring up to date) the archive site of ``store`` in ``out``; ``full`` ignores what was built before.
+
+    ``now`` (an aware datetime; default: the clock) decides which digest periods have ended, in the config's zone.
+    """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SiteError(f"{out} is a file, not a folder: give --out a folder for the site")
     out.mkdir(parents=True, exist_ok=True)
     with open(out / LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # `serve` after a crawl and a hand-run `policywatch site` take turns
-        return _build(config, store, out, full)
+        return _build(config, store, out, full, today(config.zone, now))
 
 
-def _build(config: Config, store: Store, out: Path, full: bool) -> SiteReport:
+def _build(config: Config, store: Store, out: Path, full: bool, day: date) -> SiteReport:
     env = environment(config.templates)
-    code = _code_key(env, config.templates)
+    code = _code_key(env, config.templates, config.timezone)
     before = {} if full else _read_manifest(out, code)
     archive = _read(store)
+    archive.zone = config.zone
     finder = FactFinder(config)
     archive.keys = {doc["id"]: finder.key(doc) for doc in archive.documents}
     archive.facts = _kept_facts(archive.keys, before.get("facts", {}))
@@ -114,14 +127,15 @@ def _build(config: Config, store: Store, out: Path, full: bool) -> SiteReport:
     _write_documents(env, store, archive, site, finder)
     _work_out_facts(store, archive, finder)
     _write_sources(env, store, archive, site)
-    digests = _digest_archive(config, store, env, archive, site, before.get("digests", {}))
+    digests = _digest_archive(config, store, env, archive, site, before.get("digests", {}), day)
     dated, undated = _policies(archive)
-    entries = index_entries(archive.by_id, archive.all_changes)
-    site.write("index.html", _render(env, "site/index.html.j2", "", entries=_recent(archive, entries[:RECENT]),
+    entries = index_entries(archive.by_id, archive.all_changes, archive.zone)
+    zone = archive.zone
+    site.write("index.html", _render(env, "site/index.html.j2", "", zone, entries=_recent(archive, entries[:RECENT]),
                                      documents=len(archive.documents), changes=len(archive.all_changes)))
-    site.write("sources.html", _render(env, "site/sources.html.j2", "", sources=archive.sources))
-    site.write("digests.html", _render(env, "site/digests.html.j2", "", specs=config.digests, digests=digests))
-    site.write("chart.html", _render(env, "site/chart.html.j2", "", chart=policy_chart(dated), undated=undated,
+    site.write("sources.html", _render(env, "site/sources.html.j2", "", zone, sources=archive.sources))
+    site.write("digests.html", _render(env, "site/digests.html.j2", "", zone, specs=config.digests, digests=digests))
+    site.write("chart.html", _render(env, "site/chart.html.j2", "", zone, chart=policy_chart(dated), undated=undated,
                                      narrow=policy_chart(dated, NARROW, region_colours(dated)),
                                      region_label=region_label))
     site.write("assets/data.js", index_script(archive.documents, archive.facts, entries, archive.source_titles,
@@ -150,7 +164,8 @@ def _write_documents(
         if doc["id"] not in archive.facts:
             archive.facts[doc["id"]] = finder.facts(doc, texts.get(doc["text_hash"] or "", ""))
         context = _document_context(doc, archive, texts)
-        site.write(f"documents/{doc['id']}.html", _render(env, "site/document.html.j2", "../", **context))
+        site.write(f"documents/{doc['id']}.html", _render(env, "site/document.html.j2", "../", archive.zone,
+                                                          **context))
 
 
 def _work_out_facts(store: Store, archive: _Archive, finder: FactFinder) -> None:
@@ -182,8 +197,8 @@ def _write_sources(env: jinja2.Environment, store: Store, archive: _Archive, sit
         path = f"sources/{source_file(source['name'])}.html"
         if site.wants(path, [source, runs, [(d["id"], d["title"], d["published"], d["status"]) for d in listed],
                              versions]):
-            site.write(path, _render(env, "site/source.html.j2", "../", source=source, runs=runs, documents=listed,
-                                     versions=versions))
+            site.write(path, _render(env, "site/source.html.j2", "../", archive.zone, source=source, runs=runs,
+                                     documents=listed, versions=versions))
 
 
 def source_file(name: str) -> str:
@@ -306,11 +321,11 @@ def _policies(archive: _Archive) -> tuple[list[tuple[str, str]], int]:
 
 def _digest_archive(
     config: Config, store: Store, env: jinja2.Environment, archive: _Archive, site: _Writer,
-    before: dict[str, dict[str, Any]],
+    before: dict[str, dict[str, Any]], day: date,
 ) -> dict[str, dict[str, Any]]:
-    """Every configured digest for every period with something in it, as its HTML email and its Atom feed, built
-    when its inputs moved; returns path → what the archive page lists (no file for a period the digest finds
-    nothing in)."""
+    """Every configured digest for every period with something in it that has ended by ``day``, as its HTML email
+    and its Atom feed, built when its inputs moved; returns path → what the archive page lists (no file for a period
+    the digest finds nothing in). A period still in progress is left out, page, feed and listing, until it ends."""
     from digest.build import build_digest
     from digest.render import render
 
@@ -318,6 +333,8 @@ def _digest_archive(
     by_kind = {kind: _digest_inputs(kind, archive) for kind in {spec.period for spec in config.digests}}
     for spec in config.digests:
         for period, inputs in by_kind[spec.period].items():
+            if not period.ended(day):
+                continue
             path, feed = issue_path(spec.name, period.key), issue_path(spec.name, period.key, ".atom")
             fingerprint = _fingerprint([inputs, spec, [(t.name, t.include, t.exclude) for t in config.topics],
                                         [(s.name, s.region) for s in config.sources], config.site_url])
@@ -352,20 +369,23 @@ def feed_url(config: Config, digest: str, period: str) -> str | None:
 
 
 def _digest_inputs(kind: str, archive: _Archive) -> dict[Period, list]:
-    """Per period with anything in it: the rows a digest of that period is built from."""
+    """Per period with anything in it: the rows a digest of that period is built from (days in the config's zone,
+    as digest.build files them)."""
     inputs: dict[Period, list] = defaultdict(list)
     for doc in archive.documents:
-        day = doc["published"] or doc["first_seen"][:10]
-        inputs[period_of(kind, date.fromisoformat(day))].append(doc)
+        day = date.fromisoformat(doc["published"]) if doc["published"] else local_day(doc["first_seen"], archive.zone)
+        inputs[period_of(kind, day)].append(doc)
     for change in archive.all_changes:
         if change["kind"] in ("changed", "restored", "removed"):
-            period = period_of(kind, date.fromisoformat(change["detected_at"][:10]))
+            period = period_of(kind, local_day(change["detected_at"], archive.zone))
             inputs[period] += [change, archive.by_id[change["document_id"]]]
     return dict(sorted(inputs.items(), key=lambda kv: kv[0].start))
 
 
-def _render(env: jinja2.Environment, name: str, root: str, **context: Any) -> str:
-    return env.get_template(name).render(root=root, source_file=source_file, **context)
+def _render(env: jinja2.Environment, name: str, root: str, zone: tzinfo, **context: Any) -> str:
+    """A page; its templates show stored UTC times with ``local`` ("2023-12-01 01:30" in ``zone``)."""
+    return env.get_template(name).render(root=root, source_file=source_file, timezone=str(zone),
+                                         local=functools.partial(local_time, zone=zone), **context)
 
 
 def _fingerprint(inputs: Any) -> str:
@@ -380,12 +400,12 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _code_key(env: jinja2.Environment, templates: Path | None) -> str:
-    """A fingerprint of the code and templates pages are drawn with."""
+def _code_key(env: jinja2.Environment, templates: Path | None, timezone: str) -> str:
+    """A fingerprint of the code and templates pages are drawn with, and the time zone their days and times are in."""
     names = sorted(n for n in env.list_templates()
                    if n.startswith("site/") or n in ("digest.html.j2", "digest.atom.j2"))
     sources = [env.loader.get_source(env, n)[0] for n in names] + [p.read_text(encoding="utf-8") for p in _CODE]
-    return _fingerprint([str(templates or BUILTIN), sources])
+    return _fingerprint([str(templates or BUILTIN), sources, timezone])
 
 
 def _read_manifest(out: Path, code: str) -> dict[str, Any]:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import base64
 import re
-from datetime import date
+from datetime import date, datetime, time
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import css_inline
 import jinja2
@@ -109,6 +110,8 @@ def web_link(url: str) -> str:
     return url if urlsplit(url.strip()).scheme.lower() in ("http", "https") else "#"
 
 
-def rfc3339(day: date) -> str:
-    """Midnight in China Standard Time, the time zone of the portals' publish dates."""
-    return f"{day.isoformat()}T00:00:00+08:00"
+@jinja2.pass_context
+def rfc3339(context: jinja2.runtime.Context, day: date) -> str:
+    """The start of ``day`` in the digest's time zone (the config's ``timezone``), whose days its dates are."""
+    zone = ZoneInfo(context["digest"].timezone)
+    return datetime.combine(day, time(), tzinfo=zone).isoformat(timespec="seconds")

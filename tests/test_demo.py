@@ -7,13 +7,14 @@ import re
 import subprocess
 import tomllib
 import xml.etree.ElementTree as ET
-from datetime import date
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from policywatch.demo import PORTAL
+from policywatch.localtime import today
 from policywatch.store import Store
 from tests.conftest import POLICYWATCH, SEEDS
 
@@ -195,7 +196,7 @@ def test_december_digest_reads_like_the_seed(demo) -> None:
                             "monthly", "--period", "2023-12", "--format", "text"], capture_output=True, text=True,
                            check=True).stdout
     assert built == text
-    assert text.startswith("政策汇总 | 12月份行业政策及动态汇总\n发布时间：2024年1月1日\n\n12月政策摘要\n")
+    assert text.startswith("政策汇总 | 2023年12月份行业政策及动态汇总\n发布时间：2024年1月1日\n\n12月政策摘要\n")
     titles = {title for title, *_ in served}
     numbered = re.findall(r"^\d+\. (.*)$", text, re.MULTILINE)
     assert [t for t in numbered if t in titles] == [title for title, *_ in served]
@@ -203,7 +204,8 @@ def test_december_digest_reads_like_the_seed(demo) -> None:
     assert len(numbered) == len(digest_items(text)) == 10 and undated not in numbered
     assert "关于召开2024年度会员代表大会的通知" not in text  # December, but off topic
     now = subprocess.run([*POLICYWATCH, "--config", str(workdir / "config.toml"), "digest", "build", "--digest",
-                          "monthly", "--format", "text", "--period", date.today().strftime("%Y-%m")],
+                          "monthly", "--format", "text", "--period",
+                          today(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")],  # the demo config's zone
                          capture_output=True, text=True, check=True).stdout
     assert undated in now
 

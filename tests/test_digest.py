@@ -7,12 +7,12 @@ import io
 import re
 import subprocess
 import xml.etree.ElementTree as ET
-from datetime import date
 from html import escape
 
 from digest.period import period_of
 from policywatch import config as config_module
 from policywatch.hanzi import simplified
+from policywatch.localtime import today
 from tests.browser import ARTIFACTS, inspect, require_chromium
 from tests.conftest import POLICYWATCH, SEEDS, source_toml
 
@@ -122,7 +122,7 @@ def test_by_region_groups_the_items_of_seed_000_like_the_seed(db_target, tmp_pat
     march = [bare(title) for (_, day, _), (title, _, _) in zip(entries, pages, strict=True) if "年 3 月" in day]
     assert numbered[3] == march and len(march) == 3
     june = build(config, "regional", "2021-06").stdout
-    assert june.startswith("政策彙總 | 6月份行業政策及動態彙總\n") and "2021年6月8日" in june
+    assert june.startswith("政策彙總 | 2021年6月份行業政策及動態彙總\n") and "2021年6月8日" in june
 
 
 # Scraped text that a template or a browser could take for code: a title keeps {{ }} as written (markup written as
@@ -187,7 +187,7 @@ def test_a_quiet_period_is_a_short_digest_not_an_error(db_target, tmp_path, port
     assert "本期暂无符合主题的新政策。" in build(config, "monthly", "2022-01").stdout
     assert "本期暂无符合主题的新政策。" in build(config, "monthly", "2022-01", "html").stdout
     feed = ET.fromstring(build(config, "monthly", "2022-01", "atom").stdout.encode("utf-8"))
-    assert feed.findtext("{http://www.w3.org/2005/Atom}title") == "政策汇总 | 1月份行业政策及动态汇总"
+    assert feed.findtext("{http://www.w3.org/2005/Atom}title") == "政策汇总 | 2022年1月份行业政策及动态汇总"
 
 
 def test_changes_and_removals_belong_to_the_month_they_were_detected(
@@ -208,7 +208,7 @@ def test_changes_and_removals_belong_to_the_month_they_were_detected(
     run_crawl(config, recheck_all=True)
     run_crawl(config, recheck_all=True)  # the second check that finds page 2 gone confirms the removal
 
-    now = build(config, "monthly", period_of("month", date.today()).key).stdout
+    now = build(config, "monthly", period_of("month", today(config.zone)).key).stdout  # the crawl's month, there
     assert re.findall(r"^\d+\. (.*)$", now, re.MULTILINE) == ["关于开展干细胞临床研究机构备案工作的通知"]
     assert "更新：正文。在“支持开展干细胞”后新增“和免疫细胞”" in now
     assert "已撤下的政策" in now and "- 关于征集细胞治疗领域重大科技需求的通知 · 2023年11月20日" in now
@@ -281,5 +281,5 @@ def test_a_template_folder_in_config_overrides_the_built_in_one(db_target, tmp_p
     config.path.write_text('templates = "tpl"\n' + config.path.read_text("utf-8"), encoding="utf-8")
     run_crawl(config)
     items = f"[{HOSTILE}][关于开展细胞治疗产品临床转化应用试点工作的通知]"
-    assert build(config, "monthly", "2023-12").stdout == f"政策汇总 | 12月份行业政策及动态汇总: {items}"
+    assert build(config, "monthly", "2023-12").stdout == f"政策汇总 | 2023年12月份行业政策及动态汇总: {items}"
     assert "<!DOCTYPE html>" in build(config, "monthly", "2023-12", "html").stdout  # the others stay built in

@@ -15,6 +15,7 @@ import pytest
 from archive.build import MANIFEST
 from archive.chart import NARROW, policy_chart, region_colours
 from digest.render import web_link
+from policywatch.localtime import local_time
 from policywatch.store import Store
 from scheduler.jobs import crawl_source
 from tests.archive_site import (
@@ -49,7 +50,7 @@ def test_every_document_source_and_digest_has_its_page(archive):
     digests = read(out / "digests.html")
     assert 'href="digests/monthly/2023-12.html"' in digests and 'href="digests/weekly/2023-W49.html"' in digests
     december = read(out / "digests" / "monthly" / "2023-12.html")
-    assert "12月份行业政策及动态汇总" in december and CELL_TITLE in december
+    assert "2023年12月份行业政策及动态汇总" in december and CELL_TITLE in december
     # Every relative link of every page leads to a file of the site.
     for name, html in pages(out).items():
         for href in re.findall(r'href="([^"#:]+)(?:#[^"]*)?"', html):
@@ -134,7 +135,7 @@ def test_source_pages_show_health(archive):
     html = read(archive.out / "sources" / "sh.html")
     sh = overview["sh"]
     assert sh["last_items"] == 3 and sh["error_streak"] == 0
-    assert sh["last_success"][:16].replace("T", " ") in html
+    assert f"<dd>{local_time(sh['last_success'], archive.config.zone)}</dd>" in html  # in the config's zone
     assert "<dt>最近找到条目</dt><dd>3</dd>" in html and "<dt>连续出错</dt><dd>0 次</dd>" in html
     assert html.count('class="entry"') == 3
 

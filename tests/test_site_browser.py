@@ -232,7 +232,8 @@ def test_a_busy_chart_keeps_its_labels_legible_and_apart(page, tmp_path, width):
     (tmp_path / "assets").mkdir()
     shutil.copyfile(BUILTIN / "site" / "site.css", tmp_path / "assets" / "site.css")
     html = environment(None).get_template("site/chart.html.j2").render(
-        root="", source_file=str, chart=policy_chart(policies), undated=0, region_label=region_label,
+        root="", source_file=str, timezone="Asia/Shanghai", chart=policy_chart(policies), undated=0,
+        region_label=region_label,
         narrow=policy_chart(policies, NARROW, region_colours(policies)))
     (tmp_path / "chart.html").write_text(html, encoding="utf-8")
     page.goto((tmp_path / "chart.html").as_uri())
