@@ -118,7 +118,7 @@ def build_digest(config: Config, store: Store, spec: DigestSpec, period: Period)
     featured, more = _featured(_collapse(candidates))
     lines = _change_lines(store, texts, [rows[i.document_id][0] for i in featured if i.kind == "changed"],
                           spec.language)
-    featured = [replace(i, summary=summarise(texts.get(rows[i.document_id][0]["text_hash"]), terms),
+    featured = [replace(i, summary=summarise(texts.get(rows[i.document_id][0]["text_hash"]), terms, title=i.title),
                         change=lines[i.document_id][0] if i.document_id in lines else None,
                         change_marked=lines[i.document_id][1] if i.document_id in lines else None)
                 for i in featured]

@@ -96,10 +96,12 @@ ARTICLE = (
 )
 
 
-def test_summary_is_the_announcing_sentence_plus_the_densest_ones_in_order() -> None:
-    summary = summarise(ARTICLE, CELLS.include)
+def test_summary_drops_the_opener_and_keeps_the_sentences_that_say_something_in_order() -> None:
+    """More in tests/test_summary.py."""
+    summary = summarise(ARTICLE, CELLS.include, title="关于打造吉林省生物医药与高端医疗器械产业新赛道的实施方案")
     assert summary == (
         "12月5日，吉林省正式发布《关于打造吉林省生物医药与高端医疗器械产业新赛道的实施方案》（吉政办发〔2023〕38号）。"
+        "方案提出优化营商环境，完善要素保障。"
         "重点开展间充质干细胞、NK细胞、树突状细胞等细胞规模化制备及质量控制等关键技术研究。"
         "推进干细胞外泌体治疗缺血性脑损伤的临床前研究、干细胞制剂临床研究和免疫细胞治疗产品研发。"
     )
