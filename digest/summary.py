@@ -249,11 +249,6 @@ def change_line(fields: list[str], edits: list[Edit] | None, language: str, mark
     return line + (" — " if language == "en" else "。") + describe(edits, language, marked)
 
 
-def _clip(text: str, limit: int = 30) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 FIELD_NAMES = {
     "zh": {"text": "正文", "title": "标题", "published": "发布日期", "authority": "发布机构", "doc_number": "文号",
            "index_number": "索引号", "written": "成文日期", "subject": "主题分类",
