@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean browser servers bench nginx extraction-report
+.PHONY: demo test lint clean browser servers bench nginx extraction-report summary-report
 
 # $(call apt_install,PACKAGES,OTHERWISE): the end of a recipe that has set $$missing to the missing packages:
 # installs PACKAGES with apt-get if any is missing and we are root or have passwordless sudo, else says OTHERWISE.
@@ -83,3 +83,8 @@ REPORT_ARGS ?=
 
 extraction-report: $(BIN)/policywatch
 	$(BIN)/python -m tests.extraction_report $(REPORT_ARGS)
+
+# The share of hand-read key facts of real policy texts that the digest's summaries keep (tests/summary_report.py);
+# e.g. make summary-report REPORT_ARGS=--verbose
+summary-report: $(BIN)/policywatch
+	$(BIN)/python -m tests.summary_report $(REPORT_ARGS)

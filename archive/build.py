@@ -6,7 +6,12 @@ or whose file is gone, writes a file only when its bytes differ, and deletes pag
 crawl that changed one policy, that means its page, its source's page, and the index and its data.
 
 Layout: index.html (recent changes, filters, search), documents/<id>.html, sources.html and sources/<name>.html,
-digests.html and digests/<digest>/<period>.html, chart.html, and assets/ (stylesheet, script, the index data).
+digests.html and digests/<digest>/<period>.html (its Atom feed beside it, <period>.atom), chart.html, and assets/
+(stylesheet, script, the index data).
+
+Days and times are shown in the config's ``timezone``, and changes filed under its days, as digests file them. A
+digest period still in progress there (this month, this week) is left out of the digest archive until it ends: the
+archive holds issues as subscribers receive them, and none receives an unfinished one.
 """
 
 from __future__ import annotations
@@ -21,20 +26,21 @@ import re
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
 from archive import pages
-from archive.chart import policy_chart
+from archive.chart import NARROW, policy_chart, region_colours
 from archive.facts import FactFinder, Facts
 from archive.search import index_entries, index_script
 from digest.period import Period, period_of
 from digest.regions import region_label
 from digest.render import BUILTIN, environment
 from policywatch.config import Config, DigestSpec
+from policywatch.localtime import local_day, local_time, today
 from policywatch.store import Store
 
 MANIFEST = ".policywatch-site.json"
@@ -46,7 +52,8 @@ TEXT_BATCH = 200  # documents whose texts are read at once while rendering their
 # them rebuilds everything.
 _ROOT = Path(__file__).resolve().parent.parent
 _CODE = [*sorted((_ROOT / "archive").glob("*.py")), *sorted((_ROOT / "digest").glob("*.py")),
-         _ROOT / "policywatch" / "hanzi.py"]
+         *sorted((_ROOT / "detection").glob("*.py")),
+         _ROOT / "policywatch" / "hanzi.py", _ROOT / "policywatch" / "localtime.py"]
 _SAFE_NAME = re.compile(r"[^\w.-]")
 
 
@@ -79,6 +86,7 @@ class _Archive:
     keys: dict[int, str] = field(default_factory=dict)  # each document's facts key (archive.facts)
     facts: dict[int, Facts] = field(default_factory=dict)
     topic_titles: dict[str, str] = field(default_factory=dict)
+    zone: tzinfo = UTC  # the config's time zone: the days changes are filed under, the times pages show
 
     @functools.cached_property
     def by_id(self) -> dict[int, dict[str, Any]]:
@@ -89,22 +97,28 @@ class _Archive:
         return {s["name"]: s["title"] or s["name"] for s in self.sources}
 
 
-def build_site(config: Config, store: Store, out: Path, full: bool = False) -> SiteReport:
-    """Write (or bring up to date) the archive site of ``store`` in ``out``; ``full`` ignores what was built before."""
+def build_site(
+    config: Config, store: Store, out: Path, full: bool = False, now: datetime | None = None,
+) -> SiteReport:
+    """Write (or bring up to date) the archive site of ``store`` in ``out``; ``full`` ignores what was built before.
+
+    ``now`` (an aware datetime; default: the clock) decides which digest periods have ended, in the config's zone.
+    """
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise SiteError(f"{out} is a file, not a folder: give --out a folder for the site")
     out.mkdir(parents=True, exist_ok=True)
     with open(out / LOCK, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # `serve` after a crawl and a hand-run `policywatch site` take turns
-        return _build(config, store, out, full)
+        return _build(config, store, out, full, today(config.zone, now))
 
 
-def _build(config: Config, store: Store, out: Path, full: bool) -> SiteReport:
+def _build(config: Config, store: Store, out: Path, full: bool, day: date) -> SiteReport:
     env = environment(config.templates)
-    code = _code_key(env, config.templates)
+    code = _code_key(env, config.templates, config.timezone)
     before = {} if full else _read_manifest(out, code)
     archive = _read(store)
+    archive.zone = config.zone
     finder = FactFinder(config)
     archive.keys = {doc["id"]: finder.key(doc) for doc in archive.documents}
     archive.facts = _kept_facts(archive.keys, before.get("facts", {}))
@@ -113,14 +127,16 @@ def _build(config: Config, store: Store, out: Path, full: bool) -> SiteReport:
     _write_documents(env, store, archive, site, finder)
     _work_out_facts(store, archive, finder)
     _write_sources(env, store, archive, site)
-    digests = _digest_archive(config, store, env, archive, site, before.get("digests", {}))
+    digests = _digest_archive(config, store, env, archive, site, before.get("digests", {}), day)
     dated, undated = _policies(archive)
-    entries = index_entries(archive.by_id, archive.all_changes)
-    site.write("index.html", _render(env, "site/index.html.j2", "", entries=_recent(archive, entries[:RECENT]),
+    entries = index_entries(archive.by_id, archive.all_changes, archive.zone)
+    zone = archive.zone
+    site.write("index.html", _render(env, "site/index.html.j2", "", zone, entries=_recent(archive, entries[:RECENT]),
                                      documents=len(archive.documents), changes=len(archive.all_changes)))
-    site.write("sources.html", _render(env, "site/sources.html.j2", "", sources=archive.sources))
-    site.write("digests.html", _render(env, "site/digests.html.j2", "", specs=config.digests, digests=digests))
-    site.write("chart.html", _render(env, "site/chart.html.j2", "", chart=policy_chart(dated), undated=undated,
+    site.write("sources.html", _render(env, "site/sources.html.j2", "", zone, sources=archive.sources))
+    site.write("digests.html", _render(env, "site/digests.html.j2", "", zone, specs=config.digests, digests=digests))
+    site.write("chart.html", _render(env, "site/chart.html.j2", "", zone, chart=policy_chart(dated), undated=undated,
+                                     narrow=policy_chart(dated, NARROW, region_colours(dated)),
                                      region_label=region_label))
     site.write("assets/data.js", index_script(archive.documents, archive.facts, entries, archive.source_titles,
                                               config.topics))
@@ -148,7 +164,8 @@ def _write_documents(
         if doc["id"] not in archive.facts:
             archive.facts[doc["id"]] = finder.facts(doc, texts.get(doc["text_hash"] or "", ""))
         context = _document_context(doc, archive, texts)
-        site.write(f"documents/{doc['id']}.html", _render(env, "site/document.html.j2", "../", **context))
+        site.write(f"documents/{doc['id']}.html", _render(env, "site/document.html.j2", "../", archive.zone,
+                                                          **context))
 
 
 def _work_out_facts(store: Store, archive: _Archive, finder: FactFinder) -> None:
@@ -180,8 +197,8 @@ def _write_sources(env: jinja2.Environment, store: Store, archive: _Archive, sit
         path = f"sources/{source_file(source['name'])}.html"
         if site.wants(path, [source, runs, [(d["id"], d["title"], d["published"], d["status"]) for d in listed],
                              versions]):
-            site.write(path, _render(env, "site/source.html.j2", "../", source=source, runs=runs, documents=listed,
-                                     versions=versions))
+            site.write(path, _render(env, "site/source.html.j2", "../", archive.zone, source=source, runs=runs,
+                                     documents=listed, versions=versions))
 
 
 def source_file(name: str) -> str:
@@ -304,10 +321,11 @@ def _policies(archive: _Archive) -> tuple[list[tuple[str, str]], int]:
 
 def _digest_archive(
     config: Config, store: Store, env: jinja2.Environment, archive: _Archive, site: _Writer,
-    before: dict[str, dict[str, Any]],
+    before: dict[str, dict[str, Any]], day: date,
 ) -> dict[str, dict[str, Any]]:
-    """Every configured digest for every period with something in it, as its HTML email, built when its inputs
-    moved; returns path → what the archive page lists (no file for a period the digest finds nothing in). An
+    """Every configured digest for every period with something in it that has ended by ``day``, as its HTML email
+    and its Atom feed, built when its inputs moved; returns path → what the archive page lists (no file for a period
+    the digest finds nothing in). A period still in progress is left out, page, feed and listing, until it ends. An
     issue sent from an editor's draft is shown as that draft made it."""
     from digest.build import build_digest
     from digest.render import render
@@ -319,14 +337,16 @@ def _digest_archive(
         drafted = {p: [] for p in _drafted_periods(spec, drafts) if p not in by_kind[spec.period]}
         periods = by_kind[spec.period] | drafted
         for period, inputs in periods.items():
-            path = f"digests/{source_file(spec.name)}/{period.key}.html"
+            if not period.ended(day):
+                continue
+            path, feed = issue_path(spec.name, period.key), issue_path(spec.name, period.key, ".atom")
             draft = drafts.get((spec.name, period.key))
             fingerprint = _fingerprint([inputs, spec, [(t.name, t.include, t.exclude) for t in config.topics],
-                                        [(s.name, s.region) for s in config.sources], draft])
+                                        [(s.name, s.region) for s in config.sources], config.site_url, draft])
             old = before.get(path)
-            if old and old["fingerprint"] == fingerprint and (not old["items"] + old["removed"]
-                                                              or not site.wants(path, fingerprint)):
-                issues[path] = old  # known to be empty, or its page is up to date
+            if old and old["fingerprint"] == fingerprint and (
+                    not old["items"] + old["removed"] or not any([site.wants(p, fingerprint) for p in (path, feed)])):
+                issues[path] = old  # known to be empty, or its page and feed (both kept, so both asked) are up to date
                 continue
             digest = build_digest(config, store, spec, period)
             if draft is not None:
@@ -337,6 +357,9 @@ def _digest_archive(
             if digest.items or digest.more or digest.removed:
                 site.wants(path, fingerprint)
                 site.write(path, render(digest, "html", config.templates))
+                site.wants(feed, fingerprint)
+                site.write(feed, render(digest, "atom", config.templates,
+                                        feed_url=feed_url(config, spec.name, period.key) or f"{period.key}.atom"))
     return issues
 
 
@@ -366,21 +389,36 @@ def _drafted(config: Config, store: Store, spec: DigestSpec, period: Period, tex
         return automatic
 
 
+def issue_path(digest: str, period: str, suffix: str = ".html") -> str:
+    """Where the site keeps one issue of a digest (``digests/monthly/2023-12.html``), and its Atom feed beside it
+    (``suffix`` ".atom")."""
+    return f"digests/{source_file(digest)}/{period}{suffix}"
+
+
+def feed_url(config: Config, digest: str, period: str) -> str | None:
+    """The public address of an issue's Atom feed on the archive site, when ``site_url`` in config.toml says
+    where the site is published; else None."""
+    return config.site_url + issue_path(digest, period, ".atom") if config.site_url else None
+
+
 def _digest_inputs(kind: str, archive: _Archive) -> dict[Period, list]:
-    """Per period with anything in it: the rows a digest of that period is built from."""
+    """Per period with anything in it: the rows a digest of that period is built from (days in the config's zone,
+    as digest.build files them)."""
     inputs: dict[Period, list] = defaultdict(list)
     for doc in archive.documents:
-        day = doc["published"] or doc["first_seen"][:10]
-        inputs[period_of(kind, date.fromisoformat(day))].append(doc)
+        day = date.fromisoformat(doc["published"]) if doc["published"] else local_day(doc["first_seen"], archive.zone)
+        inputs[period_of(kind, day)].append(doc)
     for change in archive.all_changes:
         if change["kind"] in ("changed", "restored", "removed"):
-            period = period_of(kind, date.fromisoformat(change["detected_at"][:10]))
+            period = period_of(kind, local_day(change["detected_at"], archive.zone))
             inputs[period] += [change, archive.by_id[change["document_id"]]]
     return dict(sorted(inputs.items(), key=lambda kv: kv[0].start))
 
 
-def _render(env: jinja2.Environment, name: str, root: str, **context: Any) -> str:
-    return env.get_template(name).render(root=root, source_file=source_file, **context)
+def _render(env: jinja2.Environment, name: str, root: str, zone: tzinfo, **context: Any) -> str:
+    """A page; its templates show stored UTC times with ``local`` ("2023-12-01 01:30" in ``zone``)."""
+    return env.get_template(name).render(root=root, source_file=source_file, timezone=str(zone),
+                                         local=functools.partial(local_time, zone=zone), **context)
 
 
 def _fingerprint(inputs: Any) -> str:
@@ -395,11 +433,12 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _code_key(env: jinja2.Environment, templates: Path | None) -> str:
-    """A fingerprint of the code and templates pages are drawn with."""
-    names = sorted(n for n in env.list_templates() if n.startswith("site/") or n == "digest.html.j2")
+def _code_key(env: jinja2.Environment, templates: Path | None, timezone: str) -> str:
+    """A fingerprint of the code and templates pages are drawn with, and the time zone their days and times are in."""
+    names = sorted(n for n in env.list_templates()
+                   if n.startswith("site/") or n in ("digest.html.j2", "digest.atom.j2"))
     sources = [env.loader.get_source(env, n)[0] for n in names] + [p.read_text(encoding="utf-8") for p in _CODE]
-    return _fingerprint([str(templates or BUILTIN), sources])
+    return _fingerprint([str(templates or BUILTIN), sources, timezone])
 
 
 def _read_manifest(out: Path, code: str) -> dict[str, Any]:

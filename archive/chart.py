@@ -1,9 +1,12 @@
 """Policies per region per month: the counts, and a stacked bar chart of them drawn as SVG shapes.
 
 A policy is counted once however many portals reposted it (one duplicate group), in the month of its publish date
-(first-seen date where the page gives none), under its region. The chart shows the last MONTHS months with the
-REGIONS busiest regions coloured and the rest as 其他; the table beside it holds every count, so nothing depends
+(first-seen date where the page gives none), under its region. The chart shows the last months of its layout with
+the REGIONS busiest regions coloured and the rest as 其他; the table beside it holds every count, so nothing depends
 on telling colours apart.
+
+An SVG scales its text with its width, so one drawing cannot be legible everywhere: the WIDE layout (36 months)
+is shown where the page gives it at least its own width, the NARROW one (12 months, larger type) on phones.
 """
 
 from __future__ import annotations
@@ -15,11 +18,24 @@ from dataclasses import dataclass
 from digest.period import parse_period
 from digest.regions import OTHER, region_label, region_order
 
-MONTHS = 36
 REGIONS = 7
 # Okabe–Ito colours: distinguishable with the common colour-vision deficiencies; the last is for 其他.
 PALETTE = ("#0072B2", "#E69F00", "#009E73", "#CC79A7", "#56B4E9", "#D55E00", "#F0E442", "#999999")
-WIDTH, HEIGHT, LEFT, BOTTOM, TOP = 720, 260, 36, 44, 12
+LEFT, BOTTOM, TOP = 36, 44, 12
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A chart's size in SVG user units, how many months it shows, and at most how many it labels."""
+
+    width: int
+    height: int
+    months: int
+    labels: int
+
+
+WIDE, NARROW = Layout(720, 260, 36, 6), Layout(360, 240, 12, 4)
+MONTHS = WIDE.months
 
 
 @dataclass(frozen=True)
@@ -42,35 +58,32 @@ class Chart:
     ticks: tuple[tuple[float, str], ...]  # (x, month) labels under the chart
     grid: tuple[tuple[float, int], ...]  # (y, count) lines across it
     clipped: bool = False  # whether there are more months than the chart shows
-    width: int = WIDTH
-    height: int = HEIGHT
+    width: int = WIDE.width
+    height: int = WIDE.height
+    shown: int = 0  # months drawn
 
     def total(self, month: str) -> int:
         return sum(self.counts.get((month, r), 0) for r in self.regions)
 
 
-def policy_chart(policies: list[tuple[str, str]]) -> Chart:
-    """The chart of (month, region) pairs, one pair per policy."""
+def policy_chart(
+    policies: list[tuple[str, str]], layout: Layout = WIDE, colours: dict[str, str] | None = None
+) -> Chart:
+    """The chart of (month, region) pairs, one pair per policy, drawn to ``layout``; ``colours`` (region →
+    colour, as :func:`region_colours` gives) keeps a second drawing of the same counts in the same colours."""
     counts = Counter(policies)
     months = _month_range(sorted({m for m, _ in counts}))
     regions = tuple(sorted({r for _, r in counts}, key=lambda r: (region_order(r), r)))
-    shown = months[-MONTHS:]
-    busiest = Counter()
-    for (month, region), n in counts.items():
-        if month in shown:
-            busiest[region] += n
-    coloured = [r for r, _ in sorted(busiest.items(), key=lambda kv: (-kv[1], region_order(kv[0]), kv[0]))
-                if r != OTHER][:REGIONS]
-    coloured.sort(key=lambda r: (region_order(r), r))
-    colour = {r: PALETTE[i] for i, r in enumerate(coloured)}
+    shown = months[-layout.months:]
+    colour = region_colours(policies, layout) if colours is None else colours
     stacks = [(m, _stack(counts, m, regions, colour)) for m in shown]
     peak = max((sum(n for _, n in stack) for _, stack in stacks), default=0) or 1
-    plot_w, plot_h = WIDTH - LEFT - 8, HEIGHT - BOTTOM - TOP
+    plot_w, plot_h = layout.width - LEFT - 8, layout.height - BOTTOM - TOP
     slot = plot_w / max(len(shown), 1)
     bars, ticks = [], []
-    every = max(1, math.ceil(len(shown) / 6))  # at most six month labels, so they never run into each other
+    every = max(1, math.ceil(len(shown) / layout.labels))  # few month labels, so they never run into each other
     for i, (month, stack) in enumerate(stacks):
-        x, base = LEFT + i * slot + slot * 0.15, HEIGHT - BOTTOM
+        x, base = LEFT + i * slot + slot * 0.15, layout.height - BOTTOM
         for name, n in stack:
             h = plot_h * n / peak
             base -= h
@@ -79,11 +92,26 @@ def policy_chart(policies: list[tuple[str, str]]) -> Chart:
                             colour.get(name, PALETTE[-1]), label))
         if i % every == 0:
             ticks.append((round(LEFT + (i + 0.5) * slot, 1), month))
-    grid = tuple((round(HEIGHT - BOTTOM - plot_h * n / peak, 1), n) for n in _nice_steps(peak))
-    legend = tuple((region_label(r, "zh-Hans"), colour[r]) for r in coloured)
+    grid = tuple((round(layout.height - BOTTOM - plot_h * n / peak, 1), n) for n in _nice_steps(peak))
+    legend = tuple((region_label(r, "zh-Hans"), c) for r, c in colour.items())
     if any(r not in colour for (m, r) in counts if m in shown):
         legend += ((OTHER, PALETTE[-1]),)
-    return Chart(tuple(months), regions, dict(counts), legend, tuple(bars), tuple(ticks), grid, len(months) > MONTHS)
+    return Chart(tuple(months), regions, dict(counts), legend, tuple(bars), tuple(ticks), grid,
+                 len(months) > layout.months, layout.width, layout.height, len(shown))
+
+
+def region_colours(policies: list[tuple[str, str]], layout: Layout = WIDE) -> dict[str, str]:
+    """The REGIONS busiest regions of the months ``layout`` shows, each with its colour, in digest order."""
+    counts = Counter(policies)
+    shown = set(_month_range(sorted({m for m, _ in counts}))[-layout.months:])
+    busiest = Counter()
+    for (month, region), n in counts.items():
+        if month in shown:
+            busiest[region] += n
+    coloured = [r for r, _ in sorted(busiest.items(), key=lambda kv: (-kv[1], region_order(kv[0]), kv[0]))
+                if r != OTHER][:REGIONS]
+    coloured.sort(key=lambda r: (region_order(r), r))
+    return {r: PALETTE[i] for i, r in enumerate(coloured)}
 
 
 def _stack(counts: Counter, month: str, regions: tuple[str, ...], colour: dict[str, str]) -> list[tuple[str, int]]:

@@ -54,4 +54,4 @@ class FactFinder:
         region = document_region(self.config.region_of(doc["source"]), simplified(doc["authority"] or ""), title,
                                  plain)
         topics = tuple(t.name for t in self.config.topics if relevance(t, title, plain) >= self.thresholds[t.name])
-        return Facts(region, topics, summarise(text, self.terms))
+        return Facts(region, topics, summarise(text, self.terms, title=doc["title"] or ""))

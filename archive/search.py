@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
+from datetime import tzinfo
 from typing import Any
 
 from archive.facts import Facts
@@ -17,23 +18,24 @@ from archive.pages import KIND_LABELS
 from digest.regions import region_label, region_order
 from policywatch.config import Topic
 from policywatch.hanzi import folding_map
+from policywatch.localtime import local_day
 
 KINDS = ("new", "changed", "restored", "removed")
 
 
-def day_of(change: dict[str, Any], doc: dict[str, Any]) -> str:
-    """The date an entry is filed under, as digests file it: a new policy's publish date (first seen when the page
-    gives none), any later change's detection date."""
+def day_of(change: dict[str, Any], doc: dict[str, Any], zone: tzinfo) -> str:
+    """The date an entry is filed under, as digests file it: a new policy's publish date (the day it was first seen
+    when the page gives none), any later change's detection date; days in ``zone``, the config's time zone."""
     if change["kind"] == "new":
-        return doc["published"] or doc["first_seen"][:10]
-    return change["detected_at"][:10]
+        return doc["published"] or local_day(doc["first_seen"], zone).isoformat()
+    return local_day(change["detected_at"], zone).isoformat()
 
 
 def index_entries(
-    documents: dict[int, dict[str, Any]], changes: list[dict[str, Any]]
+    documents: dict[int, dict[str, Any]], changes: list[dict[str, Any]], zone: tzinfo
 ) -> list[tuple[str, dict[str, Any]]]:
     """(day filed under, change) of every change record the index lists, newest first."""
-    entries = [(day_of(c, documents[c["document_id"]]), c) for c in changes if c["kind"] in KINDS]
+    entries = [(day_of(c, documents[c["document_id"]], zone), c) for c in changes if c["kind"] in KINDS]
     return sorted(entries, key=lambda e: (e[0], e[1]["id"]), reverse=True)
 
 

@@ -140,13 +140,14 @@ def edit_documents(config: Config, seed: int, edits: int) -> tuple[list[dict[str
 
 def expected_pages(config: Config, edited: list[dict[str, Any]]) -> set[str]:
     """The pages an edit may rewrite: the document's, its source's, the pages made from every document, and each
-    digest's page for the period the edit was found in."""
+    digest's page and Atom feed for the period the edit was found in."""
     pages = {f"documents/{doc['id']}.html" for doc in edited}
     pages |= {f"sources/{source_file(doc['source'])}.html" for doc in edited}
     pages |= {"index.html", "sources.html", "digests.html", "chart.html", "assets/data.js"}
     for spec in config.digests:
         found = {period_of(spec.period, (EDITED_AT + timedelta(minutes=i)).date()) for i in range(len(edited))}
-        pages |= {f"digests/{source_file(spec.name)}/{period.key}.html" for period in found}
+        pages |= {f"digests/{source_file(spec.name)}/{period.key}{suffix}" for period in found
+                  for suffix in (".html", ".atom")}
     return pages
 
 

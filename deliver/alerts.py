@@ -6,10 +6,12 @@ from datetime import UTC, datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
+from zoneinfo import ZoneInfo
 
 from deliver.addresses import header_address, parse_mailbox
 from deliver.smtp import InDoubt, Mailer, NotSendable, PermanentFailure, SetupError, TemporaryFailure, one_line
 from policywatch.config import Config
+from policywatch.localtime import local_time
 from policywatch.store import Store
 
 
@@ -30,7 +32,7 @@ def notify_maintainers(config: Config, store: Store) -> list[str]:
             delivered = False
             for maintainer in config.alerts.maintainers:
                 try:
-                    mailer.send(_message(alert, runs, sender, maintainer))
+                    mailer.send(_message(alert, runs, sender, maintainer, config.timezone))
                     delivered = True
                 except (TemporaryFailure, PermanentFailure, InDoubt, SetupError, NotSendable):
                     continue
@@ -40,18 +42,22 @@ def notify_maintainers(config: Config, store: Store) -> list[str]:
     return mailed
 
 
-def _message(alert: dict, runs: list[dict], sender: Address, maintainer: str) -> EmailMessage:
+def _message(alert: dict, runs: list[dict], sender: Address, maintainer: str, timezone: str) -> EmailMessage:
+    """The alert's mail; its times are in the config's ``timezone``, as the maintainers read the rest."""
+    zone = ZoneInfo(timezone)
     message = EmailMessage()
     message["Subject"] = one_line(f"[PolicyWatch] source {alert['source']} needs attention: {alert['problem']}")
     message["From"] = sender
     message["To"] = header_address(maintainer)  # IDNA domain, like every address this package writes
-    message["Date"] = format_datetime(datetime.now(UTC))
+    message["Date"] = format_datetime(datetime.now(UTC).astimezone(zone))
     message["Message-ID"] = make_msgid(domain=sender.domain)
     message["Auto-Submitted"] = "auto-generated"
     lines = [
-        f"Source {alert['source']} {alert['problem']}.", f"Noticed at {alert['opened_at']} (UTC).", "",
-        "Its latest runs (newest first):",
-        *(f"  run {r['run_id']}  {r['started_at']}  {r['outcome']}  {r['items']} items, {r['errors']} errors"
+        f"Source {alert['source']} {alert['problem']}.",
+        f"Noticed at {local_time(alert['opened_at'], zone)} ({timezone}).", "",
+        f"Its latest runs (newest first, times in {timezone}):",
+        *(f"  run {r['run_id']}  {local_time(r['started_at'], zone)}  {r['outcome']}  {r['items']} items, "
+          f"{r['errors']} errors"
           f"{'  ' + r['wall'] if r['wall'] else ''}{'  ' + r['list_error'] if r['list_error'] else ''}"
           for r in runs),
         "", f"See what it extracts now: policywatch crawl {alert['source']}; policywatch sources list.",

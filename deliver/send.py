@@ -189,7 +189,8 @@ def send_digest(
         return compose(
             subject=subject, sender=sender, to=header_address(recipient.email, recipient.name),
             text=text.replace(_LINK, links[0]), html=html.replace(_LINK, str(escape(links[0]))), chart=chart,
-            message_id=mid, list_id=f"{spec.name} <{spec.name}.{sender.domain}>", unsubscribe=links, date=now(),
+            message_id=mid, list_id=f"{spec.name} <{spec.name}.{sender.domain}>", unsubscribe=links,
+            date=now().astimezone(config.zone),  # a Date header in the readers' zone: "+0800", not "+0000"
         )
 
     run = _Run(store, report, sender, message_for)

@@ -7,6 +7,7 @@ import logging
 import re
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cache
 
@@ -296,31 +297,32 @@ def to_html(d: Diff) -> str:
 def to_html_side_by_side(d: Diff, keep: int | None = None, fold: str = "{n} unchanged lines") -> str:
     """A two-column table (old | new), one row per line, so readers can compare long articles clause by clause.
 
-    Newlines inside equal text are where both sides end a line together; between two of them the side with
-    fewer lines is padded with empty cells. With ``keep``, unchanged rows more than ``keep`` rows away from a
-    change fold into one row saying how many there were (``fold``), as a one-clause edit of a long regulation
-    should read.
+    A line only inserted sits beside an empty old cell, a line only deleted beside an empty new cell, and an
+    edited line beside its old self (see :func:`_aligned`). With ``keep``, unchanged rows more than ``keep``
+    rows away from a change fold into one row saying how many there were (``fold``), as a one-clause edit of a
+    long regulation should read.
     """
-    rows: list[tuple[bool, str]] = []
-    left: list[list[tuple[int, str]]] = [[]]
-    right: list[list[tuple[int, str]]] = [[]]
+    rows = [_row(old, new) for old, new in _line_pairs(d)]
+    shown = [html for _, html in rows] if keep is None else _folded(rows, keep, fold)
+    return '<table class="pw-sbs">\n' + "\n".join(shown) + "\n</table>"
 
-    def flush() -> None:
-        for i in range(max(len(left), len(right))):
-            pair = [side[i] if i < len(side) else None for side in (left, right)]
-            changed = None in pair or any(op != EQUAL for line in pair for op, _ in line or ())
-            cells = (
-                f'<td class="pw-{name}{" pw-empty" if line is None else ""}">'
-                + "".join(_html_fragment(op, part) for op, part in line or ())
-                + "</td>"
-                for name, line in zip(("old", "new"), pair, strict=True)
-            )
-            rows.append((changed, ("<tr class=\"pw-changed\">" if changed else "<tr>") + "".join(cells) + "</tr>"))
 
+_Line = list[tuple[int, str]]  # one line of one side: its (op, text) pieces, without the line end
+
+
+def _line_pairs(d: Diff) -> Iterator[tuple[_Line | None, _Line | None]]:
+    """The rows of a side-by-side view: (old line, new line), None for an empty cell.
+
+    A line end inside equal text ends a line on both sides at once; the lines between two such ends (a
+    stretch) are aligned by :func:`_aligned`. After the last line end, a side whose text ended with one has no
+    line left, so a line appended to the other side is paired with nothing.
+    """
+    left: list[_Line] = [[]]
+    right: list[_Line] = [[]]
     for op, text in d.ops:
         for i, part in enumerate(text.replace("\r\n", "\n").split("\n")):
             if i and op == EQUAL:
-                flush()
+                yield from _aligned(left, right)
                 left, right = [[]], [[]]
             elif i:
                 (left if op == DELETE else right).append([])
@@ -329,9 +331,48 @@ def to_html_side_by_side(d: Diff, keep: int | None = None, fold: str = "{n} unch
                     left[-1].append((op, part))
                 if op >= EQUAL:
                     right[-1].append((op, part))
-    flush()
-    shown = [html for _, html in rows] if keep is None else _folded(rows, keep, fold)
-    return '<table class="pw-sbs">\n' + "\n".join(shown) + "\n</table>"
+    yield from _aligned(left[:-1] if not left[-1] else left, right[:-1] if not right[-1] else right)
+
+
+def _aligned(left: list[_Line], right: list[_Line]) -> list[tuple[_Line | None, _Line | None]]:
+    """One stretch's old and new lines, paired in order.
+
+    A line holding unchanged text is anchored: it pairs with the other side's next anchored line, as the
+    same line edited. A line with no unchanged text was wholly deleted (old) or inserted (new): it pairs with
+    a wholly inserted or deleted line facing it (one line replaced by another), else with an empty cell, so
+    an inserted line never pushes the lines after it out of step with their old selves.
+    """
+    pairs: list[tuple[_Line | None, _Line | None]] = []
+    i = j = 0
+    while i < len(left) or j < len(right):
+        old = left[i] if i < len(left) else None
+        new = right[j] if j < len(right) else None
+        if old is not None and new is not None and _anchored(old) == _anchored(new):
+            pairs.append((old, new))
+            i, j = i + 1, j + 1
+        elif old is not None and (new is None or not _anchored(old)):
+            pairs.append((old, None))
+            i += 1
+        else:
+            pairs.append((None, new))
+            j += 1
+    return pairs
+
+
+def _anchored(line: _Line) -> bool:
+    return any(op == EQUAL for op, _ in line)
+
+
+def _row(old: _Line | None, new: _Line | None) -> tuple[bool, str]:
+    """Whether the row shows a change, and its <tr>: every piece of text escaped, an empty cell marked."""
+    changed = old is None or new is None or any(op != EQUAL for line in (old, new) for op, _ in line)
+    cells = "".join(
+        f'<td class="pw-{name}{" pw-empty" if line is None else ""}">'
+        + "".join(_html_fragment(op, part) for op, part in line or ())
+        + "</td>"
+        for name, line in (("old", old), ("new", new))
+    )
+    return changed, ('<tr class="pw-changed">' if changed else "<tr>") + cells + "</tr>"
 
 
 def _folded(rows: list[tuple[bool, str]], keep: int, fold: str) -> list[str]:

@@ -2,26 +2,30 @@
 
 A policy belongs to the period of its publish date (its first-seen date when the page gives none), so a digest
 for a past month can be built at any time. A substantive change to an older policy belongs to the period in
-which it was detected, as do removals. Reposts of one policy collapse to one item that lists the others as
+which it was detected, as do removals. Periods, first-seen and detection dates are days in the configured
+``timezone`` (state.db keeps UTC). Reposts of one policy collapse to one item that lists the others as
 "also reported by". A busy period writes up its MAX_ITEMS most relevant items, as an editor would, and lists the
 others by title with their links. Everything is worked out in Simplified Chinese and converted at the end for
-zh-Hant.
+zh-Hant. In the "by-region" layout the numbered summary list follows the sections, so its numbers run down
+the digest as a reader scrolls it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, tzinfo
 
 from detection.edits import sentence_edits
 from digest import labels
+from digest.issuers import display_issuer
 from digest.period import Period
 from digest.regions import NATIONAL, document_region, region_label, region_order
 from digest.summary import change_line, summarise
 from digest.topics import relevance, topic_terms
-from policywatch.config import Config, DigestSpec
+from policywatch.config import Config, DigestSpec, Topic
 from policywatch.hanzi import simplified, traditional
+from policywatch.localtime import local_day
 from policywatch.model import METADATA_TABLE
 from policywatch.store import Store
 
@@ -48,7 +52,7 @@ class Item:
     title: str
     url: str
     published: date | None
-    seen: date  # first seen (new items) or detected (changes): the date used when ``published`` is None
+    seen: date  # first seen (new items) or detected (changes), in the config's zone: used when ``published`` is None
     authority: str
     doc_number: str | None
     source: str
@@ -78,11 +82,12 @@ class Digest:
     title: str
     issued: date  # the day after the period: when a hand-edited roundup would appear
     topics: tuple[str, ...]  # the topics' titles
-    items: tuple[Item, ...]  # new and changed, in publish-date order: the numbered summary list
+    items: tuple[Item, ...]  # new and changed, in the sections' order: the numbered summary list
     sections: tuple[Section, ...]
     removed: tuple[Item, ...]
     text: dict[str, str]  # the labels of the digest's language (see digest.labels)
     more: tuple[Item, ...] = ()  # a busy period's items beyond MAX_ITEMS, in publish-date order: listed by title
+    timezone: str = "Asia/Shanghai"  # the config's zone: the period's days, and every "seen" date, are its days
     # An editor's draft (digest.draft): the introduction and editor's note (Markdown), and the items picked for the
     # numbered summary list (None: all of ``items``).
     intro: str = ""
@@ -96,42 +101,65 @@ class Digest:
 
 
 def build_digest(config: Config, store: Store, spec: DigestSpec, period: Period) -> Digest:
-    """The digest ``spec`` for ``period`` from what ``store`` holds; the same inputs give the same digest."""
+    """The digest ``spec`` for ``period`` from what ``store`` holds; the same inputs give the same digest.
+
+    The period's days are days in the config's ``timezone``: a change stored at 2023-11-30T17:30Z was detected on
+    1 December in Asia/Shanghai, and is December's.
+    """
     topics = [config.topic(name) for name in spec.topics]
     terms = topic_terms(topics)
-    start, end = period.start.isoformat(), period.end.isoformat()
-    published = store.documents_published(start, end)
-    changed, removed = _changes(store.changes_detected(start, end), start)
+    zone = config.zone
+    since, until = period.utc_bounds(zone)
+    published = store.documents_published(period.start.isoformat(), period.end.isoformat(), since, until)
+    changed, removed = _changes(store.changes_detected(since, until), period.start, zone)
     rows = {row["id"]: (row, kind) for kind, found in (("new", published), ("changed", changed.values()))
             for row in found}
     texts = _Texts(store)
-    texts.load(row["text_hash"] for row, _ in rows.values())
+    texts.load([*(row["text_hash"] for row, _ in rows.values()), *(row["text_hash"] for row in removed)])
     candidates: list[Item] = []
     for row, kind in rows.values():
         title, text = simplified(row["title"] or ""), texts.get(row["text_hash"])
         score = max(relevance(topic, title, text) for topic in topics)
         if score < spec.min_score:
             continue
-        item = _item(row, kind, title, text, config, score)
+        item = _item(row, kind, title, text, config, zone, score)
         if not spec.regions or _in_regions(item.region, spec.regions):
             candidates.append(item)
     featured, more = _featured(_collapse(candidates))
     lines = _change_lines(store, texts, [rows[i.document_id][0] for i in featured if i.kind == "changed"],
                           spec.language)
-    featured = [replace(i, summary=summarise(texts.get(rows[i.document_id][0]["text_hash"]), terms),
+    featured = [replace(i, summary=summarise(texts.get(rows[i.document_id][0]["text_hash"]), terms, title=i.title),
                         change=lines[i.document_id][0] if i.document_id in lines else None,
                         change_marked=lines[i.document_id][1] if i.document_id in lines else None)
                 for i in featured]
-    gone = [_item(row, "removed", simplified(row["title"] or ""), "", config) for row in removed]
-    gone = [g for g in gone if not spec.regions or _in_regions(g.region, spec.regions)]
+    gone = _removed(removed, texts, topics, spec, config, zone)
     convert = traditional if spec.language == "zh-Hant" else _same
     items = [_converted(i, convert) for i in sorted(featured, key=_order)]
+    sections = _sections(items, spec, convert)
     return Digest(
         spec=spec, period=period, title=labels.title(spec.language, period), issued=period.end,
-        topics=tuple(convert(t.title) for t in topics), items=tuple(items), sections=_sections(items, spec, convert),
+        topics=tuple(convert(t.title) for t in topics), items=tuple(i for s in sections for i in s.items),
+        sections=sections,
         removed=tuple(_converted(g, convert) for g in sorted(gone, key=_order)),
         text=labels.for_language(spec.language), more=tuple(_converted(i, convert) for i in sorted(more, key=_order)),
+        timezone=config.timezone,
     )
+
+
+def _removed(
+    rows: list[dict], texts: _Texts, topics: list[Topic], spec: DigestSpec, config: Config, zone: tzinfo,
+) -> list[Item]:
+    """The removed policies a subscriber of this digest would have been sent: on its topics (judged on their last
+    text, as new and changed items are) and in its regions."""
+    gone = []
+    for row in rows:
+        title, text = simplified(row["title"] or ""), texts.get(row["text_hash"])
+        if max(relevance(topic, title, text) for topic in topics) < spec.min_score:
+            continue
+        item = _item(row, "removed", title, text, config, zone)
+        if not spec.regions or _in_regions(item.region, spec.regions):
+            gone.append(item)
+    return gone
 
 
 def _featured(items: list[Item]) -> tuple[list[Item], list[Item]]:
@@ -162,10 +190,11 @@ class _Texts:
         return self.simplified.get(text_hash or "", "")
 
 
-def _changes(rows: list[dict], start: str) -> tuple[dict[int, dict], list[dict]]:
+def _changes(rows: list[dict], start: date, zone: tzinfo) -> tuple[dict[int, dict], list[dict]]:
     """Per document, its substantive changes in the period merged into one; and the removals.
 
-    A document published within the period is already a new item, whatever happened to it since.
+    A document published within the period (or first seen in it, in ``zone``, when its page gives no date) is
+    already a new item, whatever happened to it since.
     """
     changed: dict[int, dict] = {}
     removed = {}
@@ -176,7 +205,7 @@ def _changes(rows: list[dict], start: str) -> tuple[dict[int, dict], list[dict]]
             continue
         removed.pop(doc, None)  # restored within the period: not gone after all
         fields = [f for f in (row["fields"] or "").split(",") if f in SUBSTANTIVE]
-        if not fields or (row["published"] or row["first_seen"][:10]) >= start:
+        if not fields or _filed_day(row, zone) >= start:
             continue
         merged = changed.setdefault(doc, dict(row, fields=[], first_from=row["from_version"]))
         merged["fields"] += [f for f in fields if f not in merged["fields"]]
@@ -185,15 +214,22 @@ def _changes(rows: list[dict], start: str) -> tuple[dict[int, dict], list[dict]]
     return changed, list(removed.values())
 
 
-def _item(row: dict, kind: str, title: str, text: str, config: Config, score: float = 0.0) -> Item:
+def _filed_day(row: dict, zone: tzinfo) -> date:
+    """The day a document is filed under as a new policy: its publish date, else the day (in ``zone``) it was
+    first seen."""
+    return date.fromisoformat(row["published"]) if row["published"] else local_day(row["first_seen"], zone)
+
+
+def _item(row: dict, kind: str, title: str, text: str, config: Config, zone: tzinfo, score: float = 0.0) -> Item:
     """The item of one row, without its summary and change line (only items written up in full get those)."""
     authority = simplified(row["authority"] or "")
     region = document_region(config.region_of(row["source"]), authority, title, text)
-    seen = (row["detected_at"] if kind != "new" and "detected_at" in row else row["first_seen"])[:10]
+    authority = display_issuer(authority, row["url"], config.authority_of(row["source"]))
+    seen = row["detected_at"] if kind != "new" and "detected_at" in row else row["first_seen"]
     return Item(
         document_id=row["id"], kind=kind, title=title, url=row["url"],
         published=date.fromisoformat(row["published"]) if row["published"] else None,
-        seen=date.fromisoformat(seen), authority=authority, doc_number=row["doc_number"] or None,
+        seen=local_day(seen, zone), authority=authority, doc_number=row["doc_number"] or None,
         source=row["source"], group=row["group"], region=region, summary="", score=score,
     )
 

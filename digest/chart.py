@@ -1,8 +1,12 @@
-"""A small bar chart of a digest's items over its period, as PNG bytes for the HTML email.
+"""A small bar chart of a digest's items over its period, as PNG bytes for the HTML email, and its caption.
 
 Weeks of a month (or days of a week) along the bottom, with ASCII labels so Pillow's built-in font draws them on
 any machine. The background is transparent and the colours are mid-tones, so the chart reads on light and dark
 mail themes alike. The same counts always give the same bytes.
+
+An image shrinks with the screen, and its text with it: on a 375 px phone the email's column is 335 px, so the
+chart is shown at 335/WIDTH of its size. Its labels are drawn at LABEL px so that they are still 11 px or more
+there (17 x 335/480 = 11.9), and it is only WIDTH px wide so that they are not outsized on a desktop.
 """
 
 from __future__ import annotations
@@ -11,9 +15,15 @@ import io
 from datetime import date, timedelta
 
 from digest.period import Period
+from policywatch.hanzi import traditional
 
-WIDTH, HEIGHT, SCALE = 560, 150, 2  # drawn at twice the size, shown at WIDTH x HEIGHT for sharp phone screens
+WIDTH, HEIGHT, SCALE = 480, 160, 2  # drawn at twice the size, shown at WIDTH x HEIGHT for sharp phone screens
+LABEL = 17  # px, at WIDTH: the size of the counts and the axis labels
 BAR, TEXT = (47, 125, 209, 255), (128, 128, 128, 255)
+_CAPTIONS = {  # (a month's, a week's): what the bars count
+    "zh-Hans": ("每周条目数，共 {n} 条", "每日条目数，共 {n} 条"),
+    "en": ("items per week, {n} in all", "items per day, {n} in all"),
+}
 
 
 def buckets(period: Period, days: list[date]) -> list[tuple[str, int]]:
@@ -41,8 +51,8 @@ def bar_chart(series: list[tuple[str, int]]) -> bytes:
     width, height = WIDTH * SCALE, HEIGHT * SCALE
     image = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     draw = ImageDraw.Draw(image)
-    font = ImageFont.load_default(size=11 * SCALE)
-    top, bottom = 22 * SCALE, height - 22 * SCALE
+    font = ImageFont.load_default(size=LABEL * SCALE)
+    top, bottom = (LABEL + 10) * SCALE, height - (LABEL + 10) * SCALE
     slot = width / max(len(series), 1)
     peak = max((count for _, count in series), default=0) or 1
     for i, (label, count) in enumerate(series):
@@ -58,3 +68,10 @@ def bar_chart(series: list[tuple[str, int]]) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
+
+
+def caption(series: list[tuple[str, int]], period: Period, language: str) -> str:
+    """What the chart shows, for the line under it: "每周条目数，共 12 条"."""
+    words = _CAPTIONS["en" if language == "en" else "zh-Hans"][period.kind != "month"]
+    text = words.format(n=sum(count for _, count in series))
+    return traditional(text) if language == "zh-Hant" else text

@@ -70,12 +70,14 @@ def for_language(language: str) -> dict[str, str]:
 
 
 def title(language: str, period: Period) -> str:
-    """The digest's headline, e.g. "政策汇总 | 12月份行业政策及动态汇总"."""
+    """The digest's headline, with its year, as an archive of many years needs it: "政策汇总 | 2023年12月份行业政策及
+    动态汇总", or for a week its ISO year, "政策汇总 | 2024年第1周行业政策及动态汇总" (a week that starts on
+    2023-12-31 is 2024's first)."""
     if language == "en":
         when = (f"{MONTHS[period.start.month - 1]} {period.start.year}" if period.kind == "month"
                 else f"week {period.key[-2:].lstrip('0')} of {period.key[:4]}")
         return f"Policy roundup | Policies and news, {when}"
-    when = (f"{period.start.month}月份" if period.kind == "month"
+    when = (f"{period.start.year}年{period.start.month}月份" if period.kind == "month"
             else f"{period.key[:4]}年第{int(period.key[-2:])}周")
     headline = f"政策汇总 | {when}行业政策及动态汇总"
     return traditional(headline) if language == "zh-Hant" else headline

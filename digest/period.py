@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, timedelta, tzinfo
+
+from policywatch.localtime import day_start
 
 _MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
 _WEEK = re.compile(r"^(\d{4})-W(\d{1,2})$", re.IGNORECASE)
@@ -31,6 +33,16 @@ class Period:
     @property
     def last_day(self) -> date:
         return self.end - timedelta(days=1)
+
+    def utc_bounds(self, zone: tzinfo) -> tuple[str, str]:
+        """The moments the period starts and ends in ``zone``, in UTC as state.db writes them: a record stored at
+        or after the first and before the second happened within the period for a reader in ``zone``."""
+        return day_start(self.start, zone), day_start(self.end, zone)
+
+    def ended(self, today: date) -> bool:
+        """Whether the period is over on ``today`` (a day in the configured zone): an unfinished one is still in
+        progress, and its issue not yet complete."""
+        return self.end <= today
 
     def next(self) -> Period:
         return period_of(self.kind, self.end)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import base64
 import re
-from datetime import date
+from datetime import date, datetime, time
 from functools import lru_cache
 from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import css_inline
 import jinja2
@@ -22,7 +23,8 @@ from markupsafe import Markup
 
 from digest import labels
 from digest.build import Digest
-from digest.chart import bar_chart, buckets
+from digest.chart import WIDTH as CHART_WIDTH
+from digest.chart import bar_chart, buckets, caption
 from policywatch.normalize import clean_text
 
 # Installed beside this package (see pyproject.toml), as it sits beside it in the source tree.
@@ -55,25 +57,28 @@ def environment(templates: Path | None = None) -> jinja2.Environment:
 
 def render(
     digest: Digest, fmt: str, templates: Path | None = None, unsubscribe_url: str | None = None,
-    chart_cid: str | None = None,
+    chart_cid: str | None = None, feed_url: str | None = None,
 ) -> str:
     """The digest in one format: "html", "text", "md" or "atom".
 
     The HTML chart is a data: URI, or with ``chart_cid`` a ``cid:`` reference to the
-    :func:`chart_png` image attached beside it (as email clients want it).
+    :func:`chart_png` image attached beside it (as email clients want it). ``feed_url`` is where the Atom
+    feed itself is published (absolute, or relative to the feed's own location), for its ``rel="self"`` link.
     """
     template = environment(templates).get_template(TEMPLATES[fmt])
     context = {
         "digest": digest, "text": digest.text, "lang": digest.spec.language,
         "summary_heading": labels.summary_heading(digest.spec.language, digest.period),
-        "unsubscribe_url": unsubscribe_url, "chart": None, "chart_alt": "",
+        "unsubscribe_url": unsubscribe_url, "chart": None, "chart_alt": "", "chart_caption": "",
+        "chart_width": CHART_WIDTH, "feed_url": feed_url,
     }
     png = chart_png(digest) if fmt == "html" else None
     if png is not None:
         uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
         context["chart"] = f"cid:{chart_cid}" if chart_cid else uri
-        context["chart_alt"] = f"{digest.text['chart']}: " + ", ".join(
-            f"{label} {n}" for label, n in _series(digest))
+        series = _series(digest)
+        context["chart_alt"] = f"{digest.text['chart']}: " + ", ".join(f"{label} {n}" for label, n in series)
+        context["chart_caption"] = caption(series, digest.period, digest.spec.language)
     # Text stored before crawls cleaned it may hold control characters: none may reach a mail or a feed, where
     # one makes the whole Atom document invalid XML.
     output = clean_text(template.render(context))
@@ -126,6 +131,8 @@ def _prose_parser() -> MarkdownIt:
     return parser
 
 
-def rfc3339(day: date) -> str:
-    """Midnight in China Standard Time, the time zone of the portals' publish dates."""
-    return f"{day.isoformat()}T00:00:00+08:00"
+@jinja2.pass_context
+def rfc3339(context: jinja2.runtime.Context, day: date) -> str:
+    """The start of ``day`` in the digest's time zone (the config's ``timezone``), whose days its dates are."""
+    zone = ZoneInfo(context["digest"].timezone)
+    return datetime.combine(day, time(), tzinfo=zone).isoformat(timespec="seconds")

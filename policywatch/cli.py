@@ -21,6 +21,7 @@ from policywatch import cli_cluster, cli_delivery
 from policywatch import config as config_module
 from policywatch.cliutil import Group, common_options, digest_issue, err, load_config, out, printable, require_db, safe
 from policywatch.crawl import CrawlError, CrawlResult, crawl, runs_here
+from policywatch.localtime import day_start, local_iso, local_time
 from policywatch.model import METADATA_TABLE
 from policywatch.store import Store
 
@@ -29,15 +30,16 @@ if TYPE_CHECKING:
     from policywatch.config import Config
 
 def _region(config: Config, doc: dict[str, Any]) -> str | None:
-    """The source's configured region, else the one the document names (see digest.regions)."""
-    from digest.regions import infer_region
+    """The region digests file the document under (see digest.regions); None when its source is no longer
+    configured."""
+    from digest.regions import document_region
     from policywatch.hanzi import simplified
 
     region = config.region_of(doc["source"])
-    if region == "":
-        return infer_region(simplified(doc["authority"] or ""), simplified(doc["title"] or ""),
-                            simplified(doc.get("text", "")))
-    return region
+    if region is None:
+        return None
+    return document_region(region, simplified(doc["authority"] or ""), simplified(doc["title"] or ""),
+                           simplified(doc.get("text", "")))
 
 
 def _document(store: Store, url_or_id: str, config: Config) -> dict[str, Any]:
@@ -168,7 +170,7 @@ def print_summary(result: CrawlResult) -> None:
 def show(
     ctx: click.Context, url_or_id: str, as_json: bool, config_path: str | None, db_path: str | None
 ) -> None:
-    """Show a document's fields and the text of its latest version.
+    """Show a document's fields and the text of its latest version; times are in the config's timezone.
 
     Example: policywatch show https://stcsm.sh.gov.cn/zwgk/tzgs/2023/1206.html --json
     """
@@ -180,8 +182,8 @@ def show(
         "authority": doc["authority"], "doc_number": doc["doc_number"], **{k: doc[k] for k in METADATA_TABLE},
         "source": doc["source"],
         "region": _region(config, doc), "attachments": doc["attachments"],
-        "first_seen": doc["first_seen"], "last_checked": doc["last_checked"],
-        "versions": doc["versions"], "text": doc["text"],
+        "first_seen": local_iso(doc["first_seen"], config.zone),
+        "last_checked": local_iso(doc["last_checked"], config.zone), "versions": doc["versions"], "text": doc["text"],
     }
     record = printable(record)
     if as_json:
@@ -201,11 +203,11 @@ def show(
 KINDS = ("new", "changed", "removed", "restored")
 
 
-def _day(value: str | None, option: str) -> str | None:
+def _day(value: str | None, option: str) -> date | None:
     if value is None:
         return None
     try:
-        return date.fromisoformat(value).isoformat()
+        return date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date like 2023-12-31", param_hint=option) from None
 
@@ -222,19 +224,21 @@ def changes(
     ctx: click.Context, since: str | None, until: str | None, source: str | None, kind: str | None,
     as_json: bool, config_path: str | None, db_path: str | None,
 ) -> None:
-    """New, changed, removed and restored documents, oldest first.
+    """New, changed, removed and restored documents, oldest first; dates and times in the config's timezone.
 
     Example: policywatch changes --since 2023-12-01 --until 2023-12-31 --kind changed --json
     """
     config = load_config(ctx, config_path, db_path)
-    start, end = _day(since, "--since"), _day(until, "--until")
-    end = (date.fromisoformat(end) + timedelta(days=1)).isoformat() if end else None
+    zone = config.zone
+    first, last = _day(since, "--since"), _day(until, "--until")
+    start = day_start(first, zone) if first else None  # the days' bounds in the zone, as stored (UTC) times
+    end = day_start(last + timedelta(days=1), zone) if last else None
     with Store(config.db, read_only=True) as store:
         rows = store.changes(start, end, source, kind)
         edits = _edits_told(store, rows)
     records = [
         {"kind": r["kind"], "url": r["url"], "title": r["title"], "published": r["published"],
-         "source": r["source"], "region": _region(config, r), "detected_at": r["detected_at"],
+         "source": r["source"], "region": _region(config, r), "detected_at": local_iso(r["detected_at"], zone),
          "group": r["group"], "document": r["document_id"],
          "fields": r["fields"].split(",") if r["fields"] else [],
          "diff": {"added": r["added"], "removed": r["removed"]}, "edits": edits.get(r["id"])}
@@ -273,7 +277,7 @@ def _edits_told(store: Store, rows: list[dict[str, Any]]) -> dict[int, str]:
 @click.argument("url_or_id")
 @click.pass_context
 def history(ctx: click.Context, url_or_id: str, config_path: str | None, db_path: str | None) -> None:
-    """Every stored version of a document, with its date and size.
+    """Every stored version of a document, with its time (in the config's timezone) and size.
 
     Example: policywatch history https://stcsm.sh.gov.cn/zwgk/tzgs/2023/1206.html
     """
@@ -286,7 +290,7 @@ def history(ctx: click.Context, url_or_id: str, config_path: str | None, db_path
     for column in ("version", "stored", "bytes", "change", "title"):
         table.add_column(column)
     for v in versions:
-        table.add_row(*(safe(cell) for cell in (v["id"], v["created_at"][:16].replace("T", " "), v["size"],
+        table.add_row(*(safe(cell) for cell in (v["id"], local_time(v["created_at"], config.zone), v["size"],
                                                 v["change"] or "", v["title"])))
     out.print(table)
 
@@ -315,7 +319,7 @@ def diff_command(
     with Store(config.db, read_only=True) as store:
         doc = _document(store, url_or_id, config)
         if attachments:
-            pairs = [(printable(f"{c['attachment_url']} ({c['detected_at'][:10]})"),
+            pairs = [(printable(f"{c['attachment_url']} ({local_time(c['detected_at'], config.zone)[:10]})"),
                       word_diff.diff(printable(store.text(c["from_text"] or "")),
                                      printable(store.text(c["to_text"] or ""))))
                      for c in store.attachment_changes(doc["id"])]
@@ -360,7 +364,7 @@ def sources() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
 @click.pass_context
 def sources_list(ctx: click.Context, as_json: bool, config_path: str | None, db_path: str | None) -> None:
-    """Every configured source with its document count and last crawl.
+    """Every configured source with its document count and last crawl (in the config's timezone).
 
     Example: policywatch sources list --json
     """
@@ -381,6 +385,8 @@ def sources_list(ctx: click.Context, as_json: bool, config_path: str | None, db_
          **{k: stats.get(s.name, {}).get(k, 0 if k in ("documents", "error_streak") else None) for k in health}}
         for s in config.sources
     ]
+    for row in rows:
+        row |= {k: local_iso(row[k], config.zone) for k in ("last_crawl", "last_success")}
     if as_json:
         click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
         return
@@ -390,7 +396,8 @@ def sources_list(ctx: click.Context, as_json: bool, config_path: str | None, db_
         table.add_column(column)
     for row in rows:
         cells = (row["name"], row["region"], row["authority"], "yes" if row["verified"] else "no", row["documents"],
-                 row["last_crawl"] or "never", row["last_items"], row["error_streak"], row["alert"] or "")
+                 local_time(row["last_crawl"], config.zone) or "never", row["last_items"], row["error_streak"],
+                 row["alert"] or "")
         table.add_row(*(safe(cell) for cell in cells), style="red" if row["alert"] else None)
     out.print(table)
     for row in rows:
@@ -518,7 +525,8 @@ def digest_build(
                 config, store, spec, chosen, draft, check_draft(draft, draft_path, spec, chosen, store), automatic)
         except DraftError as e:
             raise click.ClickException(str(e)) from None
-        document = render(digest, fmt, config.templates)
+        document = render(digest, fmt, config.templates,
+                          feed_url=_feed_url(config, spec.name, chosen.key, out_path) if fmt == "atom" else None)
     if draft_path and not as_sent and (new := new_items(draft, automatic)):
         err.print(f"note: {safe(new_items_line(new))} (not in this rendering)")
     if out_path:
@@ -563,6 +571,16 @@ def _required_digest(name: str | None) -> str:
     if not name:
         raise click.ClickException("--digest NAME is required (or --draft FILE, which names its digest)")
     return name
+
+
+def _feed_url(config: Config, digest: str, period: str, out_path: str | None) -> str | None:
+    """An Atom feed's own address: on the archive site when ``site_url`` says where that is published, else the
+    name of the file it is written to (a reference relative to wherever that file is served); unknown on stdout."""
+    from urllib.parse import quote
+
+    from archive.build import feed_url
+
+    return feed_url(config, digest, period) or (quote(Path(out_path).name) if out_path else None)
 
 
 @main.command()

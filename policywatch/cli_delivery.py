@@ -13,6 +13,7 @@ from rich.text import Text
 
 from policywatch import config as config_module
 from policywatch.cliutil import common_options, digest_issue, draft_issue, err, load_config, new_items_line, out, safe
+from policywatch.localtime import local_iso
 from policywatch.store import Store
 
 if TYPE_CHECKING:
@@ -83,13 +84,15 @@ def subscribers_remove(
 def subscribers_list(
     ctx: click.Context, digest: str | None, as_json: bool, config_path: str | None, db_path: str | None
 ) -> None:
-    """Every subscriber with their subscriptions and status.
+    """Every subscriber with their subscriptions and status; times in the config's timezone.
 
     Example: policywatch subscribers list --digest monthly
     """
     config = load_config(ctx, config_path, db_path)
     with Store(config.db, read_only=True) as store:
         rows = store.subscribers(digest)
+    for row in rows:
+        row |= {k: local_iso(row[k], config.zone) for k in ("created_at", "updated_at")}
     if as_json:
         for row in rows:
             row["subscriptions"] = {d: {"topics": t, "regions": r} for d, (t, r) in row["subscriptions"].items()}

@@ -7,7 +7,6 @@ import os
 import sqlite3
 import sys
 from collections.abc import Callable
-from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +17,7 @@ from rich.markup import escape
 from policywatch import config as config_module
 from policywatch.config import Config
 from policywatch.dburl import mask
+from policywatch.localtime import today
 from policywatch.normalize import clean_text
 from policywatch.store import StoreError, missing_db_message
 
@@ -109,15 +109,21 @@ def load_config(ctx: click.Context, config_path: str | None, db_path: str | None
 
 
 def digest_issue(config: Config, name: str, period: str | None) -> tuple[DigestSpec, Period]:
-    """The digest and period a digest command names (default: the last complete period), with state.db there."""
+    """The digest and period a digest command names (default: the last period complete in the config's timezone),
+    with state.db there. A period named that has not ended yet is taken, with a note on stderr that its issue is
+    still in progress (the data on stdout stays the issue alone)."""
     from digest.period import PeriodError, parse_period, period_of
 
+    day = today(config.zone)
     try:
         spec = config.digest(name)
-        chosen = parse_period(period, spec.period) if period else period_of(spec.period, date.today()).previous()
+        chosen = parse_period(period, spec.period) if period else period_of(spec.period, day).previous()
     except (config_module.ConfigError, PeriodError) as e:
         raise click.ClickException(str(e)) from None
     require_db(config)
+    if not chosen.ended(day):
+        err.print(f"note: {chosen.key} is still in progress in {config.timezone} (it ends {chosen.end.isoformat()}): "
+                  "this issue is not complete yet", markup=False)
     return spec, chosen
 
 

@@ -215,6 +215,7 @@ class Config:
     digests: tuple[DigestSpec, ...] = ()
     templates: Path | None = None  # a folder whose templates override the built-in ones
     site: Path | None = None  # the archive site's folder: `serve` brings it up to date after every crawl
+    site_url: str = ""  # where the archive site is published ("https://…/"); empty: unknown
     timezone: str = "Asia/Shanghai"  # the zone schedules are read in
     smtp: SmtpSettings | None = None
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
@@ -273,6 +274,11 @@ class Config:
         """A source's region; None for a source no longer configured (its documents remain)."""
         source = self._by_name.get(name)
         return source.region if source else None
+
+    def authority_of(self, name: str) -> str | None:
+        """A source's configured issuing body; None for a source no longer configured."""
+        source = self._by_name.get(name)
+        return source.authority if source else None
 
     @functools.cached_property
     def _by_name(self) -> dict[str, Source]:
@@ -356,7 +362,8 @@ _ALERTS: _Schema = {"maintainers": (list, False), "consecutive_errors": (int, Fa
 _CLUSTER: _Schema = {"redis": (str, True), "heartbeat_seconds": ((int, float), False),
                      "job_timeout": ((int, float), False)}
 _TOP: _Schema = {
-    "db": (str, False), "templates": (str, False), "site": (str, False), "timezone": (str, False),
+    "db": (str, False), "templates": (str, False), "site": (str, False), "site_url": (str, False),
+    "timezone": (str, False),
     "crawl": (dict, False), "detect": (dict, False), "topics": (dict, False), "digests": (list, False),
     "sources": (list, False), "smtp": (dict, False), "delivery": (dict, False), "alerts": (dict, False),
     "cluster": (dict, False),
@@ -434,7 +441,8 @@ def parse(raw: dict[str, Any], path: Path, db: str | Path | None = None) -> Conf
     for i, spec in enumerate(digests):
         _schedule(spec.cron, f"digests[{i}].schedule", zone, path)
     return Config(path=path, db=db_path, crawl=crawl, detect=detect, sources=sources, topics=topics,
-                  digests=digests, templates=templates, site=site, timezone=timezone, smtp=_smtp(raw, path),
+                  digests=digests, templates=templates, site=site, site_url=_site_url(raw, path), timezone=timezone,
+                  smtp=_smtp(raw, path),
                   delivery=_delivery(raw, path), alerts=_alerts(raw, path), cluster=_cluster(raw, path))
 
 
@@ -482,6 +490,15 @@ def _smtp(raw: dict[str, Any], path: Path) -> SmtpSettings | None:
     except AddressError as e:
         raise ConfigError(path, "smtp.sender", str(e)) from None
     return SmtpSettings(**values)
+
+
+def _site_url(raw: dict[str, Any], path: Path) -> str:
+    """The archive site's public address, ending in "/" so the site's paths join onto it (Atom feeds name their
+    own address with it)."""
+    url = raw.get("site_url", "")
+    if url and not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", url):
+        raise ConfigError(path, "site_url", f"{url!r} is not an http(s) address like 'https://example.org/policy/'")
+    return url if not url or url.endswith("/") else url + "/"
 
 
 def _delivery(raw: dict[str, Any], path: Path) -> DeliverySettings:

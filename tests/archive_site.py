@@ -106,10 +106,10 @@ def write_measures(sites: Path, paragraphs: list[str]) -> None:
     make_docx(sites / "jl" / "files" / "cuoshi.docx", paragraphs)
 
 
-def edit_cell_notice(sites: Path, body: str) -> None:
+def edit_cell_notice(sites: Path, *paragraphs: str) -> None:
     """Round two: the Shanghai cell-therapy notice's text changes."""
     pages = dict(PAGES["sh"])
-    pages["p/1.html"] = (CELL_TITLE, "2023-12-05", f"<p>{body}</p>")
+    pages["p/1.html"] = (CELL_TITLE, "2023-12-05", "".join(f"<p>{p}</p>" for p in paragraphs))
     write_portal(sites, "sh", pages)
 
 

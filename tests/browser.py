@@ -24,6 +24,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 CHROMIUM: str | None = next(
     (path for path in map(shutil.which, ("chromium", "chromium-browser", "google-chrome")) if path), None)
@@ -104,10 +105,17 @@ class PageReport:
     overflowing: list[str]  # "table.item right=402" for each outermost element past the viewport's right edge
     links: list[str]  # every a[href] and img[src] value, as written in the HTML (not resolved), in document order
     screenshot: Path  # full-page PNG, `width` px wide
+    measured: Any = None  # what the caller's own `measure` script returned
 
 
-def inspect(html: Path, width: int, screenshot: Path, *, height: int = 800, timeout: float = 60) -> PageReport:
-    """Load `html` in headless Chromium with a layout viewport `width` x `height` px; measure it and save a PNG."""
+def inspect(
+    html: Path, width: int, screenshot: Path, *, height: int = 800, timeout: float = 60, measure: str | None = None,
+) -> PageReport:
+    """Load `html` in headless Chromium with a layout viewport `width` x `height` px; measure it and save a PNG.
+
+    `measure` is a JavaScript expression of the caller's, evaluated after the page's fonts have loaded (a promise
+    is awaited); its JSON value is the report's `measured`.
+    """
     if CHROMIUM is None:
         raise BrowserError("no chromium on PATH (tried chromium, chromium-browser, google-chrome)")
     html = Path(html).resolve()
@@ -132,6 +140,13 @@ def inspect(html: Path, width: int, screenshot: Path, *, height: int = 800, time
         if measured["innerWidth"] != width or measured["clientWidth"] != width:
             raise BrowserError(f"asked for a {width} px viewport, got innerWidth {measured['innerWidth']}, "
                                f"clientWidth {measured['clientWidth']}")
+        theirs = None
+        if measure is not None:
+            evaluated = browser.call("Runtime.evaluate", {"expression": measure, "awaitPromise": True,
+                                                          "returnByValue": True}, session=session)
+            if "exceptionDetails" in evaluated:
+                raise BrowserError(f"the caller's measuring script failed: {evaluated['exceptionDetails']}")
+            theirs = evaluated["result"].get("value")
         shot_height = min(max(height, measured["scrollHeight"]), MAX_SCREENSHOT_HEIGHT)
         png = browser.call("Page.captureScreenshot", {
             "format": "png", "captureBeyondViewport": True,
@@ -139,7 +154,7 @@ def inspect(html: Path, width: int, screenshot: Path, *, height: int = 800, time
     screenshot.parent.mkdir(parents=True, exist_ok=True)
     screenshot.write_bytes(base64.b64decode(png))
     return PageReport(width=width, scroll_width=measured["scrollWidth"], overflowing=measured["overflowing"],
-                      links=measured["links"], screenshot=screenshot)
+                      links=measured["links"], screenshot=screenshot, measured=theirs)
 
 
 class _DevTools:

@@ -91,6 +91,19 @@ def test_screenshot_is_a_png_of_the_asked_width(tmp_path: Path, width: int) -> N
     assert shot_height > 2000  # the whole page, not just the 800 px viewport
 
 
+def test_a_measuring_script_of_the_caller_reports_rendered_sizes(tmp_path: Path) -> None:
+    html = page(tmp_path, '<p style="font-size:13px">小字</p><svg viewBox="0 0 720 100" style="width:100%">'
+                          '<text x="10" y="50" style="font-size:11px">2023-12</text></svg>')
+    script = ("[...document.querySelectorAll('p, text')].map((el) => parseFloat(getComputedStyle(el).fontSize)"
+              " * (el.getScreenCTM ? el.getScreenCTM().a : 1))")
+    report = inspect(html, 375, ARTIFACTS / "browser-measure-375.png", measure=script)
+    paragraph, svg_text = report.measured
+    assert paragraph == 13
+    assert svg_text == pytest.approx(11 * (375 - 16) / 720, abs=0.05)  # an SVG's text shrinks with it
+    with pytest.raises(BrowserError, match="measuring script failed"):
+        inspect(html, 375, ARTIFACTS / "browser-measure-375.png", measure="nothing.here")
+
+
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(BrowserError, match="no such file"):
         inspect(tmp_path / "absent.html", 375, tmp_path / "absent.png")

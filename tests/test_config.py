@@ -130,6 +130,11 @@ BAD = [
     (SMTP.replace('username = ""', 'username = ""\npassword = "s3cret"'),
      "config.toml: smtp.password: unknown key (expected one of: host, port, security, username, password_env, "
      "sender, timeout, max_attempts, retry_delay)"),
+    ('site_url = "example.org/policy"\n',
+     "config.toml: site_url: 'example.org/policy' is not an http(s) address like 'https://example.org/policy/'"),
+    ('site_url = "https://example.org/policy?page=1"\n',
+     "config.toml: site_url: 'https://example.org/policy?page=1' is not an http(s) address like "
+     "'https://example.org/policy/'"),
     ('[delivery]\nunsubscribe_url = "https://example.org/unsubscribe"\n',
      "config.toml: delivery.unsubscribe_url: must be an http(s) URL containing {token}"),
     ('[alerts]\nmaintainers = ["ops@example"]\n', "config.toml: alerts.maintainers[0]: 'ops@example' is not a valid "
@@ -197,6 +202,9 @@ def test_good_config(tmp_path) -> None:
     assert source.list.max_pages == 3 and source.detail.body == "#zoom"
     assert config.db == tmp_path / "state.db"
     assert config_module.load(path, tmp_path / "other.db").db == tmp_path / "other.db"
+    assert config.site_url == ""
+    path.write_text('site_url = "https://example.org/policy"\n' + GOOD_SOURCE, encoding="utf-8")
+    assert config_module.load(path).site_url == "https://example.org/policy/"
 
 
 @pytest.mark.parametrize(("text", "message"), BAD)

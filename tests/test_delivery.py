@@ -9,6 +9,7 @@ import signal
 import subprocess
 import threading
 import time
+from datetime import timedelta
 from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, urlsplit
 
@@ -92,12 +93,12 @@ def test_a_received_digest_has_both_parts_the_right_headers_and_a_working_unsubs
     assert message.get_content_type() == "multipart/alternative"
     text, html = message.get_body(("plain",)), message.get_body(("html",))
     assert text.get_content_type() == "text/plain" and html.get_content_type() == "text/html"
-    assert "12月份行业政策及动态汇总" in message["Subject"]
+    assert "2023年12月份行业政策及动态汇总" in message["Subject"]
     assert "=?utf-8?" in message.as_string().split("\n\n", 1)[0].lower()  # the raw header is RFC 2047 encoded
     assert message["To"].addresses[0].display_name == '李雷 "<研究部>", 上海'
     assert message["From"].addresses[0].display_name == "PolicyWatch 政策速递"
     assert re.fullmatch(r"<monthly\.2023-12\.[0-9a-f]{20}@example\.org>", message["Message-ID"])
-    assert parsedate_to_datetime(message["Date"]).tzinfo is not None
+    assert parsedate_to_datetime(message["Date"]).utcoffset() == timedelta(hours=8)  # the config's zone
     for title, _, _ in PAGES:
         assert title in text.get_content() and title in html.get_content()
     # The chart travels as a related image that the HTML refers to by Content-ID.
@@ -115,7 +116,7 @@ def test_a_received_digest_has_both_parts_the_right_headers_and_a_working_unsubs
     assert header.startswith("<https://") and "=?" not in header  # a plain URL, not an encoded word
     assert links[0] in text.get_content() and links[0].replace("&", "&amp;") in html.get_content()
     # The Traditional-Chinese reader gets the digest in Traditional script.
-    assert "12月份行業政策及動態彙總" in messages["chan@example.org"]["Subject"]
+    assert "2023年12月份行業政策及動態彙總" in messages["chan@example.org"]["Subject"]
 
     forged = token[:-3] + ("AAA" if not token.endswith("AAA") else "BBB")
     refused = cli(config, "unsubscribe", forged, check=False)

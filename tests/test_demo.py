@@ -1,4 +1,4 @@
-"""`policywatch demo` end to end: the bundled portal crawled twice, checked against EXPECTED.toml."""
+"""`policywatch demo` end to end: the bundled portal crawled three times, checked against EXPECTED.toml."""
 
 from __future__ import annotations
 
@@ -6,12 +6,15 @@ import json
 import re
 import subprocess
 import tomllib
-from datetime import date
+import xml.etree.ElementTree as ET
+from pathlib import Path
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from policywatch.demo import PORTAL
+from policywatch.localtime import today
 from policywatch.store import Store
 from tests.conftest import POLICYWATCH, SEEDS
 
@@ -41,6 +44,9 @@ def test_demo_prints_what_it_found_and_where(demo) -> None:
     assert re.search(r"changed\s+jl-gov\s+关于打造吉林省生物医药与高端医疗器械产业新赛道的实施方案\s+\(changed: text\)",
                      output)
     assert re.search(r"failed\s+sh-sti\s+.*\(HTTP 404\)", output)
+    # The third round finds the page gone a second time in a row: a removal.
+    third = output.split("Round 3 found:")[1]
+    assert re.search(r"removed\s+sh-sti\s+上海市2023年度“科技创新行动计划”细胞与基因治疗专项拟立项项目公示", third)
 
 
 def test_demo_writes_the_archive_site(demo) -> None:
@@ -86,15 +92,19 @@ def test_round_two_edits(demo) -> None:
         versions = {"new": 1, "changed": 2, "noise": 1, "removed": 1}[page["change"]]
         assert doc["versions"] == versions, page["path"]
         if page["change"] == "removed":
-            assert doc["last_status"] == 404
-    # The second crawl's change records: exactly the planted edits. The removed page has
-    # answered 404 once, which is not yet a removal.
-    second = store.db.execute("SELECT max(run_id) FROM changes").fetchone()[0]
-    found = sorted(store.db.execute(
-        "SELECT c.kind, d.source FROM changes c JOIN documents d ON d.id = c.document_id WHERE c.run_id = ?",
-        [second]).fetchall())
+            assert (doc["last_status"], doc["status"]) == (404, "removed")
+
+    def found(run: int) -> list[tuple[str, str]]:
+        return sorted(store.db.execute(
+            "SELECT c.kind, d.source FROM changes c JOIN documents d ON d.id = c.document_id WHERE c.run_id = ?",
+            [run]).fetchall())
+
+    # The second crawl's change records: exactly the planted edits. The removed page has answered 404 once,
+    # which is not yet a removal; the third crawl finds it gone again, and that is one.
+    assert [run for (run,) in store.db.execute("SELECT DISTINCT run_id FROM changes ORDER BY run_id")] == [1, 2, 3]
     planted = sorted((p["change"], p["site"]) for p in EXPECTED["page"] if p.get("change") in ("new", "changed"))
-    assert found == planted
+    assert found(2) == planted
+    assert found(3) == [("removed", p["site"]) for p in EXPECTED["page"] if p.get("change") == "removed"]
 
 
 def test_show_json_on_the_demo_db(demo) -> None:
@@ -186,7 +196,7 @@ def test_december_digest_reads_like_the_seed(demo) -> None:
                             "monthly", "--period", "2023-12", "--format", "text"], capture_output=True, text=True,
                            check=True).stdout
     assert built == text
-    assert text.startswith("政策汇总 | 12月份行业政策及动态汇总\n发布时间：2024年1月1日\n\n12月政策摘要\n")
+    assert text.startswith("政策汇总 | 2023年12月份行业政策及动态汇总\n发布时间：2024年1月1日\n\n12月政策摘要\n")
     titles = {title for title, *_ in served}
     numbered = re.findall(r"^\d+\. (.*)$", text, re.MULTILINE)
     assert [t for t in numbered if t in titles] == [title for title, *_ in served]
@@ -194,15 +204,86 @@ def test_december_digest_reads_like_the_seed(demo) -> None:
     assert len(numbered) == len(digest_items(text)) == 10 and undated not in numbered
     assert "关于召开2024年度会员代表大会的通知" not in text  # December, but off topic
     now = subprocess.run([*POLICYWATCH, "--config", str(workdir / "config.toml"), "digest", "build", "--digest",
-                          "monthly", "--format", "text", "--period", date.today().strftime("%Y-%m")],
+                          "monthly", "--format", "text", "--period",
+                          today(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")],  # the demo config's zone
                          capture_output=True, text=True, check=True).stdout
     assert undated in now
+
+
+def test_this_months_digest_reports_the_changes_and_the_removal(demo) -> None:
+    """Changes to older policies and removals belong to the month they were found in: the demo writes that
+    month's digest too, with the 已撤下的政策 section a newcomer should see."""
+    output, _, workdir = demo
+    [removed] = [p for p in EXPECTED["page"] if p.get("change") == "removed"]
+    [text] = [p for p in workdir.glob("digest-monthly-*.txt") if p.name != "digest-monthly-2023-12.txt"]
+    month = text.stem.removeprefix("digest-monthly-")
+    assert f"Digest for {month}: what the re-checks found" in output
+    shown = text.read_text(encoding="utf-8")
+    assert shown.count("更新：正文") == 2
+    section = shown.split("\n已撤下的政策\n")[1]
+    assert section.startswith("以下政策页面已连续两次无法访问")
+    assert f"\n- {removed['title']} · 2023年11月20日 · {removed['authority']}\n  http://127.0.0.1:" in section
+    assert section.rstrip().endswith(removed["url"]) and section.strip() in output
+    markdown = (workdir / f"digest-monthly-{month}.md").read_text(encoding="utf-8")
+    assert f"## 已撤下的政策\n\n{section.splitlines()[0]}\n\n- [{removed['title']}](" in markdown
+    html = (workdir / f"digest-monthly-{month}.html").read_text(encoding="utf-8")
+    assert "已撤下的政策" in html
+    assert re.search(f'href="http://127.0.0.1:\\d+{re.escape(removed["url"])}"[^>]*>{removed["title"]}</a>', html)
+
+
+def test_atom_feeds_name_their_own_address(demo) -> None:
+    """Each feed the demo writes links to itself (its file name: right wherever the file is served); the archive
+    site's feeds sit beside their issues; `digest build` gives the file it writes, and the archive's address
+    when the config says where the site is published."""
+    *_, workdir = demo
+    atom = "{http://www.w3.org/2005/Atom}"
+    rfc3339 = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
+
+    def self_links(xml: str) -> list[str]:
+        """The feed's rel="self" links, once it is checked against RFC 4287's rules for a feed and its entries."""
+        feed = ET.fromstring(xml.encode("utf-8"))
+        assert feed.tag == f"{atom}feed"
+        for element in (feed, *feed.findall(f"{atom}entry")):
+            for name in ("id", "title", "updated"):
+                assert len(element.findall(f"{atom}{name}")) == 1, name
+            assert rfc3339.fullmatch(element.findtext(f"{atom}updated"))
+            assert all(link.get("href") for link in element.findall(f"{atom}link"))
+        # A feed names an author unless every entry does.
+        assert feed.findall(f"{atom}author") or all(e.findall(f"{atom}author") for e in feed.findall(f"{atom}entry"))
+        links = [link for link in feed.findall(f"{atom}link") if link.get("rel") == "self"]
+        assert all(link.get("type") == "application/atom+xml" for link in links)
+        return [link.get("href") for link in links]
+
+    for path in workdir.glob("digest-*.atom"):
+        assert self_links(path.read_text(encoding="utf-8")) == [path.name]
+    feed = workdir / "site" / "digests" / "monthly" / "2023-12.atom"
+    assert self_links(feed.read_text(encoding="utf-8")) == ["2023-12.atom"]
+    assert 'href="digests/monthly/2023-12.atom"' in (workdir / "site" / "digests.html").read_text(encoding="utf-8")
+
+    def build(config: Path, *extra: str) -> str:
+        return subprocess.run([*POLICYWATCH, "--config", str(config), "digest", "build", "--digest", "monthly",
+                               "--period", "2023-12", "--format", "atom", *extra], capture_output=True, text=True,
+                              check=True).stdout
+
+    config = workdir / "config.toml"
+    assert self_links(build(config)) == []  # on stdout its address is unknown
+    out = workdir / "my feed.atom"
+    build(config, "--out", str(out))
+    assert self_links(out.read_text(encoding="utf-8")) == ["my%20feed.atom"]
+    published = workdir / "published.toml"
+    published.write_text('site_url = "https://policy.example.org/archive"\n' + config.read_text(encoding="utf-8"),
+                         encoding="utf-8")
+    assert self_links(build(published)) == ["https://policy.example.org/archive/digests/monthly/2023-12.atom"]
 
 
 def test_regional_digest_puts_national_first(demo) -> None:
     *_, workdir = demo
     text = (workdir / "digest-regional-2023-12.txt").read_text(encoding="utf-8")
     headings = re.findall(r"^== (.*) ==$", text, re.MULTILINE)
-    assert headings == ["国家层面", "吉林省", "上海市", "浙江省", "其他"]
+    assert headings == ["国家层面", "吉林省", "上海市", "浙江省", "广东省", "其他"]
     national = text.split("== 国家层面 ==")[1].split("== 吉林省 ==")[0]
-    assert "商务部关于支持横琴粤澳深度合作区放宽市场准入特别措施的意见" in national and "CDE发布" in national
+    assert "CDE发布" in national and "来源：国家卫生健康委 科技教育司 国卫办科教函〔2023〕437号\n" in national
+    guangdong = text.split("== 广东省 ==")[1].split("== 其他 ==")[0]  # 国家发改委's measure for 横琴
+    assert "商务部关于支持横琴粤澳深度合作区放宽市场准入特别措施的意见" in guangdong
+    headed = re.findall(r"^►►► \S+ (.*)$", text, re.MULTILINE)
+    assert re.findall(r"^\d+\. (.*)$", text, re.MULTILINE) == headed  # numbered down the sections

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from bench.diffs import build_pairs
@@ -193,6 +194,81 @@ def test_side_by_side_rows_follow_lines() -> None:
         '<tr class="pw-changed"><td class="pw-old pw-empty"></td>'
         '<td class="pw-new"><ins class="pw-ins">第四条</ins></td></tr>'
     )
+
+
+def side_by_side_cells(table: str) -> list[tuple[str | None, str | None]]:
+    """Each row's (old, new) cell as plain text, None for an empty cell; fold rows are left out."""
+    rows = []
+    for row in re.findall(r"<tr[^>]*>(.*?)</tr>", table):
+        cells = re.findall(r'<td class="pw-(old|new)( pw-empty)?">(.*?)</td>', row)
+        if cells:
+            rows.append(tuple(None if empty else html.unescape(re.sub(r"<[^>]+>", "", body))
+                              for _, empty, body in cells))
+    return rows
+
+
+def check_side_by_side(old: str, new: str) -> list[tuple[str | None, str | None]]:
+    """The side-by-side table of old → new: each column, read down, is its text line by line, and a line
+    only inserted or only deleted never sits beside a line holding unchanged text."""
+    table = to_html_side_by_side(diff(old, new))
+    rows = side_by_side_cells(table)
+
+    def lines(text: str) -> list[str]:
+        split = text.split("\n")
+        return split[:-1] if split[-1] == "" else split
+
+    assert [o for o, _ in rows if o is not None] == lines(old)
+    assert [n for _, n in rows if n is not None] == lines(new)
+    for row in re.findall(r"<tr[^>]*>.*?</tr>", table):
+        old_cell, new_cell = re.findall(r"<td[^>]*>(.*?)</td>", row)
+        kept_old = re.sub(r'<del class="pw-del">[^<]*</del>', "", old_cell)
+        kept_new = re.sub(r'<ins class="pw-ins">[^<]*</ins>', "", new_cell)
+        only_inserted = new_cell and not kept_new
+        only_deleted = old_cell and not kept_old
+        assert not (only_inserted and kept_old) and not (only_deleted and kept_new), row
+    return rows
+
+
+def test_side_by_side_puts_an_inserted_or_deleted_line_beside_an_empty_cell() -> None:
+    old = "第一条 为了规范管理，制定本办法。\n第二条 本办法适用于本市。\n第三条 本办法自发布之日起施行。"
+    inserted = old.replace("第二条", "第一条之一 细胞治疗临床研究应当备案。\n第二条")
+    assert check_side_by_side(old, inserted) == [
+        ("第一条 为了规范管理，制定本办法。", "第一条 为了规范管理，制定本办法。"),
+        (None, "第一条之一 细胞治疗临床研究应当备案。"),
+        ("第二条 本办法适用于本市。", "第二条 本办法适用于本市。"),
+        ("第三条 本办法自发布之日起施行。", "第三条 本办法自发布之日起施行。"),
+    ]
+    deleted = old.replace("第二条 本办法适用于本市。\n", "")
+    assert check_side_by_side(old, deleted)[1:] == [
+        ("第二条 本办法适用于本市。", None), ("第三条 本办法自发布之日起施行。", "第三条 本办法自发布之日起施行。")]
+    appended = check_side_by_side(old + "\n", old + "\n第四条 附则。")
+    assert appended[-1] == (None, "第四条 附则。")
+    # A line replaced by another stays beside it, as does a line edited in place.
+    replaced = old.replace("第二条 本办法适用于本市。", "本办法由市卫生健康委负责解释。")
+    assert check_side_by_side(old, replaced)[1] == ("第二条 本办法适用于本市。", "本办法由市卫生健康委负责解释。")
+    edited = old.replace("适用于本市", "适用于本市行政区域")
+    assert check_side_by_side(old, edited)[1] == ("第二条 本办法适用于本市。", "第二条 本办法适用于本市行政区域。")
+
+
+@pytest.mark.parametrize(("old", "new"), [
+    ("draftpair-nhc-bianxing-shoushu-guifan-zhengqiuyijiangao-2009-06-15.md",
+     "draftpair-nhc-bianxing-shoushu-guifan-shixing-2009-11-13.md"),
+    ("versionpair-guojing-weisheng-jianyi-fa-2018-04-27.md", "versionpair-guojing-weisheng-jianyi-fa-2024-06-28.md"),
+    ("versionpair-renshen-sunhai-peichang-jieshi-2020-12-29.md",
+     "versionpair-renshen-sunhai-peichang-jieshi-2022-04-04.md"),
+    ("versionpair-shanghai-yingshang-huanjing-tiaoli-2020-04-10.md",
+     "versionpair-shanghai-yingshang-huanjing-tiaoli-2024-09-27.md"),
+])
+def test_side_by_side_of_real_revisions_keeps_lines_in_step(old: str, new: str) -> None:
+    rows = check_side_by_side(read(old), read(new))
+    assert any(o is None for o, _ in rows)  # each revision inserts whole lines: shown beside empty old cells
+
+
+@settings(max_examples=200, deadline=None)
+@given(text_pairs())
+def test_side_by_side_columns_are_the_texts(pair: tuple[str, str]) -> None:
+    assume("\r" not in "".join(pair))  # a carriage return before a line end is dropped from the table
+    check_side_by_side(*pair)
 
 
 def test_terminal_colours_only_the_changes() -> None:

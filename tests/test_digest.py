@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import io
 import re
 import subprocess
 import xml.etree.ElementTree as ET
-from datetime import date
 from html import escape
 
 from digest.period import period_of
 from policywatch import config as config_module
 from policywatch.hanzi import simplified
+from policywatch.localtime import today
 from tests.browser import ARTIFACTS, inspect, require_chromium
 from tests.conftest import POLICYWATCH, SEEDS, source_toml
 
@@ -99,6 +101,7 @@ def test_by_region_groups_the_items_of_seed_000_like_the_seed(db_target, tmp_pat
     run_crawl(config)
 
     grouped: dict[str, list[str]] = {}
+    numbered: dict[int, list[str]] = {}
     for month in range(1, 7):
         text = build(config, "regional", f"2021-{month:02d}").stdout
         heading = None
@@ -107,12 +110,19 @@ def test_by_region_groups_the_items_of_seed_000_like_the_seed(db_target, tmp_pat
                 heading = simplified(line.strip("= "))
             elif line.startswith("►►► "):
                 grouped.setdefault(heading, []).append(bare(line.split(" ", 2)[2]))
+        # The numbered list runs down the sections; each item's date heads it, and its source line has none.
+        numbered[month] = [bare(t) for t in re.findall(r"^\d+\. (.*)$", text, re.MULTILINE)]
+        assert numbered[month] == [bare(t) for t in re.findall(r"^►►► \S+ (.*)$", text, re.MULTILINE)]
+        assert re.findall(r"^►►► \d{4}年\d{1,2}月\d{1,2}日 ", text, re.MULTILINE) and "\n來源：20" not in text
     expected: dict[str, list[str]] = {}
     for (region, _, _), (title, _, _) in zip(entries, pages, strict=True):
         expected.setdefault(simplified(region), []).append(bare(title))
     assert {k: sorted(v) for k, v in grouped.items()} == {k: sorted(v) for k, v in expected.items()}
+    # March as the seed lists it: 北京 (18th), 广东 (12th), 云南 (11th), by region and not by date.
+    march = [bare(title) for (_, day, _), (title, _, _) in zip(entries, pages, strict=True) if "年 3 月" in day]
+    assert numbered[3] == march and len(march) == 3
     june = build(config, "regional", "2021-06").stdout
-    assert june.startswith("政策彙總 | 6月份行業政策及動態彙總\n") and "2021年6月8日" in june
+    assert june.startswith("政策彙總 | 2021年6月份行業政策及動態彙總\n") and "2021年6月8日" in june
 
 
 # Scraped text that a template or a browser could take for code: a title keeps {{ }} as written (markup written as
@@ -177,7 +187,7 @@ def test_a_quiet_period_is_a_short_digest_not_an_error(db_target, tmp_path, port
     assert "本期暂无符合主题的新政策。" in build(config, "monthly", "2022-01").stdout
     assert "本期暂无符合主题的新政策。" in build(config, "monthly", "2022-01", "html").stdout
     feed = ET.fromstring(build(config, "monthly", "2022-01", "atom").stdout.encode("utf-8"))
-    assert feed.findtext("{http://www.w3.org/2005/Atom}title") == "政策汇总 | 1月份行业政策及动态汇总"
+    assert feed.findtext("{http://www.w3.org/2005/Atom}title") == "政策汇总 | 2022年1月份行业政策及动态汇总"
 
 
 def test_changes_and_removals_belong_to_the_month_they_were_detected(
@@ -198,7 +208,7 @@ def test_changes_and_removals_belong_to_the_month_they_were_detected(
     run_crawl(config, recheck_all=True)
     run_crawl(config, recheck_all=True)  # the second check that finds page 2 gone confirms the removal
 
-    now = build(config, "monthly", period_of("month", date.today()).key).stdout
+    now = build(config, "monthly", period_of("month", today(config.zone)).key).stdout  # the crawl's month, there
     assert re.findall(r"^\d+\. (.*)$", now, re.MULTILINE) == ["关于开展干细胞临床研究机构备案工作的通知"]
     assert "更新：正文。在“支持开展干细胞”后新增“和免疫细胞”" in now
     assert "已撤下的政策" in now and "- 关于征集细胞治疗领域重大科技需求的通知 · 2023年11月20日" in now
@@ -215,8 +225,32 @@ def test_unknown_digest_and_bad_period_are_one_line_errors(tmp_path, portal, wri
         assert len(result.stderr.strip().splitlines()) == 1
 
 
+# The chart as the page shows it: its width on screen, the PNG's own width, and the caption under it.
+CHART = """(() => {
+  const img = document.querySelector('img.chart'), caption = document.querySelector('.chart-caption');
+  return {shown: img.getBoundingClientRect().width, natural: img.naturalWidth, caption: caption.textContent,
+          captionPx: parseFloat(getComputedStyle(caption).fontSize),
+          under: caption.getBoundingClientRect().top >= img.getBoundingClientRect().bottom};
+})()"""
+
+
+def axis_label_height(png: bytes) -> int:
+    """How tall the chart's axis labels are in the PNG's pixels: the rows their grey text covers under the axis
+    (the one grey line drawn the whole width across)."""
+    from PIL import Image
+
+    image = Image.open(io.BytesIO(png)).convert("RGBA")
+    width, height = image.size
+    pixels = image.load()
+    grey = [sum(1 for x in range(width) if pixels[x, y][3] and len(set(pixels[x, y][:3])) == 1) for y in range(height)]
+    axis = max(y for y in range(height) if grey[y] > 0.9 * width)
+    inked = [y for y in range(axis + 1, height) if grey[y]]
+    return max(inked) - min(inked) + 1
+
+
 def test_html_email_fits_a_phone_and_a_desktop(tmp_path, portal, write_config, run_crawl):
-    """Opened in headless Chromium at 375 and 1200 px: nothing sticks out sideways; every link is absolute."""
+    """Opened in headless Chromium at 375 and 1200 px: nothing sticks out sideways; every link is absolute; the
+    chart's labels are as tall on screen as 11 px text (or taller), with a caption saying what it counts."""
     require_chromium()
     long_title = "关于印发《" + "细胞治疗产品生产质量管理指南" * 6 + "》的通知"  # no break opportunity for a while
     write_site(tmp_path / "long", [(long_title, "2023-12-20", "支持开展干细胞临床研究。http://127.0.0.1/" + "a" * 150)])
@@ -226,11 +260,17 @@ def test_html_email_fits_a_phone_and_a_desktop(tmp_path, portal, write_config, r
     html = tmp_path / "digest.html"
     html.write_text(build(config, "monthly", "2023-12", "html").stdout, encoding="utf-8")
     for width in (375, 1200):
-        report = inspect(html, width, ARTIFACTS / f"digest-email-{width}.png")
+        report = inspect(html, width, ARTIFACTS / f"digest-email-{width}.png", measure=CHART)
         assert report.overflowing == [] and report.scroll_width <= width, report
         anchors = [link for link in report.links if not link.startswith("data:image/png;base64,")]
         assert len(anchors) >= 4 and all(re.match(r"https?://127\.0\.0\.1:\d+/", a) for a in anchors), anchors
         assert report.screenshot.exists()
+        [chart] = [link for link in report.links if link.startswith("data:image/png;base64,")]
+        scale = report.measured["shown"] / report.measured["natural"]  # CSS px per pixel of the PNG
+        labels = axis_label_height(base64.b64decode(chart.split(",", 1)[1])) * scale
+        assert labels >= 8, (width, labels)  # as tall as the digits of 11 px text, or taller (5 px when too small)
+        assert report.measured["caption"] == "条目分布：每周条目数，共 3 条" and report.measured["captionPx"] >= 12
+        assert report.measured["under"]
 
 
 def test_a_template_folder_in_config_overrides_the_built_in_one(db_target, tmp_path, portal, write_config, run_crawl):
@@ -241,5 +281,5 @@ def test_a_template_folder_in_config_overrides_the_built_in_one(db_target, tmp_p
     config.path.write_text('templates = "tpl"\n' + config.path.read_text("utf-8"), encoding="utf-8")
     run_crawl(config)
     items = f"[{HOSTILE}][关于开展细胞治疗产品临床转化应用试点工作的通知]"
-    assert build(config, "monthly", "2023-12").stdout == f"政策汇总 | 12月份行业政策及动态汇总: {items}"
+    assert build(config, "monthly", "2023-12").stdout == f"政策汇总 | 2023年12月份行业政策及动态汇总: {items}"
     assert "<!DOCTYPE html>" in build(config, "monthly", "2023-12", "html").stdout  # the others stay built in

@@ -8,7 +8,7 @@ from datetime import date
 import pytest
 
 from detection.edits import sentence_edits
-from digest.chart import bar_chart, buckets
+from digest.chart import bar_chart, buckets, caption
 from digest.period import PeriodError, parse_period
 from digest.regions import NATIONAL, OTHER, infer_region, region_label, region_order
 from digest.summary import MAX_CHARS, change_line, sentences, summarise
@@ -65,7 +65,8 @@ def test_relevance(title: str, text: str, score: float) -> None:
 
 @pytest.mark.parametrize(("authority", "title", "text", "region"), [
     ("吉林省人民政府办公厅", "关于打造吉林省生物医药新赛道的实施方案", "", "吉林省"),
-    ("国家发改委", "商务部关于支持横琴粤澳深度合作区放宽市场准入特别措施的意见", "", NATIONAL),
+    ("国家发改委", "商务部关于支持横琴粤澳深度合作区放宽市场准入特别措施的意见", "", "广东省"),  # for one zone
+    ("国家发改委", "关于印发《“十四五”生物经济发展规划》的通知", "支持横琴、前海先行先试……", NATIONAL),
     ("CDE", "CDE发布《细胞和基因治疗产品临床相关沟通交流技术指导原则》的通告", "", NATIONAL),
     ("", "深圳经济特区细胞和基因产业促进条例（草案）立法征求意见座谈会", "", "广东省"),
     ("", "昆明国家高新技术产业开发区发布细胞产业政策", "", "云南省"),  # the place comes before 国家
@@ -95,10 +96,12 @@ ARTICLE = (
 )
 
 
-def test_summary_is_the_announcing_sentence_plus_the_densest_ones_in_order() -> None:
-    summary = summarise(ARTICLE, CELLS.include)
+def test_summary_drops_the_opener_and_keeps_the_sentences_that_say_something_in_order() -> None:
+    """More in tests/test_summary.py."""
+    summary = summarise(ARTICLE, CELLS.include, title="关于打造吉林省生物医药与高端医疗器械产业新赛道的实施方案")
     assert summary == (
         "12月5日，吉林省正式发布《关于打造吉林省生物医药与高端医疗器械产业新赛道的实施方案》（吉政办发〔2023〕38号）。"
+        "方案提出优化营商环境，完善要素保障。"
         "重点开展间充质干细胞、NK细胞、树突状细胞等细胞规模化制备及质量控制等关键技术研究。"
         "推进干细胞外泌体治疗缺血性脑损伤的临床前研究、干细胞制剂临床研究和免疫细胞治疗产品研发。"
     )
@@ -137,5 +140,9 @@ def test_chart_counts_items_per_week_and_is_a_png_of_fixed_size() -> None:
     series = buckets(period, days)
     assert series == [("12/1-7", 2), ("12/8-14", 0), ("12/15-21", 0), ("12/22-28", 0), ("12/29-31", 1)]
     png = bar_chart(series)
-    assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (1120, 300)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (960, 320)  # 480 x 160, sharp
     assert bar_chart(series) == png
+    assert caption(series, period, "zh-Hans") == "每周条目数，共 3 条"
+    week = parse_period("2023-W50", "week")
+    assert caption(buckets(week, [date(2023, 12, 12)]), week, "en") == "items per day, 1 in all"
+    assert caption(series, period, "zh-Hant") == "每週條目數，共 3 條"

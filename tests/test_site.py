@@ -6,13 +6,16 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import xml.etree.ElementTree as ET
 from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from archive.build import MANIFEST
+from archive.chart import NARROW, policy_chart, region_colours
 from digest.render import web_link
+from policywatch.localtime import local_time
 from policywatch.store import Store
 from scheduler.jobs import crawl_source
 from tests.archive_site import (
@@ -47,7 +50,7 @@ def test_every_document_source_and_digest_has_its_page(archive):
     digests = read(out / "digests.html")
     assert 'href="digests/monthly/2023-12.html"' in digests and 'href="digests/weekly/2023-W49.html"' in digests
     december = read(out / "digests" / "monthly" / "2023-12.html")
-    assert "12月份行业政策及动态汇总" in december and CELL_TITLE in december
+    assert "2023年12月份行业政策及动态汇总" in december and CELL_TITLE in december
     # Every relative link of every page leads to a file of the site.
     for name, html in pages(out).items():
         for href in re.findall(r'href="([^"#:]+)(?:#[^"]*)?"', html):
@@ -62,6 +65,8 @@ def test_document_page_shows_metadata_timeline_and_both_diffs(archive):
         assert fact in html
     timeline = html.split('id="timeline-h"')[1].split("</section>")[0]
     assert timeline.count("<li>") == 2 and "新增" in timeline and "更新" in timeline and 'href="#v2"' in timeline
+    shown = [" ".join(re.sub(r"<[^>]+>", "", item).split()) for item in re.findall(r"<li>(.*?)</li>", timeline, re.S)]
+    assert shown[1].endswith(" 更新 版本 2 · 正文"), shown  # the version apart from what changed in it
     step = html.split('id="v2"')[1]
     inline = step.split('class="diff-inline"')[1].split("</div>")[0]
     side = step.split('class="pw-sbs"')[1].split("</table>")[0]
@@ -130,7 +135,7 @@ def test_source_pages_show_health(archive):
     html = read(archive.out / "sources" / "sh.html")
     sh = overview["sh"]
     assert sh["last_items"] == 3 and sh["error_streak"] == 0
-    assert sh["last_success"][:16].replace("T", " ") in html
+    assert f"<dd>{local_time(sh['last_success'], archive.config.zone)}</dd>" in html  # in the config's zone
     assert "<dt>最近找到条目</dt><dd>3</dd>" in html and "<dt>连续出错</dt><dd>0 次</dd>" in html
     assert html.count('class="entry"') == 3
 
@@ -141,7 +146,22 @@ def test_chart_counts_each_policy_once_by_region_and_month(archive):
     cells = {month: re.findall(r'<td class="num">(\d*)</td>', row) for month, row in rows.items()}
     # Columns: 吉林省, 上海市, total. The repost in Jilin joins the Shanghai original's group: counted once, there.
     assert cells == {"2023-12": ["1", "2", "3"], "2023-11": ["", "1", "1"]}
-    assert html.count("<rect ") == 3
+    # Two drawings of the same bars, one for wide screens and one for phones, under one caption.
+    drawings = re.findall(r'<svg class="chart-(wide|narrow)"(.*?)</svg>', html, re.S)
+    assert [name for name, _ in drawings] == ["wide", "narrow"]
+    assert [svg.count("<rect ") for _, svg in drawings] == [3, 3]
+    assert "<figcaption>" in html and "图：各地区每月政策数（堆积柱形图" in html
+
+
+def test_the_phone_chart_shows_the_last_year_in_the_wide_ones_colours():
+    policies = [(f"{2020 + i // 12}-{i % 12 + 1:02d}", "上海市" if i % 3 else "北京市") for i in range(40)]
+    policies += [("2023-04", "吉林省")] * 5  # the busiest region of the last year only
+    wide, narrow = policy_chart(policies), policy_chart(policies, NARROW, region_colours(policies))
+    assert (wide.shown, wide.clipped, len(wide.ticks)) == (36, True, 6)
+    assert (narrow.shown, narrow.clipped, len(narrow.ticks)) == (12, True, 4)
+    assert narrow.width < wide.width and {b.label.split()[0] for b in narrow.bars} == set(wide.months[-12:])
+    colours = {b.label.split()[1]: b.colour for b in wide.bars}
+    assert all(colours[b.label.split()[1]] == b.colour for b in narrow.bars)
 
 
 def test_rebuild_after_a_crawl_rewrites_only_what_changed(tmp_path):
@@ -156,7 +176,7 @@ def rebuilt(archive) -> None:
     assert "0 written" in again.stdout
 
     before = {p: p.stat().st_mtime_ns for p in out.rglob("*.html")}
-    edit_cell_notice(archive.sites, CELL_BODY + "四、本通知自印发之日起施行。")
+    edit_cell_notice(archive.sites, "各区卫生健康委，各有关医疗机构：", CELL_BODY, "四、本通知自印发之日起施行。")
     # As `serve` runs it: a scheduled crawl of one source, then the site named in the config brought up to date.
     with Store(archive.config.db) as store:
         store.db.execute("UPDATE documents SET next_check = NULL")  # due for a re-check now
@@ -168,7 +188,17 @@ def rebuilt(archive) -> None:
     doc = archive.ids["p/1.html"]
     assert {p for p in changed if p.startswith("documents/")} == {f"documents/{doc}.html"}
     assert {"index.html", "sources/sh.html"} <= changed and "sources/jl.html" not in changed
-    assert "本通知自印发之日起施行" in read(out / "documents" / f"{doc}.html")
+    page = read(out / "documents" / f"{doc}.html")
+    assert "本通知自印发之日起施行" in page
+    # Side by side, each added paragraph sits beside an empty cell, and the edited one beside its old self.
+    rows = re.findall(r"<tr[^>]*>.*?</tr>", page.split('id="v3"')[1].split("</table>")[0])
+    empty = ('<tr class="pw-changed"><td class="pw-old pw-empty"></td>'
+             '<td class="pw-new"><ins class="pw-ins">{}</ins></td></tr>')
+    assert len(rows) == 3
+    assert rows[0] == empty.format("各区卫生健康委，各有关医疗机构：")
+    assert PLANTED in "".join(re.findall(r'<del class="pw-del">([^<]*)</del>', rows[1]))
+    assert '<td class="pw-old">为规范' in rows[1] and '<td class="pw-new">为规范' in rows[1]
+    assert rows[2] == empty.format("四、本通知自印发之日起施行。")
 
 
 def test_pages_of_a_digest_no_longer_configured_are_deleted(archive, tmp_path):
@@ -183,6 +213,27 @@ def test_pages_of_a_digest_no_longer_configured_are_deleted(archive, tmp_path):
     assert (out / "digests" / "weekly-cell" / "2023-W49.html").is_file()
     manifest = json.loads(read(out / MANIFEST))
     assert not any(path.startswith("digests/weekly/") for path in manifest["pages"])
+
+
+def test_each_issue_has_an_atom_feed_that_names_its_own_address(archive, tmp_path):
+    atom = "{http://www.w3.org/2005/Atom}"
+
+    def self_link(feed: Path) -> str:
+        [link] = [link for link in ET.parse(feed).getroot().findall(f"{atom}link") if link.get("rel") == "self"]
+        return link.get("href")
+
+    # Where the site will be published is unknown: the feed's own file name, relative to wherever it is served.
+    assert self_link(archive.out / "digests" / "monthly" / "2023-12.atom") == "2023-12.atom"
+    out = tmp_path / "site"
+    shutil.copytree(archive.out, out)
+    config = tmp_path / "config.toml"
+    config.write_text('site_url = "https://policy.example.org/archive"\n' + read(archive.config.path), encoding="utf-8")
+    done = site(config, out, "--db", str(archive.config.db))
+    assert done.returncode == 0, done.stderr
+    feeds = sorted(out.rglob("*.atom"))
+    assert self_link(out / "digests" / "weekly" / "2023-W49.atom") == (
+        "https://policy.example.org/archive/digests/weekly/2023-W49.atom")
+    assert f"{len(feeds)} written" in done.stdout  # only the feeds: the pages are the same bytes as before
 
 
 def test_bad_output_folder_and_missing_database_are_one_line_errors(archive, tmp_path):

@@ -6,10 +6,15 @@ Screenshots of what each test saw are kept in tests/artifacts/ (site-*.png).
 
 from __future__ import annotations
 
+import shutil
 from contextlib import ExitStack
+from itertools import pairwise
 
 import pytest
 
+from archive.chart import NARROW, policy_chart, region_colours
+from digest.regions import region_label
+from digest.render import BUILTIN, environment
 from policywatch.portal import serve
 from tests.archive_site import CELL_TITLE, HOSTILE_TITLE_SHOWN, PLANTED
 from tests.browser import ARTIFACTS, CHROMIUM, MEASURE, require_chromium
@@ -32,6 +37,21 @@ CONTRAST = r"""
   return [...document.querySelectorAll(selector)].slice(0, 5).map((el) => {
     const [a, b] = [lum(rgb(getComputedStyle(el).color).slice(0, 3)), lum(background(el))];
     return Math.round(((Math.max(a, b) + 0.05) / (Math.min(a, b) + 0.05)) * 100) / 100;
+  });
+}
+"""
+# Every label of the chart drawing the page shows, with its rendered font size: an SVG's text scales with it.
+CHART_LABELS = r"""
+() => {
+  const shown = [...document.querySelectorAll('.chart svg')].filter((svg) => getComputedStyle(svg).display !== 'none');
+  return shown.map((svg) => {
+    const box = svg.getBoundingClientRect();
+    const labels = [...svg.querySelectorAll('text.axis')];
+    return {name: svg.getAttribute('class'), left: box.left, right: box.right, labels: labels.map((text) => {
+      const r = text.getBoundingClientRect();
+      return {text: text.textContent, px: parseFloat(getComputedStyle(text).fontSize) * text.getScreenCTM().a,
+              left: r.left, right: r.right};
+    })};
   });
 }
 """
@@ -178,3 +198,47 @@ def test_pages_fit_a_phone_screen(served, page, path):
     measured = page.evaluate(MEASURE)
     assert measured["innerWidth"] == 375
     assert measured["scrollWidth"] <= 375 and measured["overflowing"] == [], measured["overflowing"]
+
+
+def check_chart(page, width: int) -> dict:
+    """One drawing of the chart shows at ``width``; its labels are 11 px or more and keep apart; a caption says
+    what it counts. Returns the drawing as measured."""
+    page.set_viewport_size({"width": width, "height": 900})
+    [drawing] = page.evaluate(CHART_LABELS)
+    assert drawing["name"] == ("chart-narrow" if width < 768 else "chart-wide")
+    assert drawing["labels"] and all(label["px"] >= 11 for label in drawing["labels"]), drawing["labels"]
+    months = sorted((label for label in drawing["labels"] if "-" in label["text"]), key=lambda label: label["left"])
+    assert all(a["right"] + 4 <= b["left"] for a, b in pairwise(months)), months
+    assert all(drawing["left"] <= label["left"] and label["right"] <= drawing["right"] for label in drawing["labels"])
+    caption = page.locator("figure.chart figcaption .caption")
+    assert caption.is_visible() and caption.inner_text().startswith("图：各地区每月政策数")
+    return drawing
+
+
+@pytest.mark.parametrize("width", [375, 1200])
+def test_chart_labels_are_legible_on_a_phone_and_a_desktop(served, page, width):
+    _, base, _ = served
+    page.goto(f"{base}/chart.html")
+    months = [label["text"] for label in check_chart(page, width)["labels"] if "-" in label["text"]]
+    assert months == ["2023-11", "2023-12"]
+
+
+@pytest.mark.parametrize("width", [375, 1200])
+def test_a_busy_chart_keeps_its_labels_legible_and_apart(page, tmp_path, width):
+    """Forty months of ten regions: the phone drawing shows the last twelve, the desktop one thirty-six."""
+    regions = ["国家", "北京市", "上海市", "广东省", "浙江省", "江苏省", "吉林省", "海南省", "四川省", "湖北省"]
+    policies = [(f"{2021 + i // 12}-{i % 12 + 1:02d}", regions[(i * 7 + j) % len(regions)])
+                for i in range(40) for j in range(i * 37 % 23 + 3)]
+    (tmp_path / "assets").mkdir()
+    shutil.copyfile(BUILTIN / "site" / "site.css", tmp_path / "assets" / "site.css")
+    html = environment(None).get_template("site/chart.html.j2").render(
+        root="", source_file=str, timezone="Asia/Shanghai", chart=policy_chart(policies), undated=0,
+        region_label=region_label,
+        narrow=policy_chart(policies, NARROW, region_colours(policies)))
+    (tmp_path / "chart.html").write_text(html, encoding="utf-8")
+    page.goto((tmp_path / "chart.html").as_uri())
+    months = [label["text"] for label in check_chart(page, width)["labels"] if "-" in label["text"]]
+    phone = width < 768
+    assert months == (["2023-05", "2023-08", "2023-11", "2024-02"] if phone else
+                      ["2021-05", "2021-11", "2022-05", "2022-11", "2023-05", "2023-11"])
+    assert f"最近 {12 if phone else 36} 个月" in page.inner_text("figcaption")

@@ -5,13 +5,18 @@ structures: three government portals (one served as GBK) and an industry news
 site with items of a real December 2023 roundup. The demo serves each on its
 own loopback port, crawls them into a fresh state.db, applies the edits in
 ``portal/round2`` (new items, changed texts, a removed page), re-checks
-everything, prints what it found, renders the December 2023 digests and writes the archive site.
+everything, and re-checks everything once more: the removed page, still
+missing, is then confirmed gone (one failed check is not a removal). It prints
+what it found, renders the December 2023 digests and this month's (which
+report what the re-checks found, the removal among it), and writes the archive
+site.
 """
 
 from __future__ import annotations
 
 import shutil
 from contextlib import ExitStack
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -118,39 +123,61 @@ def run_demo(
         second = crawl_with_progress(config, names, True)
         print_summary(second)
 
+        console.rule("Round 3: re-check everything again")
+        third = crawl_with_progress(config, names, True)
+        print_summary(third)
+
+    this_month = datetime.now(config.zone).strftime("%Y-%m")  # when the crawls found the changes and the removal
     with Store(config.db) as store:
-        print_found(console, store, second.run_id)
-        written = write_digests(config, store, workdir)
+        print_documents(console, store)
+        for number, result in ((2, second), (3, third)):
+            print_found(console, store, result.run_id, number)
+        written = write_digests(config, store, workdir, (DIGEST_PERIOD, this_month))
         site = build_site(config, store, workdir / "site")
-    console.rule(f"Digest for {DIGEST_PERIOD}")
-    console.print(written["text"].read_text(encoding="utf-8").split("\n►►►")[0].rstrip(), markup=False)
-    for fmt, path in written.items():
-        console.print(f"  {fmt:<5} {path}")
+    print_digests(console, written)
     console.print(f"\nArchive site ({site.summary()}): [bold]{site.out / 'index.html'}[/]")
     console.print(f"state.db: [bold]{config.db}[/]")
     console.print(f"Try: policywatch --config {config.path} show <id>")
     return config.db
 
 
-def write_digests(config: Config, store: Store, workdir: Path) -> dict[str, Path]:
-    """The demo config's digests for the month its portal covers, in every format, beside its state.db."""
+def write_digests(config: Config, store: Store, workdir: Path, months: tuple[str, ...]) -> dict[str, dict[str, Path]]:
+    """The demo config's digests for each of ``months``, in every format, beside its state.db; returns the monthly
+    digest's files by month and format. An Atom feed names its own file as its address."""
     from digest.build import build_digest
     from digest.formats import FORMATS
     from digest.period import parse_period
     from digest.render import SUFFIXES, render
 
-    written = {}
-    for spec in config.digests:
-        digest = build_digest(config, store, spec, parse_period(DIGEST_PERIOD, spec.period))
-        for fmt in FORMATS:
-            path = workdir / f"digest-{spec.name}-{DIGEST_PERIOD}{SUFFIXES[fmt]}"
-            path.write_text(render(digest, fmt, config.templates), encoding="utf-8")
-            if spec.name == "monthly":
-                written[fmt] = path
+    written: dict[str, dict[str, Path]] = {}
+    for month in dict.fromkeys(months):
+        for spec in config.digests:
+            digest = build_digest(config, store, spec, parse_period(month, spec.period))
+            for fmt in FORMATS:
+                path = workdir / f"digest-{spec.name}-{month}{SUFFIXES[fmt]}"
+                feed = path.name if fmt == "atom" else None
+                path.write_text(render(digest, fmt, config.templates, feed_url=feed), encoding="utf-8")
+                if spec.name == "monthly":
+                    written.setdefault(month, {})[fmt] = path
     return written
 
 
-def print_found(console: Console, store: Store, run_id: int) -> None:
+def print_digests(console: Console, written: dict[str, dict[str, Path]]) -> None:
+    """The December 2023 digest's head (its numbered list), then this month's digest whole: the changes and the
+    removal the re-checks found, which belong to the month they were found in."""
+    for period, paths in written.items():
+        text = paths["text"].read_text(encoding="utf-8")
+        if period == DIGEST_PERIOD:
+            console.rule(f"Digest for {period}")
+            text = text.split("\n►►►")[0]
+        else:
+            console.rule(f"Digest for {period}: what the re-checks found")
+        console.print(text.rstrip(), markup=False)
+        for fmt, path in paths.items():
+            console.print(f"  {fmt:<5} {path}")
+
+
+def print_documents(console: Console, store: Store) -> None:
     table = Table(title="Documents in state.db")
     for column in ("id", "source", "published", "authority"):
         table.add_column(column, no_wrap=True)
@@ -159,7 +186,11 @@ def print_found(console: Console, store: Store, run_id: int) -> None:
     for doc in store.documents():
         table.add_row(*(safe(doc[key]) for key in ("id", "source", "published", "authority", "title", "versions")))
     console.print(table)
-    console.print("\n[bold]Round 2 found:[/]")
+
+
+def print_found(console: Console, store: Store, run_id: int, number: int) -> None:
+    """What crawl round ``number`` (run ``run_id``) found: its change records and failed requests."""
+    console.print(f"\n[bold]Round {number} found:[/]")
     for item in store.run_activity(run_id):
         console.print(printable(f"  {item['what']:<14} {item['source']:<8} {item['title'] or item['url']}"
                                 + (f"  ({item['detail']})" if item["detail"] else "")), markup=False)

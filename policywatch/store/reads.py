@@ -94,20 +94,28 @@ class Reads(Rows):
 
     # -- reads for digests --------------------------------------------------
 
-    def documents_published(self, start: str, end: str) -> list[dict[str, Any]]:
-        """Active documents published in [start, end), by first-seen date where the page gave none."""
+    def documents_published(
+        self, start: str, end: str, seen_since: str | None = None, seen_until: str | None = None,
+    ) -> list[dict[str, Any]]:
+        """Active documents published in [start, end) (ISO dates), and those whose page gave no publish date first
+        seen in [seen_since, seen_until) (UTC timestamps: the same days' bounds in the reader's time zone; by
+        default the days' bounds in UTC)."""
+        seen_since = seen_since or f"{start}T00:00:00+00:00"
+        seen_until = seen_until or f"{end}T00:00:00+00:00"
         sql = """
             SELECT d.id, d.url, d.source, d.title, d.published, d.authority, d.doc_number, d.first_seen,
                    coalesce(d.group_id, d.id) AS "group", v.text_hash
               FROM documents d JOIN versions v ON v.id = d.latest_version
              WHERE d.status = 'active'
-               AND coalesce(d.published, substr(d.first_seen, 1, 10)) >= :start
-               AND coalesce(d.published, substr(d.first_seen, 1, 10)) < :end
+               AND (d.published >= :start AND d.published < :end
+                    OR d.published IS NULL AND d.first_seen >= :seen_since AND d.first_seen < :seen_until)
         """
-        return list(self.db.query(sql, {"start": start, "end": end}))
+        return list(self.db.query(sql, {"start": start, "end": end, "seen_since": seen_since,
+                                        "seen_until": seen_until}))
 
     def changes_detected(self, start: str, end: str) -> list[dict[str, Any]]:
-        """Changed, restored and removed records detected in [start, end), oldest first, with their document."""
+        """Changed, restored and removed records detected in [start, end) (UTC timestamps), oldest first, with their
+        document."""
         sql = """
             SELECT c.kind, c.fields, c.from_version, c.to_version, c.detected_at, c.from_text, c.to_text,
                    d.id, d.url, d.source, d.title, d.published, d.authority, d.doc_number, d.first_seen,
