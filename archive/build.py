@@ -342,10 +342,11 @@ def _digest_archive(
             path, feed = issue_path(spec.name, period.key), issue_path(spec.name, period.key, ".atom")
             draft = drafts.get((spec.name, period.key))
             fingerprint = _fingerprint([inputs, spec, [(t.name, t.include, t.exclude) for t in config.topics],
-                                        [(s.name, s.region) for s in config.sources], config.site_url, draft])
+                                        [(s.name, s.region, s.kind) for s in config.sources], config.site_url, draft])
             old = before.get(path)
+            shown = old and old["items"] + old["removed"] + old.get("news", 0)
             if old and old["fingerprint"] == fingerprint and (
-                    not old["items"] + old["removed"] or not any([site.wants(p, fingerprint) for p in (path, feed)])):
+                    not shown or not any([site.wants(p, fingerprint) for p in (path, feed)])):
                 issues[path] = old  # known to be empty, or its page and feed (both kept, so both asked) are up to date
                 continue
             digest = build_digest(config, store, spec, period)
@@ -353,8 +354,8 @@ def _digest_archive(
                 digest = _drafted(config, store, spec, period, draft, digest)
             issues[path] = {"fingerprint": fingerprint, "digest": spec.name, "period": period.key,
                             "title": digest.title, "items": len(digest.items) + len(digest.more),
-                            "removed": len(digest.removed)}
-            if digest.items or digest.more or digest.removed:
+                            "removed": len(digest.removed), "news": len(digest.news)}
+            if digest.items or digest.more or digest.removed or digest.news:
                 site.wants(path, fingerprint)
                 site.write(path, render(digest, "html", config.templates))
                 site.wants(feed, fingerprint)

@@ -8,10 +8,15 @@ which it was detected, as do removals. Periods, first-seen and detection dates a
 others by title with their links. Everything is worked out in Simplified Chinese and converted at the end for
 zh-Hant. In the "by-region" layout the numbered summary list follows the sections, so its numbers run down
 the digest as a reader scrolls it.
+
+Items of news sources (``kind = "news"``: industry news, associations, media) are not policies: they follow the
+policies as the 行业动态 section, each with a one-line summary, as a hand-edited roundup lists its 动态. News is
+what such a source published in the period, so a later edit or removal of an article is not reported.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import date, tzinfo
@@ -34,6 +39,10 @@ SUBSTANTIVE = ("text", "title", "doc_number", *METADATA_TABLE, "attachments", "a
 # Items written up in full (summary, change line, source): a hand-edited roundup has about ten a month. A busy
 # period's other items are listed by title, date, issuer and link (``Digest.more``), so none goes missing.
 MAX_ITEMS = 50
+# News items written up with a one-line summary; a busy period's others are listed by title, date and source.
+MAX_NEWS = 20
+NEWS_SUMMARY_CHARS = 120
+_SENTENCE = re.compile(r".+?(?:[。！？!?]|[.;](?:\s|$)|$)")  # a summary's sentences, each with what ends it
 
 
 @dataclass(frozen=True)
@@ -63,6 +72,7 @@ class Item:
     change_marked: str | None = None  # the same line as HTML, the changed words in <del>/<ins>
     also: tuple[Also, ...] = ()
     score: float = 0.0
+    news: bool = False  # from a news source (kind = "news"): listed under 行业动态, not among the policies
 
     @property
     def day(self) -> date:
@@ -88,16 +98,23 @@ class Digest:
     text: dict[str, str]  # the labels of the digest's language (see digest.labels)
     more: tuple[Item, ...] = ()  # a busy period's items beyond MAX_ITEMS, in publish-date order: listed by title
     timezone: str = "Asia/Shanghai"  # the config's zone: the period's days, and every "seen" date, are its days
-    # An editor's draft (digest.draft): the introduction and editor's note (Markdown), and the items picked for the
-    # numbered summary list (None: all of ``items``).
+    news: tuple[Item, ...] = ()  # the news sources' items, in publish-date order: the 行业动态 section
+    # An editor's draft (digest.draft): the introduction and editor's note (Markdown), and the items and news items
+    # picked for the numbered summary list (None: all of ``items``, all of ``news``).
     intro: str = ""
     note: str = ""
     top: tuple[Item, ...] | None = None
+    top_news: tuple[Item, ...] | None = None
 
     @property
     def top_list(self) -> tuple[Item, ...]:
         """The numbered summary list at the head of the digest."""
         return self.items if self.top is None else self.top
+
+    @property
+    def news_list(self) -> tuple[Item, ...]:
+        """The news items the numbered summary list goes on with, after ``top_list``."""
+        return self.news if self.top_news is None else self.top_news
 
 
 def build_digest(config: Config, store: Store, spec: DigestSpec, period: Period) -> Digest:
@@ -112,6 +129,8 @@ def build_digest(config: Config, store: Store, spec: DigestSpec, period: Period)
     since, until = period.utc_bounds(zone)
     published = store.documents_published(period.start.isoformat(), period.end.isoformat(), since, until)
     changed, removed = _changes(store.changes_detected(since, until), period.start, zone)
+    changed = {doc: row for doc, row in changed.items() if config.kind_of(row["source"]) != "news"}
+    removed = [row for row in removed if config.kind_of(row["source"]) != "news"]
     rows = {row["id"]: (row, kind) for kind, found in (("new", published), ("changed", changed.values()))
             for row in found}
     texts = _Texts(store)
@@ -125,7 +144,9 @@ def build_digest(config: Config, store: Store, spec: DigestSpec, period: Period)
         item = _item(row, kind, title, text, config, zone, score)
         if not spec.regions or _in_regions(item.region, spec.regions):
             candidates.append(item)
-    featured, more = _featured(_collapse(candidates))
+    collapsed = _collapse(candidates)
+    featured, more = _featured([i for i in collapsed if not i.news], MAX_ITEMS)
+    news = _news([i for i in collapsed if i.news], texts, rows, terms)
     lines = _change_lines(store, texts, [rows[i.document_id][0] for i in featured if i.kind == "changed"],
                           spec.language)
     featured = [replace(i, summary=summarise(texts.get(rows[i.document_id][0]["text_hash"]), terms, title=i.title),
@@ -142,6 +163,7 @@ def build_digest(config: Config, store: Store, spec: DigestSpec, period: Period)
         sections=sections,
         removed=tuple(_converted(g, convert) for g in sorted(gone, key=_order)),
         text=labels.for_language(spec.language), more=tuple(_converted(i, convert) for i in sorted(more, key=_order)),
+        news=tuple(_converted(i, convert) for i in sorted(news, key=_order)),
         timezone=config.timezone,
     )
 
@@ -162,17 +184,42 @@ def _removed(
     return gone
 
 
-def _featured(items: list[Item]) -> tuple[list[Item], list[Item]]:
-    """The items written up in full and the rest: all of them, unless there are more than MAX_ITEMS.
+def _featured(items: list[Item], limit: int) -> tuple[list[Item], list[Item]]:
+    """The items written up in full and the rest: all of them, unless there are more than ``limit``.
 
     Then the most relevant are written up, as an editor would pick them: the highest score, then the most
     reposted, then new policies before updates of older ones, then the earliest. The others stay in the digest,
     listed by title.
     """
-    if len(items) <= MAX_ITEMS:
+    if len(items) <= limit:
         return items, []
     ranked = sorted(items, key=lambda i: (-i.score, -len(i.also), i.kind != "new", _order(i)))
-    return ranked[:MAX_ITEMS], ranked[MAX_ITEMS:]
+    return ranked[:limit], ranked[limit:]
+
+
+def _news(items: list[Item], texts: _Texts, rows: dict[int, tuple[dict, str]], terms: tuple[str, ...]) -> list[Item]:
+    """The news items, the MAX_NEWS most relevant with their one-line summary, the others without one."""
+    summed, rest = _featured(items, MAX_NEWS)
+    return [replace(i, summary=_news_summary(texts.get(rows[i.document_id][0]["text_hash"]), terms, i.title))
+            for i in summed] + rest
+
+
+def _news_summary(text: str, terms: tuple[str, ...], title: str) -> str:
+    """What the article reports within NEWS_SUMMARY_CHARS: a 动态 entry is read at a glance. The summary chosen
+    for that budget, when it keeps the opening of the summary a policy would get; else that summary's first
+    sentences that fit (its opening at least): a news sentence often runs past the budget on its own, and a
+    short summary without it would keep a side remark and lose the news."""
+    full = summarise(text, terms, title=title)
+    pieces = _SENTENCE.findall(full)
+    short = summarise(text, terms, NEWS_SUMMARY_CHARS, title=title)
+    if pieces and short.startswith(pieces[0].strip()) and len(short) <= NEWS_SUMMARY_CHARS:
+        return short
+    kept = ""
+    for piece in pieces:
+        if kept and len(kept) + len(piece) > NEWS_SUMMARY_CHARS:
+            break
+        kept += piece
+    return kept.strip()
 
 
 class _Texts:
@@ -231,6 +278,7 @@ def _item(row: dict, kind: str, title: str, text: str, config: Config, zone: tzi
         published=date.fromisoformat(row["published"]) if row["published"] else None,
         seen=local_day(seen, zone), authority=authority, doc_number=row["doc_number"] or None,
         source=row["source"], group=row["group"], region=region, summary="", score=score,
+        news=config.kind_of(row["source"]) == "news",
     )
 
 
@@ -268,13 +316,14 @@ def _order(item: Item) -> tuple:
 
 def _collapse(items: list[Item]) -> list[Item]:
     """One item per duplicate group: the earliest published copy (the original, not a repost), the others
-    listed as "also reported by"; on a tie, the group's primary (the copy seen first)."""
+    listed as "also reported by"; on a tie, the group's primary (the copy seen first). A policy copy comes before
+    any news source's: a policy that the news reported is still a policy."""
     groups: dict[int, list[Item]] = {}
     for item in items:
         groups.setdefault(item.group, []).append(item)
     collapsed = []
     for group, members in groups.items():
-        members.sort(key=lambda m: (m.day, m.document_id != group, m.document_id))
+        members.sort(key=lambda m: (m.news, m.day, m.document_id != group, m.document_id))
         primary, others = members[0], members[1:]
         if others:
             primary = replace(primary, also=tuple(Also(m.title, m.url, m.authority) for m in others))

@@ -3,7 +3,8 @@
 ``policywatch digest draft`` writes the automatic digest of a period as a draft; the editor reorders and drops
 items, rewrites titles, summaries and change lines, picks the numbered summary list (``top``), adds items from
 outside the crawled portals (no ``id``: title, link, date, source, summary), and writes an introduction and an
-editor's note as the Markdown body's ``## 引言`` and ``## 编者按`` sections. ``digest build --draft`` and ``digest
+editor's note as the Markdown body's ``## 引言`` and ``## 编者按`` sections. The news items (行业动态, from news
+sources) are a list of their own, ``news``, edited the same way. ``digest build --draft`` and ``digest
 send --draft`` then render exactly that issue.
 
 A draft is a file edited by hand, so it is read as hostile: it is checked whole on load, and the first problem
@@ -32,7 +33,7 @@ from policywatch.store import Store
 
 MAX_BYTES = 2_000_000  # far beyond any issue's draft; a larger file is a mistake, not a digest
 ITEM_KEYS = ("id", "title", "link", "date", "source", "summary", "change", "top")
-TOP_KEYS = ("digest", "period", "known", "items", "more", "removed")
+TOP_KEYS = ("digest", "period", "known", "items", "more", "removed", "news")
 INTRO, NOTE = "intro", "note"
 # The body's section headings an editor may write, in either script or English.
 SECTIONS = {"引言": INTRO, "导语": INTRO, "導語": INTRO, "introduction": INTRO,
@@ -46,6 +47,7 @@ _GUIDE = """\
 # 添加外部条目：写 title、link、date、source、summary（不写 id）。known 是写稿时已有的文档，请勿修改。
 # This issue's draft: reorder or drop items, rewrite title / summary / change; items with top: false stay out of
 # the numbered summary list. An outside item has title, link, date, source, summary and no id. Leave known as is.
+# news 列出行业动态条目，写法同 items。news lists the 行业动态 items, written as items are.
 """
 _BODY = """
 <!-- 引言与编者按写在下面两个标题之下（Markdown），留空则不显示。 -->
@@ -86,11 +88,13 @@ class Draft:
     removed: tuple[int, ...] = ()
     intro: str = ""
     note: str = ""
+    news: tuple[DraftItem, ...] = ()  # the 行业动态 section's items
 
     @property
     def ids(self) -> set[int]:
         """Every stored document the draft covers."""
-        return {i.id for i in self.items if i.id is not None} | set(self.more) | set(self.removed)
+        return ({i.id for i in (*self.items, *self.news) if i.id is not None} | set(self.more)
+                | set(self.removed))
 
 
 # -- writing ----------------------------------------------------------------------------------------------------
@@ -98,11 +102,14 @@ class Draft:
 
 def draft_of(digest: Digest) -> Draft:
     """The automatic digest as a draft: every item written up in full, with its wording, at the top."""
-    items = tuple(DraftItem(i.document_id, i.title, i.url, i.day, i.authority, i.summary, i.change)
-                  for i in digest.items)
-    known = sorted({i.document_id for i in (*digest.items, *digest.more)})
+    items, news = (tuple(_as_drafted(i) for i in listed) for listed in (digest.items, digest.news))
+    known = sorted({i.document_id for i in (*digest.items, *digest.more, *digest.news)})
     return Draft(digest.spec.name, digest.period.key, tuple(known), items,
-                 tuple(i.document_id for i in digest.more), tuple(i.document_id for i in digest.removed))
+                 tuple(i.document_id for i in digest.more), tuple(i.document_id for i in digest.removed), news=news)
+
+
+def _as_drafted(item: Item) -> DraftItem:
+    return DraftItem(item.document_id, item.title, item.url, item.day, item.authority, item.summary, item.change)
 
 
 def dump_draft(draft: Draft) -> str:
@@ -112,6 +119,7 @@ def dump_draft(draft: Draft) -> str:
         _yaml({"digest": draft.digest, "period": draft.period, "known": list(draft.known)}, flow=None),
         _yaml({"items": [_item_data(i) for i in draft.items]}, flow=False),  # one field a line, as editors read
         _yaml(lists, flow=None) if lists else "",  # lists of ids on one line
+        _yaml({"news": [_item_data(i) for i in draft.news]}, flow=False) if draft.news else "",
     ))
     body = _BODY.format(intro=f"{draft.intro}\n" if draft.intro else "", note=f"{draft.note}\n" if draft.note else "")
     return f"---\n{_GUIDE}{front}---\n{body}"
@@ -183,13 +191,17 @@ def _draft(front: Any, name: str, intro: str, note: str) -> Draft:
     digest, period = (_line(front[k], f"{name}: {k}") for k in ("digest", "period"))
     if not isinstance(front["items"], list):
         raise DraftError(f"{name}: items: expected a list of items, got {_kind(front['items'])}")
+    if not isinstance(front.get("news", []), list):
+        raise DraftError(f"{name}: news: expected a list of items, got {_kind(front['news'])}")
     items = tuple(_draft_item(raw, f"{name}: items[{n}]") for n, raw in enumerate(front["items"], 1))
-    seen: dict[int, int] = {}
-    for n, item in enumerate(items, 1):
-        if item.id is not None and seen.setdefault(item.id, n) != n:
-            raise DraftError(f"{name}: items[{n}].id: document {item.id} is already items[{seen[item.id]}]")
+    news = tuple(_draft_item(raw, f"{name}: news[{n}]") for n, raw in enumerate(front.get("news", []), 1))
+    seen: dict[int, str] = {}
+    for where, item in [*((f"items[{n}]", i) for n, i in enumerate(items, 1)),
+                        *((f"news[{n}]", i) for n, i in enumerate(news, 1))]:
+        if item.id is not None and seen.setdefault(item.id, where) != where:
+            raise DraftError(f"{name}: {where}.id: document {item.id} is already {seen[item.id]}")
     known, more, removed = (_ids(front.get(k, []), f"{name}: {k}") for k in ("known", "more", "removed"))
-    return Draft(digest, period, known, items, more, removed, intro, note)
+    return Draft(digest, period, known, items, more, removed, intro, note, news)
 
 
 def _draft_item(raw: Any, where: str) -> DraftItem:
@@ -324,7 +336,8 @@ def check_draft(draft: Draft, name: str, spec: DigestSpec, period: Period, store
     if drafted != period.key:
         raise DraftError(f"{name}: period: this draft is for {drafted}, not {period.key}")
     documents = {}
-    places = [(f"items[{n}].id", i.id) for n, i in enumerate(draft.items, 1) if i.id is not None]
+    places = [(f"{key}[{n}].id", i.id) for key in ("items", "news") for n, i in enumerate(getattr(draft, key), 1)
+              if i.id is not None]
     places += [(f"{key}[{n}]", doc) for key in ("more", "removed") for n, doc in enumerate(getattr(draft, key), 1)]
     for where, doc in places:
         row = documents.get(doc) or store.document(str(doc))
@@ -337,32 +350,40 @@ def check_draft(draft: Draft, name: str, spec: DigestSpec, period: Period, store
 def new_items(draft: Draft, automatic: Digest) -> list[Item]:
     """Items the automatic digest has now whose documents the draft neither knew of when written nor lists."""
     covered = set(draft.known) | draft.ids
-    return [i for i in (*automatic.items, *automatic.more) if i.document_id not in covered]
+    return [i for i in (*automatic.items, *automatic.more, *automatic.news) if i.document_id not in covered]
 
 
 def with_new_items(draft: Draft, items: list[Item]) -> Draft:
-    """The draft with ``items`` appended after the drafted ones, as they are in the automatic digest."""
-    added = tuple(DraftItem(i.document_id, i.title, i.url, i.day, i.authority, i.summary, i.change) for i in items)
+    """The draft with ``items`` appended after the drafted ones (news items after the drafted news), as they are
+    in the automatic digest."""
     known = tuple(sorted(set(draft.known) | {i.document_id for i in items}))
-    return replace(draft, items=draft.items + added, known=known)
+    return replace(draft, items=draft.items + tuple(_as_drafted(i) for i in items if not i.news),
+                   news=draft.news + tuple(_as_drafted(i) for i in items if i.news), known=known)
 
 
 def draft_digest(config: Config, store: Store, spec: DigestSpec, period: Period, draft: Draft,
                  documents: dict[int, dict], automatic: Digest | None = None) -> Digest:
-    """The issue exactly as drafted: the drafted items in their order with the draft's wording, the chosen summary
-    list, the introduction and note. What the draft does not say of a crawled item (issuer, document number,
-    reposts, region) comes from state.db."""
+    """The issue exactly as drafted: the drafted items and news items in their order with the draft's wording, the
+    chosen summary list, the introduction and note. What the draft does not say of a crawled item (issuer,
+    document number, reposts, region) comes from state.db."""
     automatic = automatic or build_digest(config, store, spec, period)
     convert = traditional if spec.language == "zh-Hant" else _same
-    pool = {i.document_id: i for i in (*automatic.items, *automatic.more, *automatic.removed)}
+    pool = {i.document_id: i for i in (*automatic.items, *automatic.more, *automatic.removed, *automatic.news)}
 
     def stored(doc: int, kind: str = "new") -> Item:
         return pool.get(doc) or _stored_item(config, documents[doc], kind, convert)
 
-    items = [_drafted(d, stored(d.id)) if d.id is not None else _outside(d) for d in draft.items]
+    def drafted(d: DraftItem, news: bool) -> Item:
+        # The list an item is drafted in says whether it is news, wherever the automatic digest had it.
+        item = _drafted(d, stored(d.id)) if d.id is not None else _outside(d)
+        return item if item.news == news else replace(item, news=news)
+
+    items = [drafted(d, False) for d in draft.items]
+    news = [drafted(d, True) for d in draft.news]
     top = tuple(item for item, d in zip(items, draft.items, strict=True) if d.top)
     return replace(
-        automatic, items=tuple(items), sections=_sections(items, spec, convert), top=top,
+        automatic, items=tuple(items), sections=_sections(items, spec, convert), top=top, news=tuple(news),
+        top_news=tuple(item for item, d in zip(news, draft.news, strict=True) if d.top),
         more=tuple(stored(doc) for doc in draft.more), removed=tuple(stored(doc, "removed") for doc in draft.removed),
         intro=draft.intro, note=draft.note, text=automatic.text | {"note": NOTE_HEADING[spec.language]},
     )

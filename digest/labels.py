@@ -34,6 +34,7 @@ _ZH = {
     "unsubscribe": "退订",
     "more": "其他%d条政策",
     "more_note": "本期符合主题的政策较多，以上详列相关度最高的%d条，其余按发布日期列出：",
+    "news": "行业动态",
     "updated": "已更新",
 }
 _EN = {
@@ -56,6 +57,7 @@ _EN = {
     "unsubscribe": "Unsubscribe",
     "more": "%d more policies",
     "more_note": "A busy period: the %d most relevant policies are written up above; the others follow by date.",
+    "news": "Industry news",
     "updated": "updated",
 }
 

@@ -91,6 +91,7 @@ class Source:
     fetcher: str = "http"  # or "browser": pages are rendered in headless Chromium (JS-built lists, JS walls)
     allowed_hosts: tuple[str, ...] = ()  # hosts (host or host:port) besides its start URLs' its redirects may go to
     queue: str = "default"  # the crawl-job queue: only workers started with --queue for it take its jobs
+    kind: str = "policy"  # or "news": industry news, associations, media; a digest's 行业动态 section
 
 
 @dataclass(frozen=True)
@@ -280,6 +281,12 @@ class Config:
         source = self._by_name.get(name)
         return source.authority if source else None
 
+    def kind_of(self, name: str) -> str:
+        """A source's kind, "policy" or "news"; the default, "policy", for a source no longer configured (its
+        documents remain)."""
+        source = self._by_name.get(name)
+        return source.kind if source else "policy"
+
     @functools.cached_property
     def _by_name(self) -> dict[str, Source]:
         """Sources by name, built once: a digest asks for every item's region, a crawl for every source."""
@@ -340,6 +347,7 @@ _SOURCE: _Schema = {
     "fetcher": (str, False),
     "allowed_hosts": (list, False),
     "queue": (str, False),
+    "kind": (str, False),
 }
 _TOPIC: _Schema = {"title": (str, True), "include": (list, True), "exclude": (list, False)}
 _DIGEST: _Schema = {
@@ -370,6 +378,7 @@ _TOP: _Schema = {
 }
 _SELECTOR_KEYS = {"item", "link", "title", "date", "next_page", "body", "authority", "doc_number"}
 FETCHERS = ("http", "browser")
+SOURCE_KINDS = ("policy", "news")
 JSON_PREFIX = "json:"
 
 
@@ -622,6 +631,8 @@ def _source(raw: Any, key: str, path: Path) -> Source:
         raise ConfigError(path, f"{key}.queue", "must be lowercase letters, digits and '-' (like 'browser')")
     if values.get("fetcher", "http") not in FETCHERS:
         raise ConfigError(path, f"{key}.fetcher", f"must be one of: {', '.join(FETCHERS)}")
+    if values.get("kind", "policy") not in SOURCE_KINDS:
+        raise ConfigError(path, f"{key}.kind", f"must be one of: {', '.join(SOURCE_KINDS)}")
     values["allowed_hosts"] = _hosts(values, "allowed_hosts", key, _SOURCE_HOST, path)
     platform = None
     if "platform" in values:

@@ -164,6 +164,10 @@ BAD = [
      "config.toml: sources[0].schedule: '0 9 31 2 *' never fires: no date matches it"),
     (DIGESTS + 'schedule = "0 9 31 4,6,9,11 *"\n',
      "config.toml: digests[0].schedule: '0 9 31 4,6,9,11 *' never fires: no date matches it"),
+    (GOOD_SOURCE.replace('name = "sh-sti"', 'name = "sh-sti"\nkind = "media"'),
+     "config.toml: sources[0].kind: must be one of: policy, news"),
+    (GOOD_SOURCE.replace('name = "sh-sti"', 'name = "sh-sti"\nkind = ["news"]'),
+     "config.toml: sources[0].kind: expected str, got list"),
 ]
 
 
@@ -200,11 +204,21 @@ def test_good_config(tmp_path) -> None:
     config = config_module.load(path)
     source = config.source("sh-sti")
     assert source.list.max_pages == 3 and source.detail.body == "#zoom"
+    assert source.kind == "policy" and config.kind_of("sh-sti") == "policy"
+    assert config.kind_of("gone") == "policy"  # a source no longer configured: its documents are policies
     assert config.db == tmp_path / "state.db"
     assert config_module.load(path, tmp_path / "other.db").db == tmp_path / "other.db"
     assert config.site_url == ""
     path.write_text('site_url = "https://example.org/policy"\n' + GOOD_SOURCE, encoding="utf-8")
     assert config_module.load(path).site_url == "https://example.org/policy/"
+
+
+def test_a_news_source(tmp_path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text(GOOD_SOURCE + GOOD_SOURCE.replace('"sh-sti"', '"cell-news"\nkind = "news"'), encoding="utf-8")
+    config = config_module.load(path)
+    assert [(s.name, s.kind) for s in config.sources] == [("sh-sti", "policy"), ("cell-news", "news")]
+    assert config.kind_of("cell-news") == "news"
 
 
 @pytest.mark.parametrize(("text", "message"), BAD)
@@ -240,7 +254,7 @@ def test_cli_prints_one_line_and_keeps_the_database(tmp_path) -> None:
     assert result.stderr == ("Error: bad.toml: sources[0].lst: unknown key (expected one of: name, "
                              "title, region, authority, start_urls, list, detail, language, "
                              "recheck_days, schedule, verified, expect_items, platform, fetcher, "
-                             "allowed_hosts, queue)\n")
+                             "allowed_hosts, queue, kind)\n")
     assert (tmp_path / "state.db").read_bytes() == db_before
 
 

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from digest.build import NEWS_SUMMARY_CHARS
 from policywatch.demo import PORTAL
 from policywatch.localtime import today
 from policywatch.store import Store
@@ -66,7 +67,7 @@ def test_every_page_extracted_as_expected(demo) -> None:
     pages = [p for p in EXPECTED["page"] if p["round"] == "round1" or p["change"] == "new"]
     assert len(docs) == len(pages)
     for page in pages:
-        doc = docs[(page["site"], page["url"])]
+        doc = docs[(page.get("source", page["site"]), page["url"])]
         got = {k: doc[k] for k in ("title", "published", "authority", "doc_number")}
         want = {k: page.get(k) for k in ("title", "published", "authority", "doc_number")}
         assert got == want, page["path"]
@@ -176,6 +177,12 @@ def seed_002_items() -> list[tuple[str, str | None, str]]:
     return items
 
 
+def seed_002_summary() -> list[str]:
+    """The titles of the December 2023 roundup's numbered "12月政策摘要", in its order."""
+    text = (SEEDS / "002_ef1bdd762e4e1ef5.txt").read_text(encoding="utf-8").split("12月政策摘要")[1].split("►►►")[0]
+    return [title.rstrip(";；") for title in re.findall(r"^\d+\.(.+)$", text, re.MULTILINE)]
+
+
 def digest_items(text: str) -> list[tuple[str, str, str]]:
     """(title, date, authority) of each item section of a text digest."""
     found = re.findall(r"^►►► (.*)\n(?:.*\n)*?来源：(\d{4}年\d{1,2}月\d{1,2}日) (\S+)", text, re.MULTILINE)
@@ -184,13 +191,15 @@ def digest_items(text: str) -> list[tuple[str, str, str]]:
 
 def test_december_digest_reads_like_the_seed(demo) -> None:
     """The roundup's dated portal items, crawled from the demo portal, come out with its titles, dates and
-    authorities, in its order, amid the other portals' December policies. Not served: one newspaper article (and
-    the roundup lists it out of date order); the undated item belongs to the month it was first seen."""
-    *_, workdir = demo
+    authorities amid the other portals' December policies: the policies in date order, then the news site's
+    items (its 动态) under 行业动态, the order its numbered 摘要 follows. The undated item belongs to the month it
+    was first seen."""
+    _, store, workdir = demo
     seed = seed_002_items()
     assert len(seed) == 8
-    served = [item for item in seed if item[1] and not item[0].startswith("《长沙晚报》")]
+    served = [item for item in seed if item[1]]
     undated = next(title for title, day, _ in seed if day is None)
+    news = {d["title"] for d in store.documents() if d["source"] == "cell-news"}
     text = (workdir / "digest-monthly-2023-12.txt").read_text(encoding="utf-8")
     built = subprocess.run([*POLICYWATCH, "--config", str(workdir / "config.toml"), "digest", "build", "--digest",
                             "monthly", "--period", "2023-12", "--format", "text"], capture_output=True, text=True,
@@ -198,16 +207,24 @@ def test_december_digest_reads_like_the_seed(demo) -> None:
     assert built == text
     assert text.startswith("政策汇总 | 2023年12月份行业政策及动态汇总\n发布时间：2024年1月1日\n\n12月政策摘要\n")
     titles = {title for title, *_ in served}
+    in_order = [item for item in served if item[0] not in news] + [item for item in served if item[0] in news]
     numbered = re.findall(r"^\d+\. (.*)$", text, re.MULTILINE)
-    assert [t for t in numbered if t in titles] == [title for title, *_ in served]
-    assert [item for item in digest_items(text) if item[0] in titles] == served
-    assert len(numbered) == len(digest_items(text)) == 10 and undated not in numbered
+    assert [t for t in numbered if t in titles] == [title for title, *_ in in_order]
+    assert [t for t in numbered if t in seed_002_summary()] == seed_002_summary()
+    assert [item for item in digest_items(text) if item[0] in titles] == in_order
+    section = text.split("\n== 行业动态 ==\n")[1]
+    assert [title for title, *_ in digest_items(section)] == ["《长沙晚报》发表关于干细胞的文章",
+                                                              "糖尿病群体内NK细胞活性明显降低"]
+    # A 动态 entry's one line carries the news: here, the study's finding.
+    nk = section.split("►►► 糖尿病群体内NK细胞活性明显降低\n")[1].splitlines()[0]
+    assert "即与对照组相比，糖尿病患者的NK细胞活性降低。" in nk and len(nk) <= NEWS_SUMMARY_CHARS
+    assert len(numbered) == len(digest_items(text)) == 11 and undated not in numbered
     assert "关于召开2024年度会员代表大会的通知" not in text  # December, but off topic
     now = subprocess.run([*POLICYWATCH, "--config", str(workdir / "config.toml"), "digest", "build", "--digest",
                           "monthly", "--format", "text", "--period",
                           today(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")],  # the demo config's zone
                          capture_output=True, text=True, check=True).stdout
-    assert undated in now
+    assert undated in now.split("\n== 行业动态 ==\n")[1]
 
 
 def test_this_months_digest_reports_the_changes_and_the_removal(demo) -> None:
@@ -280,10 +297,11 @@ def test_regional_digest_puts_national_first(demo) -> None:
     *_, workdir = demo
     text = (workdir / "digest-regional-2023-12.txt").read_text(encoding="utf-8")
     headings = re.findall(r"^== (.*) ==$", text, re.MULTILINE)
-    assert headings == ["国家层面", "吉林省", "上海市", "浙江省", "广东省", "其他"]
+    assert headings == ["国家层面", "吉林省", "上海市", "浙江省", "广东省", "行业动态"]  # the news after every region
     national = text.split("== 国家层面 ==")[1].split("== 吉林省 ==")[0]
     assert "CDE发布" in national and "来源：国家卫生健康委 科技教育司 国卫办科教函〔2023〕437号\n" in national
-    guangdong = text.split("== 广东省 ==")[1].split("== 其他 ==")[0]  # 国家发改委's measure for 横琴
+    guangdong = text.split("== 广东省 ==")[1].split("== 行业动态 ==")[0]  # 国家发改委's measure for 横琴
     assert "商务部关于支持横琴粤澳深度合作区放宽市场准入特别措施的意见" in guangdong
-    headed = re.findall(r"^►►► \S+ (.*)$", text, re.MULTILINE)
-    assert re.findall(r"^\d+\. (.*)$", text, re.MULTILINE) == headed  # numbered down the sections
+    headed = re.findall(r"^►►► \S+ (.*)$", text.split("== 行业动态 ==")[0], re.MULTILINE)
+    news = re.findall(r"^►►► (.*)$", text.split("== 行业动态 ==")[1], re.MULTILINE)
+    assert re.findall(r"^\d+\. (.*)$", text, re.MULTILINE) == headed + news  # numbered down the sections

@@ -30,7 +30,7 @@ NHC_PAGES = {
     "yizheng": "nhc/yzygj/s7657/202204/ccd949f90773a00208c1cfe2a88ba923.html",  # 医政医管局: 限制类技术目录
     "stem-cell": "nhc/qjjys/s7945/202312/856c20e69923c77059444fc55472535b.html",  # 科技教育司, on topic
 }
-HENGQIN = "cell-news/hydt/202312/t20231215_1036.html"  # 国家发改委's measure for 横琴, reported by a news site
+HENGQIN = "cell-news/zcfg/202312/t20231215_1036.html"  # 国家发改委's measure for 横琴, reported by a news site
 CONFIG = """
 [topics.cell-therapy]
 title = "细胞与基因治疗"

@@ -1,9 +1,10 @@
 """``policywatch demo``: the whole crawl → store → digest cycle offline, against a bundled portal.
 
 The bundled portal (``portal/round1``) is four small sites with different HTML
-structures: three government portals (one served as GBK) and an industry news
-site with items of a real December 2023 roundup. The demo serves each on its
-own loopback port, crawls them into a fresh state.db, applies the edits in
+structures: three government portals (one served as GBK) and an industry
+association's site, whose news section (a news source, ``kind = "news"``) and
+reposted policies carry the items of a real December 2023 roundup. The demo
+serves each on its own loopback port, crawls them into a fresh state.db, applies the edits in
 ``portal/round2`` (new items, changed texts, a removed page), re-checks
 everything, and re-checks everything once more: the removed page, still
 missing, is then confirmed gone (one failed check is not a removal). It prints
