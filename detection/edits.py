@@ -24,7 +24,7 @@ _CONTEXT = 1  # words kept on each side of the changed words, within their claus
 # A one-character linking word next to the change (…日期为2023年…) is left out of the quote and the lead: the
 # line reads "申报截止日期由“2023年…”调整为…", not "…日期为由“…”".
 _LINKING = set("为是于在至由的了和及与对自从按将把被")
-_LEAD = 10  # characters of the clause before the kept words, to say what the changed words are about
+_LEAD = 12  # characters of the clause before the kept words, to say what the changed words are about
 _QUOTE = 60  # characters of an inserted or deleted sentence quoted
 
 
@@ -72,29 +72,57 @@ def describe(edits: list[Edit], language: str, marked: bool = False, limit: int 
 
 
 def _edited(before: str, after: str) -> list[Edit]:
-    """One sentence edited: its changed words with their clause, or a removal and an addition if little is left."""
+    """One sentence edited: each clause's changed words in context, or a removal and an addition if little is left."""
     old_t, new_t = tokenize(before), tokenize(after)
     matcher = SequenceMatcher(None, old_t, new_t, autojunk=False)
     if matcher.ratio() < _SIMILAR:
         return [_whole("removed", before), _whole("added", after)]
-    ops = [op for op in matcher.get_opcodes() if op[0] != "equal"]
-    if not ops:  # the same words: only spacing differed, which is no edit worth telling
-        return []
-    a1 = ops[0][1]  # = ops[0][3]: before the first edit both sides are the same words
+    # Edits whose kept words between them cross a clause break are told apart, each with its own clause.
+    clusters: list[list[tuple[str, int, int, int, int]]] = []
+    for op in matcher.get_opcodes():
+        if op[0] == "equal":
+            if clusters and clusters[-1] and _breaks(old_t[op[1]:op[2]]):
+                clusters.append([])
+            continue
+        if not clusters:
+            clusters.append([])
+        clusters[-1].append(op)
+    return [_in_context(old_t, new_t, matcher, ops) for ops in clusters if ops]
+
+
+def _in_context(old_t: list[str], new_t: list[str], matcher: SequenceMatcher,
+                ops: list[tuple[str, int, int, int, int]]) -> Edit:
+    """One cluster of changed words, widened to a word or so of its clause on each side, with the clause's words
+    before them as the lead."""
+    a1, b1 = ops[0][1], ops[0][3]
     a2, b2 = ops[-1][2], ops[-1][4]
-    # Widen to the clause: up to _CONTEXT words each side, never across a clause break.
     left = _reach(old_t, a1, -1)
     if left < a1 and old_t[left] in _LINKING:
         left += 1
+    elif left > 0 and _single_han(old_t[left - 1]):  # 不|超过, 未|满: a one-character word goes with the next
+        left -= 1
     right_old, right_new = _reach(old_t, a2 - 1, 1), _reach(new_t, b2 - 1, 1)
-    lead = "".join(old_t[_clause_start(old_t, left):left]).strip(_CLAUSE_BREAK)
-    if lead and lead[-1] in _LINKING:
-        lead = lead[:-1]
-    if len(lead) > _LEAD:
-        lead = "…" + lead[-_LEAD:]
+    lead_tokens = old_t[_clause_start(old_t, left):left]
+    while lead_tokens and lead_tokens[0].strip(_CLAUSE_BREAK) == "":
+        lead_tokens = lead_tokens[1:]
+    if lead_tokens and lead_tokens[-1] in _LINKING:
+        lead_tokens = lead_tokens[:-1]
+    clipped = False
+    while len("".join(lead_tokens)) > _LEAD:  # whole words only, from the left
+        lead_tokens, clipped = lead_tokens[1:], True
+    lead = ("…" if clipped else "") + "".join(lead_tokens).strip()
     before_runs = _runs(old_t, new_t, matcher, left, right_old + 1, side=0)
-    after_runs = _runs(old_t, new_t, matcher, left, right_new + 1, side=1)
-    return [Edit("changed", before_runs, after_runs, lead)]
+    after_runs = _runs(old_t, new_t, matcher, left + (b1 - a1), right_new + 1, side=1)
+    return Edit("changed", before_runs, after_runs, lead)
+
+
+def _breaks(tokens: list[str]) -> bool:
+    """Whether kept words hold a clause or sentence break."""
+    return any(t.strip() and (t.strip() in _CLAUSE_BREAK or t.strip() in "。！？!?；;") for t in tokens)
+
+
+def _single_han(token: str) -> bool:
+    return len(token) == 1 and "\u4e00" <= token <= "\u9fff" and token not in _LINKING
 
 
 def _reach(tokens: list[str], index: int, step: int) -> int:

@@ -55,3 +55,16 @@ def test_page_text_is_escaped_in_the_marked_line() -> None:
 def test_sentences_keep_their_punctuation() -> None:
     assert sentences("一、总则\n第一条 为了规范管理。第二条 适用范围；附则！") == [
         "一、总则", "第一条 为了规范管理。", "第二条 适用范围；", "附则！"]
+
+
+def test_edits_in_two_clauses_are_told_apart_each_with_its_own_words() -> None:
+    old = "到2025年，培育龙头企业15户以上，建设省级细胞制备中心2个，形成产业格局。"
+    new = "到2025年，培育龙头企业20户以上，建设省级细胞制备中心3个、细胞质量检测平台1个，形成产业格局。"
+    assert describe(sentence_edits(old, new), "zh") == (
+        "培育由“龙头企业15户”调整为“龙头企业20户”；建设省级细胞制备由“中心2个”调整为“中心3个、细胞质量检测平台1个”")
+
+
+def test_a_one_character_word_goes_with_the_words_it_qualifies() -> None:
+    old = "专题一每个项目资助额度不超过200万元。"
+    told = describe(sentence_edits(old, old.replace("200", "250")), "zh")
+    assert told == "专题一每个项目资助额度由“不超过200万元”调整为“不超过250万元”"
