@@ -156,7 +156,7 @@ def build_digest(config: Config, store: Store, spec: DigestSpec, period: Period)
     gone = _removed(removed, texts, topics, spec, config, zone)
     convert = traditional if spec.language == "zh-Hant" else _same
     items = [_converted(i, convert) for i in sorted(featured, key=_order)]
-    sections = _sections(items, spec, convert)
+    sections = group_sections(items, spec, convert)
     return Digest(
         spec=spec, period=period, title=labels.title(spec.language, period), issued=period.end,
         topics=tuple(convert(t.title) for t in topics), items=tuple(i for s in sections for i in s.items),
@@ -331,7 +331,10 @@ def _collapse(items: list[Item]) -> list[Item]:
     return collapsed
 
 
-def _sections(items: list[Item], spec: DigestSpec, convert: Callable[[str], str]) -> tuple[Section, ...]:
+def group_sections(items: list[Item], spec: DigestSpec, convert: Callable[[str], str]) -> tuple[Section, ...]:
+    """The digest's sections: one for the "list" layout, one per region in region order for "by-region". An
+    editor's draft (digest.draft) groups its items with this too, so a drafted issue is laid out as the automatic
+    one."""
     if spec.layout == "list":
         return (Section(None, tuple(items)),)
     by_region: dict[str, list[Item]] = {}

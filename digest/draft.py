@@ -24,7 +24,7 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from digest.build import Digest, Item, _sections, build_digest
+from digest.build import Digest, Item, build_digest, group_sections
 from digest.period import Period, PeriodError, parse_period
 from digest.regions import document_region
 from policywatch.config import Config, DigestSpec
@@ -382,7 +382,7 @@ def draft_digest(config: Config, store: Store, spec: DigestSpec, period: Period,
     news = [drafted(d, True) for d in draft.news]
     top = tuple(item for item, d in zip(items, draft.items, strict=True) if d.top)
     return replace(
-        automatic, items=tuple(items), sections=_sections(items, spec, convert), top=top, news=tuple(news),
+        automatic, items=tuple(items), sections=group_sections(items, spec, convert), top=top, news=tuple(news),
         top_news=tuple(item for item, d in zip(news, draft.news, strict=True) if d.top),
         more=tuple(stored(doc) for doc in draft.more), removed=tuple(stored(doc, "removed") for doc in draft.removed),
         intro=draft.intro, note=draft.note, text=automatic.text | {"note": NOTE_HEADING[spec.language]},
