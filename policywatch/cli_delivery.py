@@ -13,7 +13,7 @@ from rich.text import Text
 
 from policywatch import config as config_module
 from policywatch.cliutil import common_options, digest_issue, draft_issue, err, load_config, new_items_line, out, safe
-from policywatch.localtime import local_iso
+from policywatch.localtime import local_iso, today
 from policywatch.store import Store
 
 if TYPE_CHECKING:
@@ -176,14 +176,16 @@ def unsubscribe(ctx: click.Context, token: str, config_path: str | None, db_path
 @click.option("--include-new", is_flag=True, help="With --draft: append items that arrived since it was written.")
 @click.option("--as-drafted", is_flag=True, help="With --draft: send it as it is, without items that arrived since.")
 @click.option("--dry-run", is_flag=True, help="Render, and list who would receive it; send and record nothing.")
+@click.option("--unfinished", is_flag=True,
+              help="Send an issue whose period has not ended yet in the config's timezone (its items so far).")
 @click.option("--to", help="Only this subscriber.")
 @click.option("--resend-in-doubt", is_flag=True,
               help="Also send to subscribers whose earlier send was cut off after the handover.")
 @click.pass_context
 def digest_send(
     ctx: click.Context, name: str | None, period: str | None, draft_path: str | None, include_new: bool,
-    as_drafted: bool, dry_run: bool, to: str | None, resend_in_doubt: bool, config_path: str | None,
-    db_path: str | None,
+    as_drafted: bool, dry_run: bool, unfinished: bool, to: str | None, resend_in_doubt: bool,
+    config_path: str | None, db_path: str | None,
 ) -> None:
     """Mail one digest issue to every subscriber who does not have it yet; safe to run again at any time.
 
@@ -192,6 +194,9 @@ def digest_send(
 
     With --draft, items that arrived after the draft was written stop the send (exit 1) unless --include-new or
     --as-drafted says what to do with them. An issue whose draft was sent once is finished with that draft.
+
+    A period that has not ended yet is refused unless --unfinished: each subscriber gets an issue once, so an
+    early send would leave them without the items that come later.
 
     Example: policywatch digest send --digest monthly --period 2023-12
     """
@@ -210,6 +215,10 @@ def digest_send(
         spec, chosen, text = *digest_issue(config, name, period), None
     else:
         raise click.ClickException("--digest NAME is required (or --draft FILE, which names its digest)")
+    if not chosen.ended(today(config.zone)) and not (unfinished or dry_run):
+        raise click.ClickException(
+            f"{spec.name} {chosen.key} has not ended in {config.timezone} (it ends {chosen.end.isoformat()}): each "
+            "subscriber gets an issue once, so send it then, or pass --unfinished to send its items so far")
     try:
         config.require_smtp()
     except config_module.ConfigError as e:

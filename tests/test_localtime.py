@@ -349,3 +349,8 @@ def test_digest_build_defaults_to_the_last_period_ended_in_the_zone_and_notes_an
     unfinished = cli(shanghai, "digest", "build", "--digest", "monthly", "--period", current, "--format", "text")
     assert unfinished.stderr.startswith(f"note: {current} is still in progress in Asia/Shanghai")
     assert unfinished.stdout.startswith("政策汇总 | ")  # the data on stdout is the issue alone
+    # Sending it now would give every subscriber an issue without the rest of the month: refused, in one line.
+    early = subprocess.run([*POLICYWATCH, "digest", "send", "--digest", "monthly", "--period", current, "--config",
+                            str(shanghai.path)], capture_output=True, text=True)
+    assert early.returncode == 1 and "--unfinished" in early.stderr
+    assert f"monthly {current} has not ended in Asia/Shanghai" in early.stderr.replace("\n", " ")
