@@ -26,6 +26,11 @@ _CONTEXT = 1  # words kept on each side of the changed words, within their claus
 _LINKING = set("为是于在至由的了和及与对自从按将把被")
 _LEAD = 12  # characters of the clause before the kept words, to say what the changed words are about
 _QUOTE = 60  # characters of an inserted or deleted sentence quoted
+# Bounds on what is aligned (SequenceMatcher is quadratic on repeated items, and a page is anyone's): past the
+# common start and end, at most this many sentences a side are aligned; a longer middle is told as no detail. A
+# sentence longer than _LONG characters is not diffed word by word, but told as removed and added.
+_MAX_SENTENCES = 400
+_LONG = 2000
 
 
 @dataclass(frozen=True)
@@ -45,8 +50,18 @@ def sentences(text: str) -> list[str]:
 
 
 def sentence_edits(old: str, new: str) -> list[Edit]:
-    """Every sentence-level edit from ``old`` to ``new``, in the new text's order."""
+    """Every sentence-level edit from ``old`` to ``new``, in the new text's order; none (no detail to tell) when
+    more than _MAX_SENTENCES sentences a side differ between the texts' common start and end."""
     old_s, new_s = sentences(old), sentences(new)
+    head = 0
+    while head < min(len(old_s), len(new_s)) and old_s[head] == new_s[head]:
+        head += 1
+    tail = 0
+    while tail < min(len(old_s), len(new_s)) - head and old_s[-1 - tail] == new_s[-1 - tail]:
+        tail += 1
+    old_s, new_s = old_s[head:len(old_s) - tail], new_s[head:len(new_s) - tail]
+    if max(len(old_s), len(new_s)) > _MAX_SENTENCES:
+        return []
     edits: list[Edit] = []
     for op, a1, a2, b1, b2 in SequenceMatcher(None, old_s, new_s, autojunk=False).get_opcodes():
         if op == "equal":
@@ -72,7 +87,10 @@ def describe(edits: list[Edit], language: str, marked: bool = False, limit: int 
 
 
 def _edited(before: str, after: str) -> list[Edit]:
-    """One sentence edited: each clause's changed words in context, or a removal and an addition if little is left."""
+    """One sentence edited: each clause's changed words in context, or a removal and an addition if little is left
+    (or if the sentence is too long to diff word by word)."""
+    if len(before) + len(after) > _LONG:
+        return [_whole("removed", before), _whole("added", after)]
     old_t, new_t = tokenize(before), tokenize(after)
     matcher = SequenceMatcher(None, old_t, new_t, autojunk=False)
     if matcher.ratio() < _SIMILAR:

@@ -68,3 +68,19 @@ def test_a_one_character_word_goes_with_the_words_it_qualifies() -> None:
     old = "专题一每个项目资助额度不超过200万元。"
     told = describe(sentence_edits(old, old.replace("200", "250")), "zh")
     assert told == "专题一每个项目资助额度由“不超过200万元”调整为“不超过250万元”"
+
+
+def test_a_hostile_page_cannot_make_the_alignment_quadratic() -> None:
+    # 100,000 identical sentences with one edited in the middle: the common start and end are set aside, so only
+    # the edited sentence is aligned.
+    repeated = "细胞治疗。" * 50_000
+    told = describe(sentence_edits(repeated + "资助金额最高200万元。" + repeated,
+                                   repeated + "资助金额最高250万元。" + repeated), "zh")
+    assert told == "资助金额由“最高200万元”调整为“最高250万元”"
+    # A whole page rewritten into thousands of different sentences: no detail, rather than a quadratic alignment.
+    old = "".join(f"第{i}条同样的内容。" for i in range(5000))
+    new = "".join(f"第{i}条同样的内容。" for i in range(5000, 10000))
+    assert sentence_edits(old, new) == []
+    # One sentence of 200,000 characters (no punctuation at all), edited: quoted, shortened, not diffed word by word.
+    long = "细胞" * 100_000
+    assert describe(sentence_edits(long, long + "治疗"), "zh").startswith("删去“细胞细胞")
