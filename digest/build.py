@@ -141,7 +141,7 @@ def build_digest(config: Config, store: Store, spec: DigestSpec, period: Period)
         score = max(relevance(topic, title, text) for topic in topics)
         if score < spec.min_score:
             continue
-        item = _item(row, kind, title, text, config, zone, score)
+        item = item_of(row, kind, title, text, config, zone, score)
         if not spec.regions or _in_regions(item.region, spec.regions):
             candidates.append(item)
     collapsed = _collapse(candidates)
@@ -154,16 +154,16 @@ def build_digest(config: Config, store: Store, spec: DigestSpec, period: Period)
                         change_marked=lines[i.document_id][1] if i.document_id in lines else None)
                 for i in featured]
     gone = _removed(removed, texts, topics, spec, config, zone)
-    convert = traditional if spec.language == "zh-Hant" else _same
-    items = [_converted(i, convert) for i in sorted(featured, key=_order)]
+    convert = converter(spec.language)
+    items = [converted(i, convert) for i in sorted(featured, key=_order)]
     sections = group_sections(items, spec, convert)
     return Digest(
         spec=spec, period=period, title=labels.title(spec.language, period), issued=period.end,
         topics=tuple(convert(t.title) for t in topics), items=tuple(i for s in sections for i in s.items),
         sections=sections,
-        removed=tuple(_converted(g, convert) for g in sorted(gone, key=_order)),
-        text=labels.for_language(spec.language), more=tuple(_converted(i, convert) for i in sorted(more, key=_order)),
-        news=tuple(_converted(i, convert) for i in sorted(news, key=_order)),
+        removed=tuple(converted(g, convert) for g in sorted(gone, key=_order)),
+        text=labels.for_language(spec.language), more=tuple(converted(i, convert) for i in sorted(more, key=_order)),
+        news=tuple(converted(i, convert) for i in sorted(news, key=_order)),
         timezone=config.timezone,
     )
 
@@ -178,7 +178,7 @@ def _removed(
         title, text = simplified(row["title"] or ""), texts.get(row["text_hash"])
         if max(relevance(topic, title, text) for topic in topics) < spec.min_score:
             continue
-        item = _item(row, "removed", title, text, config, zone)
+        item = item_of(row, "removed", title, text, config, zone)
         if not spec.regions or _in_regions(item.region, spec.regions):
             gone.append(item)
     return gone
@@ -267,7 +267,7 @@ def _filed_day(row: dict, zone: tzinfo) -> date:
     return date.fromisoformat(row["published"]) if row["published"] else local_day(row["first_seen"], zone)
 
 
-def _item(row: dict, kind: str, title: str, text: str, config: Config, zone: tzinfo, score: float = 0.0) -> Item:
+def item_of(row: dict, kind: str, title: str, text: str, config: Config, zone: tzinfo, score: float = 0.0) -> Item:
     """The item of one row, without its summary and change line (only items written up in full get those)."""
     authority = simplified(row["authority"] or "")
     region = document_region(config.region_of(row["source"]), authority, title, text)
@@ -346,11 +346,16 @@ def group_sections(items: list[Item], spec: DigestSpec, convert: Callable[[str],
     )
 
 
+def converter(language: str) -> Callable[[str], str]:
+    """What turns the Simplified text a digest is worked out in into its language's script."""
+    return traditional if language == "zh-Hant" else _same
+
+
 def _same(text: str) -> str:
     return text
 
 
-def _converted(item: Item, convert: Callable[[str], str]) -> Item:
+def converted(item: Item, convert: Callable[[str], str]) -> Item:
     if convert is _same:  # thousands of items in a busy period: skip copying each one unchanged
         return item
     return replace(

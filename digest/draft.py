@@ -16,7 +16,6 @@ send can tell which items arrived since (:func:`new_items`).
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
@@ -24,11 +23,11 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from digest.build import Digest, Item, build_digest, group_sections
+from digest.build import Digest, Item, build_digest, converted, converter, group_sections, item_of
 from digest.period import Period, PeriodError, parse_period
 from digest.regions import document_region
 from policywatch.config import Config, DigestSpec
-from policywatch.hanzi import simplified, traditional
+from policywatch.hanzi import simplified
 from policywatch.store import Store
 
 MAX_BYTES = 2_000_000  # far beyond any issue's draft; a larger file is a mistake, not a digest
@@ -367,11 +366,16 @@ def draft_digest(config: Config, store: Store, spec: DigestSpec, period: Period,
     chosen summary list, the introduction and note. What the draft does not say of a crawled item (issuer,
     document number, reposts, region) comes from state.db."""
     automatic = automatic or build_digest(config, store, spec, period)
-    convert = traditional if spec.language == "zh-Hant" else _same
+    convert = converter(spec.language)
     pool = {i.document_id: i for i in (*automatic.items, *automatic.more, *automatic.removed, *automatic.news)}
 
     def stored(doc: int, kind: str = "new") -> Item:
-        return pool.get(doc) or _stored_item(config, documents[doc], kind, convert)
+        if doc in pool:
+            return pool[doc]
+        row = documents[doc]  # a stored document the automatic digest of the period does not hold
+        row = {**row, "group": row.get("group_id") or row["id"]}
+        title, text = simplified(row["title"] or ""), simplified(row.get("text") or "")
+        return converted(item_of(row, kind, title, text, config, config.zone), convert)
 
     def drafted(d: DraftItem, news: bool) -> Item:
         # The list an item is drafted in says whether it is news, wherever the automatic digest had it.
@@ -409,20 +413,3 @@ def _outside(item: DraftItem) -> Item:
                 authority=authority, doc_number=None, source="", group=0,
                 region=document_region(None, simplified(authority), simplified(title), simplified(item.summary or "")),
                 summary=item.summary or "")
-
-
-def _stored_item(config: Config, row: dict, kind: str, convert: Callable[[str], str]) -> Item:
-    """A stored document the automatic digest of the period does not hold (the editor added it by id)."""
-    title, authority = simplified(row["title"] or ""), simplified(row["authority"] or "")
-    return Item(
-        document_id=row["id"], kind=kind, title=convert(title), url=row["url"],
-        published=date.fromisoformat(row["published"]) if row["published"] else None,
-        seen=date.fromisoformat(row["first_seen"][:10]), authority=convert(authority),
-        doc_number=row["doc_number"] or None, source=row["source"], group=row.get("group_id") or row["id"],
-        region=document_region(config.region_of(row["source"]), authority, title, simplified(row.get("text") or "")),
-        summary="",
-    )
-
-
-def _same(text: str) -> str:
-    return text
