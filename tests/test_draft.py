@@ -244,3 +244,15 @@ def test_an_unedited_draft_renders_the_automatic_digest_byte_for_byte(crawled, t
     for fmt in ("html", "text", "md", "atom"):
         automatic = build(config, "--digest", "monthly", "--period", "2023-12", "--format", fmt).stdout
         assert build(config, "--draft", str(path), "--format", fmt).stdout == automatic
+
+
+def test_an_editors_prose_cannot_carry_script_or_script_links() -> None:
+    from digest.render import prose_html, prose_markdown
+
+    text = ("见[通知](javascript:alert(1))与[原文](https://www.nhc.gov.cn/a.html)。\n\n"
+            "<img src=x onerror=alert(1)>\n\n[信](mailto:editor@example.org) [数据](data:text/html,<b>x</b>)")
+    html = str(prose_html(text))
+    assert 'href="javascript' not in html and 'href="data' not in html  # such links stay text, not links
+    assert "<img" not in html and "&lt;img" in html
+    assert '<a href="https://www.nhc.gov.cn/a.html">原文</a>' in html and 'href="mailto:editor@example.org"' in html
+    assert "<img" not in prose_markdown(text)
