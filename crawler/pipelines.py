@@ -1,14 +1,16 @@
-"""StorePipeline: every item a spider yields goes into state.db, one transaction each."""
+"""StorePipeline: every item a spider yields goes into state.db, a few per transaction, each all or nothing."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from crawler.batch import WriteBatch
 from crawler.spiders.base import REDIRECTED_AWAY
 from detection.detect import detect, detect_attachment, keeps_previous_file
 from detection.diff import diff
@@ -20,6 +22,7 @@ from policywatch.store import Store
 GONE_STATUSES = (404, 410)
 # Set when the process that started this crawl and reads its events is gone (see emit and crawler.run).
 PARENT_GONE = threading.Event()
+logger = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -27,6 +30,9 @@ if TYPE_CHECKING:
 
 class StorePipeline:
     """Writes snapshots and fetch records; prints one JSON event line per item when asked.
+
+    Items are stored through the process's ``WriteBatch`` (crawler.batch): up to ``PW_STORE_BATCH`` items (20)
+    in one transaction, none held longer than ``PW_STORE_BATCH_SECONDS`` (0.5 s), each all or nothing.
 
     The events (``PW_EVENTS``) are how ``policywatch crawl`` shows progress
     from the crawl subprocess without sharing anything but a pipe.
@@ -38,41 +44,57 @@ class StorePipeline:
         self.run_id = settings.getint("PW_RUN_ID")
         self.events = settings.get("PW_EVENTS")  # True: JSON lines on stdout; a function: called with each
         self.duplicate_threshold = settings.getfloat("PW_DUPLICATE_THRESHOLD", 0.8)
-        self.store = Store(settings.get("PW_DB"), verify=False)  # crawler.run, which runs this, checked it
+        self.batch = WriteBatch.join(settings.get("PW_DB"), settings.getint("PW_STORE_BATCH", 20),
+                                     settings.getfloat("PW_STORE_BATCH_SECONDS", 0.5))
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> StorePipeline:
         return cls(crawler)
 
     def close_spider(self) -> None:
-        self.store.close()
+        self.batch.leave()
 
     def process_item(self, item: Any) -> Any:
-        spider = self.crawler.spider
+        if isinstance(item, (Snapshot, AttachmentFile, Fetch)):
+            self.batch.add(self, item)
+        return item
+
+    def write(self, store: Store, item: Snapshot | AttachmentFile | Fetch) -> dict[str, Any]:
+        """Store one item (in the batch's transaction); its progress event."""
         if isinstance(item, Snapshot):
-            result, verdict = store_snapshot(self.store, self.run_id, item, self._next_check(spider),
-                                             self.duplicate_threshold)
+            result, verdict = store_snapshot(store, self.run_id, item, self._next_check(), self.duplicate_threshold)
             fetch = item.fetch
             event = {"new_document": result.new_document, "new_version": result.new_version,
                      "change": verdict.kind}
         elif isinstance(item, AttachmentFile):
-            verdict = store_attachment(self.store, self.run_id, item)
-            fetch, event = item.fetch, {"change": verdict.kind if verdict else None}
-        elif isinstance(item, Fetch):
-            # A 304 answered the re-check; anything else leaves the document due.
-            next_check = self._next_check(spider) if item.status == 304 else None
-            verdict = store_fetch(self.store, self.run_id, item, next_check)
-            fetch, event = item, {"change": verdict.kind if verdict else None}
+            found = store_attachment(store, self.run_id, item)
+            fetch, event = item.fetch, {"change": found.kind if found else None}
         else:
-            return item
-        if self.events:
-            event |= {"event": "fetch", "source": fetch.source, "kind": fetch.kind,
-                      "url": fetch.url, "status": fetch.status, "error": fetch.error}
-            self.events(event) if callable(self.events) else emit(event)
-        return item
+            # A 304 answered the re-check; anything else leaves the document due.
+            next_check = self._next_check() if item.status == 304 else None
+            found = store_fetch(store, self.run_id, item, next_check)
+            fetch, event = item, {"change": found.kind if found else None}
+        return event | {"event": "fetch", "source": fetch.source, "kind": fetch.kind,
+                        "url": fetch.url, "status": fetch.status, "error": fetch.error}
 
-    def _next_check(self, spider: Any) -> str:
-        days = spider.source.recheck_days
+    def emit(self, event: dict[str, Any]) -> None:
+        if self.events:
+            self.events(event) if callable(self.events) else emit(event)
+
+    def failed(self, item: Snapshot | AttachmentFile | Fetch, error: Exception) -> None:
+        """An item that could not be stored: logged, and signalled as Scrapy signals a pipeline's error (a
+        programming error stops the crawl: crawler.run's Shutdown listens)."""
+        from scrapy import signals
+        from twisted.python.failure import Failure
+
+        url = item.url if isinstance(item, Fetch) else item.fetch.url
+        logger.error("could not store %s: %s: %s", url, type(error).__name__, error,
+                     exc_info=(type(error), error, error.__traceback__))
+        self.crawler.signals.send_catch_log(signals.item_error, item=item, response=None,
+                                            spider=self.crawler.spider, failure=Failure(error))
+
+    def _next_check(self) -> str:
+        days = self.crawler.spider.source.recheck_days
         if days is None:
             days = self.crawler.settings.getfloat("PW_RECHECK_DAYS")
         return (datetime.now(UTC) + timedelta(days=days)).isoformat(timespec="seconds")

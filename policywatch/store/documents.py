@@ -234,11 +234,14 @@ class Documents(Rows):
         return row
 
     def _put_text(self, text_hash: str, text: str) -> None:
-        """Store a text once by its fingerprint (two processes storing the same one at once store it once)."""
+        """Store a text once by its fingerprint (two processes storing the same one at once store it once).
+
+        zlib's fastest level: on Chinese policy text it takes 0.45 of the size where the default level takes 0.42,
+        in 60% of the time, and a crawl compresses every new text it sees."""
         if not self.db.execute("SELECT 1 FROM texts WHERE hash = ?", [text_hash]).fetchone():
             data = text.encode("utf-8")
             self.db.execute("INSERT INTO texts (hash, body, size) VALUES (?, ?, ?) ON CONFLICT (hash) DO NOTHING",
-                            [text_hash, zlib.compress(data, 6), len(data)])
+                            [text_hash, zlib.compress(data, 1), len(data)])
 
     def _insert_change(
         self, run_id: int, doc: dict[str, Any], verdict: Verdict, when: str,
