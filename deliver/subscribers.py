@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from deliver.addresses import AddressError, check_name, normalise_address
+from deliver.tokens import TokenError, parse_token, verify
 from digest.regions import is_region
 from policywatch.config import LANGUAGES, Config
 from policywatch.model import NewSubscriber
+
+if TYPE_CHECKING:
+    from policywatch.store import Store
 
 COLUMNS = ("email", "name", "digests", "topics", "regions", "language")
 
@@ -52,6 +57,17 @@ def new_subscriber(
         raise SubscriberError(f"language {language!r} is not one of: {', '.join(LANGUAGES)}")
     return NewSubscriber(address, name or None, language or None,
                          tuple((d, tuple(topics), tuple(regions)) for d in dict.fromkeys(digests)))
+
+
+def token_subscriber(store: Store, secret: bytes, token: str) -> tuple[dict[str, Any], str]:
+    """The subscriber and the digest an unsubscribe token names, its signature checked against the stored address;
+    TokenError (one line) for a malformed or forged token, or one naming a subscriber no longer stored."""
+    subscriber_id, digest = parse_token(token)
+    subscriber = store.subscriber(subscriber_id)
+    if subscriber is None:
+        raise TokenError(f"unsubscribe token names subscriber {subscriber_id}, who is no longer stored")
+    verify(secret, token, str(subscriber["email"]))
+    return subscriber, digest
 
 
 def read_csv(config: Config, path: Path, default_digests: tuple[str, ...] = ()) -> list[NewSubscriber]:

@@ -17,7 +17,7 @@ import click
 from rich.table import Table
 
 from digest.formats import FORMATS
-from policywatch import cli_cluster, cli_delivery
+from policywatch import cli_cluster, cli_delivery, cli_web
 from policywatch import config as config_module
 from policywatch.cliutil import Group, common_options, digest_issue, err, load_config, out, printable, require_db, safe
 from policywatch.crawl import CrawlError, CrawlResult, crawl, runs_here
@@ -660,6 +660,7 @@ main.add_command(cli_delivery.subscribers)
 main.add_command(cli_delivery.unsubscribe)
 main.add_command(cli_delivery.serve)
 main.add_command(cli_cluster.worker)
+main.add_command(cli_web.web)
 digest_group.add_command(cli_delivery.digest_send)
 
 if __name__ == "__main__":

@@ -148,20 +148,17 @@ def unsubscribe(ctx: click.Context, token: str, config_path: str | None, db_path
 
     Example: policywatch unsubscribe 12.monthly.Xq3…
     """
-    from deliver.tokens import TokenError, parse_token, secret_from, verify
+    from deliver.subscribers import token_subscriber
+    from deliver.tokens import TokenError, parse_token, secret_from
 
     config = load_config(ctx, config_path, db_path)
     with Store(config.db) as store:
         try:
-            subscriber_id, digest = parse_token(token)
-            secret = secret_from(config.delivery.secret_env)
-            subscriber = store.subscriber(subscriber_id)
-            if subscriber is None:
-                raise TokenError(f"unsubscribe token names subscriber {subscriber_id}, who is no longer stored")
-            verify(secret, token, subscriber["email"])
+            parse_token(token)  # a malformed token is named before a missing secret
+            subscriber, digest = token_subscriber(store, secret_from(config.delivery.secret_env), token)
         except TokenError as e:
             raise click.ClickException(str(e)) from None
-        ended = store.unsubscribe(subscriber_id, digest)
+        ended = store.unsubscribe(subscriber["id"], digest)
     note = "unsubscribed" if ended else "was already unsubscribed"
     out.print(f"{_printable(str(subscriber['email']))} {note} from {digest}", markup=False)
 

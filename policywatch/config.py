@@ -189,6 +189,21 @@ class DeliverySettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    """`policywatch web`, the subscription page: its public address and the limits that keep it from being abused."""
+
+    url: str  # the app's public address, ending in "/": confirmation and unsubscribe links are built on it
+    confirm_hours: float = 48.0  # an unconfirmed subscription is dropped after this
+    subscribe_per_address: int = 3  # subscribe requests one address may get per hour; more are dropped silently
+    subscribe_per_client: int = 10  # subscribe requests one client (IP address, IPv6 /64) may make per hour
+
+    @property
+    def unsubscribe_url(self) -> str:
+        """The one-click unsubscribe endpoint, as ``[delivery] unsubscribe_url`` writes it."""
+        return self.url + "unsubscribe?token={token}"
+
+
+@dataclass(frozen=True)
 class AlertSettings:
     """Who hears about a broken source, and after how many failing runs in a row."""
 
@@ -222,6 +237,7 @@ class Config:
     delivery: DeliverySettings = field(default_factory=DeliverySettings)
     alerts: AlertSettings = field(default_factory=AlertSettings)
     cluster: ClusterSettings | None = None  # None: crawls run on this machine, without a queue
+    web: WebSettings | None = None  # None: no subscription page (`policywatch web` refuses to start)
 
     @property
     def zone(self) -> ZoneInfo:
@@ -366,6 +382,8 @@ _SMTP: _Schema = {
     "max_attempts": (int, False), "retry_delay": ((int, float), False),
 }
 _DELIVERY: _Schema = {"unsubscribe_url": (str, False), "secret_env": (str, False)}
+_WEB: _Schema = {"url": (str, True), "confirm_hours": ((int, float), False), "subscribe_per_address": (int, False),
+                 "subscribe_per_client": (int, False)}
 _ALERTS: _Schema = {"maintainers": (list, False), "consecutive_errors": (int, False)}
 _CLUSTER: _Schema = {"redis": (str, True), "heartbeat_seconds": ((int, float), False),
                      "job_timeout": ((int, float), False)}
@@ -374,7 +392,7 @@ _TOP: _Schema = {
     "timezone": (str, False),
     "crawl": (dict, False), "detect": (dict, False), "topics": (dict, False), "digests": (list, False),
     "sources": (list, False), "smtp": (dict, False), "delivery": (dict, False), "alerts": (dict, False),
-    "cluster": (dict, False),
+    "cluster": (dict, False), "web": (dict, False),
 }
 _SELECTOR_KEYS = {"item", "link", "title", "date", "next_page", "body", "authority", "doc_number"}
 FETCHERS = ("http", "browser")
@@ -449,10 +467,11 @@ def parse(raw: dict[str, Any], path: Path, db: str | Path | None = None) -> Conf
         _schedule(source.schedule, f"sources[{i}].schedule", zone, path)
     for i, spec in enumerate(digests):
         _schedule(spec.cron, f"digests[{i}].schedule", zone, path)
+    web = _web(raw, path)
     return Config(path=path, db=db_path, crawl=crawl, detect=detect, sources=sources, topics=topics,
                   digests=digests, templates=templates, site=site, site_url=_site_url(raw, path), timezone=timezone,
                   smtp=_smtp(raw, path),
-                  delivery=_delivery(raw, path), alerts=_alerts(raw, path), cluster=_cluster(raw, path))
+                  delivery=_delivery(raw, path, web), alerts=_alerts(raw, path), cluster=_cluster(raw, path), web=web)
 
 
 def _db(raw: dict[str, Any], path: Path, db: str | Path | None) -> Path | str:
@@ -504,19 +523,44 @@ def _smtp(raw: dict[str, Any], path: Path) -> SmtpSettings | None:
 def _site_url(raw: dict[str, Any], path: Path) -> str:
     """The archive site's public address, ending in "/" so the site's paths join onto it (Atom feeds name their
     own address with it)."""
-    url = raw.get("site_url", "")
+    return _base_url(raw.get("site_url", ""), "site_url", path)
+
+
+def _base_url(url: str, key: str, path: Path) -> str:
+    """An http(s) address without query or fragment, ending in "/" so paths join onto it."""
     if url and not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", url):
-        raise ConfigError(path, "site_url", f"{url!r} is not an http(s) address like 'https://example.org/policy/'")
+        raise ConfigError(path, key, f"{url!r} is not an http(s) address like 'https://example.org/policy/'")
     return url if not url or url.endswith("/") else url + "/"
 
 
-def _delivery(raw: dict[str, Any], path: Path) -> DeliverySettings:
+def _delivery(raw: dict[str, Any], path: Path, web: WebSettings | None) -> DeliverySettings:
+    """Unsubscribe links: as written, or, with a [web] table, the subscription page's own endpoint. Both given and
+    not the same is an error: a one-click link that is not the page's would reach nothing that can act on it."""
     values = _check(raw.get("delivery", {}), _DELIVERY, "delivery", path)
     url = values.get("unsubscribe_url", "")
     if url and (not re.match(r"https?://", url) or "{token}" not in url):
         raise ConfigError(path, "delivery.unsubscribe_url", "must be an http(s) URL containing {token}")
+    if web is not None:
+        if url and url != web.unsubscribe_url:
+            raise ConfigError(path, "delivery.unsubscribe_url",
+                              f"is {url!r}, but `policywatch web` answers unsubscribe links at {web.unsubscribe_url!r}"
+                              " ([web] url): leave unsubscribe_url out and the links point there")
+        values["unsubscribe_url"] = web.unsubscribe_url
     _env_name(values, "secret_env", "delivery", "POLICYWATCH_SECRET", path)
     return DeliverySettings(**values)
+
+
+def _web(raw: dict[str, Any], path: Path) -> WebSettings | None:
+    if "web" not in raw:
+        return None
+    values = _check(raw["web"], _WEB, "web", path)
+    values["url"] = _base_url(values["url"], "web.url", path)
+    if values.get("confirm_hours", 1) <= 0:
+        raise ConfigError(path, "web.confirm_hours", "must be greater than 0")
+    for key in ("subscribe_per_address", "subscribe_per_client"):
+        if values.get(key, 1) < 1:
+            raise ConfigError(path, f"web.{key}", "must be at least 1")
+    return WebSettings(**values)
 
 
 def _env_name(values: dict[str, Any], key: str, table: str, example: str, path: Path) -> None:

@@ -14,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 FORBIDDEN = {
     "detection": {"crawler", "digest", "deliver", "archive", "scheduler"},
     "crawler": {"digest", "deliver", "archive", "scheduler"},
+    "web": {"crawler", "detection", "digest", "scheduler"},  # the subscription page: the kernel, deliver and archive
 }
 
 

@@ -5,7 +5,8 @@ Tables: ``sources`` (configured portals), ``runs`` (one per crawl), ``documents`
 keyed by fingerprint), ``versions`` (one per distinct text+metadata of a
 document) and ``fetches`` (every request, with its outcome); ``changes``,
 ``attachments`` and ``doc_bands`` for detection; ``subscribers``,
-``subscriptions``, ``deliveries`` (the send log) and ``digest_drafts`` for mail; ``source_runs``,
+``subscriptions``, ``deliveries`` (the send log) and ``digest_drafts`` for mail; ``pending_subscribers`` and
+``subscribe_requests`` for the subscription page; ``source_runs``,
 ``alerts`` and ``job_runs`` for operations. (``scheduler_jobs`` belongs to
 APScheduler's job store, which manages it itself; the canned queries ``policywatch browse`` offers live in
 datasette.yaml, since Datasette reads them from there.)
@@ -25,6 +26,7 @@ The package splits that SQL by concern, each module readable alone:
 - ``documents``: what a crawl reads and writes about documents, versions, texts, attachments and fetches;
 - ``reads``: the CLI's, the digests' and the archive site's reads of those tables;
 - ``subscribers``: subscribers, subscriptions, the send log and the approved digest drafts;
+- ``signups``: the subscription page's pending subscriptions and its rate limits' request counts;
 - ``operations``: sources, runs, source health, alerts and scheduled jobs.
 
 ``Store`` is one class composed of them; everything callers use is importable from ``policywatch.store`` (the
@@ -41,6 +43,7 @@ from policywatch.store.documents import DocRef, Documents
 from policywatch.store.operations import Operations
 from policywatch.store.reads import Reads
 from policywatch.store.rows import now_iso
+from policywatch.store.signups import Signups
 from policywatch.store.subscribers import Subscribers
 
 __all__ = [
@@ -56,7 +59,7 @@ __all__ = [
 ]
 
 
-class Store(Documents, Reads, Subscribers, Operations):
+class Store(Documents, Reads, Subscribers, Signups, Operations):
     """A migrated, checked state.db (or PostgreSQL database). Open one per process; it is not shared across threads.
 
     ``Store(path_or_url, read_only=False, verify=True)``: what ``read_only`` and ``verify`` do is told where they

@@ -186,3 +186,22 @@ def m010_digest_drafts(db: sqlite_utils.Database) -> None:
     # again exactly as subscribers got it; one per (digest, period).
     db["digest_drafts"].create({"digest": str, "period": str, "text": str, "sent_at": str},
                                pk=("digest", "period"), not_null={"text", "sent_at"})
+
+
+@migrations()
+def m011_signups(db: sqlite_utils.Database) -> None:
+    # The subscription page (`policywatch web`): a subscription waits in pending_subscribers, one per address (the
+    # latest request), until its address confirms it or it expires; confirmed_at keeps a used link answering
+    # "already confirmed" until then. subscriptions: a JSON list of [digest, [topics], [regions]].
+    db["pending_subscribers"].create(
+        {"id": int, "email": str, "name": str, "language": str, "subscriptions": str, "nonce": str,
+         "created_at": str, "expires_at": str, "confirmed_at": str},
+        pk="id", not_null={"email", "subscriptions", "nonce", "created_at", "expires_at"},
+    )
+    db.execute("CREATE UNIQUE INDEX idx_pending_subscribers_email ON pending_subscribers (lower(email))")
+    db["pending_subscribers"].create_index(["expires_at"])
+    # Subscribe requests, for the page's rate limits: bucket is a keyed hash of the address or of the client, so
+    # neither is kept.
+    db["subscribe_requests"].create({"id": int, "bucket": str, "at": str}, pk="id", not_null={"bucket", "at"})
+    db["subscribe_requests"].create_index(["bucket", "at"])
+    db["subscribe_requests"].create_index(["at"])

@@ -107,6 +107,36 @@ class Subscribers(Rows):
     def subscriber(self, subscriber_id: int) -> dict[str, Any] | None:
         return next(iter(self.db.query("SELECT * FROM subscribers WHERE id = ?", [subscriber_id])), None)
 
+    def subscription(self, subscriber_id: int, digest: str) -> dict[str, Any] | None:
+        """One subscription with its subscriber's address, name, language and status, and its own ``topics`` and
+        ``regions`` (None: the digest's); None when the subscriber has no such subscription."""
+        row = self._first(
+            """SELECT s.id, s.email, s.name, s.language, s.status, c.digest, c.topics, c.regions
+                 FROM subscribers s JOIN subscriptions c ON c.subscriber_id = s.id
+                WHERE s.id = ? AND c.digest = ?""", [subscriber_id, digest])
+        if row is not None:
+            try:
+                row["topics"], row["regions"] = _text_list(row["topics"]), _text_list(row["regions"])
+            except ValueError:  # written by hand: shown as the digest's, and replaced when preferences are saved
+                row["topics"] = row["regions"] = None
+        return row
+
+    def set_preferences(
+        self, subscriber_id: int, digest: str, topics: tuple[str, ...], regions: tuple[str, ...], language: str | None,
+    ) -> bool:
+        """Replace one subscription's topics and regions (empty: the digest's) and the subscriber's language (None:
+        the digest's); False when there is no such subscription, and nothing is changed."""
+        with self.transaction():
+            cursor = self.db.execute(
+                "UPDATE subscriptions SET topics = ?, regions = ? WHERE subscriber_id = ? AND digest = ?",
+                [json.dumps(topics, ensure_ascii=False) if topics else None,
+                 json.dumps(regions, ensure_ascii=False) if regions else None, subscriber_id, digest])
+            if cursor.rowcount == 0:
+                return False
+            self.db.execute("UPDATE subscribers SET language = ?, updated_at = ? WHERE id = ?",
+                            [language, now_iso(), subscriber_id])
+        return True
+
     def unsubscribe(self, subscriber_id: int, digest: str) -> bool:
         """End one subscription; an address left with none becomes 'unsubscribed'. False if already ended."""
         with self.transaction():
