@@ -235,20 +235,28 @@ def _canonical(root: html.HtmlElement, url: str) -> str | None:
 
 
 @functools.cache
-def _label_pattern(label: str) -> re.Pattern[str]:
+def _label_pattern(label: str) -> tuple[re.Pattern[str], ...]:
     """A label, in either script, then a colon; spaces may sit between its characters ("索 引 号").
 
-    The pattern starts with the label itself, so the regex engine can skip to its first character;
-    what may precede a label is checked by ``_label_matches``.
+    One pattern per spelling of the label's first character, each starting with that character itself: the
+    regex engine skips to a literal first character ten times quicker than to a character class, and every page
+    is searched for every label. Their matches together are the matches of the one pattern with the class.
+    What may precede a label is checked by ``_label_matches``.
     """
-    spaced = r"\s*".join(char_classes(label))
-    return re.compile(rf"({spaced})\s*[:：]\s*([^\n]*)(?:\n([^\n]*))?")
+    first, *rest = char_classes(label)
+    spellings = list(first[1:-1]) if first.startswith("[") else [first]
+    if any(char in "\\^-[]" for char in "".join(spellings)):  # not a plain list of characters: keep the class
+        spellings = [first]
+    tail = "".join(rf"\s*{cls}" for cls in rest)
+    return tuple(re.compile(rf"({spelling}{tail})\s*[:：]\s*([^\n]*)(?:\n([^\n]*))?") for spelling in spellings)
 
 
-def _label_matches(pattern: re.Pattern[str], text: str) -> Iterator[re.Match[str]]:
-    """Matches of a label pattern that start the text or follow a space or a cell border (】 ] |)."""
+def _label_matches(patterns: tuple[re.Pattern[str], ...], text: str) -> Iterator[re.Match[str]]:
+    """Matches of a label's patterns, in page order, that start the text or follow a space or a cell border
+    (】 ] |)."""
     position = 0
-    while match := pattern.search(text, position):
+    while found := [m for pattern in patterns if (m := pattern.search(text, position))]:
+        match = min(found, key=lambda m: m.start())
         start = match.start()
         if start == 0 or text[start - 1] in "】]|" or text[start - 1].isspace():
             yield match
