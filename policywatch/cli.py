@@ -7,6 +7,7 @@ Library errors become one-line ``Error: …`` messages, never tracebacks.
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections import Counter
 from datetime import date, timedelta
@@ -301,7 +302,8 @@ def history(ctx: click.Context, url_or_id: str, config_path: str | None, db_path
 @click.option("--from", "from_version", type=int, help="Older version id (default: the one before --to).")
 @click.option("--to", "to_version", type=int, help="Newer version id (default: the latest).")
 @click.option("--format", "fmt", type=click.Choice(("term", "html", "text")), default="term", show_default=True,
-              help="Coloured terminal output, an HTML fragment (side by side, then inline), or [-x-]{+y+} text.")
+              help="The changes in context, coloured on a terminal (marked [-x-]{+y+} when piped or with NO_COLOR), "
+                   "an HTML fragment (side by side, then inline), or the whole text marked [-x-]{+y+}.")
 @click.option("--color", "force_color", is_flag=True, help="Colour terminal output even when piped (less -R).")
 @click.option("--attachments", is_flag=True, help="Diff the document's changed attachments instead of its page.")
 @click.pass_context
@@ -309,7 +311,7 @@ def diff_command(
     ctx: click.Context, url_or_id: str, from_version: int | None, to_version: int | None, fmt: str,
     force_color: bool, attachments: bool, config_path: str | None, db_path: str | None,
 ) -> None:
-    """What changed between two versions of a document, word by word.
+    """What changed between two versions of a document, word by word (the id is the one `changes` shows).
 
     Example: policywatch diff 12 --format text
     """
@@ -350,8 +352,15 @@ def _echo_diff(changes: Diff, fmt: str, force_color: bool) -> None:
         click.echo(word_diff.to_html_side_by_side(changes) + "\n" + word_diff.to_html(changes))
     elif fmt == "text":
         click.echo(word_diff.to_text(changes))
-    else:
-        click.echo(word_diff.to_terminal(word_diff.context(changes)), color=force_color or None)
+    elif force_color or _colour_terminal():
+        click.echo(word_diff.to_terminal(word_diff.context(changes)), color=True)
+    else:  # piped, or NO_COLOR: colours would be stripped, and the changes with them
+        click.echo(word_diff.to_text(word_diff.context(changes)), color=False)
+
+
+def _colour_terminal() -> bool:
+    """Whether stdout is a terminal that wants colour (https://no-color.org: NO_COLOR set and not empty says no)."""
+    return click.get_text_stream("stdout").isatty() and not os.environ.get("NO_COLOR")
 
 
 @main.group()
