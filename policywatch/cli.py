@@ -190,11 +190,12 @@ def show(
     if as_json:
         click.echo(json.dumps(record, ensure_ascii=False, indent=2))
         return
-    for key in ("title", "url", "published", "authority", "doc_number", *METADATA_TABLE, "source", "region",
+    shown = record | {key: local_time(doc[key], config.zone) or None for key in ("first_seen", "last_checked")}
+    for key in ("id", "title", "url", "published", "authority", "doc_number", *METADATA_TABLE, "source", "region",
                 "first_seen", "last_checked", "versions"):
         if key in METADATA_TABLE and record[key] is None:
             continue  # only pages with a metadata table (规范性文件, 政府信息公开) have these
-        out.print(f"[bold]{key:>12}[/]  {safe(record[key])}", markup=True)
+        out.print(f"[bold]{key:>12}[/]  {safe(shown[key])}", markup=True)
     for url in record["attachments"]:
         out.print(f"[bold]{'attachment':>12}[/]  {safe(url)}")
     out.print()
