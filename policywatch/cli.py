@@ -25,6 +25,7 @@ from policywatch.crawl import CrawlError, CrawlResult, crawl, runs_here
 from policywatch.localtime import day_start, local_iso, local_time
 from policywatch.model import METADATA_TABLE
 from policywatch.store import Store
+from policywatch.tables import add_column, print_table
 
 if TYPE_CHECKING:
     from detection.diff import Diff
@@ -149,10 +150,10 @@ def print_summary(result: CrawlResult) -> None:
     runs = result.runs or (result.run_id,)
     table = Table(title=f"Crawl run{'s' if len(runs) > 1 else ''} {', '.join(map(str, runs))}")
     for column in ("source", "pages", "new documents", "new versions", "errors"):
-        table.add_column(column, justify="left" if column == "source" else "right")
+        add_column(table, column, justify="left" if column == "source" else "right")
     for row in result.summary:
         table.add_row(*(safe(row[k]) for k in ("source", "pages", "new_documents", "new_versions", "errors")))
-    out.print(table)
+    print_table(out, table)
     for error in result.errors[:10]:
         out.print(f"  [yellow]![/] {safe(error['source'])}: {safe(error['url'])}: {safe(error['error'])}")
     if len(result.errors) > 10:
@@ -251,14 +252,14 @@ def changes(
         click.echo(json.dumps(records, ensure_ascii=False, indent=2))
         return
     table = Table()
-    for column in ("detected", "kind", "source", "published", "what changed", "title"):
-        table.add_column(column, no_wrap=column != "what changed", overflow="ellipsis" if column != "what changed"
-                         else "fold")
+    for column in ("id", "detected", "kind", "source", "published", "title", "what changed", "url"):
+        add_column(table, column, "wrap" if column in ("title", "what changed") else "whole",
+                   justify="right" if column == "id" else "left")
     for r in records:
         what = ", ".join(r["fields"]) + (f": {r['edits']}" if r["edits"] else "")
-        table.add_row(*(safe(cell) for cell in (r["detected_at"][:10], r["kind"], r["source"], r["published"],
-                                                what, r["title"])))
-    out.print(table)
+        table.add_row(*(safe(cell) for cell in (r["document"], r["detected_at"][:10], r["kind"], r["source"],
+                                                r["published"], r["title"], what, r["url"])))
+    print_table(out, table)
 
 
 def _edits_told(store: Store, rows: list[dict[str, Any]]) -> dict[int, str]:
@@ -287,14 +288,16 @@ def history(ctx: click.Context, url_or_id: str, config_path: str | None, db_path
     with Store(config.db, read_only=True) as store:
         doc = _document(store, url_or_id, config)
         versions = store.history(doc["id"])
-    out.print(f"[bold]{safe(doc['title'])}[/]  {safe(doc['url'])}  ({safe(doc['status'])})", markup=True)
+    out.print(f"[bold]{safe(doc['title'])}[/]  {safe(doc['url'])}  (document {safe(doc['id'])}, {safe(doc['status'])})",
+              markup=True)
     table = Table()
     for column in ("version", "stored", "bytes", "change", "title"):
-        table.add_column(column)
+        add_column(table, column, "wrap" if column == "title" else "whole",
+                   justify="right" if column in ("version", "bytes") else "left")
     for v in versions:
         table.add_row(*(safe(cell) for cell in (v["id"], local_time(v["created_at"], config.zone), v["size"],
                                                 v["change"] or "", v["title"])))
-    out.print(table)
+    print_table(out, table)
 
 
 @main.command("diff")
@@ -403,13 +406,13 @@ def sources_list(ctx: click.Context, as_json: bool, config_path: str | None, db_
     table = Table()
     for column in ("name", "region", "authority", "verified", "documents", "last crawl", "items", "error streak",
                    "alert"):
-        table.add_column(column)
+        add_column(table, column, "wrap" if column in ("region", "authority", "alert") else "whole")
     for row in rows:
         cells = (row["name"], row["region"], row["authority"], "yes" if row["verified"] else "no", row["documents"],
                  local_time(row["last_crawl"], config.zone) or "never", row["last_items"], row["error_streak"],
                  row["alert"] or "")
         table.add_row(*(safe(cell) for cell in cells), style="red" if row["alert"] else None)
-    out.print(table)
+    print_table(out, table)
     for row in rows:
         if row["warning"]:
             out.print(f"[yellow]! {safe(row['name'])}: {safe(row['warning'])}[/]")
@@ -468,10 +471,11 @@ def _print_check(check: Any) -> None:
                   f"  ({'saved file' if check.list_page.status is None else f'HTTP {check.list_page.status}'})")
         table = Table()
         for column in ("#", "date", "title", "link"):
-            table.add_column(column, overflow="fold")
+            add_column(table, column, "wrap" if column == "title" else "whole",
+                       justify="right" if column == "#" else "left")
         for n, item in enumerate(check.items, 1):
             table.add_row(str(n), safe(item.published), safe(item.title), safe(item.url))
-        out.print(table)
+        print_table(out, table)
         out.print(f"{len(check.items)} items ({check.matched} elements matched); "
                   f"next page: {safe(check.next_url or 'none')}")
     if check.detail is not None:

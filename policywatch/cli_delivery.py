@@ -15,6 +15,7 @@ from policywatch import config as config_module
 from policywatch.cliutil import common_options, digest_issue, draft_issue, err, load_config, new_items_line, out, safe
 from policywatch.localtime import local_iso, today
 from policywatch.store import Store
+from policywatch.tables import add_column, print_table
 
 if TYPE_CHECKING:
     from digest.draft import Draft
@@ -100,7 +101,7 @@ def subscribers_list(
         return
     table = Table()
     for column in ("email", "name", "digests", "language", "status", "since"):
-        table.add_column(column)
+        add_column(table, column, "wrap" if column in ("name", "digests", "status") else "whole")
     for row in rows:
         subs = ", ".join(
             d + "".join(f" [{'/'.join(v)}]" for v in (t, r) if v) for d, (t, r) in row["subscriptions"].items())
@@ -108,7 +109,7 @@ def subscribers_list(
         cells = (row["email"], row["name"] or "", subs or "—", row["language"] or "(digest's)", status,
                  row["created_at"][:10])
         table.add_row(*(Text(_printable(str(cell))) for cell in cells))  # stored text, never markup
-    out.print(table)
+    print_table(out, table)
 
 
 @subscribers.command("import")
