@@ -190,8 +190,9 @@ def digest_send(
 ) -> None:
     """Mail one digest issue to every subscriber who does not have it yet; safe to run again at any time.
 
-    Exits 1 when someone is left to try again (deferred after retries, in doubt, not sendable yet) or when the
-    mail server refused the run (then nobody is marked bouncing; see README, Mail).
+    Exits 1 when someone is left to try again (deferred after retries, in doubt, not sendable yet), when the
+    mail server refused the run (then nobody is marked bouncing; see README, Mail), or when nothing was delivered
+    because the digest has no active subscriber.
 
     With --draft, items that arrived after the draft was written stop the send (exit 1) unless --include-new or
     --as-drafted says what to do with them. An issue whose draft was sent once is finished with that draft.
@@ -264,6 +265,9 @@ def digest_send(
         raise click.ClickException(report.server_problem)
     if not report.complete:
         sys.exit(1)
+    if not (report.sent or report.already or report.failed):  # nobody to send to: nothing was delivered
+        inactive = f" ({len(report.skipped)} bouncing or unsubscribed)" if report.skipped else ""
+        raise click.ClickException(f"nothing was delivered: {heading} has no active subscriber{inactive}")
 
 
 def _approved_text(
