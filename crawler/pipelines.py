@@ -66,8 +66,11 @@ class StorePipeline:
         else:
             return item
         if self.events:
+            # "queued": the pages and files the spider has asked for so far, which sizes the crawl for its progress
+            # display (policywatch.progress).
             event |= {"event": "fetch", "source": fetch.source, "kind": fetch.kind,
-                      "url": fetch.url, "status": fetch.status, "error": fetch.error}
+                      "url": fetch.url, "status": fetch.status, "error": fetch.error,
+                      "queued": len(getattr(spider, "scheduled", ()))}
             self.events(event) if callable(self.events) else emit(event)
         return item
 

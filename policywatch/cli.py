@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections import Counter
+import time
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,7 +20,19 @@ from rich.table import Table
 from digest.formats import FORMATS
 from policywatch import cli_cluster, cli_delivery
 from policywatch import config as config_module
-from policywatch.cliutil import Group, common_options, digest_issue, err, load_config, out, printable, require_db, safe
+from policywatch import progress as progress_module
+from policywatch.cliutil import (
+    EXIT_BROKEN,
+    Group,
+    common_options,
+    digest_issue,
+    err,
+    load_config,
+    out,
+    printable,
+    require_db,
+    safe,
+)
 from policywatch.crawl import CrawlError, CrawlResult, crawl, runs_here
 from policywatch.localtime import day_start, local_iso, local_time
 from policywatch.model import METADATA_TABLE
@@ -78,15 +90,21 @@ def init(ctx: click.Context, config_path: str | None, db_path: str | None) -> No
 @click.argument("sources", nargs=-1)
 @click.option("--recheck-all", is_flag=True, help="Re-fetch every stored document of these sources now.")
 @click.option("--no-wait", is_flag=True, help="With a [cluster]: queue the jobs and return at once.")
+@click.option("--progress-every", type=click.FloatRange(min=0, max=progress_module.MAX_EVERY),
+              default=progress_module.DEFAULT_EVERY,
+              envvar=progress_module.EVERY_ENV, show_envvar=True, show_default=True, metavar="SECONDS",
+              help="When stderr is no terminal (cron, systemd, a pipe): a progress line every SECONDS (0: none).")
 @click.pass_context
 def crawl_command(
-    ctx: click.Context, sources: tuple[str, ...], recheck_all: bool, no_wait: bool,
+    ctx: click.Context, sources: tuple[str, ...], recheck_all: bool, no_wait: bool, progress_every: float,
     config_path: str | None, db_path: str | None,
 ) -> None:
     """Crawl sources (all by default): list pages, new items, documents due for a re-check.
 
     While `policywatch serve` runs, its warm crawl workers do the crawl; with a [cluster] table the crawls are jobs
     for the workers (`policywatch worker`). Either way this waits for them and prints the same table.
+
+    Exits 3 when a source it crawled is broken or could not be reached (see README, Exit codes).
 
     Example: policywatch crawl sh-sti nhc --recheck-all
     """
@@ -95,18 +113,31 @@ def crawl_command(
         names = [s.name for s in config.select(sources)]
     except config_module.ConfigError as e:
         raise click.ClickException(str(e)) from None
+    started = time.monotonic()
+
+    def waiting() -> None:
+        err.print(f"crawl: waiting for the workers to crawl {len(names)} source(s); "
+                  f"{progress_module.duration(time.monotonic() - started)} so far", markup=False, soft_wrap=True)
+
     if config.cluster is not None:
-        result = cli_cluster.crawl_on_workers(config, names, recheck_all, wait=not no_wait)
+        with progress_module.every(progress_every, waiting):
+            result = cli_cluster.crawl_on_workers(config, names, recheck_all, wait=not no_wait)
+        if result is None:  # --no-wait: the jobs are queued
+            return
+        print_summary(result)  # each worker mailed its job's alerts as it ended (scheduler.crawljob)
     elif no_wait:
         raise click.UsageError("--no-wait queues jobs for workers: it needs a [cluster] table in config.toml")
     else:
-        result = cli_cluster.crawl_on_serve(config, names, recheck_all)
+        with progress_module.every(progress_every, waiting):
+            result = cli_cluster.crawl_on_serve(config, names, recheck_all)
         if result is None:
-            print_summary(run_crawl_with_progress(config, names, recheck_all))
+            result = run_crawl_with_progress(config, names, recheck_all, progress_every)
+            print_summary(result)
             _mail_alerts(config)
-            return
-    if result is not None:  # workers crawled: each mailed its job's alerts as it ended (scheduler.crawljob)
-        print_summary(result)
+        else:
+            print_summary(result)
+    if result.broken:
+        ctx.exit(EXIT_BROKEN)
 
 
 def _mail_alerts(config: Config) -> None:
@@ -118,28 +149,36 @@ def _mail_alerts(config: Config) -> None:
             err.print(f"mailed maintainers: {printable(line)}", markup=False)
 
 
-def run_crawl_with_progress(config: Config, names: list[str], recheck_all: bool) -> CrawlResult:
-    """Crawl with a live per-source counter on stderr, when it is a terminal (a log or pipe gets only the outcome,
-    so an error stays one line)."""
+def run_crawl_with_progress(
+    config: Config, names: list[str], recheck_all: bool, every: float = progress_module.DEFAULT_EVERY,
+) -> CrawlResult:
+    """Crawl with its progress on stderr (policywatch.progress). On a terminal: a live line per source, and the
+    totals with the time left. Anywhere else (a log, a pipe): the totals on one line every ``every`` seconds (0:
+    never), so a log under cron or systemd shows the crawl is alive, and an error stays one line."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    counts = progress_module.CrawlCounts(progress_module.expected_pages(config, names, recheck_all))
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
+    terminal = err.is_terminal
+    with Progress(*columns, console=err, transient=True, disable=not terminal) as progress:
         tasks = {n: progress.add_task(n, total=None) for n in names}
-        counts: dict[str, Counter[str]] = {n: Counter() for n in names}
+        total = progress.add_task(counts.line(elapsed=False), total=None)
 
         def on_event(event: dict[str, Any]) -> None:
-            name = event.get("source")
-            if event.get("event") != "fetch" or name not in tasks:
-                return
-            count = counts[name]
-            count.update(pages=1, new=int(bool(event.get("new_document"))),
-                         errors=int(bool(event.get("error"))))
-            progress.update(tasks[name], description=(
-                f"{name}: {count['pages']} pages, {count['new']} new, {count['errors']} errors"))
+            name = counts.add(event)
+            if name is not None and terminal:
+                progress.update(tasks[name], description=counts.source_line(name))
+                progress.update(total, description=counts.line(elapsed=False))
+
+        def tick() -> None:
+            if terminal:  # the time left changes while no page arrives
+                progress.update(total, description=counts.line(elapsed=False))
+            else:
+                err.print(counts.line(), markup=False, soft_wrap=True)
 
         try:
-            return crawl(config, names, recheck_all, on_event, here=runs_here(config, names, recheck_all))
+            with progress_module.every(1.0 if terminal else every, tick):
+                return crawl(config, names, recheck_all, on_event, here=runs_here(config, names, recheck_all))
         except CrawlError as e:
             raise click.ClickException(str(e)) from None
 
@@ -160,8 +199,15 @@ def print_summary(result: CrawlResult) -> None:
         out.print(f"  … and {len(result.errors) - 10} more errors")
     for name in result.skipped:
         out.print(f"  [yellow]skipped[/] {safe(name)}: another process is crawling it")
+    for warning in result.warnings:  # once per source and selector, however many pages
+        pages = "1 page:" if warning["pages"] == 1 else f"{warning['pages']} pages, the first"
+        out.print(f"  [yellow]warning[/] {safe(warning['source'])}: {safe(warning['warning'])} "
+                  f"({pages} {safe(warning['url'])})")
     for alert in result.alerts:
         out.print(f"  [red]alert[/] {safe(alert)}")
+    for name, why in sorted(result.broken.items()):
+        if f"{name}: {why}" not in result.alerts:  # a new alert says it already
+            out.print(f"  [red]broken[/] {safe(name)}: {safe(why)}")
 
 
 @main.command()
