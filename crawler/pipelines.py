@@ -74,8 +74,11 @@ class StorePipeline:
             next_check = self._next_check() if item.status == 304 else None
             found = store_fetch(store, self.run_id, item, next_check)
             fetch, event = item, {"change": found.kind if found else None}
+        # "queued": the pages and files the spider has asked for so far, which sizes the crawl for its progress
+        # display (policywatch.progress).
         return event | {"event": "fetch", "source": fetch.source, "kind": fetch.kind,
-                        "url": fetch.url, "status": fetch.status, "error": fetch.error}
+                        "url": fetch.url, "status": fetch.status, "error": fetch.error,
+                        "queued": len(getattr(self.crawler.spider, "scheduled", ()))}
 
     def emit(self, event: dict[str, Any]) -> None:
         if self.events:

@@ -7,8 +7,9 @@ Library errors become one-line ``Error: …`` messages, never tracebacks.
 from __future__ import annotations
 
 import json
+import os
 import sys
-from collections import Counter
+import time
 from datetime import date, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,11 +20,24 @@ from rich.table import Table
 from digest.formats import FORMATS
 from policywatch import cli_cluster, cli_delivery, cli_web
 from policywatch import config as config_module
-from policywatch.cliutil import Group, common_options, digest_issue, err, load_config, out, printable, require_db, safe
+from policywatch import progress as progress_module
+from policywatch.cliutil import (
+    EXIT_BROKEN,
+    Group,
+    common_options,
+    digest_issue,
+    err,
+    load_config,
+    out,
+    printable,
+    require_db,
+    safe,
+)
 from policywatch.crawl import CrawlError, CrawlResult, crawl, runs_here
 from policywatch.localtime import day_start, local_iso, local_time
 from policywatch.model import METADATA_TABLE
 from policywatch.store import Store
+from policywatch.tables import add_column, print_table
 
 if TYPE_CHECKING:
     from detection.diff import Diff
@@ -76,15 +90,21 @@ def init(ctx: click.Context, config_path: str | None, db_path: str | None) -> No
 @click.argument("sources", nargs=-1)
 @click.option("--recheck-all", is_flag=True, help="Re-fetch every stored document of these sources now.")
 @click.option("--no-wait", is_flag=True, help="With a [cluster]: queue the jobs and return at once.")
+@click.option("--progress-every", type=click.FloatRange(min=0, max=progress_module.MAX_EVERY),
+              default=progress_module.DEFAULT_EVERY,
+              envvar=progress_module.EVERY_ENV, show_envvar=True, show_default=True, metavar="SECONDS",
+              help="When stderr is no terminal (cron, systemd, a pipe): a progress line every SECONDS (0: none).")
 @click.pass_context
 def crawl_command(
-    ctx: click.Context, sources: tuple[str, ...], recheck_all: bool, no_wait: bool,
+    ctx: click.Context, sources: tuple[str, ...], recheck_all: bool, no_wait: bool, progress_every: float,
     config_path: str | None, db_path: str | None,
 ) -> None:
     """Crawl sources (all by default): list pages, new items, documents due for a re-check.
 
     While `policywatch serve` runs, its warm crawl workers do the crawl; with a [cluster] table the crawls are jobs
     for the workers (`policywatch worker`). Either way this waits for them and prints the same table.
+
+    Exits 3 when a source it crawled is broken or could not be reached (see README, Exit codes).
 
     Example: policywatch crawl sh-sti nhc --recheck-all
     """
@@ -93,18 +113,31 @@ def crawl_command(
         names = [s.name for s in config.select(sources)]
     except config_module.ConfigError as e:
         raise click.ClickException(str(e)) from None
+    started = time.monotonic()
+
+    def waiting() -> None:
+        err.print(f"crawl: waiting for the workers to crawl {len(names)} source(s); "
+                  f"{progress_module.duration(time.monotonic() - started)} so far", markup=False, soft_wrap=True)
+
     if config.cluster is not None:
-        result = cli_cluster.crawl_on_workers(config, names, recheck_all, wait=not no_wait)
+        with progress_module.every(progress_every, waiting):
+            result = cli_cluster.crawl_on_workers(config, names, recheck_all, wait=not no_wait)
+        if result is None:  # --no-wait: the jobs are queued
+            return
+        print_summary(result)  # each worker mailed its job's alerts as it ended (scheduler.crawljob)
     elif no_wait:
         raise click.UsageError("--no-wait queues jobs for workers: it needs a [cluster] table in config.toml")
     else:
-        result = cli_cluster.crawl_on_serve(config, names, recheck_all)
+        with progress_module.every(progress_every, waiting):
+            result = cli_cluster.crawl_on_serve(config, names, recheck_all)
         if result is None:
-            print_summary(run_crawl_with_progress(config, names, recheck_all))
+            result = run_crawl_with_progress(config, names, recheck_all, progress_every)
+            print_summary(result)
             _mail_alerts(config)
-            return
-    if result is not None:  # workers crawled: each mailed its job's alerts as it ended (scheduler.crawljob)
-        print_summary(result)
+        else:
+            print_summary(result)
+    if result.broken:
+        ctx.exit(EXIT_BROKEN)
 
 
 def _mail_alerts(config: Config) -> None:
@@ -116,28 +149,36 @@ def _mail_alerts(config: Config) -> None:
             err.print(f"mailed maintainers: {printable(line)}", markup=False)
 
 
-def run_crawl_with_progress(config: Config, names: list[str], recheck_all: bool) -> CrawlResult:
-    """Crawl with a live per-source counter on stderr, when it is a terminal (a log or pipe gets only the outcome,
-    so an error stays one line)."""
+def run_crawl_with_progress(
+    config: Config, names: list[str], recheck_all: bool, every: float = progress_module.DEFAULT_EVERY,
+) -> CrawlResult:
+    """Crawl with its progress on stderr (policywatch.progress). On a terminal: a live line per source, and the
+    totals with the time left. Anywhere else (a log, a pipe): the totals on one line every ``every`` seconds (0:
+    never), so a log under cron or systemd shows the crawl is alive, and an error stays one line."""
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    counts = progress_module.CrawlCounts(progress_module.expected_pages(config, names, recheck_all))
     columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
-    with Progress(*columns, console=err, transient=True, disable=not err.is_terminal) as progress:
+    terminal = err.is_terminal
+    with Progress(*columns, console=err, transient=True, disable=not terminal) as progress:
         tasks = {n: progress.add_task(n, total=None) for n in names}
-        counts: dict[str, Counter[str]] = {n: Counter() for n in names}
+        total = progress.add_task(counts.line(elapsed=False), total=None)
 
         def on_event(event: dict[str, Any]) -> None:
-            name = event.get("source")
-            if event.get("event") != "fetch" or name not in tasks:
-                return
-            count = counts[name]
-            count.update(pages=1, new=int(bool(event.get("new_document"))),
-                         errors=int(bool(event.get("error"))))
-            progress.update(tasks[name], description=(
-                f"{name}: {count['pages']} pages, {count['new']} new, {count['errors']} errors"))
+            name = counts.add(event)
+            if name is not None and terminal:
+                progress.update(tasks[name], description=counts.source_line(name))
+                progress.update(total, description=counts.line(elapsed=False))
+
+        def tick() -> None:
+            if terminal:  # the time left changes while no page arrives
+                progress.update(total, description=counts.line(elapsed=False))
+            else:
+                err.print(counts.line(), markup=False, soft_wrap=True)
 
         try:
-            return crawl(config, names, recheck_all, on_event, here=runs_here(config, names, recheck_all))
+            with progress_module.every(1.0 if terminal else every, tick):
+                return crawl(config, names, recheck_all, on_event, here=runs_here(config, names, recheck_all))
         except CrawlError as e:
             raise click.ClickException(str(e)) from None
 
@@ -148,18 +189,25 @@ def print_summary(result: CrawlResult) -> None:
     runs = result.runs or (result.run_id,)
     table = Table(title=f"Crawl run{'s' if len(runs) > 1 else ''} {', '.join(map(str, runs))}")
     for column in ("source", "pages", "new documents", "new versions", "errors"):
-        table.add_column(column, justify="left" if column == "source" else "right")
+        add_column(table, column, justify="left" if column == "source" else "right")
     for row in result.summary:
         table.add_row(*(safe(row[k]) for k in ("source", "pages", "new_documents", "new_versions", "errors")))
-    out.print(table)
+    print_table(out, table)
     for error in result.errors[:10]:
         out.print(f"  [yellow]![/] {safe(error['source'])}: {safe(error['url'])}: {safe(error['error'])}")
     if len(result.errors) > 10:
         out.print(f"  … and {len(result.errors) - 10} more errors")
     for name in result.skipped:
         out.print(f"  [yellow]skipped[/] {safe(name)}: another process is crawling it")
+    for warning in result.warnings:  # once per source and selector, however many pages
+        pages = "1 page:" if warning["pages"] == 1 else f"{warning['pages']} pages, the first"
+        out.print(f"  [yellow]warning[/] {safe(warning['source'])}: {safe(warning['warning'])} "
+                  f"({pages} {safe(warning['url'])})")
     for alert in result.alerts:
         out.print(f"  [red]alert[/] {safe(alert)}")
+    for name, why in sorted(result.broken.items()):
+        if f"{name}: {why}" not in result.alerts:  # a new alert says it already
+            out.print(f"  [red]broken[/] {safe(name)}: {safe(why)}")
 
 
 @main.command()
@@ -189,11 +237,12 @@ def show(
     if as_json:
         click.echo(json.dumps(record, ensure_ascii=False, indent=2))
         return
-    for key in ("title", "url", "published", "authority", "doc_number", *METADATA_TABLE, "source", "region",
+    shown = record | {key: local_time(doc[key], config.zone) or None for key in ("first_seen", "last_checked")}
+    for key in ("id", "title", "url", "published", "authority", "doc_number", *METADATA_TABLE, "source", "region",
                 "first_seen", "last_checked", "versions"):
         if key in METADATA_TABLE and record[key] is None:
             continue  # only pages with a metadata table (规范性文件, 政府信息公开) have these
-        out.print(f"[bold]{key:>12}[/]  {safe(record[key])}", markup=True)
+        out.print(f"[bold]{key:>12}[/]  {safe(shown[key])}", markup=True)
     for url in record["attachments"]:
         out.print(f"[bold]{'attachment':>12}[/]  {safe(url)}")
     out.print()
@@ -249,14 +298,14 @@ def changes(
         click.echo(json.dumps(records, ensure_ascii=False, indent=2))
         return
     table = Table()
-    for column in ("detected", "kind", "source", "published", "what changed", "title"):
-        table.add_column(column, no_wrap=column != "what changed", overflow="ellipsis" if column != "what changed"
-                         else "fold")
+    for column in ("id", "detected", "kind", "source", "published", "title", "what changed", "url"):
+        add_column(table, column, "wrap" if column in ("title", "what changed") else "whole",
+                   justify="right" if column == "id" else "left")
     for r in records:
         what = ", ".join(r["fields"]) + (f": {r['edits']}" if r["edits"] else "")
-        table.add_row(*(safe(cell) for cell in (r["detected_at"][:10], r["kind"], r["source"], r["published"],
-                                                what, r["title"])))
-    out.print(table)
+        table.add_row(*(safe(cell) for cell in (r["document"], r["detected_at"][:10], r["kind"], r["source"],
+                                                r["published"], r["title"], what, r["url"])))
+    print_table(out, table)
 
 
 def _edits_told(store: Store, rows: list[dict[str, Any]]) -> dict[int, str]:
@@ -285,14 +334,16 @@ def history(ctx: click.Context, url_or_id: str, config_path: str | None, db_path
     with Store(config.db, read_only=True) as store:
         doc = _document(store, url_or_id, config)
         versions = store.history(doc["id"])
-    out.print(f"[bold]{safe(doc['title'])}[/]  {safe(doc['url'])}  ({safe(doc['status'])})", markup=True)
+    out.print(f"[bold]{safe(doc['title'])}[/]  {safe(doc['url'])}  (document {safe(doc['id'])}, {safe(doc['status'])})",
+              markup=True)
     table = Table()
     for column in ("version", "stored", "bytes", "change", "title"):
-        table.add_column(column)
+        add_column(table, column, "wrap" if column == "title" else "whole",
+                   justify="right" if column in ("version", "bytes") else "left")
     for v in versions:
         table.add_row(*(safe(cell) for cell in (v["id"], local_time(v["created_at"], config.zone), v["size"],
                                                 v["change"] or "", v["title"])))
-    out.print(table)
+    print_table(out, table)
 
 
 @main.command("diff")
@@ -301,7 +352,8 @@ def history(ctx: click.Context, url_or_id: str, config_path: str | None, db_path
 @click.option("--from", "from_version", type=int, help="Older version id (default: the one before --to).")
 @click.option("--to", "to_version", type=int, help="Newer version id (default: the latest).")
 @click.option("--format", "fmt", type=click.Choice(("term", "html", "text")), default="term", show_default=True,
-              help="Coloured terminal output, an HTML fragment (side by side, then inline), or [-x-]{+y+} text.")
+              help="The changes in context, coloured on a terminal (marked [-x-]{+y+} when piped or with NO_COLOR), "
+                   "an HTML fragment (side by side, then inline), or the whole text marked [-x-]{+y+}.")
 @click.option("--color", "force_color", is_flag=True, help="Colour terminal output even when piped (less -R).")
 @click.option("--attachments", is_flag=True, help="Diff the document's changed attachments instead of its page.")
 @click.pass_context
@@ -309,7 +361,7 @@ def diff_command(
     ctx: click.Context, url_or_id: str, from_version: int | None, to_version: int | None, fmt: str,
     force_color: bool, attachments: bool, config_path: str | None, db_path: str | None,
 ) -> None:
-    """What changed between two versions of a document, word by word.
+    """What changed between two versions of a document, word by word (the id is the one `changes` shows).
 
     Example: policywatch diff 12 --format text
     """
@@ -350,8 +402,15 @@ def _echo_diff(changes: Diff, fmt: str, force_color: bool) -> None:
         click.echo(word_diff.to_html_side_by_side(changes) + "\n" + word_diff.to_html(changes))
     elif fmt == "text":
         click.echo(word_diff.to_text(changes))
-    else:
-        click.echo(word_diff.to_terminal(word_diff.context(changes)), color=force_color or None)
+    elif force_color or _colour_terminal():
+        click.echo(word_diff.to_terminal(word_diff.context(changes)), color=True)
+    else:  # piped, or NO_COLOR: colours would be stripped, and the changes with them
+        click.echo(word_diff.to_text(word_diff.context(changes)), color=False)
+
+
+def _colour_terminal() -> bool:
+    """Whether stdout is a terminal that wants colour (https://no-color.org: NO_COLOR set and not empty says no)."""
+    return click.get_text_stream("stdout").isatty() and not os.environ.get("NO_COLOR")
 
 
 @main.group()
@@ -393,13 +452,13 @@ def sources_list(ctx: click.Context, as_json: bool, config_path: str | None, db_
     table = Table()
     for column in ("name", "region", "authority", "verified", "documents", "last crawl", "items", "error streak",
                    "alert"):
-        table.add_column(column)
+        add_column(table, column, "wrap" if column in ("region", "authority", "alert") else "whole")
     for row in rows:
         cells = (row["name"], row["region"], row["authority"], "yes" if row["verified"] else "no", row["documents"],
                  local_time(row["last_crawl"], config.zone) or "never", row["last_items"], row["error_streak"],
                  row["alert"] or "")
         table.add_row(*(safe(cell) for cell in cells), style="red" if row["alert"] else None)
-    out.print(table)
+    print_table(out, table)
     for row in rows:
         if row["warning"]:
             out.print(f"[yellow]! {safe(row['name'])}: {safe(row['warning'])}[/]")
@@ -458,10 +517,11 @@ def _print_check(check: Any) -> None:
                   f"  ({'saved file' if check.list_page.status is None else f'HTTP {check.list_page.status}'})")
         table = Table()
         for column in ("#", "date", "title", "link"):
-            table.add_column(column, overflow="fold")
+            add_column(table, column, "wrap" if column == "title" else "whole",
+                       justify="right" if column == "#" else "left")
         for n, item in enumerate(check.items, 1):
             table.add_row(str(n), safe(item.published), safe(item.title), safe(item.url))
-        out.print(table)
+        print_table(out, table)
         out.print(f"{len(check.items)} items ({check.matched} elements matched); "
                   f"next page: {safe(check.next_url or 'none')}")
     if check.detail is not None:

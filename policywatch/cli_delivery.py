@@ -15,6 +15,7 @@ from policywatch import config as config_module
 from policywatch.cliutil import common_options, digest_issue, draft_issue, err, load_config, new_items_line, out, safe
 from policywatch.localtime import local_iso, today
 from policywatch.store import Store
+from policywatch.tables import add_column, print_table
 
 if TYPE_CHECKING:
     from digest.draft import Draft
@@ -100,7 +101,7 @@ def subscribers_list(
         return
     table = Table()
     for column in ("email", "name", "digests", "language", "status", "since"):
-        table.add_column(column)
+        add_column(table, column, "wrap" if column in ("name", "digests", "status") else "whole")
     for row in rows:
         subs = ", ".join(
             d + "".join(f" [{'/'.join(v)}]" for v in (t, r) if v) for d, (t, r) in row["subscriptions"].items())
@@ -108,7 +109,7 @@ def subscribers_list(
         cells = (row["email"], row["name"] or "", subs or "—", row["language"] or "(digest's)", status,
                  row["created_at"][:10])
         table.add_row(*(Text(_printable(str(cell))) for cell in cells))  # stored text, never markup
-    out.print(table)
+    print_table(out, table)
 
 
 @subscribers.command("import")
@@ -186,8 +187,9 @@ def digest_send(
 ) -> None:
     """Mail one digest issue to every subscriber who does not have it yet; safe to run again at any time.
 
-    Exits 1 when someone is left to try again (deferred after retries, in doubt, not sendable yet) or when the
-    mail server refused the run (then nobody is marked bouncing; see README, Mail).
+    Exits 1 when someone is left to try again (deferred after retries, in doubt, not sendable yet), when the
+    mail server refused the run (then nobody is marked bouncing; see README, Mail), or when nothing was delivered
+    because the digest has no active subscriber.
 
     With --draft, items that arrived after the draft was written stop the send (exit 1) unless --include-new or
     --as-drafted says what to do with them. An issue whose draft was sent once is finished with that draft.
@@ -260,6 +262,9 @@ def digest_send(
         raise click.ClickException(report.server_problem)
     if not report.complete:
         sys.exit(1)
+    if not (report.sent or report.already or report.failed):  # nobody to send to: nothing was delivered
+        inactive = f" ({len(report.skipped)} bouncing or unsubscribed)" if report.skipped else ""
+        raise click.ClickException(f"nothing was delivered: {heading} has no active subscriber{inactive}")
 
 
 def _approved_text(

@@ -26,6 +26,10 @@ if TYPE_CHECKING:
     from digest.period import Period
     from policywatch.config import DigestSpec
 
+# Exit codes (README, Exit codes): 0 done, 1 an error (one `Error:` line) or something left to retry, 2 a usage error
+# (click's), and EXIT_BROKEN when `crawl` finished but a source it crawled is broken or could not be reached.
+EXIT_BROKEN = 3
+
 # No emoji codes: a scraped title with ":warning:" in it is printed as written.
 out = Console(highlight=False, soft_wrap=True, emoji=False)
 err = Console(stderr=True, highlight=False, emoji=False)

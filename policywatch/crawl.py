@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from policywatch.health import update_alerts
+from policywatch.health import troubled, update_alerts
+from policywatch.model import selector_warnings
 from policywatch.store import Store, now_iso
 
 if TYPE_CHECKING:
@@ -38,6 +39,8 @@ class CrawlResult:
     skipped: list[str] = field(default_factory=list)  # sources another process was already crawling
     alerts: list[str] = field(default_factory=list)  # sources this run found broken
     runs: tuple[int, ...] = ()  # when several runs are shown as one (jobs of workers, one run per source)
+    broken: dict[str, str] = field(default_factory=dict)  # sources this run left broken or unreachable: why
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # [sources.detail] selectors that matched nothing
 
 
 def crawl(
@@ -240,7 +243,22 @@ def end_run(config: Config, run_id: int, names: list[str], skipped: list[str], o
         store.finish_run(run_id, "skipped" if not crawled else "finished" if outcome == "ok" else outcome)
         store.record_source_runs(run_id, crawled, outcome, started, now_iso())
         alerts = update_alerts(config, store, crawled)
-        return CrawlResult(run_id, store.run_summary(run_id), store.run_errors(run_id), skipped, alerts)
+        return CrawlResult(run_id, store.run_summary(run_id), store.run_errors(run_id), skipped, alerts,
+                           broken=troubled(config, store, crawled),
+                           warnings=missed_selectors(store.run_warnings(run_id)))
+
+
+def missed_selectors(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A run's ``[sources.detail]`` selectors that matched nothing, once per source and selector: on how many
+    pages, and the first of them (its fetch rows, see Store.run_warnings, keep each page's warnings joined)."""
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for row in rows:
+        for warning in selector_warnings(row["warning"]):
+            entry = found.setdefault((row["source"], warning),
+                                     {"source": row["source"], "warning": warning, "pages": 0, "url": row["url"]})
+            entry["pages"] += row["pages"]
+            entry["url"] = min(entry["url"], row["url"])
+    return sorted(found.values(), key=lambda entry: (entry["source"], entry["warning"]))
 
 
 def combine(results: list[dict[str, Any]]) -> CrawlResult:
@@ -254,6 +272,8 @@ def combine(results: list[dict[str, Any]]) -> CrawlResult:
         combined.summary += result["rows"]
         combined.errors += result["errors"]
         combined.alerts += result.get("alerts", [])
+        combined.broken |= result.get("broken", {})
+        combined.warnings += result.get("warnings", [])
     combined.runs = tuple(sorted(r["run_id"] for r in results))
     return combined
 

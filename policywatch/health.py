@@ -37,6 +37,29 @@ def problem(runs: list[dict[str, Any]], consecutive_errors: int, expect_items: i
     return None
 
 
+def trouble(runs: list[dict[str, Any]], consecutive_errors: int, expect_items: int | None = None) -> str | None:
+    """Why a source's latest run leaves it broken (:func:`problem`) or unreachable (a list page could not be fetched
+    this time, which one run alone does not make an alert); None when its latest run went well. What a crawl's exit
+    code tells (see README, Exit codes)."""
+    found = problem(runs, consecutive_errors, expect_items)
+    if found is None and runs and runs[0]["outcome"] == "ok" and runs[0]["list_errors"]:
+        latest = runs[0]
+        pages = "its list page" if latest["list_pages"] == 1 else f"{latest['list_errors']} of its list pages"
+        return f"{pages} could not be fetched ({latest['list_error']})"
+    return found
+
+
+def troubled(config: Config, store: Store, sources: Iterable[str]) -> dict[str, str]:
+    """The sources whose latest run left them broken or unreachable (:func:`trouble`), with why."""
+    expected = {s.name: s.expect_items for s in config.sources}
+    found = {}
+    for source in sources:
+        runs = store.source_runs(source, config.alerts.consecutive_errors)
+        if (why := trouble(runs, config.alerts.consecutive_errors, expected.get(source))) is not None:
+            found[source] = why
+    return found
+
+
 def _errored(run: dict[str, Any]) -> bool:
     return run["outcome"] != "ok" or run["list_errors"] > 0
 

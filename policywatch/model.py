@@ -2,10 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 # What a 规范性文件 / 政府信息公开 page's metadata table gives: 索引号, 成文日期, 主题分类.
 METADATA_TABLE = ("index_number", "written", "subject")
+
+# The warning of a [sources.detail] selector that matched nothing on a page (crawler.extract.detail). A fetch row
+# keeps a page's warnings joined by "; ", which this text holds too, so they are told apart by its form.
+SELECTOR_MISSED = "[sources.detail] {field} {selector!r} matched nothing; found automatically"
+_SELECTOR_MISSED = re.compile(r"\[sources\.detail\] \w+ (?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\") matched nothing; "
+                              r"found automatically")
+
+
+def selector_warnings(warning: str | None) -> list[str]:
+    """The selector warnings (:data:`SELECTOR_MISSED`) among a fetch row's joined warnings, each once."""
+    return list(dict.fromkeys(_SELECTOR_MISSED.findall(warning or "")))
 
 
 @dataclass

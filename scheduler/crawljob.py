@@ -91,7 +91,8 @@ class CrawlJobs:
                 raise RuntimeError(f"programming error, crawl stopped: {outcome.fatal}")
             summary = after_crawl(config, result, [s.name for s in crawled])
             return {"run_id": run_id, "sources": names, "skipped": skipped, "outcome": outcome.ended,
-                    "summary": summary, "alerts": result.alerts, "rows": result.summary, "errors": result.errors}
+                    "summary": summary, "alerts": result.alerts, "rows": result.summary, "errors": result.errors,
+                    "broken": result.broken, "warnings": result.warnings}
         finally:
             for handle in held.values():
                 handle.close()

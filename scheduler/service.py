@@ -19,7 +19,7 @@ import os
 import signal
 import threading
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from apscheduler.events import (
@@ -193,12 +193,24 @@ def serve(config: Config, ready: threading.Event | None = None) -> None:
         log.info("stopped")
 
 
+class ZonedFormatter(logging.Formatter):
+    """Log lines stamped in the config's ``timezone`` with its offset ("2023-12-01 09:30:00+0800"), as every time
+    PolicyWatch shows is, whatever zone the machine runs in (servers often run in UTC)."""
+
+    def __init__(self, fmt: str, zone: tzinfo) -> None:
+        super().__init__(fmt)
+        self.zone = zone
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        return datetime.fromtimestamp(record.created, self.zone).strftime(datefmt or "%Y-%m-%d %H:%M:%S%z")
+
+
 def log_to(config: Config, file_name: str = "serve.log", *names: str) -> None:
     """Log lines to stderr and to logs/<file_name> beside state.db: from every logger, or from ``names`` only
     (a worker's Scrapy has the root logger, and its crawl.log)."""
     folder = config.state_dir / "logs"
     folder.mkdir(parents=True, exist_ok=True)
-    formatter = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
+    formatter = ZonedFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", zone=config.zone)
     for logger in [logging.getLogger(name) for name in names] or [logging.getLogger()]:
         logger.setLevel(logging.INFO)
         logger.propagate = not names

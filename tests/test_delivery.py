@@ -209,6 +209,22 @@ def test_a_server_that_is_down_defers_and_the_next_run_delivers(mail_config):
         server.stop()
 
 
+def test_a_send_that_delivers_nothing_exits_non_zero(mail_config):
+    """Under cron, a digest that reaches nobody must not pass for a digest sent: no active subscriber exits 1 with
+    one line, as a server that refuses everyone does; a run after everyone has the issue is a success."""
+    with MailServer(Mailbox()) as server:
+        config = mail_config(server.port)
+        nobody = send(config, check=False)
+        assert nobody.returncode == 1, nobody.stdout
+        assert nobody.stderr == "Error: nothing was delivered: monthly 2023-12 has no active subscriber\n"
+        assert "0 sent, 0 already sent" in nobody.stdout
+        people = subscribe(config, 2)
+        cli(config, "subscribers", "remove", people[0], "--digest", "monthly")
+        assert "1 sent" in send(config).stdout
+        assert "0 sent, 1 already sent" in send(config).stdout
+        assert server.mailbox.received_by() == {people[1]: 1}
+
+
 def test_dry_run_and_to(mail_config):
     with MailServer(Mailbox()) as server:
         config = mail_config(server.port)

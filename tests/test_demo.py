@@ -39,8 +39,15 @@ def documents_by_path(store: Store) -> dict[tuple[str, str], dict]:
 
 
 def test_demo_prints_what_it_found_and_where(demo) -> None:
-    output, _, workdir = demo
+    output, store, workdir = demo
     assert f"state.db: {workdir / 'state.db'}" in output
+    # Its document table (printed to a pipe here) has every document's id and whole title on one line, for the
+    # `show`, `diff` and `history` the demo suggests next.
+    for doc in store.documents():
+        assert re.search(rf"│ +{doc['id']} │ {doc['source']} +│.*│ {re.escape(doc['title'])} +│ +{doc['versions']} │",
+                         output), doc
+    assert "show <id>" not in output
+    assert f"policywatch --config {workdir / 'config.toml'} changes" in output
     assert re.search(r"new\s+nhc\s+关于印发免疫细胞治疗临床研究管理工作指引（试行）的通知", output)
     assert re.search(r"changed\s+jl-gov\s+关于打造吉林省生物医药与高端医疗器械产业新赛道的实施方案\s+\(changed: text\)",
                      output)

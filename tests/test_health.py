@@ -45,9 +45,15 @@ def test_a_breaking_source_alerts_its_maintainers_once_per_breakage(tmp_path, po
             '[alerts]\nmaintainers = ["ops@example.org", "dev@example.org"]\nconsecutive_errors = 2\n'
             + config.path.read_text(encoding="utf-8"), encoding="utf-8")
 
+        said: list[str] = []
+
         def crawl(mode: str) -> dict:
             BreakingPortal.mode = mode
-            subprocess.run([*POLICYWATCH, "crawl", "--config", str(config.path)], check=True, capture_output=True)
+            done = subprocess.run([*POLICYWATCH, "crawl", "--config", str(config.path)], capture_output=True,
+                                  text=True)
+            # A crawl that leaves its source broken or unreachable exits 3, and says why on its last line.
+            assert done.returncode == (0 if mode == "ok" else 3), done.stderr
+            said.append(done.stdout.splitlines()[-1].strip())
             listed = subprocess.run([*POLICYWATCH, "sources", "list", "--json", "--config", str(config.path)],
                                     check=True, capture_output=True, text=True)
             return json.loads(listed.stdout)[0]
@@ -60,10 +66,12 @@ def test_a_breaking_source_alerts_its_maintainers_once_per_breakage(tmp_path, po
 
         walled = crawl("wall")
         assert "anti-bot wall: HTTP 412" in walled["alert"]
+        assert said[-1].startswith("alert cell: blocked by an anti-bot wall: HTTP 412")
         assert len(subjects()) == 1 and "cell" in subjects()[0] and "anti-bot wall" in subjects()[0]
         assert {m["To"].addresses[0].addr_spec for m in mailbox.messages} == {"ops@example.org", "dev@example.org"}
         again = crawl("wall")
         assert again["alert"] == walled["alert"] and again["error_streak"] == 2
+        assert said[-1].startswith("broken cell: blocked by an anti-bot wall")  # still broken; mailed once
         assert len(subjects()) == 1  # once per breakage, not once per run
 
         assert crawl("ok")["alert"] is None  # a healthy run closes the alert
@@ -74,6 +82,7 @@ def test_a_breaking_source_alerts_its_maintainers_once_per_breakage(tmp_path, po
         crawl("ok")
 
         assert crawl("error")["alert"] is None  # one failing run is not yet a breakage
+        assert said[-1] == "broken cell: its list page could not be fetched (HTTP 500)"  # but the exit code tells
         failing = crawl("error")
         assert failing["alert"] == "errors on 2 consecutive runs (latest: HTTP 500)"
         assert len(subjects()) == 3 and "errors on 2 consecutive runs" in subjects()[2]

@@ -36,6 +36,7 @@ from crawler.extract.title import choose_title, clean_title, site_names
 from crawler.extract.trim import LINK_ONLY_MAX_CHARS, link_key, link_only, trim_body
 from policywatch.config import select
 from policywatch.hanzi import char_classes, either_script
+from policywatch.model import SELECTOR_MISSED
 from policywatch.normalize import clean_text, clean_url
 
 if TYPE_CHECKING:
@@ -206,7 +207,7 @@ def _ruled(root: html.HtmlElement, rule: DetailRule | None) -> dict[str, Any]:
         else:
             values[name] = _fold(" ".join(found.getall())) or None
         if values.get("body_el" if name == "body" else name) is None:
-            values["warnings"].append(f"[sources.detail] {name} {selector!r} matched nothing; found automatically")
+            values["warnings"].append(SELECTOR_MISSED.format(field=name, selector=selector))
     return values
 
 

@@ -28,6 +28,7 @@ from policywatch import config as config_module
 from policywatch.cliutil import printable, safe
 from policywatch.portal import serve
 from policywatch.store import Store
+from policywatch.tables import add_column, print_table
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -138,7 +139,8 @@ def run_demo(
     print_digests(console, written)
     console.print(f"\nArchive site ({site.summary()}): [bold]{site.out / 'index.html'}[/]")
     console.print(f"state.db: [bold]{config.db}[/]")
-    console.print(f"Try: policywatch --config {config.path} show <id>")
+    console.print(f"Try: policywatch --config {config.path} changes  (then `diff ID` or `history ID` with an id from "
+                  "its table)", markup=False)
     return config.db
 
 
@@ -179,14 +181,15 @@ def print_digests(console: Console, written: dict[str, dict[str, Path]]) -> None
 
 
 def print_documents(console: Console, store: Store) -> None:
+    """Every document with its id (what `show`, `diff` and `history` take); on a terminal, long authorities and
+    titles are shortened, never the id (policywatch.tables)."""
     table = Table(title="Documents in state.db")
-    for column in ("id", "source", "published", "authority"):
-        table.add_column(column, no_wrap=True)
-    table.add_column("title", no_wrap=True, overflow="ellipsis")
-    table.add_column("versions", justify="right")
+    for column in ("id", "source", "published", "authority", "title", "versions"):
+        add_column(table, column, "shorten" if column in ("authority", "title") else "whole",
+                   justify="right" if column in ("id", "versions") else "left")
     for doc in store.documents():
         table.add_row(*(safe(doc[key]) for key in ("id", "source", "published", "authority", "title", "versions")))
-    console.print(table)
+    print_table(console, table)
 
 
 def print_found(console: Console, store: Store, run_id: int, number: int) -> None:

@@ -86,6 +86,15 @@ class Operations(Rows):
         sql = "SELECT source, url, status, error FROM fetches WHERE run_id = ? AND error IS NOT NULL"
         return list(self.db.query(sql, [run_id]))
 
+    def run_warnings(self, run_id: int) -> list[dict[str, Any]]:
+        """Each distinct extraction warning of one run per source (``fetches.warning``, its page's warnings joined):
+        how many pages gave it, and the first of them."""
+        sql = """
+            SELECT source, warning, count(*) AS pages, min(url) AS url FROM fetches
+             WHERE run_id = ? AND warning IS NOT NULL GROUP BY source, warning ORDER BY source, warning
+        """
+        return list(self.db.query(sql, [run_id]))
+
     def sources_overview(self) -> list[dict[str, Any]]:
         """Each known source with its document count, last crawl, and health (items, error streak, open alert, and
         an extraction warning of its latest run)."""
