@@ -186,3 +186,20 @@ def m010_digest_drafts(db: sqlite_utils.Database) -> None:
     # again exactly as subscribers got it; one per (digest, period).
     db["digest_drafts"].create({"digest": str, "period": str, "text": str, "sent_at": str},
                                pk=("digest", "period"), not_null={"text", "sent_at"})
+
+
+@migrations()
+def m011_posts(db: sqlite_utils.Database) -> None:
+    # The send log of chat posts (`notify` URLs): one row per (digest, period, URL), as ``deliveries`` has one per
+    # subscriber. ``target`` names the URL by a hash (policywatch.notifyurl.key), ``url`` shows it with its secrets
+    # left out: state.db never holds a webhook's key.
+    db["posts"].create(
+        {"digest": str, "period": str, "target": str, "url": str, "status": str, "attempts": int, "error": str,
+         "updated_at": str},
+        pk=("digest", "period", "target"), not_null={"url", "status", "attempts", "updated_at"},
+    )
+    # Which open alert went to which [alerts] notify URL.
+    db["alert_posts"].create(
+        {"alert_id": int, "target": str, "url": str, "status": str, "error": str, "updated_at": str},
+        pk=("alert_id", "target"), not_null={"url", "status", "updated_at"},
+    )
