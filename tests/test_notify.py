@@ -296,3 +296,66 @@ def test_a_webhook_url_is_shown_and_logged_without_its_secrets():
     redacted = notifyurl.redact(said, "json://user:pass@hooks.example.org:8443/hook/0123456789abcdef?+X-Token=t0k3n")
     assert "0123456789abcdef" not in redacted and "pass" not in redacted and "t0k3n" not in redacted
     assert notifyurl.key(f"wecombot://{key}") != notifyurl.key(f"wecombot://{key}x") and key not in notifyurl.key(key)
+
+
+def test_a_source_alert_is_posted_to_each_alert_url_once_and_a_failed_post_after_the_next_crawl(
+        tmp_path, portal, write_config):
+    from tests.test_health import PAGES as HEALTH_PAGES
+    from tests.test_health import BreakingPortal
+
+    write_site(tmp_path / "site", HEALTH_PAGES)
+    base = portal(tmp_path / "site", BreakingPortal)
+    with WebhookServer() as hooks:
+        hooks.answers["/down"] = 500
+        config = write_config(source_toml("cell", f"{base}/index.html"))
+        config.path.write_text(
+            f'[alerts]\nnotify = ["{hooks.url("json", "ops")}", "{hooks.url("form", "down")}"]\n'
+            + config.path.read_text(encoding="utf-8"), encoding="utf-8")
+
+        def crawl(mode: str) -> subprocess.CompletedProcess:
+            BreakingPortal.mode = mode
+            return cli(config, "crawl")
+
+        crawl("ok")
+        assert hooks.requests == []
+        walled = crawl("wall")
+        assert f"posted to json://127.0.0.1:{hooks.port}/ops: cell: blocked by an anti-bot wall" in walled.stderr
+        assert hooks.counts() == {"/ops": 1, "/down": 1}
+        [alert] = hooks.received("/ops")
+        assert alert.body["title"] == "[PolicyWatch] source cell needs attention"
+        assert alert.body["message"].startswith("Source **cell** blocked by an anti-bot wall: HTTP 412")
+        assert "(Asia/Shanghai)" in alert.body["message"]
+
+        hooks.answers.clear()
+        crawl("wall")  # still broken: no new alert, but the URL that failed gets the open one now
+        assert hooks.counts() == {"/ops": 1, "/down": 2}
+        assert hooks.received("/down")[-1].body["title"] == "[PolicyWatch] source cell needs attention"
+        crawl("wall")
+        assert hooks.counts() == {"/ops": 1, "/down": 2}
+
+
+def test_serve_posts_a_digest_that_has_no_mail_once_per_period(tmp_path, portal, write_config):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    from digest.period import period_of
+    from tests.test_serve import Service
+
+    write_site(tmp_path / "site", PAGES)
+    with WebhookServer() as hooks:
+        config = write_config(source_toml("cell", f"{portal(tmp_path / 'site')}/index.html",
+                                          extra='schedule = "0 0 1 1 *"'))
+        notify = f'schedule = "* * * * * *"\nnotify = ["{hooks.url("json", "group")}"]'
+        config = with_digests(config, CELL_TOPIC, digest_toml("monthly", extra=notify))  # no [smtp] table
+        service = Service(config).start()
+        service.wait(lambda: len(service.job_runs("ok", job="digest:monthly")) >= 3, "three digest runs")
+        assert service.stop() == 0
+
+    # Due every second, posted once: the send log knows the group already has this period's issue.
+    assert hooks.counts() == {"/group": 1}
+    previous = period_of("month", datetime.now(ZoneInfo("Asia/Shanghai")).date()).previous()
+    runs = service.job_runs("ok", job="digest:monthly")
+    assert runs[0][3] == f"monthly {previous.key} chat: 1 posted, 0 already posted, 0 failed, 0 in doubt"
+    assert all(r[3] == f"monthly {previous.key} chat: 0 posted, 1 already posted, 0 failed, 0 in doubt"
+               for r in runs[1:])
+    assert f"{previous.start.month}月份" in hooks.received("/group")[0].body["title"]
