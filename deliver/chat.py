@@ -32,6 +32,7 @@ _NOT_DELIVERED = re.compile(
 _IN_DOUBT = re.compile(
     r"Read timed out|read timeout|RemoteDisconnected|Connection aborted|Connection reset|ChunkedEncodingError|"
     r"IncompleteRead|ProtocolError|timed out", re.I)
+_SERVICE_BYTES = {"wecombot": 2048}  # a WeCom group bot's text message: at most 2,048 bytes
 _REASON_CHARS = 300
 _WRAPPERS = (re.compile(r".*\(Caused by \w+\("), re.compile(r"\W*\w*HTTPS?Connection(?:Pool)?\([^)]*\):\s*"),
              re.compile(r"^[\"']?<[^>]*>:\s*"))
@@ -44,11 +45,14 @@ class Outcome:
 
 
 def limit(url: str) -> int:
-    """The bytes a post to ``url`` may take: :data:`BUDGET`, or less where the service takes less (a WeCom
-    group bot's text is at most 2,048 bytes)."""
+    """The bytes a post to ``url`` may take: :data:`BUDGET`, or less where the service takes less (what Apprise
+    says of it, and what the service's own documentation says where older Apprise versions said more)."""
     plugin = notifyurl.instantiate(url)
     service = getattr(plugin, "body_maxlen", 0) or 0
-    return min(BUDGET, service) if service > 0 else BUDGET
+    protocols = getattr(plugin, "secure_protocol", None) or ()
+    known = [_SERVICE_BYTES[p] for p in ((protocols,) if isinstance(protocols, str) else protocols)
+             if p in _SERVICE_BYTES]
+    return min([BUDGET, *known, *([service] if service > 0 else [])])
 
 
 def post(url: str, title: str, text: str) -> Outcome:

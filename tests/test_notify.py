@@ -174,6 +174,7 @@ HOSTILE = [
 
 def test_scraped_titles_cannot_add_links_or_mentions_and_the_post_stays_bounded(
         tmp_path, portal, write_config, run_crawl):
+    from deliver.chat import limit
     from deliver.post_text import MAX_ITEMS, TITLE_CHARS, digest_post
     from digest.build import build_digest
     from digest.period import parse_period
@@ -182,7 +183,8 @@ def test_scraped_titles_cannot_add_links_or_mentions_and_the_post_stays_bounded(
     config = write_config(source_toml("cell", portal(tmp_path / "site") + "/index.html"))
     run_crawl(config)
     with WebhookServer() as hooks:
-        config = with_digests(config, CELL_TOPIC, digest_toml("monthly", extra=f'notify = ["{hooks.url("json", "a")}"]'))
+        notify = f'notify = ["{hooks.url("json", "a")}"]'
+        config = with_digests(config, CELL_TOPIC, digest_toml("monthly", extra=notify))
         send(config)
         [request] = hooks.received("/a")
     with Store(config.db) as store:
@@ -203,6 +205,7 @@ def test_scraped_titles_cannot_add_links_or_mentions_and_the_post_stays_bounded(
     assert "…](" in long_line and len(long_line.split("](")[0]) < TITLE_CHARS + 8
 
     # A WeCom group bot takes 2,048 bytes: fewer items, the rest counted, and the post fits.
+    assert limit(f"wecombot://{'k' * 20}") == limit("https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key=k") == 2048
     title, text = digest_post(digest, SITE_URL + "digests/monthly/2023-12.html", 2048)
     assert len(title.encode()) + len(text.encode()) <= 2048
     shown = len(links(text)) - 1
