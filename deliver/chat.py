@@ -68,11 +68,14 @@ def post(url: str, title: str, text: str) -> Outcome:
             return Outcome("in doubt", _quoted(reason, url))
     if sent:
         return Outcome("sent")
-    said = "\n".join(message for _, message in lines)
+    # Judged on Apprise's warnings and the connection errors only: its debug lines quote the post itself, whose
+    # scraped titles could say "Connection refused" or "Read timed out".
     warnings = [message for level, message in lines if level >= logging.WARNING]
-    detail = [_innermost(message.removeprefix("Socket Exception: ")) for level, message in lines
+    errors = [message.removeprefix("Socket Exception: ") for level, message in lines
               if level < logging.WARNING and message.startswith("Socket Exception")]
-    reason = _quoted("; ".join([*warnings[:2], *detail[:1]]) or "the service did not take the message", url)
+    said = "\n".join([*warnings, *errors])
+    reason = _quoted("; ".join([*warnings[:2], *map(_innermost, errors[:1])]) or
+                     "the service did not take the message", url)
     if _NOT_DELIVERED.search(said):
         return Outcome("failed", reason)
     if _IN_DOUBT.search(said):

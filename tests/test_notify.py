@@ -362,3 +362,20 @@ def test_serve_posts_a_digest_that_has_no_mail_once_per_period(tmp_path, portal,
     assert all(r[3] == f"monthly {previous.key} chat: 0 posted, 1 already posted, 0 failed, 0 in doubt"
                for r in runs[1:])
     assert f"{previous.start.month}月份" in hooks.received("/group")[0].body["title"]
+
+
+def test_how_a_post_ended_is_judged_on_the_connection_not_on_what_the_post_says():
+    from deliver.chat import post
+
+    misleading = "Read timed out. Connection aborted. Failed to establish a new connection: Connection refused"
+    with WebhookServer() as hooks:
+        hooks.answers.update({"/refusing": 500, "/dropping": "drop", "/slow": "hold"})
+        assert post(hooks.url("json", "ok"), misleading, misleading).status == "sent"
+        slow = post(hooks.url("json", "slow") + "?rto=0.5", misleading, misleading)  # received, never answered
+        assert slow.status == "in doubt" and "Read timed out" in slow.reason and hooks.counts()["/slow"] == 1
+        assert post(hooks.url("json", "refusing"), misleading, misleading).status == "failed"
+        dropped = post(hooks.url("json", "dropping"), misleading, misleading)
+        assert dropped.status == "in doubt" and "Remote end closed connection" in dropped.reason
+    refused = post(f"json://127.0.0.1:{free_port()}/hook", misleading, misleading)
+    assert refused.status == "failed" and refused.reason.endswith("Failed to establish a new connection: "
+                                                                  "[Errno 111] Connection refused")
