@@ -1,4 +1,5 @@
-"""Maintainer alerts by email: each open alert is mailed once, when it opens (see policywatch.health)."""
+"""Maintainer alerts: each open alert is mailed once, when it opens (see policywatch.health), and posted to the
+``[alerts] notify`` chat groups and webhooks (deliver.notify)."""
 
 from __future__ import annotations
 
@@ -16,11 +17,20 @@ from policywatch.store import Store
 
 
 def notify_maintainers(config: Config, store: Store) -> list[str]:
-    """Mail every alert not yet mailed to the configured maintainers; returns one line per alert mailed.
+    """Mail every alert not yet mailed to the configured maintainers, and post every open alert to each
+    ``[alerts] notify`` URL that lacks it; returns one line per alert mailed or posted.
 
     Without maintainers or an [smtp] table, alerts wait in state.db (and show in `sources list`). An alert
-    whose mail cannot go out now stays unmailed and is tried after the next crawl.
+    whose mail or post cannot go out now is tried after the next crawl.
     """
+    from deliver.notify import post_alerts
+
+    mailed = [f"mailed maintainers: {line}" for line in _mail(config, store)]
+    return mailed + (post_alerts(config, store) if config.alerts.notify else [])
+
+
+def _mail(config: Config, store: Store) -> list[str]:
+    """Mail every alert not yet mailed; one line per alert mailed."""
     alerts = store.unnotified_alerts()
     if not alerts or not config.alerts.maintainers or config.smtp is None:
         return []

@@ -157,7 +157,7 @@ def send_digest(
     """
     smtp = config.require_smtp()
     secret = _secret(config)
-    approved = _approved(config, store, spec, period, draft, dry_run)
+    approved = approved_issue(config, store, spec, period, draft, dry_run)
     sender = parse_mailbox(smtp.sender)
     report = SendReport(spec.name, period.key)
     stop = stop or threading.Event()
@@ -353,20 +353,23 @@ def _view_issue(
         return f"their view of the digest cannot be rendered: {type(e).__name__}: {one_line(str(e))}"
 
 
-def _approved(
+def approved_issue(
     config: Config, store: Store, spec: DigestSpec, period: Period, text: str | None, dry_run: bool,
 ) -> Digest | None:
     """The issue an editor approved: ``text``, else the draft an earlier send stored with the issue; None for an
     automatic issue. A new draft is stored before anything goes out, and is refused once someone has the issue as
-    it was before: every subscriber of one issue gets the same one."""
+    it was before (a subscriber, or a chat group): every reader of one issue gets the same one."""
     from digest.draft import DraftError, check_draft, draft_digest, parse_draft
 
     stored = store.stored_draft(spec.name, period.key)
     if text is not None and (stored is None or stored["text"] != text):
         sent = sum(row["status"] == "sent" for row in store.deliveries(spec.name, period.key).values())
-        if sent:
+        posted = sum(row["status"] == "sent" for row in store.posts(spec.name, period.key).values())
+        if sent or posted:
             before = f"another draft (approved {stored['sent_at']})" if stored else "the automatic digest"
-            raise SendError(f"{spec.name} {period.key} already went to {sent} subscriber(s) as {before}; "
+            readers = " and ".join(part for part in (f"{sent} subscriber(s)" if sent else "",
+                                                     f"{posted} chat group(s)" if posted else "") if part)
+            raise SendError(f"{spec.name} {period.key} already went to {readers} as {before}; "
                             "run `digest send` without --draft to finish the issue as it went out")
         if not dry_run:
             store.save_draft(spec.name, period.key, text)

@@ -36,6 +36,8 @@ _ZH = {
     "more_note": "本期符合主题的政策较多，以上详列相关度最高的%d条，其余按发布日期列出：",
     "news": "行业动态",
     "updated": "已更新",
+    "post_more": "另有%d条未列出",
+    "post_archive": "阅读本期全文",
 }
 _EN = {
     "colon": ": ",
@@ -59,6 +61,8 @@ _EN = {
     "more_note": "A busy period: the %d most relevant policies are written up above; the others follow by date.",
     "news": "Industry news",
     "updated": "updated",
+    "post_more": "and %d more",
+    "post_archive": "Read the full issue",
 }
 
 

@@ -141,12 +141,13 @@ def crawl_command(
 
 
 def _mail_alerts(config: Config) -> None:
-    """Mail the maintainers the alerts this crawl opened, as a worker does after its job."""
+    """Mail the maintainers the alerts this crawl opened, and post them to the alert URLs, as a worker does after
+    its job."""
     from deliver.alerts import notify_maintainers
 
     with Store(config.db) as store:
         for line in notify_maintainers(config, store):
-            err.print(f"mailed maintainers: {printable(line)}", markup=False)
+            err.print(printable(line), markup=False)
 
 
 def run_crawl_with_progress(
@@ -719,6 +720,7 @@ def site_command(
 main.add_command(cli_delivery.subscribers)
 main.add_command(cli_delivery.unsubscribe)
 main.add_command(cli_delivery.serve)
+main.add_command(cli_delivery.notify)
 main.add_command(cli_cluster.worker)
 main.add_command(cli_web.web)
 digest_group.add_command(cli_delivery.digest_send)

@@ -1,4 +1,4 @@
-"""Commands for delivery and the service: subscribers, unsubscribe, digest send, serve."""
+"""Commands for delivery and the service: subscribers, unsubscribe, digest send, notify test, serve."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from policywatch.store import Store
 from policywatch.tables import add_column, print_table
 
 if TYPE_CHECKING:
+    from deliver.notify import PostReport
+    from deliver.send import SendReport
     from digest.draft import Draft
     from digest.period import Period
 
@@ -173,23 +175,25 @@ def unsubscribe(ctx: click.Context, token: str, config_path: str | None, db_path
               help="Send this edited draft (from `digest draft`) to everyone, and keep it with the issue.")
 @click.option("--include-new", is_flag=True, help="With --draft: append items that arrived since it was written.")
 @click.option("--as-drafted", is_flag=True, help="With --draft: send it as it is, without items that arrived since.")
-@click.option("--dry-run", is_flag=True, help="Render, and list who would receive it; send and record nothing.")
+@click.option("--dry-run", is_flag=True,
+              help="Render, list who would receive it and show what would be posted; send and record nothing.")
 @click.option("--unfinished", is_flag=True,
               help="Send an issue whose period has not ended yet in the config's timezone (its items so far).")
-@click.option("--to", help="Only this subscriber.")
+@click.option("--to", help="Only this subscriber (and no chat post).")
 @click.option("--resend-in-doubt", is_flag=True,
-              help="Also send to subscribers whose earlier send was cut off after the handover.")
+              help="Also send to subscribers, and post to chat groups, whose earlier send was cut off mid-way.")
 @click.pass_context
 def digest_send(
     ctx: click.Context, name: str | None, period: str | None, draft_path: str | None, include_new: bool,
     as_drafted: bool, dry_run: bool, unfinished: bool, to: str | None, resend_in_doubt: bool,
     config_path: str | None, db_path: str | None,
 ) -> None:
-    """Mail one digest issue to every subscriber who does not have it yet; safe to run again at any time.
+    """Mail one digest issue to every subscriber who does not have it yet, and post it to the digest's notify URLs
+    (chat groups, webhooks) that do not have it yet; safe to run again at any time.
 
-    Exits 1 when someone is left to try again (deferred after retries, in doubt, not sendable yet), when the
-    mail server refused the run (then nobody is marked bouncing; see README, Mail), or when nothing was delivered
-    because the digest has no active subscriber.
+    Exits 1 when someone is left to try again (deferred after retries, in doubt, not sendable yet, a post that
+    failed), when the mail server refused the run (then nobody is marked bouncing; see README, Mail), or when
+    nothing was delivered: no active subscriber and no notify URL.
 
     With --draft, items that arrived after the draft was written stop the send (exit 1) unless --include-new or
     --as-drafted says what to do with them. An issue whose draft was sent once is finished with that draft.
@@ -199,8 +203,7 @@ def digest_send(
 
     Example: policywatch digest send --digest monthly --period 2023-12
     """
-    from rich.markup import escape
-
+    from deliver.notify import post_digest
     from deliver.send import SendError, send_digest
 
     config = load_config(ctx, config_path, db_path)
@@ -218,29 +221,72 @@ def digest_send(
         raise click.ClickException(
             f"{spec.name} {chosen.key} has not ended in {config.timezone} (it ends {chosen.end.isoformat()}): each "
             "subscriber gets an issue once, so send it then, or pass --unfinished to send its items so far")
-    try:
-        config.require_smtp()
-    except config_module.ConfigError as e:
-        raise click.ClickException(str(e)) from None
-    def progress(email: str, outcome: str) -> None:
-        err.print(f"  {_printable(email)}: {_printable(outcome)}", markup=False, soft_wrap=True)
+    mail = config.smtp is not None or not spec.notify or to is not None  # a digest with notify URLs may only post
+    if mail:
+        try:
+            config.require_smtp()
+        except config_module.ConfigError as e:
+            raise click.ClickException(str(e)) from None
+    def progress(who: str, outcome: str) -> None:
+        err.print(f"  {_printable(who)}: {_printable(outcome)}", markup=False, soft_wrap=True)
 
     with Store(config.db) as store:
         if draft_path:
             text = _approved_text(config, store, spec, chosen, draft, draft_path, text, include_new, as_drafted)
         try:
             report = send_digest(config, store, spec, chosen, dry_run=dry_run, to=to, resend_in_doubt=resend_in_doubt,
-                                 on_event=progress, draft=text)
+                                 on_event=progress, draft=text) if mail else None
+            posts = post_digest(config, store, spec, chosen, dry_run=dry_run, resend_in_doubt=resend_in_doubt,
+                                on_event=progress, draft=text) if spec.notify and to is None else None
         except SendError as e:
             raise click.ClickException(str(e)) from None
+        unmailed = 0 if mail else len(store.subscribers(spec.name, active_only=True))
     heading = f"{spec.name} {chosen.key}"
     if dry_run:
+        _print_dry_run(heading, report, posts)
+        return
+    if report is not None:
+        _print_mail_report(report)
+    if posts is not None:
+        _print_post_report(posts)
+    if unmailed:
+        out.print(f"  {unmailed} subscriber(s) not mailed: no [smtp] table (see README, Mail)", markup=False)
+    if report is not None and report.server_problem:
+        raise click.ClickException(report.server_problem)
+    if (report is not None and not report.complete) or (posts is not None and not posts.complete) or unmailed:
+        sys.exit(1)
+    mailed = report is not None and (report.sent or report.already or report.failed)
+    if not mailed and not (posts is not None and (posts.posted or posts.already)):  # nothing was delivered
+        inactive = f" ({len(report.skipped)} bouncing or unsubscribed)" if report is not None and report.skipped else ""
+        raise click.ClickException(f"nothing was delivered: {heading} has no active subscriber{inactive}")
+
+
+def _print_dry_run(heading: str, report: SendReport | None, posts: PostReport | None) -> None:
+    """What `digest send --dry-run` would do: who would be mailed, where it would be posted, and each post."""
+    if report is not None:
         out.print(f"{heading} (dry run): would send to {len(report.would_send)}, "
                   f"{len(report.already)} already have it, {len(report.in_doubt)} in doubt, "
                   f"{len(report.skipped)} skipped (bouncing or unsubscribed)", markup=False)
         for email in report.would_send:
             out.print(f"  → {_printable(email)}", markup=False)
+    if posts is None:
         return
+    out.print(f"{heading} (dry run): would post to {len(posts.would_post)}, {len(posts.already)} already posted, "
+              f"{len(posts.in_doubt)} in doubt", markup=False)
+    for label, _, _ in posts.would_post:
+        out.print(f"  → {_printable(label)}", markup=False)
+    messages: dict[tuple[str, str], list[str]] = {}
+    for label, title, text in posts.would_post:
+        messages.setdefault((title, text), []).append(label)
+    for (title, text), labels in messages.items():
+        out.print(f"post to {_printable(', '.join(labels))}:", markup=False)
+        for line in [title, "", *text.splitlines()]:
+            out.print(f"  | {_printable(line)}".rstrip(), markup=False)
+
+
+def _print_mail_report(report: SendReport) -> None:
+    from rich.markup import escape
+
     out.print(report.summary(), markup=False)
     details = [
         *(("red", "failed", email, f"{reason} (marked bouncing)") for email, reason in report.failed),
@@ -258,13 +304,21 @@ def digest_send(
         out.print(f"  {len(report.untried)} not tried: run again to send to them")
     elif report.stopped:
         out.print("  stopped before everyone was done: run again to finish")
-    if report.server_problem:
-        raise click.ClickException(report.server_problem)
-    if not report.complete:
-        sys.exit(1)
-    if not (report.sent or report.already or report.failed):  # nobody to send to: nothing was delivered
-        inactive = f" ({len(report.skipped)} bouncing or unsubscribed)" if report.skipped else ""
-        raise click.ClickException(f"nothing was delivered: {heading} has no active subscriber{inactive}")
+
+
+def _print_post_report(posts: PostReport) -> None:
+    from rich.markup import escape
+
+    out.print(posts.summary(), markup=False)
+    details = [
+        *(("red", "failed", label, f"{reason} (posted again on the next run)") for label, reason in posts.failed),
+        *(("yellow", "in doubt", label, f"{reason}; the group may have it (--resend-in-doubt posts it again)")
+          for label, reason in posts.in_doubt),
+    ]
+    for colour, what, label, reason in details:
+        out.print(f"  [{colour}]{what}[/] {escape(_printable(label))}: {escape(_printable(reason))}")
+    if posts.untried:
+        out.print(f"  {len(posts.untried)} not posted to: run again to post to them")
 
 
 def _approved_text(
@@ -313,3 +367,54 @@ def serve(ctx: click.Context, config_path: str | None, db_path: str | None) -> N
         except TokenError as e:
             raise click.ClickException(str(e)) from None
     run_service(config)
+
+
+@click.group()
+def notify() -> None:
+    """Chat groups and webhooks (Apprise URLs in notify = [...]): try them."""
+
+
+@notify.command("test")
+@common_options
+@click.argument("url", required=False)
+@click.pass_context
+def notify_test(ctx: click.Context, url: str | None, config_path: str | None, db_path: str | None) -> None:
+    """Post a test message to URL, or without one to every notify URL in the config (which keeps their keys out of
+    the shell's history).
+
+    Exits 0 when every post was taken, 1 when one failed or may not have arrived (one line each on stderr), 2 when
+    a URL is not one Apprise can use.
+
+    Example: policywatch notify test 'wecombot://BOT_KEY'
+    """
+    from deliver.notify import send_test
+    from policywatch import notifyurl
+
+    if url is not None:
+        urls = [url]
+    else:
+        config = load_config(ctx, config_path, db_path)
+        urls = list(dict.fromkeys([*(u for spec in config.digests for u in spec.notify), *config.alerts.notify]))
+        if not urls:
+            raise click.ClickException(f"{config.path.name} has no notify URLs (in [[digests]] or [alerts]): give "
+                                       "one, like policywatch notify test 'json://127.0.0.1:8080/hook'")
+    for each in urls:
+        if (problem := notifyurl.problem(each)) is not None:
+            error = click.ClickException(f"{_printable(notifyurl.shown(each))}: {problem}")
+            error.exit_code = 2
+            raise error
+    failed = []
+    for each in urls:
+        label = _printable(notifyurl.shown(each))
+        outcome = send_test(each)
+        if outcome.status == "sent":
+            out.print(f"posted a test message to {label}", markup=False)
+        else:
+            failed.append(f"{label}: {'not posted' if outcome.status == 'failed' else 'in doubt'}: "
+                          f"{_printable(outcome.reason)}")
+    if len(failed) == 1 and len(urls) == 1:
+        raise click.ClickException(failed[0])
+    for line in failed:
+        err.print(f"Error: {line}", markup=False, soft_wrap=True)
+    if failed:
+        sys.exit(1)

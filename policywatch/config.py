@@ -23,7 +23,7 @@ import parsel
 from cssselect import SelectorError
 from lxml.etree import XPathError
 
-from policywatch import dburl
+from policywatch import dburl, notifyurl
 from policywatch.platforms import PLATFORMS
 from scheduler.cron import CronError, cron_trigger
 
@@ -151,6 +151,7 @@ class DigestSpec:
     language: str = "zh-Hans"
     min_score: float = 2.0  # relevance an item needs (see digest.topics.relevance)
     schedule: str = ""  # cron string for `serve`; empty: DEFAULT_DIGEST_SCHEDULE of its period
+    notify: tuple[str, ...] = ()  # Apprise URLs (chat groups, webhooks) each issue is posted to, besides the mail
 
     @property
     def cron(self) -> str:
@@ -209,6 +210,7 @@ class AlertSettings:
 
     maintainers: tuple[str, ...] = ()
     consecutive_errors: int = 3
+    notify: tuple[str, ...] = ()  # Apprise URLs (chat groups, webhooks) each alert is posted to, besides the mail
 
 
 @dataclass(frozen=True)
@@ -375,6 +377,7 @@ _DIGEST: _Schema = {
     "language": (str, False),
     "min_score": ((int, float), False),
     "schedule": (str, False),
+    "notify": (list, False),
 }
 _SMTP: _Schema = {
     "host": (str, True), "port": (int, False), "security": (str, False), "username": (str, False),
@@ -384,7 +387,7 @@ _SMTP: _Schema = {
 _DELIVERY: _Schema = {"unsubscribe_url": (str, False), "secret_env": (str, False)}
 _WEB: _Schema = {"url": (str, True), "confirm_hours": ((int, float), False), "subscribe_per_address": (int, False),
                  "subscribe_per_client": (int, False)}
-_ALERTS: _Schema = {"maintainers": (list, False), "consecutive_errors": (int, False)}
+_ALERTS: _Schema = {"maintainers": (list, False), "consecutive_errors": (int, False), "notify": (list, False)}
 _CLUSTER: _Schema = {"redis": (str, True), "heartbeat_seconds": ((int, float), False),
                      "job_timeout": ((int, float), False)}
 _TOP: _Schema = {
@@ -582,7 +585,27 @@ def _alerts(raw: dict[str, Any], path: Path) -> AlertSettings:
             raise ConfigError(path, f"alerts.maintainers[{i}]", str(e)) from None
     if values.get("consecutive_errors", 1) < 1:
         raise ConfigError(path, "alerts.consecutive_errors", "must be at least 1")
-    return AlertSettings(tuple(maintainers), values.get("consecutive_errors", 3))
+    return AlertSettings(tuple(maintainers), values.get("consecutive_errors", 3),
+                         _notify(values, "alerts", "the [alerts] table", path))
+
+
+def _notify(values: dict[str, Any], key: str, owner: str, path: Path) -> tuple[str, ...]:
+    """A table's ``notify`` list: Apprise URLs, each checked by Apprise (nothing is sent); a bad one is one line
+    naming the table and the URL, the URL shown with its secrets left out (policywatch.notifyurl)."""
+    urls = values.get("notify", [])
+    seen = set()
+    for i, url in enumerate(urls):
+        where = f"{key}.notify[{i}]"
+        if not isinstance(url, str):
+            raise ConfigError(path, where, f"expected an Apprise URL like 'wecombot://KEY' ({owner}), "
+                              f"got {type(url).__name__}")
+        problem = notifyurl.problem(url)
+        if problem is not None:
+            raise ConfigError(path, where, f"{notifyurl.shown(url)} ({owner}): {problem}")
+        if url.strip() in seen:
+            raise ConfigError(path, where, f"{notifyurl.shown(url)} ({owner}): listed twice")
+        seen.add(url.strip())
+    return tuple(url.strip() for url in urls)
 
 
 def _cluster(raw: dict[str, Any], path: Path) -> ClusterSettings | None:
@@ -652,6 +675,7 @@ def _digest(raw: Any, key: str, topics: set[str], path: Path) -> DigestSpec:
             known = ", ".join(sorted(topics)) or "none defined"
             raise ConfigError(path, f"{key}.topics", f"no topic named {topic!r} (defined: {known})")
     values["regions"] = _terms(values, "regions", key, path)
+    values["notify"] = _notify(values, key, f"digest {values['name']!r}", path)
     if values.get("min_score", 0) < 0:
         raise ConfigError(path, f"{key}.min_score", "must be 0 or more")
     return DigestSpec(**values)

@@ -1,4 +1,4 @@
-"""What `policywatch serve` runs: a crawl of one source, or one digest's send.
+"""What `policywatch serve` runs: a crawl of one source, or one digest's send (mail and chat posts).
 
 These are module-level functions because the job store keeps jobs as textual references
 ("scheduler.jobs:crawl_source") with plain-string arguments; each run reloads config.toml, so a fixed
@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 from deliver.alerts import notify_maintainers
+from deliver.notify import post_digest
 from deliver.send import send_digest
 from digest.period import period_of
 from policywatch import config as config_module
@@ -81,10 +82,10 @@ def _crawl(config_path: str, db_path: str, source: str) -> str:
 
 
 def after_crawl(config: config_module.Config, result: CrawlResult, sources: list[str]) -> str:
-    """What follows a crawl of ``sources``, wherever it ran: alerts mailed, the archive site brought up to date;
-    returns the run's one-line summary."""
+    """What follows a crawl of ``sources``, wherever it ran: alerts mailed and posted, the archive site brought up
+    to date; returns the run's one-line summary."""
     with Store(config.db) as store:
-        mailed = notify_maintainers(config, store)
+        told = notify_maintainers(config, store)
         if result.skipped and not [s for s in sources if s not in result.skipped]:
             return f"run {result.run_id}: skipped, another process is crawling {', '.join(result.skipped)}"
         rows = [r for r in result.summary if r["source"] in sources]
@@ -93,7 +94,7 @@ def after_crawl(config: config_module.Config, result: CrawlResult, sources: list
                    f"{totals['new_versions']} new versions, {totals['errors']} errors") if rows else \
             f"run {result.run_id}"
         alerts = "".join(f"; alert: {a}" for a in result.alerts)
-        return summary + alerts + (f"; mailed {len(mailed)} alert(s)" if mailed else "") + _site(config, store)
+        return summary + alerts + (f"; sent {len(told)} alert notice(s)" if told else "") + _site(config, store)
 
 
 def _enqueue(config: config_module.Config, source: str) -> str:
@@ -118,14 +119,16 @@ def _site(config: config_module.Config, store: Store) -> str:
 
 
 def _send(config_path: str, db_path: str, digest: str) -> str:
+    """Mail the issue (with an [smtp] table) and post it to the digest's notify URLs."""
     config = config_module.load(config_path, db_path)
     spec = config.digest(digest)
     period = period_of(spec.period, datetime.now(config.zone).date()).previous()
     with Store(config.db) as store:
-        report = send_digest(config, store, spec, period, stop=STOP)
-    summary = report.summary()
-    if report.server_problem:
+        report = send_digest(config, store, spec, period, stop=STOP) if config.smtp is not None else None
+        posts = post_digest(config, store, spec, period, stop=STOP) if spec.notify else None
+    summary = "; ".join(r.summary() for r in (report, posts) if r is not None)
+    if report is not None and report.server_problem:
         raise RuntimeError(f"{summary}; {report.server_problem}")
-    if not report.complete:
+    if not all(r.complete for r in (report, posts) if r is not None):
         raise RuntimeError(summary + " (incomplete: retried at the next run or with `policywatch digest send`)")
     return summary

@@ -62,15 +62,16 @@ class Wanted:
 
 
 def wanted_jobs(config: Config) -> list[Wanted]:
-    """One crawl job per source and, when mail is configured, one send job per digest."""
+    """One crawl job per source and one send job per digest that has somewhere to go: mail is configured, or
+    the digest has notify URLs."""
     # A PostgreSQL URL holds a password: the stored jobs name no database, and find it in the service's
     # environment (scheduler.jobs.DB_VARIABLE).
     base = (str(config.path.resolve()), "" if config.postgres else str(config.db.resolve()))
     wanted = [Wanted(f"crawl:{s.name}", "scheduler.jobs:crawl_source", (*base, s.name),
                      cron_trigger(s.schedule, config.zone), "crawls") for s in config.sources]
-    if config.smtp is not None:
-        wanted += [Wanted(f"digest:{d.name}", "scheduler.jobs:send_digest_issue", (*base, d.name),
-                          cron_trigger(d.cron, config.zone), "mail") for d in config.digests]
+    wanted += [Wanted(f"digest:{d.name}", "scheduler.jobs:send_digest_issue", (*base, d.name),
+                      cron_trigger(d.cron, config.zone), "mail")
+               for d in config.digests if config.smtp is not None or d.notify]
     return wanted
 
 

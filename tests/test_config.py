@@ -311,3 +311,47 @@ def test_a_cluster_names_its_redis_and_sources_their_queue(tmp_path):
     config = config_module.load(path)
     assert config.cluster.redis == "redis://:secret@10.0.0.5:6379/2" and config.cluster.heartbeat_seconds == 60
     assert config.source("a").queue == "cn-mainland"
+
+
+WEBHOOK_KEY = "693a91f6-7abc-4bc4-97a0-0ec2sifa5aaa"
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    (DIGESTS + f'notify = ["qywx://{WEBHOOK_KEY}"]\n',
+     "config.toml: digests[0].notify[0]: qywx://6…a (digest 'monthly'): unknown notification scheme 'qywx://' "
+     "(Apprise knows e.g. wecombot://, dingtalk://, feishu://, slack://, tgram:// or json:// for any webhook)"),
+    (DIGESTS + f'notify = ["wecombot://{WEBHOOK_KEY}", "dingtalk://{WEBHOOK_KEY}/"]\n',
+     "config.toml: digests[0].notify[1]: dingtalk://6…a/ (digest 'monthly'): not a valid DingTalk URL (see README, "
+     "Chat groups, for its form)"),
+    (DIGESTS + f'notify = ["https://qyapi.weixin.qq.com/cgi-bin/webhook/sendx?key={WEBHOOK_KEY}"]\n',
+     "config.toml: digests[0].notify[0]: https://qyapi.weixin.qq.com/cgi-bin/webhook/sendx?… (digest 'monthly'): "
+     "a web address that Apprise does not know as a service's webhook: write it with the service's scheme "
+     "(wecombot://, dingtalk://, feishu://, slack://, tgram:// or json:// for any webhook; jsons:// for https)"),
+    (DIGESTS + f'notify = ["feishu://{WEBHOOK_KEY} x"]\n',
+     "config.toml: digests[0].notify[0]: feishu://6…x (digest 'monthly'): it contains spaces or control characters"),
+    (DIGESTS + 'notify = "json://127.0.0.1/hook"\n', "config.toml: digests[0].notify: expected list, got str"),
+    (DIGESTS + 'notify = ["json://127.0.0.1/hook", " json://127.0.0.1/hook"]\n',
+     "config.toml: digests[0].notify[1]: json://127.0.0.1/hook (digest 'monthly'): listed twice"),
+    (f'[alerts]\nnotify = ["json://user:{WEBHOOK_KEY}@hooks.example.org/h", 7]\n',
+     "config.toml: alerts.notify[1]: expected an Apprise URL like 'wecombot://KEY' (the [alerts] table), got int"),
+    (f'[alerts]\nnotify = ["jsonx://hooks.example.org/{WEBHOOK_KEY}"]\n',
+     "config.toml: alerts.notify[0]: jsonx://hooks.example.org/6…a (the [alerts] table): unknown notification "
+     "scheme 'jsonx://' (Apprise knows e.g. wecombot://, dingtalk://, feishu://, slack://, tgram:// or json:// for "
+     "any webhook)"),
+])
+def test_a_bad_notify_url_is_one_line_naming_its_table_without_its_secret(tmp_path, table, message):
+    path = tmp_path / "config.toml"
+    path.write_text(table, encoding="utf-8")
+    with pytest.raises(ConfigError) as raised:
+        config_module.load(path)
+    assert str(raised.value) == message and WEBHOOK_KEY not in str(raised.value)
+
+
+def test_notify_urls_are_kept_as_written(tmp_path):
+    path = tmp_path / "config.toml"
+    urls = [f"wecombot://{WEBHOOK_KEY}", "dingtalk://SECabc123@0123456789abcdef/", "feishu://abc-123_XYZ",
+            f"https://qyapi.weixin.qq.com/cgi-bin/webhook/send?key={WEBHOOK_KEY}", "jsons://hooks.example.org/a"]
+    path.write_text(DIGESTS + f"notify = {urls!r}\n".replace("'", '"') + '[alerts]\nnotify = ["form://127.0.0.1/x"]\n',
+                    encoding="utf-8")
+    config = config_module.load(path)
+    assert config.digest("monthly").notify == tuple(urls) and config.alerts.notify == ("form://127.0.0.1/x",)

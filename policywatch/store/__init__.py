@@ -5,11 +5,11 @@ Tables: ``sources`` (configured portals), ``runs`` (one per crawl), ``documents`
 keyed by fingerprint), ``versions`` (one per distinct text+metadata of a
 document) and ``fetches`` (every request, with its outcome); ``changes``,
 ``attachments`` and ``doc_bands`` for detection; ``subscribers``,
-``subscriptions``, ``deliveries`` (the send log) and ``digest_drafts`` for mail; ``pending_subscribers`` and
-``subscribe_requests`` for the subscription page; ``source_runs``,
-``alerts`` and ``job_runs`` for operations. (``scheduler_jobs`` belongs to
-APScheduler's job store, which manages it itself; the canned queries ``policywatch browse`` offers live in
-datasette.yaml, since Datasette reads them from there.)
+``subscriptions``, ``deliveries`` and ``posts`` (the send log of mail and of chat posts) and ``digest_drafts``
+for delivery; ``pending_subscribers`` and ``subscribe_requests`` for the subscription page; ``source_runs``,
+``alerts``, ``alert_posts`` and ``job_runs`` for operations. (``scheduler_jobs`` belongs to APScheduler's job store,
+which manages it itself; the canned queries ``policywatch browse`` offers live in datasette.yaml, since Datasette
+reads them from there.)
 
 Everything a crawl learns about one document is written in one transaction,
 and the file runs in WAL mode, so a crawl killed with SIGKILL leaves a
@@ -25,7 +25,7 @@ The package splits that SQL by concern, each module readable alone:
 - ``rows``: timestamps and the row helpers every concern writes and reads through;
 - ``documents``: what a crawl reads and writes about documents, versions, texts, attachments and fetches;
 - ``reads``: the CLI's, the digests' and the archive site's reads of those tables;
-- ``subscribers``: subscribers, subscriptions, the send log and the approved digest drafts;
+- ``subscribers``: subscribers, subscriptions, the send log (mail and chat posts) and the approved digest drafts;
 - ``signups``: the subscription page's pending subscriptions and its rate limits' request counts;
 - ``operations``: sources, runs, source health, alerts and scheduled jobs.
 

@@ -1,5 +1,5 @@
 """Operations' tables: configured ``sources``, crawl ``runs`` and their per-source ``source_runs``, ``alerts``
-about broken sources, and the scheduler's ``job_runs``.
+about broken sources (and ``alert_posts``, where each was posted), and the scheduler's ``job_runs``.
 
 These are what ``policywatch sources``, the health checks and the scheduler report on; the run locks that tell a
 live run from a dead one are the connection layer's (``policywatch.store.connection``).
@@ -165,6 +165,23 @@ class Operations(Rows):
         with self.transaction():
             for alert_id in alert_ids:
                 self.db["alerts"].update(alert_id, {"notified_at": now_iso()})
+
+    def unposted_alerts(self, target: str) -> list[dict[str, Any]]:
+        """Open alerts not yet posted to the chat URL whose key is ``target`` (policywatch.notifyurl.key)."""
+        sql = """SELECT * FROM alerts a WHERE a.cleared_at IS NULL AND NOT EXISTS (
+                     SELECT 1 FROM alert_posts p WHERE p.alert_id = a.id AND p.target = ? AND p.status = 'sent')
+                  ORDER BY a.id"""
+        return list(self.db.query(sql, [target]))
+
+    def log_alert_post(self, alert_id: int, target: str, url: str, status: str, error: str | None = None) -> None:
+        """Record how posting an alert to one chat URL ended (``url`` shown without its secrets)."""
+        with self.transaction():
+            self.db.execute(
+                """INSERT INTO alert_posts (alert_id, target, url, status, error, updated_at) VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (alert_id, target) DO UPDATE SET
+                       url = excluded.url, status = excluded.status, error = excluded.error,
+                       updated_at = excluded.updated_at""",
+                [alert_id, target, url, status, error, now_iso()])
 
     # -- scheduled jobs -----------------------------------------------------------
 

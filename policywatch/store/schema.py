@@ -205,3 +205,20 @@ def m011_signups(db: sqlite_utils.Database) -> None:
     db["subscribe_requests"].create({"id": int, "bucket": str, "at": str}, pk="id", not_null={"bucket", "at"})
     db["subscribe_requests"].create_index(["bucket", "at"])
     db["subscribe_requests"].create_index(["at"])
+
+
+@migrations()
+def m012_posts(db: sqlite_utils.Database) -> None:
+    # The send log of chat posts (`notify` URLs): one row per (digest, period, URL), as ``deliveries`` has one per
+    # subscriber. ``target`` names the URL by a hash (policywatch.notifyurl.key), ``url`` shows it with its secrets
+    # left out: state.db never holds a webhook's key.
+    db["posts"].create(
+        {"digest": str, "period": str, "target": str, "url": str, "status": str, "attempts": int, "error": str,
+         "updated_at": str},
+        pk=("digest", "period", "target"), not_null={"url", "status", "attempts", "updated_at"},
+    )
+    # Which open alert went to which [alerts] notify URL.
+    db["alert_posts"].create(
+        {"alert_id": int, "target": str, "url": str, "status": str, "error": str, "updated_at": str},
+        pk=("alert_id", "target"), not_null={"url", "status", "updated_at"},
+    )

@@ -1,5 +1,5 @@
-"""Mail's tables: ``subscribers``, their ``subscriptions`` to digests, ``deliveries``, the send log, and
-``digest_drafts``, the issues an editor approved before they were sent.
+"""Mail's tables: ``subscribers``, their ``subscriptions`` to digests, the send log (``deliveries`` for mail,
+``posts`` for chat groups and webhooks), and ``digest_drafts``, the issues an editor approved before they were sent.
 
 The send log is written one row per transaction as each message goes out, so a send that dies part-way leaves a
 log that says exactly who got the issue; a bounce marks its subscriber in that same transaction.
@@ -179,6 +179,26 @@ class Subscribers(Rows):
                 self.db.execute(
                     "UPDATE subscribers SET status = 'bouncing', status_reason = ?, updated_at = ? WHERE id = ?",
                     [error, now_iso(), subscriber_id])
+
+    def posts(self, digest: str, period: str) -> dict[str, dict[str, Any]]:
+        """The chat posts of one digest issue: target (the URL's key, policywatch.notifyurl.key) → its row."""
+        sql = "SELECT * FROM posts WHERE digest = ? AND period = ?"
+        return {row["target"]: row for row in self.db.query(sql, [digest, period])}
+
+    def log_post(
+        self, digest: str, period: str, target: str, url: str, status: str, error: str | None = None,
+        attempt: bool = False,
+    ) -> None:
+        """Write one post's new status in its own transaction, as :meth:`log_delivery` does for a message;
+        ``url`` is the URL as it may be shown (its secrets left out), ``attempt`` counts a new try."""
+        with self.transaction():
+            self.db.execute(
+                """INSERT INTO posts (digest, period, target, url, status, attempts, error, updated_at)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (digest, period, target) DO UPDATE SET
+                       url = excluded.url, status = excluded.status, error = excluded.error,
+                       updated_at = excluded.updated_at, attempts = posts.attempts + excluded.attempts""",
+                [digest, period, target, url, status, int(attempt), error, now_iso()])
 
     # -- approved drafts ------------------------------------------------------
 

@@ -1,0 +1,93 @@
+"""A webhook receiver on 127.0.0.1 for the chat-post tests: records every POST (path, headers, JSON or form body),
+and answers as each path is told to: 200, an error status, dropping the connection unanswered, or holding the
+request (received and recorded, no answer yet) until released, the moment a sender can be killed in."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+
+@dataclass(frozen=True)
+class Request:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]  # the JSON object, or the form's fields (one value each)
+
+
+class WebhookServer:
+    """Use as a context manager; ``url(scheme, path)`` is an Apprise URL to it (``json://127.0.0.1:PORT/path``)."""
+
+    def __init__(self) -> None:
+        self.requests: list[Request] = []
+        self.answers: dict[str, int | str] = {}  # path → status code, "drop" or "hold"; default 200
+        self.released = threading.Event()
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self.port = self._server.server_address[1]
+
+    def url(self, scheme: str, path: str) -> str:
+        return f"{scheme}://127.0.0.1:{self.port}/{path.lstrip('/')}"
+
+    def received(self, path: str | None = None) -> list[Request]:
+        with self._lock:
+            return [r for r in self.requests if path is None or r.path == path]
+
+    def counts(self) -> Counter[str]:
+        return Counter(r.path for r in self.received())
+
+    def wait_for(self, condition: Callable[[], bool], timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"webhook server: condition not met in {timeout}s; got {self.counts()}")
+            time.sleep(0.02)
+
+    def __enter__(self) -> WebhookServer:
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.released.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                path = urlsplit(self.path).path
+                data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                kind = self.headers.get("Content-Type", "")
+                if kind.startswith("application/json"):
+                    body = json.loads(data)
+                else:
+                    body = {k: v[0] for k, v in parse_qs(data.decode("utf-8"), keep_blank_values=True).items()}
+                with server._lock:
+                    server.requests.append(Request(path, dict(self.headers.items()), body))
+                answer = server.answers.get(path, 200)
+                if answer == "hold":
+                    server.released.wait(60)
+                    answer = 200
+                if answer == "drop":
+                    self.close_connection = True
+                    return
+                self.send_response(int(answer))
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", "2")
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler
