@@ -317,7 +317,9 @@ def test_a_source_alert_is_posted_to_each_alert_url_once_and_a_failed_post_after
 
         def crawl(mode: str) -> subprocess.CompletedProcess:
             BreakingPortal.mode = mode
-            return cli(config, "crawl")
+            done = cli(config, "crawl", check=False)
+            assert done.returncode == (0 if mode == "ok" else 3), done.stderr  # 3: a source it ran is broken
+            return done
 
         crawl("ok")
         assert hooks.requests == []
