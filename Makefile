@@ -23,9 +23,13 @@ endef
 # The venv's own pip, not upgraded: what a user of a stock Python 3.11 has, so a dependency that only a newer pip
 # resolves shows up here first.
 $(BIN)/policywatch: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet -e ".[test]"
-	touch $@
+	@echo "Setting up $(VENV): installing PolicyWatch and about 150 packages it and its tests use (Scrapy, lxml, numpy,"
+	@echo "Chinese text tools …). The first time takes 1 to 3 minutes, depending on the network; later runs skip it."
+	@start=$$(date +%s); \
+	$(PYTHON) -m venv $(VENV) && \
+	$(BIN)/python -m pip install --quiet -e ".[test]" && \
+	echo "Installed in $$(( $$(date +%s) - start )) s."
+	@touch $@
 
 demo: $(BIN)/policywatch
 	$(BIN)/policywatch demo
