@@ -322,7 +322,7 @@ def profile_crawl(out: Path, config: Path) -> Path:
     """A first crawl of every site in one crawl process under pyinstrument, into a state.db of its own;
     the HTML profile shows where the pipeline spends its time."""
     target = out / "profile-first-crawl.html"
-    subprocess.run([sys.executable, "-m", "pyinstrument", "-r", "html", "-o", str(target), "-m", "crawler.run",
+    subprocess.run([sys.executable, "-m", "pyinstrument", "-r", "html", "-o", str(target), "-m", "policywatch.crawler.run",
                     "--config", str(config), "--db", str(out / "profile.db")], cwd=ROOT, check=True,
                    stdout=subprocess.DEVNULL)
     return target

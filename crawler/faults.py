@@ -3,7 +3,7 @@
 Malformed pages and files make parsing libraries raise all kinds of errors: those are a property of the page,
 recorded on its fetch, and the crawl goes on. A missing module, a misspelt name or a wrong call is not: recorded on
 every page it would read as "extraction failed", it looks like hundreds of broken pages while the crawl reports
-success. Such errors stop the crawl instead (crawler.run), with one line saying what broke.
+success. Such errors stop the crawl instead (policywatch.crawler.run), with one line saying what broke.
 """
 
 from __future__ import annotations

@@ -13,9 +13,8 @@ import hashlib
 import re
 
 import numpy as np
-
-from policywatch.model import Candidate, Likeness
-from policywatch.normalize import normalise
+from policywatch.core.model import Candidate, Likeness
+from policywatch.core.normalize import normalise
 
 SHINGLE = 5
 BANDS, ROWS = 16, 4  # 64 signature values; a pair at 0.8 similarity shares a band with p > 0.99

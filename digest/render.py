@@ -20,12 +20,11 @@ import css_inline
 import jinja2
 from markdown_it import MarkdownIt
 from markupsafe import Markup
-
-from digest import labels
-from digest.build import Digest
-from digest.chart import WIDTH as CHART_WIDTH
-from digest.chart import bar_chart, buckets, caption
-from policywatch.normalize import clean_text
+from policywatch.core.normalize import clean_text
+from policywatch.digest import labels
+from policywatch.digest.build import Digest
+from policywatch.digest.chart import WIDTH as CHART_WIDTH
+from policywatch.digest.chart import bar_chart, buckets, caption
 
 # Installed beside this package (see pyproject.toml), as it sits beside it in the source tree.
 BUILTIN = Path(__file__).resolve().parent.parent / "templates"

@@ -4,11 +4,11 @@ Jobs live in state.db (APScheduler's SQLAlchemy job store, table ``scheduler_job
 when each job was last due. On start, jobs are brought in line with config.toml; a job whose schedule is
 unchanged keeps its stored next run time, so the runs it missed while the service was down are coalesced
 into one run now (``coalesce``, no misfire limit). Each job has at most one running instance: a crawl still
-running when its next time comes is skipped, not doubled (and crawler.run's per-source lock also keeps out
+running when its next time comes is skipped, not doubled (and policywatch.crawler.run's per-source lock also keeps out
 a manual `policywatch crawl`). Every run, skip and error is written to ``job_runs`` and logs/serve.log.
-Without a [cluster], crawls run in the service's own warm crawl workers (scheduler.pool: one process per CPU
-that imports Scrapy once), which `policywatch crawl` uses too while the service runs (scheduler.control); with
-one, the service only queues them for `policywatch worker`s. SIGTERM or SIGINT stops the service cleanly: no
+Without a [cluster], crawls run in the service's own warm crawl workers (policywatch.scheduler.pool: one process per CPU
+that imports Scrapy once), which `policywatch crawl` uses too while the service runs (policywatch.scheduler.control);
+with one, the service only queues them for `policywatch worker`s. SIGTERM or SIGINT stops the service cleanly: no
 new runs start, running crawls wind down, sends stop between messages, and the service waits for them.
 """
 
@@ -33,18 +33,16 @@ from apscheduler.events import (
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
-
-from policywatch.store import Store
-from scheduler import jobs
-from scheduler.control import ControlServer
-from scheduler.cron import cron_trigger
-from scheduler.pool import LocalPool
+from policywatch.core.cron import cron_trigger
+from policywatch.core.store import Store
+from policywatch.scheduler import jobs
+from policywatch.scheduler.control import ControlServer
+from policywatch.scheduler.pool import LocalPool
 
 if TYPE_CHECKING:
     from apscheduler.job import Job
     from apscheduler.triggers.cron import CronTrigger
-
-    from policywatch.config import Config
+    from policywatch.core.config import Config
 
 log = logging.getLogger("policywatch.serve")
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
@@ -65,11 +63,11 @@ def wanted_jobs(config: Config) -> list[Wanted]:
     """One crawl job per source and one send job per digest that has somewhere to go: mail is configured, or
     the digest has notify URLs."""
     # A PostgreSQL URL holds a password: the stored jobs name no database, and find it in the service's
-    # environment (scheduler.jobs.DB_VARIABLE).
+    # environment (policywatch.scheduler.jobs.DB_VARIABLE).
     base = (str(config.path.resolve()), "" if config.postgres else str(config.db.resolve()))
-    wanted = [Wanted(f"crawl:{s.name}", "scheduler.jobs:crawl_source", (*base, s.name),
+    wanted = [Wanted(f"crawl:{s.name}", "policywatch.scheduler.jobs:crawl_source", (*base, s.name),
                      cron_trigger(s.schedule, config.zone), "crawls") for s in config.sources]
-    wanted += [Wanted(f"digest:{d.name}", "scheduler.jobs:send_digest_issue", (*base, d.name),
+    wanted += [Wanted(f"digest:{d.name}", "policywatch.scheduler.jobs:send_digest_issue", (*base, d.name),
                       cron_trigger(d.cron, config.zone), "mail")
                for d in config.digests if config.smtp is not None or d.notify]
     return wanted
@@ -123,7 +121,7 @@ def missed_runs(job: Job, now: datetime, limit: int = 100_000) -> int:
 class RunLog:
     """APScheduler's events → log lines, and ``job_runs`` rows for runs that did not happen (skipped, missed).
 
-    Runs that happen write their own rows (see scheduler.jobs).
+    Runs that happen write their own rows (see policywatch.scheduler.jobs).
     """
 
     def __init__(self, config: Config) -> None:

@@ -1,10 +1,10 @@
-"""`policywatch worker`: a long-lived crawl worker that takes crawl jobs from Redis (scheduler.jobqueue).
+"""`policywatch worker`: a long-lived crawl worker that takes crawl jobs from Redis (policywatch.scheduler.jobqueue).
 
-It imports Scrapy once and keeps its reactor running (crawler.warm), so a job costs its requests, not a process
-start. Any number of workers, on any number of machines, may take jobs from one Redis; each takes only the
+It imports Scrapy once and keeps its reactor running (policywatch.crawler.warm), so a job costs its requests, not a
+process start. Any number of workers, on any number of machines, may take jobs from one Redis; each takes only the
 queues it was started with (``--queue browser``), and per-host politeness holds across all of them
-(crawler.politeness). A job is acknowledged when it has ended, so a worker killed mid-job hands it to another
-worker once its heartbeat is missed.
+(policywatch.crawler.politeness). A job is acknowledged when it has ended, so a worker killed mid-job hands it to
+another worker once its heartbeat is missed.
 
 SIGTERM or SIGINT: the running crawls wind down (what is in flight is stored), their jobs go back on the queue
 for the next worker, and the process exits. A job that cannot start here (its source unknown to this worker's
@@ -20,12 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 import dramatiq
 from dramatiq import Retry
-
-from crawler.warm import WarmCrawler
-from policywatch import config as config_module
-from scheduler import jobqueue
-from scheduler.crawljob import CrawlJobs, HandedBack
-from scheduler.service import log_to
+from policywatch.core import config as config_module
+from policywatch.crawler.warm import WarmCrawler
+from policywatch.scheduler import jobqueue
+from policywatch.scheduler.crawljob import CrawlJobs, HandedBack
+from policywatch.scheduler.service import log_to
 
 if TYPE_CHECKING:
     from collections.abc import Callable

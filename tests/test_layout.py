@@ -46,5 +46,5 @@ def test_the_crawl_write_path_uses_detection_not_digest():
 
 def test_the_check_sees_an_upward_import(tmp_path):
     module = tmp_path / "m.py"
-    module.write_text("def f():\n    from digest.build import build\n    import archive.pages\n", encoding="utf-8")
+    module.write_text("def f():\n    from policywatch.digest.build import build\n    import policywatch.archive.pages\n", encoding="utf-8")
     assert imported_packages(module) == {"digest", "archive"}

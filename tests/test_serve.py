@@ -13,7 +13,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from digest.period import period_of
+from policywatch.digest.period import period_of
+
 from policywatch.portal import PortalHandler
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import Mailbox, MailServer
