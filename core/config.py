@@ -513,7 +513,7 @@ def _smtp(raw: dict[str, Any], path: Path) -> SmtpSettings | None:
     if values.get("retry_delay", 0) < 0:
         raise ConfigError(path, "smtp.retry_delay", "must be 0 or more")
     _env_name(values, "password_env", "smtp", "POLICYWATCH_SMTP_PASSWORD", path)
-    from policywatch.deliver.addresses import AddressError, parse_mailbox
+    from policywatch.core.addresses import AddressError, parse_mailbox
 
     try:
         parse_mailbox(values["sender"])
@@ -574,7 +574,7 @@ def _env_name(values: dict[str, Any], key: str, table: str, example: str, path: 
 
 def _alerts(raw: dict[str, Any], path: Path) -> AlertSettings:
     values = _check(raw.get("alerts", {}), _ALERTS, "alerts", path)
-    from policywatch.deliver.addresses import AddressError, normalise_address
+    from policywatch.core.addresses import AddressError, normalise_address
 
     maintainers = []
     for i, address in enumerate(values.get("maintainers", [])):

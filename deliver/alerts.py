@@ -9,10 +9,10 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from zoneinfo import ZoneInfo
 
+from policywatch.core.addresses import header_address, parse_mailbox
 from policywatch.core.config import Config
 from policywatch.core.localtime import local_time
 from policywatch.core.store import Store
-from policywatch.deliver.addresses import header_address, parse_mailbox
 from policywatch.deliver.smtp import (
     InDoubt,
     Mailer,

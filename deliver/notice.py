@@ -12,7 +12,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import TYPE_CHECKING
 
-from policywatch.deliver.addresses import header_address, parse_mailbox
+from policywatch.core.addresses import header_address, parse_mailbox
 from policywatch.deliver.smtp import Mailer, TemporaryFailure
 
 if TYPE_CHECKING:

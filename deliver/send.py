@@ -41,9 +41,9 @@ from email.message import EmailMessage
 from typing import Any
 
 from markupsafe import escape
+from policywatch.core.addresses import AddressError, header_address, parse_mailbox
 from policywatch.core.config import LANGUAGES, Config, DigestSpec
 from policywatch.core.store import Store
-from policywatch.deliver.addresses import AddressError, header_address, parse_mailbox
 from policywatch.deliver.message import CHART_CID, compose, message_id, unsubscribe_links
 from policywatch.deliver.smtp import (
     InDoubt,

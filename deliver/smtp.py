@@ -15,7 +15,7 @@ system) and 5.5.x (protocol). Whether a :class:`PermanentFailure` really means a
 caller to judge across the run (see :mod:`policywatch.deliver.send`).
 
 Each message has one sender and one recipient, both taken from its From and To headers; domains there are
-IDNA-encoded already (:func:`policywatch.deliver.addresses.header_address`). A non-ASCII local part is sent with
+IDNA-encoded already (:func:`policywatch.core.addresses.header_address`). A non-ASCII local part is sent with
 SMTPUTF8 when the server offers it (the message is then written as UTF-8, RFC 6531/6532); when it does not,
 that message is :class:`NotSendable` and the connection stays usable for the next.
 """
@@ -29,7 +29,7 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from typing import TYPE_CHECKING
 
-from policywatch.deliver.addresses import needs_smtputf8
+from policywatch.core.addresses import needs_smtputf8
 
 if TYPE_CHECKING:
     from collections.abc import Callable
