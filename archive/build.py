@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
+
 from policywatch.archive import pages
 from policywatch.archive.chart import NARROW, policy_chart, region_colours
 from policywatch.archive.facts import FactFinder, Facts

@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 import scrapy
+from scrapy.crawler import AsyncCrawlerProcess
+from scrapy.settings import Settings
+
 from policywatch.core import config as config_module
 from policywatch.core.config import Source, select
 from policywatch.crawler.settings import build_settings
-from scrapy.crawler import AsyncCrawlerProcess
-from scrapy.settings import Settings
 
 DATE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})")
 

@@ -30,9 +30,8 @@ import re
 import statistics
 import time
 
-from policywatch.detection.diff import apply, diff
-
 from bench.workload import corpus, paragraph, seeded
+from policywatch.detection.diff import apply, diff
 
 KINDS = ("edit", "move", "rewrite", "mixed")
 BAR_MS = 50.0

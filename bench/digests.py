@@ -29,6 +29,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.workload import TITLE_FORMS as PAGE_TITLE_FORMS
+from bench.workload import corpus, paragraphs, revise, seeded
 from policywatch.core import config as config_module
 from policywatch.core.config import Config
 from policywatch.core.hanzi import simplified
@@ -39,9 +41,6 @@ from policywatch.digest.build import build_digest
 from policywatch.digest.period import parse_period
 from policywatch.digest.regions import NATIONAL, PROVINCES
 from policywatch.digest.render import render
-
-from bench.workload import TITLE_FORMS as PAGE_TITLE_FORMS
-from bench.workload import corpus, paragraphs, revise, seeded
 
 ROOT = Path(__file__).resolve().parent.parent
 MONTH = "2023-12"

@@ -33,14 +33,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.digests import Generator, Policy, month_arguments, month_state, portals, save_policy
+from bench.workload import seeded
 from policywatch.archive.build import MANIFEST, build_site, source_file
 from policywatch.core import config as config_module
 from policywatch.core.config import Config
 from policywatch.core.store import Store
 from policywatch.digest.period import period_of
-
-from bench.digests import Generator, Policy, month_arguments, month_state, portals, save_policy
-from bench.workload import seeded
 
 BAR_SECONDS = 60.0
 WORK = "site-bench"  # the copy of the month and the site, inside the month's folder

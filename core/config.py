@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import parsel
 from cssselect import SelectorError
 from lxml.etree import XPathError
+
 from policywatch.core import dburl, notifyurl
 from policywatch.core.cron import CronError, cron_trigger
 from policywatch.core.platforms import PLATFORMS

@@ -30,8 +30,9 @@ from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from policywatch.crawler.guard import SCHEMES, AddressGuard, Allowlist, RefusedRequest, RequestGuard
 from scrapy.exceptions import IgnoreRequest, NotConfigured
+
+from policywatch.crawler.guard import SCHEMES, AddressGuard, Allowlist, RefusedRequest, RequestGuard
 
 if TYPE_CHECKING:
     from playwright.async_api import Page

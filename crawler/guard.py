@@ -44,9 +44,10 @@ from twisted.internet.error import DNSLookupError
 if TYPE_CHECKING:
     from collections.abc import Coroutine, Iterable, Sequence
 
-    from policywatch.core.config import Source
     from scrapy import Request
     from scrapy.crawler import Crawler
+
+    from policywatch.core.config import Source
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

@@ -10,6 +10,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from policywatch.core.minhash import likeness
 from policywatch.core.model import AttachmentFile, Fetch, FileState, SaveResult, Snapshot, Verdict, Version
 from policywatch.core.normalize import fingerprint
 from policywatch.core.store import Store
@@ -17,7 +18,7 @@ from policywatch.crawler.batch import WriteBatch
 from policywatch.crawler.spiders.base import REDIRECTED_AWAY
 from policywatch.detection.detect import detect, detect_attachment, keeps_previous_file
 from policywatch.detection.diff import diff
-from policywatch.detection.duplicates import choose_group, likeness
+from policywatch.detection.duplicates import choose_group
 
 GONE_STATUSES = (404, 410)
 # Set when the process that started this crawl and reads its events is gone (see emit and policywatch.crawler.run).

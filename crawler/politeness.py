@@ -32,11 +32,12 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import redis.asyncio as aioredis
-from policywatch.crawler.guard import host_key
 from redis.exceptions import RedisError
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import deferred_from_coro
+
+from policywatch.crawler.guard import host_key
 
 if TYPE_CHECKING:
     from scrapy import Request

@@ -24,6 +24,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, NamedTuple
 
+from scrapy import Spider, signals
+from scrapy.crawler import AsyncCrawlerProcess, Crawler
+from scrapy.settings import Settings
+from scrapy.spiderloader import get_spider_loader
+from scrapy.utils.defer import deferred_from_coro
+
 from policywatch.core import config as config_module
 from policywatch.core.config import Source
 from policywatch.core.store import Store, now_iso
@@ -33,11 +39,6 @@ from policywatch.crawler.faults import describe_programming_error, is_programmin
 from policywatch.crawler.pipelines import PARENT_GONE, emit
 from policywatch.crawler.settings import build_settings
 from policywatch.crawler.spiders.generic import ConfigSpider
-from scrapy import Spider, signals
-from scrapy.crawler import AsyncCrawlerProcess, Crawler
-from scrapy.settings import Settings
-from scrapy.spiderloader import get_spider_loader
-from scrapy.utils.defer import deferred_from_coro
 
 logger = logging.getLogger(__name__)
 

@@ -12,14 +12,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from policywatch.crawler.run import Shutdown, prepare
-from policywatch.crawler.settings import build_settings
 from scrapy import Spider, signals
 from scrapy.crawler import AsyncCrawlerProcess, Crawler
 from scrapy.settings import Settings
 from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import defer
 from twisted.internet.threads import blockingCallFromThread
+
+from policywatch.crawler.run import Shutdown, prepare
+from policywatch.crawler.settings import build_settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -69,9 +70,10 @@ class WarmCrawler:
     def prime(self) -> None:
         """Load now what the first job would otherwise load (from a job thread): the pipeline, the spiders and
         extraction, and Scrapy's middlewares and download handlers, by crawling nothing once."""
+        from twisted.internet import reactor
+
         import policywatch.crawler.pipelines
         import policywatch.crawler.spiders.generic  # noqa: F401 (imported for what it loads)
-        from twisted.internet import reactor
 
         settings = self.process.settings.copy()
         settings.set("PW_DB", str(self.db))  # the store's pipeline opens the store, and writes nothing

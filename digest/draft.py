@@ -22,6 +22,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
+
 from policywatch.core.config import Config, DigestSpec
 from policywatch.core.hanzi import simplified
 from policywatch.core.store import Store

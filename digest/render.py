@@ -20,6 +20,7 @@ import css_inline
 import jinja2
 from markdown_it import MarkdownIt
 from markupsafe import Markup
+
 from policywatch.core.normalize import clean_text
 from policywatch.digest import labels
 from policywatch.digest.build import Digest

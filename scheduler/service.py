@@ -33,6 +33,7 @@ from apscheduler.events import (
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
+
 from policywatch.core.cron import cron_trigger
 from policywatch.core.store import Store
 from policywatch.scheduler import jobs
@@ -42,6 +43,7 @@ from policywatch.scheduler.pool import LocalPool
 if TYPE_CHECKING:
     from apscheduler.job import Job
     from apscheduler.triggers.cron import CronTrigger
+
     from policywatch.core.config import Config
 
 log = logging.getLogger("policywatch.serve")

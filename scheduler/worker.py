@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import dramatiq
 from dramatiq import Retry
+
 from policywatch.core import config as config_module
 from policywatch.crawler.warm import WarmCrawler
 from policywatch.scheduler import jobqueue

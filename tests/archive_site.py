@@ -19,7 +19,6 @@ from policywatch.core import config as config_module
 from policywatch.core.config import Config
 from policywatch.core.store import Store
 from policywatch.crawler.crawl import crawl
-
 from policywatch.portal import serve
 from tests.conftest import POLICYWATCH, crawl_config_text, make_docx
 

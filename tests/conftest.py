@@ -10,11 +10,11 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+
 from policywatch.core import config as config_module
 from policywatch.core.store import Store
 from policywatch.crawler.crawl import CrawlResult, crawl
 from policywatch.crawler.extract.encoding import decode_html
-
 from policywatch.portal import PortalHandler, serve
 
 ROOT = Path(__file__).resolve().parent.parent

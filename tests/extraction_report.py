@@ -72,7 +72,6 @@ from policywatch.core.normalize import clean_url
 from policywatch.crawler.extract.detail import extract_detail
 from policywatch.crawler.extract.encoding import decode_html
 from policywatch.crawler.extract.listing import extract_list
-
 from tests.conftest import CORPUS, CORPUS_EXPECTED
 
 NEW_CORPUS = Path(__file__).parent / "fixtures" / "real"

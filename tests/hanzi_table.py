@@ -10,6 +10,7 @@ import json
 import sys
 
 import opencc
+
 from policywatch.core import hanzi
 
 SAMPLE = ("<html><body><h1>关于印发《方案》的通知</h1><p>发布机构：国家卫生健康委员会</p>"

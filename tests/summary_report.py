@@ -31,10 +31,9 @@ from policywatch.core import config as config_module
 from policywatch.core.hanzi import simplified
 from policywatch.crawler.extract.detail import extract_detail
 from policywatch.crawler.extract.encoding import decode_html
+from policywatch.demo import PORTAL
 from policywatch.digest.summary import MAX_CHARS, summarise
 from policywatch.digest.topics import topic_terms
-
-from policywatch.demo import PORTAL
 from tests.conftest import CORPUS, ROOT
 from tests.extraction_report import fold, page_url, read_page
 

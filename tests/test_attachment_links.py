@@ -8,10 +8,10 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+
 from policywatch.crawler.extract.attachment_links import attachment_url, disposition_filename, fetched_name, not_a_file
 from policywatch.crawler.extract.detail import extract_detail
 from policywatch.crawler.extract.encoding import decode_html
-
 from policywatch.portal import PortalHandler
 from tests.conftest import OFFICE, make_pdf, source_toml
 

@@ -11,10 +11,10 @@ import struct
 import warnings
 
 import pytest
-from policywatch.crawler.extract import word97
-from policywatch.crawler.extract.attachments import ATTACHMENT_KINDS, Limits, attachment_text
 from pypdf import PdfReader, PdfWriter
 
+from policywatch.crawler.extract import word97
+from policywatch.crawler.extract.attachments import ATTACHMENT_KINDS, Limits, attachment_text
 from tests.conftest import OFFICE, make_pdf
 
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)

@@ -11,11 +11,11 @@ from collections import Counter
 
 import pytest
 from lxml import html
-from policywatch.crawler.extract.attachment_links import attachment_links
-from policywatch.crawler.extract.attachments import attachment_text
 
 from bench import workload
 from bench.kill import compare, kill_point
+from policywatch.crawler.extract.attachment_links import attachment_links
+from policywatch.crawler.extract.attachments import attachment_text
 from tests.conftest import ROOT
 from tests.redisserver import in_ci
 

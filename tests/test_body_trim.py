@@ -10,9 +10,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from policywatch.crawler.extract.detail import extract_detail
 from policywatch.crawler.extract.trim import link_only, trim_body
-
 from tests.conftest import make_pdf, read_corpus, source_toml
 
 REAL = Path(__file__).parent / "fixtures" / "real"

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from policywatch.core.store import Store
 
 from policywatch.browse import METADATA
+from policywatch.core.store import Store
 from tests.conftest import POLICYWATCH
 from tests.processes import children, kill_all, wait_gone
 

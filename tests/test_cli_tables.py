@@ -15,14 +15,14 @@ from urllib.parse import unquote
 from zoneinfo import ZoneInfo
 
 import pytest
+from rich.cells import cell_len
+
 from policywatch.core import config as config_module
 from policywatch.core.localtime import local_iso, local_time
 from policywatch.core.store import Store
 from policywatch.crawler.crawl import crawl
-from policywatch.scheduler.service import ZonedFormatter
-from rich.cells import cell_len
-
 from policywatch.portal import serve
+from policywatch.scheduler.service import ZonedFormatter
 from tests.conftest import POLICYWATCH, crawl_config_text, source_toml
 from tests.terminal import plain, run_on_terminal
 

@@ -6,9 +6,9 @@ import re
 import subprocess
 
 import pytest
+
 from policywatch.core import config as config_module
 from policywatch.core.config import ConfigError
-
 from tests.conftest import POLICYWATCH
 
 GOOD_SOURCE = """

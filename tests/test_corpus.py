@@ -13,10 +13,10 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+
 from policywatch.core.normalize import normalise
 from policywatch.core.store import Store
 from policywatch.crawler.extract.walls import detect_wall
-
 from tests.conftest import CORPUS, CORPUS_EXPECTED, read_corpus, source_toml
 
 PAGES = CORPUS_EXPECTED["detail"]
@@ -55,7 +55,6 @@ def crawled(tmp_path_factory):
     """Crawl every corpus page once; yields {page id: stored document or fetch error}."""
     from policywatch.core import config as config_module
     from policywatch.crawler.crawl import crawl
-
     from policywatch.portal import serve
 
     root = tmp_path_factory.mktemp("corpus")

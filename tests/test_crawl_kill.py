@@ -13,9 +13,9 @@ import time
 from contextlib import suppress
 
 import pytest
+
 from policywatch.crawler.crawl import CrawlError, crawl
 from policywatch.crawler.faults import describe_programming_error, is_programming_error
-
 from policywatch.portal import PortalHandler
 from tests.conftest import POLICYWATCH, make_docx, source_toml
 from tests.processes import children, kill_all, wait_gone

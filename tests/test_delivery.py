@@ -14,8 +14,8 @@ from email.utils import parsedate_to_datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from policywatch.core.store import Store
 
+from policywatch.core.store import Store
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import Mailbox, MailServer, free_port
 from tests.test_digest import CELL_TOPIC, digest_toml, with_digests, write_site

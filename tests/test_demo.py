@@ -12,11 +12,11 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from policywatch.core.localtime import today
 from policywatch.core.store import Store
-from policywatch.digest.build import NEWS_SUMMARY_CHARS
-
 from policywatch.demo import PORTAL
+from policywatch.digest.build import NEWS_SUMMARY_CHARS
 from tests.conftest import POLICYWATCH, SEEDS
 
 EXPECTED = tomllib.loads((PORTAL / "EXPECTED.toml").read_text(encoding="utf-8"))

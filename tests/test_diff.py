@@ -8,6 +8,8 @@ import re
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
+
+from bench.diffs import build_pairs
 from policywatch.detection.diff import (
     Diff,
     apply,
@@ -19,8 +21,6 @@ from policywatch.detection.diff import (
     to_text,
     tokenize,
 )
-
-from bench.diffs import build_pairs
 from tests.conftest import CORPUS
 
 # Chinese for the random texts comes from real policy prose, so jieba sees realistic words and neighbours.

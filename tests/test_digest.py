@@ -13,7 +13,6 @@ from policywatch.core import config as config_module
 from policywatch.core.hanzi import simplified
 from policywatch.core.localtime import today
 from policywatch.digest.period import period_of
-
 from tests.browser import ARTIFACTS, inspect, require_chromium
 from tests.conftest import POLICYWATCH, SEEDS, source_toml
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 
 import pytest
+
 from policywatch.core import config as config_module
 from policywatch.core.model import Fetch, Snapshot
 from policywatch.core.store import Store

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+
 from policywatch.core import config as config_module
 from policywatch.core.model import Fetch, Snapshot
 from policywatch.core.store import Store
@@ -35,7 +36,6 @@ from policywatch.digest.draft import (
 from policywatch.digest.period import parse_period, period_of
 from policywatch.digest.render import render
 from policywatch.digest.summary import MAX_CHARS
-
 from policywatch.portal import serve
 from tests.conftest import POLICYWATCH, SEEDS, crawl_config_text
 

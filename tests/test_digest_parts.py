@@ -6,6 +6,7 @@ import struct
 from datetime import date
 
 import pytest
+
 from policywatch.core.config import Topic
 from policywatch.core.hanzi import simplified, traditional
 from policywatch.detection.edits import sentence_edits

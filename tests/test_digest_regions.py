@@ -9,6 +9,7 @@ import re
 from datetime import date
 
 import pytest
+
 from policywatch.core import config as config_module
 from policywatch.core.model import Fetch, Snapshot
 from policywatch.core.store import Store
@@ -21,7 +22,6 @@ from policywatch.digest.labels import format_date
 from policywatch.digest.period import parse_period
 from policywatch.digest.regions import NATIONAL, document_region, infer_region, specific_place
 from policywatch.digest.render import render
-
 from tests.conftest import CORPUS, ROOT, SEEDS
 
 DEMO = ROOT / "policywatch" / "demo" / "portal" / "round1"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from policywatch.crawler.extract.detail import extract_detail
 from policywatch.crawler.extract.docnum import find_doc_number
 

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from policywatch.core.store import Store
 
+from policywatch.core.store import Store
 from tests import test_delivery
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import Mailbox, MailServer
@@ -159,7 +159,6 @@ def crawled(tmp_path_factory):
     """One crawl for every hostile draft (they only read state.db)."""
     from policywatch.core import config as config_module
     from policywatch.crawler.crawl import crawl
-
     from policywatch.portal import serve
     from tests.conftest import crawl_config_text
 

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import opencc
+
 from policywatch.core import hanzi
 
 ROOT = Path(__file__).resolve().parent.parent

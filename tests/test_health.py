@@ -7,7 +7,6 @@ import json
 import subprocess
 
 from policywatch.crawler.health import problem
-
 from policywatch.portal import PortalHandler
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import Mailbox, MailServer

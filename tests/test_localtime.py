@@ -16,6 +16,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from policywatch.archive.build import build_site
 from policywatch.core import config as config_module
 from policywatch.core.localtime import day_start, local_day, local_iso, local_time, parse_stamp, today
@@ -26,7 +27,6 @@ from policywatch.digest.build import build_digest
 from policywatch.digest.formats import FORMATS
 from policywatch.digest.period import parse_period, period_of
 from policywatch.digest.render import render
-
 from tests.conftest import POLICYWATCH
 
 SHANGHAI, NEW_YORK = ZoneInfo("Asia/Shanghai"), ZoneInfo("America/New_York")

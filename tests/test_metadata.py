@@ -16,6 +16,7 @@ from datetime import date
 import pytest
 import sqlite_utils
 from lxml import html
+
 from policywatch.core.model import DocState, Fetch, Snapshot, Verdict, Version
 from policywatch.core.store import Store
 from policywatch.core.store.schema import migrations
@@ -24,7 +25,6 @@ from policywatch.crawler.extract.detail import extract_detail
 from policywatch.crawler.pipelines import store_snapshot, version_of
 from policywatch.detection.detect import detect
 from policywatch.digest.summary import change_line
-
 from tests.conftest import CORPUS, CORPUS_EXPECTED, POLICYWATCH, read_corpus, source_toml
 
 GOV_CN = json.loads((CORPUS / "gov-cn-zhengce-detail-fragments-2019.json").read_text(encoding="utf-8"))["records"]

@@ -8,6 +8,7 @@ import unicodedata
 from pathlib import Path
 
 import pytest
+
 from policywatch.core.normalize import _WIDE_FORMS, nfkc
 
 SEEDS = Path(os.environ.get("POLICYWATCH_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "seeds"

@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 from markdown_it import MarkdownIt
-from policywatch.core.store import Store
 
+from policywatch.core.store import Store
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import Mailbox, MailServer, free_port
 from tests.test_delivery import PAGES, SECRET, smtp_toml, subscribe
@@ -344,7 +344,6 @@ def test_serve_posts_a_digest_that_has_no_mail_once_per_period(tmp_path, portal,
     from zoneinfo import ZoneInfo
 
     from policywatch.digest.period import period_of
-
     from tests.test_serve import Service
 
     write_site(tmp_path / "site", PAGES)

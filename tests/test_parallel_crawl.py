@@ -5,8 +5,8 @@ from __future__ import annotations
 import fcntl
 
 import pytest
-from policywatch.crawler.crawl import CrawlError, shards
 
+from policywatch.crawler.crawl import CrawlError, shards
 from tests.conftest import source_toml
 
 SITES = ("alpha", "beta", "gamma")

@@ -175,6 +175,7 @@ def test_redis_down_crawl_goes_on_and_says_so(tmp_path, portal, open_store):
 
 def test_a_lease_never_released_frees_after_its_ttl(redis_url):
     import redis.asyncio as aioredis
+
     from policywatch.crawler.politeness import PREFIX, HostGate
 
     async def scenario() -> tuple:

@@ -9,8 +9,8 @@ import sys
 from datetime import datetime
 
 import psycopg
-from policywatch.core.store.schema import migrations
 
+from policywatch.core.store.schema import migrations
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import free_port
 from tests.pgserver import PASSWORD

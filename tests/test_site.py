@@ -11,13 +11,13 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+
 from policywatch.archive.build import MANIFEST
 from policywatch.archive.chart import NARROW, policy_chart, region_colours
 from policywatch.core.localtime import local_time
 from policywatch.core.store import Store
 from policywatch.digest.render import web_link
 from policywatch.scheduler.jobs import crawl_source
-
 from tests.archive_site import (
     CELL_BODY,
     CELL_TITLE,

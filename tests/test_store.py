@@ -13,10 +13,11 @@ import time
 import zlib
 
 import pytest
+
+from policywatch.core.minhash import likeness
 from policywatch.core.model import Fetch, Snapshot
 from policywatch.core.store import CHECK_EVERY, Store, StoreError
 from policywatch.crawler.pipelines import store_fetch, store_snapshot
-from policywatch.detection.duplicates import likeness
 
 URL = "http://127.0.0.1:1/zcfg/1.html"
 

@@ -7,6 +7,7 @@ tests/test_summary_report.py holds the same on 53 real texts; these are the rule
 from __future__ import annotations
 
 import pytest
+
 from policywatch.digest.salience import Scorer
 from policywatch.digest.summary import MAX_CHARS, sentences, summarise
 

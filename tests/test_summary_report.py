@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from policywatch.core import config as config_module
-from policywatch.digest.summary import MAX_CHARS
 
+from policywatch.core import config as config_module
 from policywatch.demo import PORTAL
+from policywatch.digest.summary import MAX_CHARS
 from tests import summary_report as report
 from tests.conftest import CORPUS
 from tests.extraction_report import fold

@@ -6,7 +6,6 @@ from pathlib import Path
 
 from policywatch.crawler.extract.detail import extract_detail
 from policywatch.crawler.extract.encoding import decode_html
-
 from tests.conftest import read_corpus
 
 URL = "http://127.0.0.1/a.html"

@@ -15,7 +15,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from policywatch.crawler.crawl import IN_PROCESS_PAGES, runs_here
-
 from policywatch.portal import PortalHandler
 from tests.conftest import POLICYWATCH, source_toml
 from tests.processes import children, kill_all, wait_gone

@@ -16,12 +16,12 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+
 from policywatch.core import config as config_module
 from policywatch.core.model import NewSubscriber
 from policywatch.core.store import Store
 from policywatch.deliver.tokens import make_token
 from policywatch.web.app import create_app
-
 from tests.conftest import source_toml
 from tests.mailserver import Mailbox, MailServer
 from tests.webapp import Clock, confirmation_link, form_token, post_subscribe, running

@@ -15,9 +15,9 @@ import subprocess
 
 import httpx
 import pytest
+
 from policywatch.core import config as config_module
 from policywatch.core.store import Store
-
 from tests.browser import ARTIFACTS, CHROMIUM, require_chromium
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import Mailbox, MailServer, free_port

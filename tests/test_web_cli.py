@@ -10,9 +10,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from policywatch.core import config as config_module
 from policywatch.core.config import ConfigError
-
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import free_port
 from tests.test_web import SECRET, TOPICS

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+
 from policywatch.core import config as config_module
 from policywatch.web.app import create_app
-
 from tests.conftest import ROOT, source_toml
 from tests.mailserver import Mailbox, MailServer, free_port
 from tests.redisserver import in_ci

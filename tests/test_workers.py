@@ -246,6 +246,7 @@ def test_serve_queues_a_due_crawl_for_the_workers_instead_of_running_it(tmp_path
 def test_a_job_naming_a_source_this_worker_does_not_know_fails_once_with_its_reason(tmp_path, write_config,
                                                                                     redis_url):
     from dramatiq import Message
+
     from policywatch.scheduler import jobqueue
 
     config = cluster_config(write_config, redis_url, source_toml("alpha", "http://127.0.0.1:9/index.html"))

@@ -15,6 +15,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from starlette.applications import Starlette
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+
 from policywatch.core.config import ConfigError
 from policywatch.core.localtime import local_time
 from policywatch.core.store import Store
@@ -25,16 +31,12 @@ from policywatch.web import forms, pages, signup
 from policywatch.web.headers import SecurityHeaders
 from policywatch.web.limits import WINDOW
 from policywatch.web.sitefiles import ArchiveFiles
-from starlette.applications import Starlette
-from starlette.background import BackgroundTask
-from starlette.concurrency import run_in_threadpool
-from starlette.responses import RedirectResponse, Response
-from starlette.routing import Mount, Route
 
 if TYPE_CHECKING:
-    from policywatch.core.config import Config
     from starlette.requests import Request
     from starlette.types import ASGIApp
+
+    from policywatch.core.config import Config
 
 log = logging.getLogger("policywatch.web")
 PAGES = frozenset({"/subscribe", "/confirm", "/unsubscribe", "/preferences", "/web.css"})

@@ -17,9 +17,10 @@ from email import policy
 from email.parser import BytesParser
 from urllib.parse import parse_qsl
 
-from policywatch.deliver.tokens import TokenError, make_form_token, verify_form_token
 from starlette.requests import Request
 from starlette.responses import Response
+
+from policywatch.deliver.tokens import TokenError, make_form_token, verify_form_token
 
 MAX_BODY = 16 * 1024  # bytes: a subscribe form with every region ticked is about 2 KB
 MAX_FIELDS = 200

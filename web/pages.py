@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from policywatch.core.config import LANGUAGES, Config
 from starlette.responses import HTMLResponse
+
+from policywatch.core.config import LANGUAGES, Config
 
 BUILTIN = Path(__file__).resolve().parent.parent / "templates"  # installed beside this package, as in the tree
 LANGUAGE_LABELS = {"zh-Hans": "简体中文", "zh-Hant": "繁體中文", "en": "English"}

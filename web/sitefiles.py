@@ -10,15 +10,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from policywatch.archive.build import build_site
-from policywatch.core.store import Store
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 
+from policywatch.archive.build import build_site
+from policywatch.core.store import Store
+
 if TYPE_CHECKING:
-    from policywatch.core.config import Config
     from starlette.responses import Response
     from starlette.types import Scope
+
+    from policywatch.core.config import Config
 
 
 class ArchiveFiles(StaticFiles):

@@ -19,6 +19,7 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 import psycopg
+
 from policywatch.core.dburl import location, mask
 from policywatch.core.store.errors import BUSY_WAIT, StoreError
 from policywatch.core.store.schema import migrations

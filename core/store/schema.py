@@ -161,10 +161,10 @@ def m007_metadata_table(db: sqlite_utils.Database) -> None:
 
 @migrations()
 def m008_likeness_v2(db: sqlite_utils.Database) -> None:
-    # Shingles are now hashed with array arithmetic (policywatch.detection.duplicates); signatures stored with the old
+    # Shingles are now hashed with array arithmetic (policywatch.core.minhash); signatures stored with the old
     # per-shingle CRC would never match new ones, so every stored document's is recomputed from its text.
+    from policywatch.core.minhash import likeness
     from policywatch.core.store.documents import replace_bands
-    from policywatch.detection.duplicates import likeness
 
     rows = db.execute("""SELECT d.id, d.title, t.body FROM documents d JOIN versions v ON v.id = d.latest_version
                            JOIN texts t ON t.hash = v.text_hash WHERE d.likeness IS NOT NULL""").fetchall()

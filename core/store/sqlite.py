@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
+
 from policywatch.core.store.schema import migrations
 
 if TYPE_CHECKING:

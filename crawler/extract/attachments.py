@@ -22,6 +22,7 @@ from itertools import pairwise
 from typing import TYPE_CHECKING
 
 import olefile
+
 from policywatch.core.normalize import clean_text
 from policywatch.crawler.extract.word97 import UnsupportedWord, word97_text
 from policywatch.crawler.faults import is_programming_error

@@ -15,6 +15,7 @@ import re
 
 from lxml import etree, html
 from lxml.cssselect import CSSSelector
+
 from policywatch.core.normalize import clean_lines
 from policywatch.crawler.extract.trim import trim_body
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urljoin, urlsplit
 
 import parsel
+
 from policywatch.core.config import select
 from policywatch.core.hanzi import char_classes, either_script
 from policywatch.core.model import SELECTOR_MISSED
@@ -48,6 +49,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from lxml import html
+
     from policywatch.core.config import DetailRule
 
 # "全国人民代表大会常务委员会关于…": the issuer a title names before 关于. Not "转发国家卫生健康委关于…":

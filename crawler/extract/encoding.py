@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from charset_normalizer import from_bytes
+
 from policywatch.core.normalize import clean_text
 
 if TYPE_CHECKING:

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 
 import chompjs
 import parsel
+
 from policywatch.core.config import JSON_PREFIX, json_paths, select
 from policywatch.core.normalize import clean_text, clean_url
 from policywatch.crawler.extract.dates import parse_date, to_iso

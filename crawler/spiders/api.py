@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import scrapy
+
 from policywatch.core.config import JSON_PREFIX, ListRule
 from policywatch.crawler.extract.listing import json_items, walk
 from policywatch.crawler.spiders.base import PolicySpider
@@ -26,8 +27,9 @@ from policywatch.crawler.spiders.base import PolicySpider
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
-    from policywatch.core.model import Fetch
     from scrapy.http import Response
+
+    from policywatch.core.model import Fetch
 
 _HEADERS = {"Accept": "application/json, text/javascript, */*; q=0.01", "X-Requested-With": "XMLHttpRequest"}
 

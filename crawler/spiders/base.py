@@ -7,6 +7,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import scrapy
+from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
+from twisted.web._newclient import ResponseNeverReceived
+
 from policywatch.core.model import AttachmentFile, Fetch, Snapshot
 from policywatch.core.normalize import clean_text
 from policywatch.core.store import now_iso
@@ -19,17 +22,16 @@ from policywatch.crawler.extract.sandbox import AttachmentReader, shared_reader
 from policywatch.crawler.extract.walls import WALL_STATUSES, detect_wall
 from policywatch.crawler.faults import is_programming_error
 from policywatch.crawler.guard import RefusedRequest, host_key, source_hosts
-from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
-from twisted.web._newclient import ResponseNeverReceived
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Iterator
 
+    from scrapy.http import Response
+    from twisted.python.failure import Failure
+
     from policywatch.core.config import Source
     from policywatch.core.store import DocRef
     from policywatch.crawler.extract.listing import ListItem
-    from scrapy.http import Response
-    from twisted.python.failure import Failure
 
 MIN_TEXT_CHARS = 20
 # The fetch error that marks a page as gone (the pipeline counts it towards removal).

@@ -5,14 +5,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 import scrapy
+
 from policywatch.crawler.extract.listing import extract_list
 from policywatch.crawler.spiders.base import PolicySpider
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
-    from policywatch.core.model import Fetch
     from scrapy.http import Response
+
+    from policywatch.core.model import Fetch
 
 
 class ConfigSpider(PolicySpider):

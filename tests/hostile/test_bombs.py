@@ -26,10 +26,10 @@ from pathlib import Path
 
 import olefile
 import pytest
+
 from policywatch.core import config as config_module
 from policywatch.crawler.extract.attachments import TOO_LARGE, AttachmentText, Limits, attachment_text, check_archive
 from policywatch.crawler.extract.sandbox import AttachmentReader
-
 from tests.conftest import OFFICE, crawl_config_text, source_toml
 from tests.test_attachments import docx_bytes, pdf_bytes, xlsx_bytes
 

@@ -12,10 +12,10 @@ import re
 import subprocess
 
 import pytest
-from policywatch.crawler.extract.encoding import decode_html
-from policywatch.crawler.extract.walls import detect_wall
 from w3lib.url import safe_url_string
 
+from policywatch.crawler.extract.encoding import decode_html
+from policywatch.crawler.extract.walls import detect_wall
 from policywatch.portal import PortalHandler
 from tests.conftest import CORPUS, EXPECTED_PAGES, POLICYWATCH, source_toml
 

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import pytest
 import sqlite_utils
+
 from policywatch.core import config as config_module
 from policywatch.core.store import Store
 from policywatch.core.store.schema import migrations
 from policywatch.crawler.pipelines import store_snapshot
-
 from policywatch.portal import PortalHandler
 from tests.conftest import POLICYWATCH, crawl_config_text, source_toml
 from tests.test_digest import CELL_TOPIC, digest_toml

@@ -15,7 +15,6 @@ from typing import ClassVar
 
 from policywatch.core import config as config_module
 from policywatch.core.store import now_iso
-
 from policywatch.portal import PortalHandler
 from tests.conftest import POLICYWATCH, crawl_config_text, make_docx, make_pdf, source_toml
 

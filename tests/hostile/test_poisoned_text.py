@@ -15,12 +15,12 @@ import zlib
 from contextlib import ExitStack
 
 import pytest
+
 from policywatch.core import config as config_module
 from policywatch.core.config import ListRule
 from policywatch.core.normalize import clean_text, clean_url
 from policywatch.crawler.crawl import crawl
 from policywatch.crawler.extract.listing import json_items
-
 from policywatch.portal import serve
 from tests.conftest import POLICYWATCH, crawl_config_text, make_pdf, source_toml
 from tests.hostile.hostile_web import Site, listing

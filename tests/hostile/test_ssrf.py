@@ -12,8 +12,8 @@ import re
 import subprocess
 
 import pytest
-from policywatch.core import config as config_module
 
+from policywatch.core import config as config_module
 from tests.browser import CHROMIUM, require_chromium
 from tests.conftest import POLICYWATCH, crawl_config_text, source_toml
 from tests.hostile.hostile_web import SECRET, Site, found_in_db, listing, page
