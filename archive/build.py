@@ -27,6 +27,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -50,10 +51,9 @@ RECENT = 50  # entries the index lists in its HTML, for readers without JavaScri
 TEXT_BATCH = 200  # documents whose texts are read at once while rendering their pages
 # What a page looks like depends on this code (pages, facts, diffs, digests) and the templates: a change to any of
 # them rebuilds everything.
-_ROOT = Path(__file__).resolve().parent.parent
-_CODE = [*sorted((_ROOT / "archive").glob("*.py")), *sorted((_ROOT / "digest").glob("*.py")),
-         *sorted((_ROOT / "detection").glob("*.py")),
-         _ROOT / "policywatch" / "hanzi.py", _ROOT / "policywatch" / "localtime.py"]
+_CODE = [*(path for name in ("archive", "digest", "detection")
+           for path in sorted(Path(import_module(f"policywatch.{name}").__file__).parent.glob("*.py"))),
+         *(Path(import_module(f"policywatch.core.{name}").__file__) for name in ("hanzi", "localtime"))]
 _SAFE_NAME = re.compile(r"[^\w.-]")
 
 

@@ -31,7 +31,8 @@ class TextDiff:
     removed: int
     inline: str  # HTML, escaped by policywatch.detection.diff
     side_by_side: str  # HTML table
-    edits: str = ""  # HTML: each edited sentence in context, as digests and `changes` tell it (policywatch.detection.edits)
+    # HTML: each edited sentence in context, as digests and `changes` tell it (policywatch.detection.edits)
+    edits: str = ""
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ from pathlib import Path
 # In PolicyWatch's own code these are bugs; inside a parsing library (lxml, pypdf, …) they are usually its
 # reaction to malformed input, so they count as the page's: one hostile page must not stop every crawl.
 _IN_OWN_CODE = (AttributeError, TypeError, NameError)
+# The folder holding PolicyWatch's packages: the source tree, or site-packages/policywatch when installed.
 _ROOT = Path(__file__).resolve().parent.parent
-_OWN = tuple(f"{_ROOT / package}{os.sep}" for package in ("crawler", "policywatch", "digest"))
+_OWN = tuple(f"{_ROOT / package}{os.sep}" for package in ("core", "crawler", "detection", "digest"))
 
 
 class ReportedProgrammingError(Exception):

@@ -40,7 +40,8 @@ def build_settings(crawl: CrawlSettings, redis_url: str = "") -> dict[str, Any]:
         # The request guard runs before everything else, robots.txt included (see policywatch.crawler.guard); the
         # browser middleware only in a browser source's crawler (policywatch.crawler.browser); shared politeness only
         # with a Redis, last, after robots.txt (policywatch.crawler.politeness).
-        "DOWNLOADER_MIDDLEWARES": {"policywatch.crawler.guard.RequestGuard": 40, "policywatch.crawler.browser.BrowserMiddleware": 950,
+        "DOWNLOADER_MIDDLEWARES": {"policywatch.crawler.guard.RequestGuard": 40,
+                                   "policywatch.crawler.browser.BrowserMiddleware": 950,
                                    "policywatch.crawler.politeness.SharedPoliteness": 960},
         "ITEM_PIPELINES": {"policywatch.crawler.pipelines.StorePipeline": 300},
         "LOG_LEVEL": "WARNING",

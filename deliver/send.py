@@ -41,6 +41,7 @@ from email.message import EmailMessage
 from typing import Any
 
 from markupsafe import escape
+
 from policywatch.core.addresses import AddressError, header_address, parse_mailbox
 from policywatch.core.config import LANGUAGES, Config, DigestSpec
 from policywatch.core.store import Store

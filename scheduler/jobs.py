@@ -27,7 +27,8 @@ if TYPE_CHECKING:
     from policywatch.scheduler.pool import LocalPool
 
 STOP = threading.Event()
-POOL: LocalPool | None = None  # serve's warm crawl workers (policywatch.scheduler.pool), while it runs without a [cluster]
+# serve's warm crawl workers (policywatch.scheduler.pool), while it runs without a [cluster]
+POOL: LocalPool | None = None
 
 
 DB_VARIABLE = "POLICYWATCH_DB"  # where a PostgreSQL URL waits for the jobs, kept out of the stored job arguments

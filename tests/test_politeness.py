@@ -124,8 +124,8 @@ def crawl_twice_at_once(tmp_path, base: str, redis: str | None, tag: str) -> lis
     """Two `python -m policywatch.crawler.run` processes, each with its own state.db, crawling the same portal at
     once."""
     configs = [crawl_config(tmp_path / f"{tag}{n}", base, redis) for n in (1, 2)]
-    processes = [subprocess.Popen([sys.executable, "-m", "policywatch.crawler.run", "--config", c], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for c in configs]
+    processes = [subprocess.Popen([sys.executable, "-m", "policywatch.crawler.run", "--config", c],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in configs]
     results = []
     for process in processes:
         out, err = process.communicate(timeout=60)

@@ -318,7 +318,8 @@ class CrawlTreeMemory(threading.Thread):
             except OSError:
                 continue
             parents[int(entry)] = int(stat.rsplit(b")", 1)[1].split()[1])
-        tree = {pid for pid, parent in parents.items() if parent == os.getpid() and b"policywatch.crawler.run" in commands[pid]}
+        tree = {pid for pid, parent in parents.items()
+                if parent == os.getpid() and b"policywatch.crawler.run" in commands[pid]}
         grown = True
         while grown:
             more = {pid for pid, parent in parents.items() if parent in tree} - tree
@@ -416,7 +417,8 @@ def test_readers_die_with_a_crawl_killed_by_sigkill(tmp_path, portal) -> None:
 def _reader_of(parent: int) -> int | None:
     for entry in os.listdir("/proc"):
         try:
-            if (entry.isdigit() and b"policywatch.crawler.extract.sandbox" in Path(f"/proc/{entry}/cmdline").read_bytes()
+            if (entry.isdigit()
+                    and b"policywatch.crawler.extract.sandbox" in Path(f"/proc/{entry}/cmdline").read_bytes()
                     and int(Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()[1]) == parent):
                 return int(entry)
         except OSError:

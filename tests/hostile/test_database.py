@@ -375,8 +375,8 @@ def test_a_killed_crawl_is_marked_interrupted_by_the_next_and_a_live_one_is_not(
     base = portal(site, Gated)
     config = write_config(source_toml("killed", f"{base}/held/killed.html"),
                           source_toml("alive", f"{base}/held/alive.html"), source_toml("next", f"{base}/next.html"))
-    crawls = {name: subprocess.Popen([sys.executable, "-m", "policywatch.crawler.run", "--config", str(config.path), name],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    crawls = {name: subprocess.Popen([sys.executable, "-m", "policywatch.crawler.run", "--config", str(config.path),
+                                      name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
               for name in ("killed", "alive")}
     try:
         deadline = time.monotonic() + 60
