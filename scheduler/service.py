@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import signal
 import threading
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy
 from apscheduler.events import (
     EVENT_JOB_ERROR,
     EVENT_JOB_EXECUTED,
@@ -75,17 +77,53 @@ def wanted_jobs(config: Config) -> list[Wanted]:
     return wanted
 
 
-def build_scheduler(config: Config) -> BackgroundScheduler:
+def job_store(config: Config) -> SQLAlchemyJobStore:
+    """APScheduler's job store in state.db (table ``scheduler_jobs``), or in the PostgreSQL database."""
     if isinstance(config.db, str):  # PostgreSQL: the same database, through SQLAlchemy's psycopg dialect
         url = "postgresql+psycopg://" + config.db.split("://", 1)[1]
-        store = SQLAlchemyJobStore(url=url, tablename="scheduler_jobs", engine_options={"pool_pre_ping": True})
-    else:
-        store = SQLAlchemyJobStore(url=f"sqlite:///{config.db.resolve()}", tablename="scheduler_jobs",
-                                   engine_options={"connect_args": {"timeout": 30}})
+        return SQLAlchemyJobStore(url=url, tablename="scheduler_jobs", engine_options={"pool_pre_ping": True})
+    return SQLAlchemyJobStore(url=f"sqlite:///{config.db.resolve()}", tablename="scheduler_jobs",
+                              engine_options={"connect_args": {"timeout": 30}})
+
+
+def build_scheduler(config: Config) -> BackgroundScheduler:
     return BackgroundScheduler(
-        jobstores={"default": store}, timezone=config.zone, job_defaults=JOB_DEFAULTS,
+        jobstores={"default": job_store(config)}, timezone=config.zone, job_defaults=JOB_DEFAULTS,
         executors={"crawls": ThreadPoolExecutor(4), "mail": ThreadPoolExecutor(1), "default": ThreadPoolExecutor(1)},
     )
+
+
+def rename_stored_functions(config: Config, wanted: list[Wanted]) -> list[str]:
+    """Stored jobs whose function is spelled as before PolicyWatch's modules moved under the ``policywatch``
+    package (the same reference without its "policywatch." prefix) get today's spelling, in place; their ids.
+
+    APScheduler drops a stored job whose function it cannot import, and its next run time with it: the first start
+    after an upgrade would then not know the runs missed while the service was down. Only references to a function
+    the service schedules are renamed; rows that do not unpickle are left to APScheduler, which drops them."""
+    functions = {want.func for want in wanted}
+    store = job_store(config)
+    table = store.jobs_t
+    renamed = []
+    try:
+        with store.engine.begin() as connection:
+            if not sqlalchemy.inspect(connection).has_table(table.name, schema=table.schema):
+                return []
+            for job_id, blob in connection.execute(sqlalchemy.select(table.c.id, table.c.job_state)).all():
+                try:
+                    state = pickle.loads(blob)
+                    func = state["func"]
+                except Exception:  # APScheduler reports and drops such a row itself
+                    continue
+                if isinstance(func, str) and f"policywatch.{func}" in functions:
+                    state["func"] = f"policywatch.{func}"
+                    connection.execute(sqlalchemy.update(table).where(table.c.id == job_id).values(
+                        job_state=pickle.dumps(state, store.pickle_protocol)))
+                    renamed.append(job_id)
+    finally:
+        store.engine.dispose()
+    for job_id in renamed:
+        log.info("%s: stored before the upgrade; its function is now named under policywatch", job_id)
+    return renamed
 
 
 def sync_jobs(scheduler: BackgroundScheduler, wanted: list[Wanted], now: datetime) -> None:
@@ -151,6 +189,8 @@ def serve(config: Config, ready: threading.Event | None = None) -> None:
     with Store(config.db) as store:
         store.sync_sources(config.sources)
         store.mark_interrupted_runs()  # crawls of a service that was killed
+    wanted = wanted_jobs(config)
+    rename_stored_functions(config, wanted)
     scheduler = build_scheduler(config)
     scheduler.add_listener(RunLog(config), EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED | EVENT_JOB_EXECUTED
                            | EVENT_JOB_ERROR)
@@ -170,7 +210,7 @@ def serve(config: Config, ready: threading.Event | None = None) -> None:
             pool.warm()
             control = ControlServer(config, pool)
             log.info("%d warm crawl worker(s) ready", pool.size)
-        sync_jobs(scheduler, wanted_jobs(config), datetime.now(config.zone))
+        sync_jobs(scheduler, wanted, datetime.now(config.zone))
         if config.smtp is None and config.digests:
             log.warning("no [smtp] table: digests are not sent by this service")
         scheduler.resume()
