@@ -31,6 +31,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
 log = logging.getLogger("policywatch.worker")
+# The loggers whose lines go to logs/worker.log (and stderr). The crawl's own modules log under
+# policywatch.crawler.*, with Scrapy, into logs/crawl.log: not "policywatch" as a whole.
+WORKER_LOGGERS = ("policywatch.worker", "dramatiq")
 
 
 def _handed_back(retries: int, exception: BaseException) -> bool:
@@ -45,7 +48,7 @@ def run_worker(config_path: str, db_path: str | None, queues: tuple[str, ...], t
     if config.cluster is None:
         raise config_module.ConfigError(config.path, "cluster",
                                         "no [cluster] table: a worker takes jobs from the Redis it names")
-    log_to(config, "worker.log", "policywatch", "dramatiq")
+    log_to(config, "worker.log", *WORKER_LOGGERS)
     logging.getLogger("dramatiq").setLevel(logging.WARNING)
     crawler = WarmCrawler(config, log_file=config.state_dir / "logs" / "crawl.log")
     redis_broker = jobqueue.broker(config.cluster)

@@ -8,6 +8,7 @@ import re
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -187,6 +188,26 @@ def test_sigterm_stores_what_is_in_flight_and_hands_the_rest_of_the_job_back(slo
     with worker(config):
         wait_for(lambda: runs(config.db)[-1][1] == "finished", limit=120)
     assert_every_page_once(config.db)
+
+
+def test_the_worker_log_has_the_workers_lines_and_the_crawl_log_the_crawls(tmp_path, write_config):
+    """The crawl's modules log as policywatch.crawler.*: their lines go to crawl.log with Scrapy's (through the root
+    logger), not to worker.log, though both loggers are named under policywatch."""
+    config = write_config(source_toml("one", "http://127.0.0.1:9/"))
+    code = ("import logging, sys\n"
+            "from policywatch.core import config\n"
+            "from policywatch.scheduler.service import log_to\n"
+            "from policywatch.scheduler.worker import WORKER_LOGGERS\n"
+            "log_to(config.load(sys.argv[1]), 'worker.log', *WORKER_LOGGERS)\n"
+            "crawl = logging.FileHandler(sys.argv[2])\n"
+            "logging.getLogger().addHandler(crawl)\n"
+            "logging.getLogger('policywatch.worker').info('crawl:one: done')\n"
+            "logging.getLogger('policywatch.crawler.politeness').warning('shared politeness: unreachable')\n")
+    crawl_log = tmp_path / "crawl.log"
+    subprocess.run([sys.executable, "-c", code, str(config.path), str(crawl_log)], check=True, capture_output=True)
+    worker_log = (config.state_dir / "logs" / "worker.log").read_text(encoding="utf-8")
+    assert "crawl:one: done" in worker_log and "shared politeness" not in worker_log
+    assert crawl_log.read_text(encoding="utf-8") == "shared politeness: unreachable\n"
 
 
 def test_operator_mistakes_get_one_line(tmp_path, write_config, redis_url):
