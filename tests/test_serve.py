@@ -159,8 +159,10 @@ def test_jobs_stored_before_the_upgrade_keep_their_next_run_time(tmp_path, porta
     elsewhere.mkdir()
 
     service = Service(config).start(cwd=elsewhere)
-    service.wait(lambda: service.job_runs("ok"), "the coalesced crawl")
-    assert service.stop() == 0
+    try:
+        service.wait(lambda: service.job_runs("ok"), "the coalesced crawl")
+    finally:
+        assert service.stop() == 0
     log = service.log.read_text(encoding="utf-8")
     assert "crawl:cell: stored before the upgrade; its function is now named under policywatch" in log
     assert re.search(r"crawl:cell: missed 3 run\(s\) while stopped; running it once now", log), log
