@@ -27,21 +27,22 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, tzinfo
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
 import jinja2
 
-from archive import pages
-from archive.chart import NARROW, policy_chart, region_colours
-from archive.facts import FactFinder, Facts
-from archive.search import index_entries, index_script
-from digest.period import Period, period_of
-from digest.regions import region_label
-from digest.render import BUILTIN, environment
-from policywatch.config import Config, DigestSpec
-from policywatch.localtime import local_day, local_time, today
-from policywatch.store import Store
+from policywatch.archive import pages
+from policywatch.archive.chart import NARROW, policy_chart, region_colours
+from policywatch.archive.facts import FactFinder, Facts
+from policywatch.archive.search import index_entries, index_script
+from policywatch.core.config import Config, DigestSpec
+from policywatch.core.localtime import local_day, local_time, today
+from policywatch.core.store import Store
+from policywatch.digest.period import Period, period_of
+from policywatch.digest.regions import region_label
+from policywatch.digest.render import BUILTIN, environment
 
 MANIFEST = ".policywatch-site.json"
 LOCK = ".policywatch-site.lock"
@@ -50,10 +51,9 @@ RECENT = 50  # entries the index lists in its HTML, for readers without JavaScri
 TEXT_BATCH = 200  # documents whose texts are read at once while rendering their pages
 # What a page looks like depends on this code (pages, facts, diffs, digests) and the templates: a change to any of
 # them rebuilds everything.
-_ROOT = Path(__file__).resolve().parent.parent
-_CODE = [*sorted((_ROOT / "archive").glob("*.py")), *sorted((_ROOT / "digest").glob("*.py")),
-         *sorted((_ROOT / "detection").glob("*.py")),
-         _ROOT / "policywatch" / "hanzi.py", _ROOT / "policywatch" / "localtime.py"]
+_CODE = [*(path for name in ("archive", "digest", "detection")
+           for path in sorted(Path(import_module(f"policywatch.{name}").__file__).parent.glob("*.py"))),
+         *(Path(import_module(f"policywatch.core.{name}").__file__) for name in ("hanzi", "localtime"))]
 _SAFE_NAME = re.compile(r"[^\w.-]")
 
 
@@ -83,7 +83,7 @@ class _Archive:
     groups: dict[int, list[dict[str, Any]]]
     sources: list[dict[str, Any]]
     all_changes: list[dict[str, Any]]
-    keys: dict[int, str] = field(default_factory=dict)  # each document's facts key (archive.facts)
+    keys: dict[int, str] = field(default_factory=dict)  # each document's facts key (policywatch.archive.facts)
     facts: dict[int, Facts] = field(default_factory=dict)
     topic_titles: dict[str, str] = field(default_factory=dict)
     zone: tzinfo = UTC  # the config's time zone: the days changes are filed under, the times pages show
@@ -327,8 +327,8 @@ def _digest_archive(
     and its Atom feed, built when its inputs moved; returns path → what the archive page lists (no file for a period
     the digest finds nothing in). A period still in progress is left out, page, feed and listing, until it ends. An
     issue sent from an editor's draft is shown as that draft made it."""
-    from digest.build import build_digest
-    from digest.render import render
+    from policywatch.digest.build import build_digest
+    from policywatch.digest.render import render
 
     issues = {}
     by_kind = {kind: _digest_inputs(kind, archive) for kind in {spec.period for spec in config.digests}}
@@ -366,7 +366,7 @@ def _digest_archive(
 
 def _drafted_periods(spec: DigestSpec, drafts: dict[tuple[str, str], str]) -> list[Period]:
     """The periods of ``spec`` with an approved draft (one may list only items from outside the portals)."""
-    from digest.period import PeriodError, parse_period
+    from policywatch.digest.period import PeriodError, parse_period
 
     periods = []
     for digest, key in drafts:
@@ -379,7 +379,7 @@ def _drafted_periods(spec: DigestSpec, drafts: dict[tuple[str, str], str]) -> li
 
 def _drafted(config: Config, store: Store, spec: DigestSpec, period: Period, text: str, automatic: Any) -> Any:
     """The issue as its stored draft made it; the automatic one, if the draft no longer fits (config changed)."""
-    from digest.draft import DraftError, check_draft, draft_digest, parse_draft
+    from policywatch.digest.draft import DraftError, check_draft, draft_digest, parse_draft
 
     name = f"the draft of {spec.name} {period.key}"
     try:
@@ -404,7 +404,7 @@ def feed_url(config: Config, digest: str, period: str) -> str | None:
 
 def _digest_inputs(kind: str, archive: _Archive) -> dict[Period, list]:
     """Per period with anything in it: the rows a digest of that period is built from (days in the config's zone,
-    as digest.build files them)."""
+    as policywatch.digest.build files them)."""
     inputs: dict[Period, list] = defaultdict(list)
     for doc in archive.documents:
         day = date.fromisoformat(doc["published"]) if doc["published"] else local_day(doc["first_seen"], archive.zone)

@@ -15,8 +15,8 @@ import math
 from collections import Counter
 from dataclasses import dataclass
 
-from digest.period import parse_period
-from digest.regions import OTHER, region_label, region_order
+from policywatch.digest.period import parse_period
+from policywatch.digest.regions import OTHER, region_label, region_order
 
 REGIONS = 7
 # Okabe–Ito colours: distinguishable with the common colour-vision deficiencies; the last is for 其他.

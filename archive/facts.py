@@ -1,9 +1,9 @@
 """What the archive says about a document beyond what state.db holds: its region, topics and summary.
 
-They are read off the latest text the way digests read them (digest.regions, digest.topics, digest.summary), so a
-policy sits under the same region and topic on the site as in the newsletter. Working them out needs the text, so
-each document's are kept between builds under a key of everything they depend on; a rebuild after a crawl reads
-only the texts that changed.
+They are read off the latest text the way digests read them (policywatch.digest.regions, policywatch.digest.topics,
+policywatch.digest.summary), so a policy sits under the same region and topic on the site as in the newsletter. Working
+them out needs the text, so each document's are kept between builds under a key of everything they depend on; a rebuild
+after a crawl reads only the texts that changed.
 """
 
 from __future__ import annotations
@@ -13,11 +13,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from digest.regions import document_region
-from digest.summary import summarise
-from digest.topics import relevance, topic_terms
-from policywatch.config import Config
-from policywatch.hanzi import simplified
+from policywatch.core.config import Config
+from policywatch.core.hanzi import simplified
+from policywatch.digest.regions import document_region
+from policywatch.digest.summary import summarise
+from policywatch.digest.topics import relevance, topic_terms
 
 DEFAULT_MIN_SCORE = 2.0  # a topic no digest uses counts at the digests' default threshold
 

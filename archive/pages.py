@@ -1,8 +1,8 @@
 """What one document's archive page shows: its metadata, its timeline, and every version pair's diffs.
 
-Diffs are computed here, from the stored texts, and rendered by detection.diff (which escapes every piece of scraped
-text); the template places them as they are. A version pair shows what its metadata changed, an inline word-level
-diff with long unchanged runs shortened, and a side-by-side table with far-off unchanged lines folded away.
+Diffs are computed here, from the stored texts, and rendered by policywatch.detection.diff (which escapes every piece of
+scraped text); the template places them as they are. A version pair shows what its metadata changed, an inline
+word-level diff with long unchanged runs shortened, and a side-by-side table with far-off unchanged lines folded away.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from typing import Any
 
-from detection.diff import context, diff, to_html, to_html_side_by_side
-from detection.edits import describe, sentence_edits
-from digest.summary import FIELD_NAMES
+from policywatch.detection.diff import context, diff, to_html, to_html_side_by_side
+from policywatch.detection.edits import describe, sentence_edits
+from policywatch.digest.summary import FIELD_NAMES
 
 LABELS = FIELD_NAMES["zh"]
 KIND_LABELS = {"new": "新增", "changed": "更新", "removed": "下线", "restored": "恢复"}
@@ -29,9 +29,10 @@ EDITS_SHOWN = 10  # edited sentences told above a version's diff (a digest tells
 class TextDiff:
     added: int
     removed: int
-    inline: str  # HTML, escaped by detection.diff
+    inline: str  # HTML, escaped by policywatch.detection.diff
     side_by_side: str  # HTML table
-    edits: str = ""  # HTML: each edited sentence in context, as digests and `changes` tell it (detection.edits)
+    # HTML: each edited sentence in context, as digests and `changes` tell it (policywatch.detection.edits)
+    edits: str = ""
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ from collections.abc import Iterable
 from datetime import tzinfo
 from typing import Any
 
-from archive.facts import Facts
-from archive.pages import KIND_LABELS
-from digest.regions import region_label, region_order
-from policywatch.config import Topic
-from policywatch.hanzi import folding_map
-from policywatch.localtime import local_day
+from policywatch.archive.facts import Facts
+from policywatch.archive.pages import KIND_LABELS
+from policywatch.core.config import Topic
+from policywatch.core.hanzi import folding_map
+from policywatch.core.localtime import local_day
+from policywatch.digest.regions import region_label, region_order
 
 KINDS = ("new", "changed", "restored", "removed")
 

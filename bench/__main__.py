@@ -49,7 +49,7 @@ from bench.site import BAR_SECONDS as SITE_BAR
 from bench.site import measure_site
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("policywatch", "crawler", "scheduler", "detection", "digest", "deliver", "archive", "bench")
+PACKAGES = ("core", "crawler", "detection", "digest", "deliver", "archive", "web", "scheduler", "policywatch", "bench")
 BARE_FETCH = "bare Scrapy, fetch only"
 BARE = "bare Scrapy, extracting"  # title, date and text of each detail page, kept as JSON Lines: PRODUCT.md's anchor
 URLWATCH_FIRST = "urlwatch first check"
@@ -322,9 +322,9 @@ def profile_crawl(out: Path, config: Path) -> Path:
     """A first crawl of every site in one crawl process under pyinstrument, into a state.db of its own;
     the HTML profile shows where the pipeline spends its time."""
     target = out / "profile-first-crawl.html"
-    subprocess.run([sys.executable, "-m", "pyinstrument", "-r", "html", "-o", str(target), "-m", "crawler.run",
-                    "--config", str(config), "--db", str(out / "profile.db")], cwd=ROOT, check=True,
-                   stdout=subprocess.DEVNULL)
+    subprocess.run([sys.executable, "-m", "pyinstrument", "-r", "html", "-o", str(target),
+                    "-m", "policywatch.crawler.run", "--config", str(config), "--db", str(out / "profile.db")],
+                   cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     return target
 
 

@@ -1,8 +1,8 @@
 """``python -m bench.bare --config CONFIG [--items FILE]``: a bare Scrapy crawl of the sources in a PolicyWatch config.
 
 The baseline PolicyWatch is measured against: the same list pages (with pagination) and detail pages, the same
-Scrapy settings as crawler.settings.build_settings gives that config (concurrency, delay, AutoThrottle, robots,
-timeouts, retries), one crawler per source in one process as ``crawler.run`` does.
+Scrapy settings as policywatch.crawler.settings.build_settings gives that config (concurrency, delay, AutoThrottle,
+robots, timeouts, retries), one crawler per source in one process as ``policywatch.crawler.run`` does.
 
 With ``--items FILE`` it is the spider a Scrapy user would write to keep what the portals publish, the anchor
 issue 18 names ("bare Scrapy extracting title, date, text"): each detail page yields an item with its URL, its
@@ -24,9 +24,9 @@ import scrapy
 from scrapy.crawler import AsyncCrawlerProcess
 from scrapy.settings import Settings
 
-from crawler.settings import build_settings
-from policywatch import config as config_module
-from policywatch.config import Source, select
+from policywatch.core import config as config_module
+from policywatch.core.config import Source, select
+from policywatch.crawler.settings import build_settings
 
 DATE = re.compile(r"(\d{4})\s*[-/.年]\s*(\d{1,2})\s*[-/.月]\s*(\d{1,2})")
 
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     settings.pop("ITEM_PIPELINES")
     settings.pop("SPIDER_MODULES")
     settings.pop("PW_MAX_ATTACHMENT_BYTES")
-    # PolicyWatch's request guard (crawler.guard) is PolicyWatch's work, measured in its crawl, not here.
+    # PolicyWatch's request guard (policywatch.crawler.guard) is PolicyWatch's work, measured in its crawl, not here.
     settings.pop("DOWNLOADER_MIDDLEWARES")
     settings.pop("TWISTED_DNS_RESOLVER")
     if args.items:

@@ -1,7 +1,7 @@
 """``python -m bench.diffs [--pairs N --size BYTES --seed S]``: time the word-level diff of two ~100 KB documents.
 
-PRODUCT.md sets the bar "diff of two 100 KB Chinese documents: p95 < 50 ms". ``detection.diff.diff`` runs for
-every changed version a crawl stores and for every change a digest shows, so its slowest cases, not its
+PRODUCT.md sets the bar "diff of two 100 KB Chinese documents: p95 < 50 ms". ``policywatch.detection.diff.diff`` runs
+for every changed version a crawl stores and for every change a digest shows, so its slowest cases, not its
 average, decide whether a crawl of a long regulation or a digest of many changes stays quick. This module
 builds deterministic pairs of Chinese policy documents, times ``diff(old, new)`` on each and prints p50, p95
 and max as JSON.
@@ -31,7 +31,7 @@ import statistics
 import time
 
 from bench.workload import corpus, paragraph, seeded
-from detection.diff import apply, diff
+from policywatch.detection.diff import apply, diff
 
 KINDS = ("edit", "move", "rewrite", "mixed")
 BAR_MS = 50.0
@@ -138,7 +138,7 @@ def build_pairs(pairs: int = 30, size: int = 100_000, seed: int = 1) -> list[tup
 
 
 def measure_diffs(pairs: int = 30, size: int = 100_000, seed: int = 1) -> dict:
-    """Time ``detection.diff.diff`` on ``pairs`` document pairs of about ``size`` UTF-8 bytes each.
+    """Time ``policywatch.detection.diff.diff`` on ``pairs`` document pairs of about ``size`` UTF-8 bytes each.
 
     Returns the number of pairs, their mean size in UTF-8 bytes, p50 / p95 / max in milliseconds, p95 per
     kind of revision, and whether p95 meets the bar. Every diff is checked to rebuild the new text, outside

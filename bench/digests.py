@@ -4,8 +4,8 @@ PRODUCT.md sets the bar "Digest of a month with 10,000 changes renders in < 2 s"
 pages would take long, so the month is written directly: a state.db holding ``changes`` change records in
 December 2023 (mostly new policies, then text edits, metadata edits and removals, with reposts of one policy by
 several portals), across national, provincial and news-site sources. Every row goes through the crawl's own
-write path (``crawler.pipelines.store_snapshot`` and ``store_fetch``), so the database is what crawls of those
-portals would leave. Texts are recombined sentences of the seed roundups (``bench.workload.corpus``), so topics,
+write path (``policywatch.crawler.pipelines.store_snapshot`` and ``store_fetch``), so the database is what crawls of
+those portals would leave. Texts are recombined sentences of the seed roundups (``bench.workload.corpus``), so topics,
 summaries, regions and diffs see realistic Chinese.
 
 It then builds and renders the month's digest as ``policywatch digest build`` does, from opening state.db to
@@ -31,16 +31,16 @@ from typing import Any
 
 from bench.workload import TITLE_FORMS as PAGE_TITLE_FORMS
 from bench.workload import corpus, paragraphs, revise, seeded
-from crawler.pipelines import store_fetch, store_snapshot
-from digest.build import build_digest
-from digest.period import parse_period
-from digest.regions import NATIONAL, PROVINCES
-from digest.render import render
-from policywatch import config as config_module
-from policywatch.config import Config
-from policywatch.hanzi import simplified
-from policywatch.model import Fetch, SaveResult, Snapshot, Verdict
-from policywatch.store import Store
+from policywatch.core import config as config_module
+from policywatch.core.config import Config
+from policywatch.core.hanzi import simplified
+from policywatch.core.model import Fetch, SaveResult, Snapshot, Verdict
+from policywatch.core.store import Store
+from policywatch.crawler.pipelines import store_fetch, store_snapshot
+from policywatch.digest.build import build_digest
+from policywatch.digest.period import parse_period
+from policywatch.digest.regions import NATIONAL, PROVINCES
+from policywatch.digest.render import render
 
 ROOT = Path(__file__).resolve().parent.parent
 MONTH = "2023-12"
@@ -364,7 +364,7 @@ def first_run(folder: Path, fmt: str) -> float:
     """Seconds of the first digest a fresh process builds and renders, as one ``policywatch digest build`` does
     once its modules are imported: it also loads jieba's dictionary and compiles the template."""
     code = ("import sys; from pathlib import Path; from bench.digests import time_digest; "
-            "from policywatch import config; "
+            "from policywatch.core import config; "
             "print(time_digest(config.load(Path(sys.argv[1])), 'monthly', sys.argv[2])[0])")
     done = subprocess.run([sys.executable, "-c", code, str(folder / "config.toml"), fmt], cwd=ROOT,
                           capture_output=True, text=True, check=True)

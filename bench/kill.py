@@ -1,9 +1,9 @@
 """``python -m bench.kill [--rounds 10] [--hosts 6] [--pages 6] [--attachments 2] [--delay 0.25]``: workers killed
 with SIGKILL mid-job, and what the store holds afterwards.
 
-A worker acknowledges a job only when it has ended (scheduler.worker), so the job of a worker killed mid-crawl goes
-back on its queue once its heartbeat is missed, and another worker crawls the source again; the store's writes must
-then add nothing twice and lose nothing. This bench checks that on real processes:
+A worker acknowledges a job only when it has ended (policywatch.scheduler.worker), so the job of a worker killed
+mid-crawl goes back on its queue once its heartbeat is missed, and another worker crawls the source again; the store's
+writes must then add nothing twice and lose nothing. This bench checks that on real processes:
 
 1. **A clean run**: ``--hosts`` sources, each on a loopback address of its own (127.0.0.2, …, one nginx), with a list
    page and ``--pages`` detail pages, each page linking ``--attachments`` files (a PDF and a Word file in turn),

@@ -33,13 +33,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from archive.build import MANIFEST, build_site, source_file
 from bench.digests import Generator, Policy, month_arguments, month_state, portals, save_policy
 from bench.workload import seeded
-from digest.period import period_of
-from policywatch import config as config_module
-from policywatch.config import Config
-from policywatch.store import Store
+from policywatch.archive.build import MANIFEST, build_site, source_file
+from policywatch.core import config as config_module
+from policywatch.core.config import Config
+from policywatch.core.store import Store
+from policywatch.digest.period import period_of
 
 BAR_SECONDS = 60.0
 WORK = "site-bench"  # the copy of the month and the site, inside the month's folder

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
-from crawler.extract.encoding import decode_html
+from policywatch.crawler.extract.encoding import decode_html
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = Path(os.environ.get("POLICYWATCH_SHARED", ROOT.parent / "shared")) / "seeds"

@@ -17,14 +17,14 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
-from policywatch.store import Store
+from policywatch.core.store import Store
 
 if TYPE_CHECKING:
     from twisted.internet.task import LoopingCall
 
 
 class Writer(Protocol):
-    """What a batch asks of the pipeline an item came from (crawler.pipelines.StorePipeline)."""
+    """What a batch asks of the pipeline an item came from (policywatch.crawler.pipelines.StorePipeline)."""
 
     def write(self, store: Store, item: Any) -> dict[str, Any]: ...  # store the item; its progress event
 

@@ -3,7 +3,7 @@
 For portals whose lists are built by JavaScript, or that answer a plain client with a JS cookie challenge (Ruishu
 and the like), scrapy-playwright drives the Chromium the system has (the Debian ``chromium`` package, or the
 executable named by POLICYWATCH_CHROMIUM); no browser is ever downloaded. Only the crawler of a browser source gets
-the Playwright download handler (crawler.run), so a crawl of plain sources never starts a browser or imports
+the Playwright download handler (policywatch.crawler.run), so a crawl of plain sources never starts a browser or imports
 Playwright. BrowserMiddleware marks that crawler's list and detail requests for the browser; attachments (files)
 are still fetched over plain HTTP, by the same handler.
 
@@ -12,8 +12,8 @@ moment (JS-built lists exist by then), with the status and headers of the docume
 challenge page that set a cookie and reloaded. A non-HTML answer (the JSON of a list API) is passed on as the bytes
 the server sent, not as Chromium's rendering of it.
 
-The request guard (crawler.guard) holds for Chromium too. The page's own URL passes ``RequestGuard`` like any
-request; every request Chromium then makes (scripts, XHR and fetch(), frames, navigations a script or a meta
+The request guard (policywatch.crawler.guard) holds for Chromium too. The page's own URL passes ``RequestGuard`` like
+any request; every request Chromium then makes (scripts, XHR and fetch(), frames, navigations a script or a meta
 refresh starts) is routed through ``ChromiumGuard``, which aborts it if its host is refused by the address rule.
 An HTTP redirect is the exception: Chromium follows it itself, without routing the new request, so its hops are
 checked once the page has loaded, and a page any of whose redirect chains reached a refused address (or whose own
@@ -32,7 +32,7 @@ from urllib.parse import urlsplit
 
 from scrapy.exceptions import IgnoreRequest, NotConfigured
 
-from crawler.guard import SCHEMES, AddressGuard, Allowlist, RefusedRequest, RequestGuard
+from policywatch.crawler.guard import SCHEMES, AddressGuard, Allowlist, RefusedRequest, RequestGuard
 
 if TYPE_CHECKING:
     from playwright.async_api import Page
@@ -69,8 +69,8 @@ def find_chromium() -> tuple[str | None, str | None]:
 def browser_settings(settings: Settings) -> dict[str, Any]:
     """The settings a browser source's crawler adds to the crawl's ``settings``."""
     chromium, problem = find_chromium()
-    # BrowserMiddleware is in every crawler's middlewares (crawler.settings): a dict setting given here would be
-    # replaced by the crawl process's own when Scrapy merges the two.
+    # BrowserMiddleware is in every crawler's middlewares (policywatch.crawler.settings): a dict setting given here
+    # would be replaced by the crawl process's own when Scrapy merges the two.
     middleware = {"PW_BROWSER": True}
     if chromium is None:
         return middleware | {"PW_BROWSER_PROBLEM": problem}

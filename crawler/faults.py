@@ -3,7 +3,7 @@
 Malformed pages and files make parsing libraries raise all kinds of errors: those are a property of the page,
 recorded on its fetch, and the crawl goes on. A missing module, a misspelt name or a wrong call is not: recorded on
 every page it would read as "extraction failed", it looks like hundreds of broken pages while the crawl reports
-success. Such errors stop the crawl instead (crawler.run), with one line saying what broke.
+success. Such errors stop the crawl instead (policywatch.crawler.run), with one line saying what broke.
 """
 
 from __future__ import annotations
@@ -15,8 +15,9 @@ from pathlib import Path
 # In PolicyWatch's own code these are bugs; inside a parsing library (lxml, pypdf, …) they are usually its
 # reaction to malformed input, so they count as the page's: one hostile page must not stop every crawl.
 _IN_OWN_CODE = (AttributeError, TypeError, NameError)
+# The folder holding PolicyWatch's packages: the source tree, or site-packages/policywatch when installed.
 _ROOT = Path(__file__).resolve().parent.parent
-_OWN = tuple(f"{_ROOT / package}{os.sep}" for package in ("crawler", "policywatch", "digest"))
+_OWN = tuple(f"{_ROOT / package}{os.sep}" for package in ("core", "crawler", "detection", "digest"))
 
 
 class ReportedProgrammingError(Exception):

@@ -3,7 +3,7 @@
 Every request a crawl makes passes ``RequestGuard`` (a downloader middleware that runs first): list and detail
 pages, each hop of a redirect chain (Scrapy sends a redirect's new request through every middleware again),
 attachments and robots.txt. The browser fetcher applies the same address rule to everything Chromium asks for
-(crawler.browser). The rules:
+(policywatch.crawler.browser). The rules:
 
 * **Only http and https.** ``file:``, ``ftp:``, ``data:`` and the like are refused.
 * **No internal addresses.** A host that is, or resolves to, a loopback, private, link-local (169.254.0.0/16, the
@@ -47,7 +47,7 @@ if TYPE_CHECKING:
     from scrapy import Request
     from scrapy.crawler import Crawler
 
-    from policywatch.config import Source
+    from policywatch.core.config import Source
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network

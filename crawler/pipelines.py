@@ -10,17 +10,18 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from crawler.batch import WriteBatch
-from crawler.spiders.base import REDIRECTED_AWAY
-from detection.detect import detect, detect_attachment, keeps_previous_file
-from detection.diff import diff
-from detection.duplicates import choose_group, likeness
-from policywatch.model import AttachmentFile, Fetch, FileState, SaveResult, Snapshot, Verdict, Version
-from policywatch.normalize import fingerprint
-from policywatch.store import Store
+from policywatch.core.minhash import likeness
+from policywatch.core.model import AttachmentFile, Fetch, FileState, SaveResult, Snapshot, Verdict, Version
+from policywatch.core.normalize import fingerprint
+from policywatch.core.store import Store
+from policywatch.crawler.batch import WriteBatch
+from policywatch.crawler.spiders.base import REDIRECTED_AWAY
+from policywatch.detection.detect import detect, detect_attachment, keeps_previous_file
+from policywatch.detection.diff import diff
+from policywatch.detection.duplicates import choose_group
 
 GONE_STATUSES = (404, 410)
-# Set when the process that started this crawl and reads its events is gone (see emit and crawler.run).
+# Set when the process that started this crawl and reads its events is gone (see emit and policywatch.crawler.run).
 PARENT_GONE = threading.Event()
 logger = logging.getLogger(__name__)
 
@@ -31,8 +32,8 @@ if TYPE_CHECKING:
 class StorePipeline:
     """Writes snapshots and fetch records; prints one JSON event line per item when asked.
 
-    Items are stored through the process's ``WriteBatch`` (crawler.batch): up to ``PW_STORE_BATCH`` items (20)
-    in one transaction, none held longer than ``PW_STORE_BATCH_SECONDS`` (0.5 s), each all or nothing.
+    Items are stored through the process's ``WriteBatch`` (policywatch.crawler.batch): up to ``PW_STORE_BATCH`` items
+    (20) in one transaction, none held longer than ``PW_STORE_BATCH_SECONDS`` (0.5 s), each all or nothing.
 
     The events (``PW_EVENTS``) are how ``policywatch crawl`` shows progress
     from the crawl subprocess without sharing anything but a pipe.
@@ -86,7 +87,7 @@ class StorePipeline:
 
     def failed(self, item: Snapshot | AttachmentFile | Fetch, error: Exception) -> None:
         """An item that could not be stored: logged, and signalled as Scrapy signals a pipeline's error (a
-        programming error stops the crawl: crawler.run's Shutdown listens)."""
+        programming error stops the crawl: policywatch.crawler.run's Shutdown listens)."""
         from scrapy import signals
         from twisted.python.failure import Failure
 
@@ -182,7 +183,8 @@ def emit(event: dict[str, Any]) -> None:
     unbuffered stdout (PYTHONUNBUFFERED) it writes the line and its newline separately.
 
     A broken pipe means the reader, the parent ``policywatch crawl``, is gone: events stop, stdout goes to
-    /dev/null (nothing complains about it at exit), and ``PARENT_GONE`` tells crawler.run to wind the crawl down.
+    /dev/null (nothing complains about it at exit), and ``PARENT_GONE`` tells policywatch.crawler.run to wind the crawl
+    down.
     """
     if PARENT_GONE.is_set():
         return

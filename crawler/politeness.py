@@ -13,8 +13,8 @@ request, in one atomic Lua script per request and host (``host[:port]``, lower c
 
 Waiting is ``asyncio.sleep``: the reactor keeps running. The middleware runs after robots.txt and redirects
 (priority 960): a request that held a lease while waiting for its host's robots.txt would starve that robots.txt
-request of the lease. With a shared ticket, Scrapy's random delay jitter is off (crawler.settings), else this
-process's own slot could hold a request past its ticket, bunching it against another process's next start.
+request of the lease. With a shared ticket, Scrapy's random delay jitter is off (policywatch.crawler.settings), else
+this process's own slot could hold a request past its ticket, bunching it against another process's next start.
 
 When Redis does not answer (2 s timeouts), one warning line is logged and requests go on under this process's own
 Scrapy limits (same concurrency and delay per host, per process); Redis is asked again after ``RETRY_AFTER``
@@ -37,7 +37,7 @@ from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import deferred_from_coro
 
-from crawler.guard import host_key
+from policywatch.crawler.guard import host_key
 
 if TYPE_CHECKING:
     from scrapy import Request
@@ -139,7 +139,7 @@ class SharedPoliteness:
 
     def pace(self, request: Request) -> float:
         """Seconds between starts on this host: the delay, or this process's slot delay (AutoThrottle) if
-        larger, with the slot's jitter at its largest (0 when crawler.settings turns it off)."""
+        larger, with the slot's jitter at its largest (0 when policywatch.crawler.settings turns it off)."""
         downloader = self.crawler.engine.downloader
         slot = downloader.slots.get(downloader.get_slot_key(request))
         if slot is None:

@@ -1,11 +1,11 @@
-"""``python -m crawler.run``: one crawl of some sources, in its own process.
+"""``python -m policywatch.crawler.run``: one crawl of some sources, in its own process.
 
 Scrapy's reactor can start only once per process, and a portal that hangs or
 crashes the crawl must not take the caller with it, so every crawl runs
 here, in a subprocess. It records a run in state.db and exits 0 when the crawl
 finished (individual request failures are data, not exit codes).
 
-A programming error (crawler.faults) stops the crawl: exit 1, with one line
+A programming error (policywatch.crawler.faults) stops the crawl: exit 1, with one line
 on stderr naming it. Started by ``policywatch crawl`` (``--watch-parent``),
 the crawl also winds down when that parent is gone, however it died.
 """
@@ -30,21 +30,21 @@ from scrapy.settings import Settings
 from scrapy.spiderloader import get_spider_loader
 from scrapy.utils.defer import deferred_from_coro
 
-from crawler.browser import browser_settings
-from crawler.faults import describe_programming_error, is_programming_error
-from crawler.pipelines import PARENT_GONE, emit
-from crawler.settings import build_settings
-from crawler.spiders.generic import ConfigSpider
-from policywatch import config as config_module
-from policywatch.config import Source
-from policywatch.crawl import ALL_SKIPPED, STOP_GRACE
-from policywatch.store import Store, now_iso
+from policywatch.core import config as config_module
+from policywatch.core.config import Source
+from policywatch.core.store import Store, now_iso
+from policywatch.crawler.browser import browser_settings
+from policywatch.crawler.crawl import ALL_SKIPPED, STOP_GRACE
+from policywatch.crawler.faults import describe_programming_error, is_programming_error
+from policywatch.crawler.pipelines import PARENT_GONE, emit
+from policywatch.crawler.settings import build_settings
+from policywatch.crawler.spiders.generic import ConfigSpider
 
 logger = logging.getLogger(__name__)
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m crawler.run", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m policywatch.crawler.run", description=__doc__)
     parser.add_argument("sources", nargs="*", help="source names (default: all)")
     parser.add_argument("--config", default="config.toml")
     parser.add_argument("--db", default=os.environ.get("POLICYWATCH_DB"),
@@ -113,11 +113,11 @@ def prepare(config: config_module.Config, sources: tuple[Source, ...], run_id: i
             events: bool | Callable[[dict[str, Any]], None] = False,
             log_file: str | None = None) -> tuple[Settings, list[Planned]]:
     """The Scrapy settings of a crawl into run ``run_id`` and each source's planned crawl: one set-up for a crawl
-    process (main) and a warm worker (crawler.warm), so both crawl alike.
+    process (main) and a warm worker (policywatch.crawler.warm), so both crawl alike.
 
     ``events``: True prints each page's progress event as a JSON line on stdout, a function is given it.
     A spider file named after a source replaces ConfigSpider for it; a browser source gets settings of its own
-    (crawler.browser), so only its crawler starts Chromium.
+    (policywatch.crawler.browser), so only its crawler starts Chromium.
     """
     with Store(config.db, verify=False) as store:
         now = now_iso()
@@ -150,10 +150,10 @@ class Shutdown:
     """Ends every crawl of this process early, as SIGTERM would (Scrapy's graceful stop: what is in flight is
     stored), for a programming error or a vanished parent.
 
-    A programming error (crawler.faults) in a callback or the pipeline is remembered in ``fatal``, and main()
-    exits 1 with it. The parent is gone when its end of stdin closes (``--watch-parent``) or the events pipe
-    breaks (crawler.pipelines.emit); with nobody left to force a stop, the process kills itself if winding down
-    takes longer than ``STOP_GRACE``. Watching a pipe works whichever thread started the process and however
+    A programming error (policywatch.crawler.faults) in a callback or the pipeline is remembered in ``fatal``, and
+    main() exits 1 with it. The parent is gone when its end of stdin closes (``--watch-parent``) or the events pipe
+    breaks (policywatch.crawler.pipelines.emit); with nobody left to force a stop, the process kills itself if winding
+    down takes longer than ``STOP_GRACE``. Watching a pipe works whichever thread started the process and however
     the parent died, even by SIGKILL.
     """
 

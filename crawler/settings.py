@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from crawler.spiders import SPIDER_MODULES
+from policywatch.crawler.spiders import SPIDER_MODULES
 
 if TYPE_CHECKING:
-    from policywatch.config import CrawlSettings
+    from policywatch.core.config import CrawlSettings
 
 
 def build_settings(crawl: CrawlSettings, redis_url: str = "") -> dict[str, Any]:
     """Scrapy settings from the config's [crawl] table (flat and alphabetical); ``redis_url`` (``[cluster] redis``)
-    shares each host's concurrency and delay with every crawl process using that Redis (crawler.politeness)."""
+    shares each host's concurrency and delay with every crawl process using that Redis
+    (policywatch.crawler.politeness)."""
     return {
         "AUTOTHROTTLE_ENABLED": crawl.autothrottle,
         "AUTOTHROTTLE_START_DELAY": max(crawl.download_delay, 0.5),
@@ -28,7 +29,7 @@ def build_settings(crawl: CrawlSettings, redis_url: str = "") -> dict[str, Any]:
         "DOWNLOAD_DELAY_JITTER": 0.0 if redis_url else 0.5,
         "DOWNLOAD_MAXSIZE": crawl.max_page_bytes,
         "PW_ALLOW_HOSTS": list(crawl.allow_hosts),
-        # What reading one attachment may cost (crawler.extract.attachments.Limits).
+        # What reading one attachment may cost (policywatch.crawler.extract.attachments.Limits).
         "PW_ATTACHMENT_LIMITS": {"cpu_seconds": crawl.attachment_cpu_seconds, "memory_mb": crawl.attachment_memory_mb,
                                  "max_unpacked": crawl.attachment_max_unpacked_bytes},
         "PW_MAX_ATTACHMENT_BYTES": crawl.max_attachment_bytes,
@@ -36,19 +37,20 @@ def build_settings(crawl: CrawlSettings, redis_url: str = "") -> dict[str, Any]:
         "PW_REDIS_URL": redis_url,
         "DOWNLOAD_TIMEOUT": crawl.timeout,
         "DOWNLOAD_WARNSIZE": 0,
-        # The request guard runs before everything else, robots.txt included (see crawler.guard); the browser
-        # middleware only in a browser source's crawler (crawler.browser); shared politeness only with a Redis, last,
-        # after robots.txt (crawler.politeness).
-        "DOWNLOADER_MIDDLEWARES": {"crawler.guard.RequestGuard": 40, "crawler.browser.BrowserMiddleware": 950,
-                                   "crawler.politeness.SharedPoliteness": 960},
-        "ITEM_PIPELINES": {"crawler.pipelines.StorePipeline": 300},
+        # The request guard runs before everything else, robots.txt included (see policywatch.crawler.guard); the
+        # browser middleware only in a browser source's crawler (policywatch.crawler.browser); shared politeness only
+        # with a Redis, last, after robots.txt (policywatch.crawler.politeness).
+        "DOWNLOADER_MIDDLEWARES": {"policywatch.crawler.guard.RequestGuard": 40,
+                                   "policywatch.crawler.browser.BrowserMiddleware": 950,
+                                   "policywatch.crawler.politeness.SharedPoliteness": 960},
+        "ITEM_PIPELINES": {"policywatch.crawler.pipelines.StorePipeline": 300},
         "LOG_LEVEL": "WARNING",
         "REDIRECT_MAX_TIMES": 10,
         "RETRY_TIMES": crawl.retries,
         "ROBOTSTXT_OBEY": crawl.obey_robots,
         "SPIDER_MODULES": SPIDER_MODULES,
         "TELNETCONSOLE_ENABLED": False,
-        "TWISTED_DNS_RESOLVER": "crawler.guard.PinnedResolver",
+        "TWISTED_DNS_RESOLVER": "policywatch.crawler.guard.PinnedResolver",
         "USER_AGENT": crawl.user_agent,
         # A development check that re-reads a generator callback's source on every response.
         "WARN_ON_GENERATOR_RETURN_VALUE": False,

@@ -1,10 +1,10 @@
 """A crawl process that stays up: Python, Scrapy and the reactor start once, and crawl jobs come to it.
 
 A crawl process pays about a second of CPU to start Python and import Scrapy before its first request; a
-worker (scheduler.worker) that crawls hundreds of sources a day pays it once. The reactor runs in the main
+worker (policywatch.scheduler.worker) that crawls hundreds of sources a day pays it once. The reactor runs in the main
 thread (Twisted and asyncio want it there, and it never stops between jobs); ``crawl()`` is called from a job
 thread and blocks until that job's crawlers are done. Each job sets its crawlers up exactly as a crawl process
-does (crawler.run.prepare), so the two crawl alike.
+does (policywatch.crawler.run.prepare), so the two crawl alike.
 """
 
 from __future__ import annotations
@@ -19,19 +19,19 @@ from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import defer
 from twisted.internet.threads import blockingCallFromThread
 
-from crawler.run import Shutdown, prepare
-from crawler.settings import build_settings
+from policywatch.crawler.run import Shutdown, prepare
+from policywatch.crawler.settings import build_settings
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-    from policywatch.config import Config, Source
+    from policywatch.core.config import Config, Source
 
 @dataclass
 class Outcome:
     """How a job's crawl ended: 'finished', 'timed out', 'stopped' (the worker is stopping) or 'failed', when
-    ``fatal`` names the programming error that stopped it (crawler.faults)."""
+    ``fatal`` names the programming error that stopped it (policywatch.crawler.faults)."""
 
     ended: str = "finished"
     fatal: str | None = None
@@ -72,8 +72,8 @@ class WarmCrawler:
         extraction, and Scrapy's middlewares and download handlers, by crawling nothing once."""
         from twisted.internet import reactor
 
-        import crawler.pipelines
-        import crawler.spiders.generic  # noqa: F401 (imported for what it loads)
+        import policywatch.crawler.pipelines
+        import policywatch.crawler.spiders.generic  # noqa: F401 (imported for what it loads)
 
         settings = self.process.settings.copy()
         settings.set("PW_DB", str(self.db))  # the store's pipeline opens the store, and writes nothing
@@ -89,7 +89,7 @@ class WarmCrawler:
     def crawl(self, config: Config, sources: tuple[Source, ...], run_id: int, recheck_all: bool,
               timeout: float | None = None, events: Callable[[dict[str, Any]], None] | None = None) -> Outcome:
         """Crawl ``sources`` into run ``run_id`` (from a job thread, never the reactor's) and wait for the end;
-        ``events`` is given each page's progress event (crawler.pipelines), on the reactor's thread."""
+        ``events`` is given each page's progress event (policywatch.crawler.pipelines), on the reactor's thread."""
         from twisted.internet import reactor
 
         return blockingCallFromThread(reactor, self._crawl, config, sources, run_id, recheck_all, timeout, events)

@@ -1,5 +1,5 @@
-"""Maintainer alerts: each open alert is mailed once, when it opens (see policywatch.health), and posted to the
-``[alerts] notify`` chat groups and webhooks (deliver.notify)."""
+"""Maintainer alerts: each open alert is mailed once, when it opens (see policywatch.crawler.health), and posted to the
+``[alerts] notify`` chat groups and webhooks (policywatch.deliver.notify)."""
 
 from __future__ import annotations
 
@@ -9,11 +9,19 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from zoneinfo import ZoneInfo
 
-from deliver.addresses import header_address, parse_mailbox
-from deliver.smtp import InDoubt, Mailer, NotSendable, PermanentFailure, SetupError, TemporaryFailure, one_line
-from policywatch.config import Config
-from policywatch.localtime import local_time
-from policywatch.store import Store
+from policywatch.core.addresses import header_address, parse_mailbox
+from policywatch.core.config import Config
+from policywatch.core.localtime import local_time
+from policywatch.core.store import Store
+from policywatch.deliver.smtp import (
+    InDoubt,
+    Mailer,
+    NotSendable,
+    PermanentFailure,
+    SetupError,
+    TemporaryFailure,
+    one_line,
+)
 
 
 def notify_maintainers(config: Config, store: Store) -> list[str]:
@@ -23,7 +31,7 @@ def notify_maintainers(config: Config, store: Store) -> list[str]:
     Without maintainers or an [smtp] table, alerts wait in state.db (and show in `sources list`). An alert
     whose mail or post cannot go out now is tried after the next crawl.
     """
-    from deliver.notify import post_alerts
+    from policywatch.deliver.notify import post_alerts
 
     mailed = [f"mailed maintainers: {line}" for line in _mail(config, store)]
     return mailed + (post_alerts(config, store) if config.alerts.notify else [])

@@ -1,6 +1,6 @@
 """One post to one chat group or webhook (an Apprise URL), and exactly how it ended.
 
-``post`` sorts every outcome into three, as :mod:`deliver.smtp` does for mail:
+``post`` sorts every outcome into three, as :mod:`policywatch.deliver.smtp` does for mail:
 
 - *sent*: the service answered that it took the message.
 - *failed*: nothing was delivered, so the post can be made again: the URL is not usable, no connection could be
@@ -10,8 +10,8 @@
   likely has it, so it is not posted again unless the operator asks.
 
 Apprise reports a post as a bare success or failure; which failure it was is read from its log lines for that
-one post (:mod:`policywatch.apprise_log`), and anything quoted from them has the URL's secrets taken out
-(:func:`policywatch.notifyurl.redact`). The plugin is called directly, in this thread, so Apprise adds no retry
+one post (:mod:`policywatch.core.apprise_log`), and anything quoted from them has the URL's secrets taken out
+(:func:`policywatch.core.notifyurl.redact`). The plugin is called directly, in this thread, so Apprise adds no retry
 of its own: a retry after a read timeout would be a second post.
 """
 
@@ -21,8 +21,8 @@ import logging
 import re
 from dataclasses import dataclass
 
-from deliver.smtp import one_line
-from policywatch import apprise_log, notifyurl
+from policywatch.core import apprise_log, notifyurl
+from policywatch.deliver.smtp import one_line
 
 BUDGET = 3500  # bytes of title and text a post may take, below every service's own limit (Telegram: 4096)
 _NOT_DELIVERED = re.compile(

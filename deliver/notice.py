@@ -1,4 +1,4 @@
-"""One-off mails to one address (the subscription page's confirmation links), through :mod:`deliver.smtp`.
+"""One-off mails to one address (the subscription page's confirmation links), through :mod:`policywatch.deliver.smtp`.
 
 Unlike a digest, such a mail has no send log: whoever asked for it can ask again. Temporary failures are retried
 as the [smtp] table says (``max_attempts``, ``retry_delay`` doubled each time); any other failure is raised at once.
@@ -12,14 +12,14 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import TYPE_CHECKING
 
-from deliver.addresses import header_address, parse_mailbox
-from deliver.smtp import Mailer, TemporaryFailure
+from policywatch.core.addresses import header_address, parse_mailbox
+from policywatch.deliver.smtp import Mailer, TemporaryFailure
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from zoneinfo import ZoneInfo
 
-    from policywatch.config import SmtpSettings
+    from policywatch.core.config import SmtpSettings
 
 
 def compose_notice(smtp: SmtpSettings, to: str, name: str | None, subject: str, text: str,
@@ -38,7 +38,8 @@ def compose_notice(smtp: SmtpSettings, to: str, name: str | None, subject: str, 
 
 
 def send_notice(smtp: SmtpSettings, message: EmailMessage, sleep: Callable[[float], object] = time.sleep) -> None:
-    """Send one message, retrying temporary failures; raises the last failure (deliver.smtp's exceptions)."""
+    """Send one message, retrying temporary failures; raises the last failure (policywatch.deliver.smtp's
+    exceptions)."""
     with Mailer(smtp) as mailer:
         for attempt in range(smtp.max_attempts):
             try:

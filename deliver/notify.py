@@ -1,16 +1,16 @@
 """Chat groups and webhooks (``notify`` URLs, through Apprise): each digest issue posted once per URL, source-health
 alerts posted to the ``[alerts]`` URLs, and the test message.
 
-A digest issue follows the send log's rules for mail (:mod:`deliver.send`): the ``posts`` table holds one row per
-(digest, period, URL), and each step is committed before the next begins. *posting* is written before the request
-leaves; then *sent*, *failed* (nothing was delivered: posted again on the next run) or *in-doubt* (the request may
-have reached the service and its answer was lost; see :mod:`deliver.chat`). A row left *posting* by a run that was
-killed mid-post is in doubt as well. A re-run posts to every URL not yet *sent* and reports those in doubt without
-posting to them again, unless asked (``--resend-in-doubt``): the group most likely has the issue.
+A digest issue follows the send log's rules for mail (:mod:`policywatch.deliver.send`): the ``posts`` table holds one
+row per (digest, period, URL), and each step is committed before the next begins. *posting* is written before the
+request leaves; then *sent*, *failed* (nothing was delivered: posted again on the next run) or *in-doubt* (the request
+may have reached the service and its answer was lost; see :mod:`policywatch.deliver.chat`). A row left *posting* by a
+run that was killed mid-post is in doubt as well. A re-run posts to every URL not yet *sent* and reports those in doubt
+without posting to them again, unless asked (``--resend-in-doubt``): the group most likely has the issue.
 
 Every URL gets the issue as the digest itself shows it (its own topics, regions and language, or the draft an
 editor approved), whatever its subscribers chose for their own mail. URLs are known by a hash of their text and
-shown with their secrets left out (:mod:`policywatch.notifyurl`), so neither state.db nor any message holds a key.
+shown with their secrets left out (:mod:`policywatch.core.notifyurl`), so neither state.db nor any message holds a key.
 
 Alerts are posted at least once: an open alert not yet *sent* to a URL is posted after every crawl until it is,
 so a post lost in doubt may come twice, and a broken source is never missed.
@@ -24,17 +24,17 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from deliver import chat
-from deliver.post_text import alert_post, digest_post, test_post
-from policywatch import notifyurl
+from policywatch.core import notifyurl
+from policywatch.deliver import chat
+from policywatch.deliver.post_text import alert_post, digest_post, test_post
 
 if TYPE_CHECKING:
-    from digest.build import Digest
-    from digest.period import Period
-    from policywatch.config import Config, DigestSpec
-    from policywatch.store import Store
+    from policywatch.core.config import Config, DigestSpec
+    from policywatch.core.store import Store
+    from policywatch.digest.build import Digest
+    from policywatch.digest.period import Period
 
-# The send log's status for each outcome of deliver.chat.post.
+# The send log's status for each outcome of policywatch.deliver.chat.post.
 _STATUS = {"sent": "sent", "failed": "failed", "in doubt": "in-doubt"}
 IN_DOUBT = ("posting", "in-doubt")  # statuses of a post that may have reached its group
 
@@ -56,7 +56,7 @@ class PostReport:
         return not (self.failed or self.in_doubt or self.untried)
 
     def summary(self) -> str:
-        """The one-line count of a run's posts, beside the mail's (deliver.send.SendReport.summary)."""
+        """The one-line count of a run's posts, beside the mail's (policywatch.deliver.send.SendReport.summary)."""
         return (f"{self.digest} {self.period} chat: {len(self.posted)} posted, {len(self.already)} already posted, "
                 f"{len(self.failed)} failed, {len(self.in_doubt)} in doubt"
                 + (f", {len(self.untried)} not tried" if self.untried else ""))
@@ -68,7 +68,7 @@ def post_digest(
     on_event: Callable[[str, str], None] | None = None, draft: str | None = None,
 ) -> PostReport:
     """Post the issue to every ``notify`` URL of the digest that does not have it yet; see the module docstring.
-    ``draft`` is an approved draft's text, as for :func:`deliver.send.send_digest`."""
+    ``draft`` is an approved draft's text, as for :func:`policywatch.deliver.send.send_digest`."""
     report = PostReport(spec.name, period.key)
     stop = stop or threading.Event()
     log = store.posts(spec.name, period.key)
@@ -113,7 +113,7 @@ def archive_url(config: Config, spec: DigestSpec, period: Period, issue: Digest)
     has a page there (the archive lists no empty issue)."""
     if not config.site_url or not (issue.items or issue.more or issue.removed or issue.news):
         return None
-    from archive.build import issue_path  # the archive decides where an issue lives
+    from policywatch.archive.build import issue_path  # the archive decides where an issue lives
 
     return config.site_url + issue_path(spec.name, period.key)
 
@@ -121,8 +121,8 @@ def archive_url(config: Config, spec: DigestSpec, period: Period, issue: Digest)
 def _issue(config: Config, store: Store, spec: DigestSpec, period: Period, draft: str | None,
            dry_run: bool) -> Digest:
     """The issue every URL gets: the approved draft, or the digest as it is built now."""
-    from deliver.send import approved_issue
-    from digest.build import build_digest
+    from policywatch.deliver.send import approved_issue
+    from policywatch.digest.build import build_digest
 
     return approved_issue(config, store, spec, period, draft, dry_run) or build_digest(config, store, spec, period)
 

@@ -12,7 +12,8 @@ a title can become markup, a link or a mention:
   link of it. The only links are PolicyWatch's: each item's page (http or https only) and the archive.
 
 A post is bounded: at most :data:`MAX_ITEMS` items, each title cut to :data:`TITLE_CHARS`, and items are left out
-(and counted, "另有N条未列出") until the whole post fits the target's byte limit (:func:`deliver.chat.limit`).
+(and counted, "另有N条未列出") until the whole post fits the target's byte limit
+(:func:`policywatch.deliver.chat.limit`).
 """
 
 from __future__ import annotations
@@ -23,12 +24,12 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
-from digest import labels
-from policywatch.localtime import local_time
-from policywatch.normalize import clean_text
+from policywatch.core.localtime import local_time
+from policywatch.core.normalize import clean_text
+from policywatch.digest import labels
 
 if TYPE_CHECKING:
-    from digest.build import Digest, Item
+    from policywatch.digest.build import Digest, Item
 
 MAX_ITEMS = 10  # items of the 摘要 list a post names; the others are counted
 TITLE_CHARS = 80  # a longer title is cut, with "…"

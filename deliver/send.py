@@ -18,7 +18,7 @@ look like dead mailboxes:
 - :data:`REFUSALS_BEFORE_STOP` refusals in a row with the same reply (addresses taken out), before anything
   was accepted, stop the run there: the server is refusing everyone.
 - A refusal that is not about the recipient (session, login, sender, a 500-504 reply and the like; see
-  :mod:`deliver.smtp`) stops the run at once and marks nobody.
+  :mod:`policywatch.deliver.smtp`) stops the run at once and marks nobody.
 - Subscribers refused in an earlier run without being marked are tried last, so a row of dead addresses at
   the head of the list cannot stop every later run before it reaches one that works.
 
@@ -42,15 +42,23 @@ from typing import Any
 
 from markupsafe import escape
 
-from deliver.addresses import AddressError, header_address, parse_mailbox
-from deliver.message import CHART_CID, compose, message_id, unsubscribe_links
-from deliver.smtp import InDoubt, Mailer, NotSendable, PermanentFailure, SetupError, TemporaryFailure, one_line
-from deliver.tokens import make_token, secret_from
-from digest.build import Digest, build_digest
-from digest.period import Period
-from digest.render import chart_png, render
-from policywatch.config import LANGUAGES, Config, DigestSpec
-from policywatch.store import Store
+from policywatch.core.addresses import AddressError, header_address, parse_mailbox
+from policywatch.core.config import LANGUAGES, Config, DigestSpec
+from policywatch.core.store import Store
+from policywatch.deliver.message import CHART_CID, compose, message_id, unsubscribe_links
+from policywatch.deliver.smtp import (
+    InDoubt,
+    Mailer,
+    NotSendable,
+    PermanentFailure,
+    SetupError,
+    TemporaryFailure,
+    one_line,
+)
+from policywatch.deliver.tokens import make_token, secret_from
+from policywatch.digest.build import Digest, build_digest
+from policywatch.digest.period import Period
+from policywatch.digest.render import chart_png, render
 
 _LINK = "urn:policywatch:unsubscribe"  # stands in for each subscriber's own link in the rendered issue
 REFUSALS_BEFORE_STOP = 10  # identical refusals, before any message is accepted, that stop a run
@@ -151,8 +159,8 @@ def send_digest(
 ) -> SendReport:
     """Deliver the issue to every subscriber who does not have it yet; see the module docstring.
 
-    ``draft`` is the text of an editor's draft of the issue (digest.draft), already checked and approved: it is
-    stored with the issue, and everyone gets exactly that. Without one, a draft stored by an earlier send of the
+    ``draft`` is the text of an editor's draft of the issue (policywatch.digest.draft), already checked and approved: it
+    is stored with the issue, and everyone gets exactly that. Without one, a draft stored by an earlier send of the
     issue is sent again, so a re-run or the service finishes the issue as approved.
     """
     smtp = config.require_smtp()
@@ -359,7 +367,7 @@ def approved_issue(
     """The issue an editor approved: ``text``, else the draft an earlier send stored with the issue; None for an
     automatic issue. A new draft is stored before anything goes out, and is refused once someone has the issue as
     it was before (a subscriber, or a chat group): every reader of one issue gets the same one."""
-    from digest.draft import DraftError, check_draft, draft_digest, parse_draft
+    from policywatch.digest.draft import DraftError, check_draft, draft_digest, parse_draft
 
     stored = store.stored_draft(spec.name, period.key)
     if text is not None and (stored is None or stored["text"] != text):

@@ -12,10 +12,10 @@ configuration, so nothing is marked. That is any refusal of the session, the log
 FROM), and at any stage the replies that say the server did not understand or will not serve us at all:
 500-504 (syntax, command or sequence), 530/534/535/538 (authentication), and enhanced codes 5.3.x (mail
 system) and 5.5.x (protocol). Whether a :class:`PermanentFailure` really means a dead mailbox is for the
-caller to judge across the run (see :mod:`deliver.send`).
+caller to judge across the run (see :mod:`policywatch.deliver.send`).
 
 Each message has one sender and one recipient, both taken from its From and To headers; domains there are
-IDNA-encoded already (:func:`deliver.addresses.header_address`). A non-ASCII local part is sent with
+IDNA-encoded already (:func:`policywatch.core.addresses.header_address`). A non-ASCII local part is sent with
 SMTPUTF8 when the server offers it (the message is then written as UTF-8, RFC 6531/6532); when it does not,
 that message is :class:`NotSendable` and the connection stays usable for the next.
 """
@@ -29,12 +29,12 @@ from email.message import EmailMessage
 from email.policy import SMTP
 from typing import TYPE_CHECKING
 
-from deliver.addresses import needs_smtputf8
+from policywatch.core.addresses import needs_smtputf8
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from policywatch.config import SmtpSettings
+    from policywatch.core.config import SmtpSettings
 
 
 class TemporaryFailure(Exception):

@@ -3,7 +3,7 @@
 A CSV file has a header row naming its columns: ``email`` (required), ``name``, ``digests``, ``topics``,
 ``regions`` and ``language``; lists inside a cell are separated by ";". A file with one bad row imports
 nothing, and the error names the row (its first line in the file, and its number after the header) and the
-field. Names are one line of text (see :func:`deliver.addresses.check_name`), whether typed or quoted in a
+field. Names are one line of text (see :func:`policywatch.core.addresses.check_name`), whether typed or quoted in a
 CSV cell across several lines.
 """
 
@@ -13,14 +13,14 @@ import csv
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from deliver.addresses import AddressError, check_name, normalise_address
-from deliver.tokens import TokenError, parse_token, verify
-from digest.regions import is_region
-from policywatch.config import LANGUAGES, Config
-from policywatch.model import NewSubscriber
+from policywatch.core.addresses import AddressError, check_name, normalise_address
+from policywatch.core.config import LANGUAGES, Config
+from policywatch.core.model import NewSubscriber
+from policywatch.deliver.tokens import TokenError, parse_token, verify
+from policywatch.digest.regions import is_region
 
 if TYPE_CHECKING:
-    from policywatch.store import Store
+    from policywatch.core.store import Store
 
 COLUMNS = ("email", "name", "digests", "topics", "regions", "language")
 

@@ -6,6 +6,6 @@
   that show a change;
 - ``duplicates``: MinHash signatures and LSH bands, which group reposts of one policy.
 
-The crawl's write path (crawler.pipelines) calls detect and duplicates before it stores a page; the digest and
-the archive site read what detection stored, and use diff to show it. Nothing here imports crawler/ or digest/.
+The crawl's write path (policywatch.crawler.pipelines) calls detect and duplicates before it stores a page; the digest
+and the archive site read what detection stored, and use diff to show it. Nothing here imports crawler/ or digest/.
 """

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from policywatch.model import METADATA_TABLE, DocState, FileState, Verdict, Version
+from policywatch.core.model import METADATA_TABLE, DocState, FileState, Verdict, Version
 
 CONFIRM_REMOVAL = 2  # consecutive "gone" checks before a document counts as removed
 # Metadata-table fields recorded since state.db migration m007. A version without one (stored before, or from

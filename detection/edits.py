@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from difflib import SequenceMatcher
 
-from detection.diff import tokenize
+from policywatch.detection.diff import tokenize
 
 _SENTENCE = re.compile(r"[^。！？!?；;\n]*(?:[。！？!?；;]+|\n|$)")
 _CLAUSE_BREAK = "，,、：:（）()“”\"《》 "

@@ -21,18 +21,18 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import date, tzinfo
 
-from detection.edits import sentence_edits
-from digest import labels
-from digest.issuers import display_issuer
-from digest.period import Period
-from digest.regions import NATIONAL, document_region, region_label, region_order
-from digest.summary import change_line, summarise
-from digest.topics import relevance, topic_terms
-from policywatch.config import Config, DigestSpec, Topic
-from policywatch.hanzi import simplified, traditional
-from policywatch.localtime import local_day
-from policywatch.model import METADATA_TABLE
-from policywatch.store import Store
+from policywatch.core.config import Config, DigestSpec, Topic
+from policywatch.core.hanzi import simplified, traditional
+from policywatch.core.localtime import local_day
+from policywatch.core.model import METADATA_TABLE
+from policywatch.core.store import Store
+from policywatch.detection.edits import sentence_edits
+from policywatch.digest import labels
+from policywatch.digest.issuers import display_issuer
+from policywatch.digest.period import Period
+from policywatch.digest.regions import NATIONAL, document_region, region_label, region_order
+from policywatch.digest.summary import change_line, summarise
+from policywatch.digest.topics import relevance, topic_terms
 
 # Fields whose change is worth telling subscribers about; a moved publish date alone is not.
 SUBSTANTIVE = ("text", "title", "doc_number", *METADATA_TABLE, "attachments", "attachment")
@@ -95,12 +95,12 @@ class Digest:
     items: tuple[Item, ...]  # new and changed, in the sections' order: the numbered summary list
     sections: tuple[Section, ...]
     removed: tuple[Item, ...]
-    text: dict[str, str]  # the labels of the digest's language (see digest.labels)
+    text: dict[str, str]  # the labels of the digest's language (see policywatch.digest.labels)
     more: tuple[Item, ...] = ()  # a busy period's items beyond MAX_ITEMS, in publish-date order: listed by title
     timezone: str = "Asia/Shanghai"  # the config's zone: the period's days, and every "seen" date, are its days
     news: tuple[Item, ...] = ()  # the news sources' items, in publish-date order: the 行业动态 section
-    # An editor's draft (digest.draft): the introduction and editor's note (Markdown), and the items and news items
-    # picked for the numbered summary list (None: all of ``items``, all of ``news``).
+    # An editor's draft (policywatch.digest.draft): the introduction and editor's note (Markdown), and the items and
+    # news items picked for the numbered summary list (None: all of ``items``, all of ``news``).
     intro: str = ""
     note: str = ""
     top: tuple[Item, ...] | None = None
@@ -333,8 +333,8 @@ def _collapse(items: list[Item]) -> list[Item]:
 
 def group_sections(items: list[Item], spec: DigestSpec, convert: Callable[[str], str]) -> tuple[Section, ...]:
     """The digest's sections: one for the "list" layout, one per region in region order for "by-region". An
-    editor's draft (digest.draft) groups its items with this too, so a drafted issue is laid out as the automatic
-    one."""
+    editor's draft (policywatch.digest.draft) groups its items with this too, so a drafted issue is laid out as the
+    automatic one."""
     if spec.layout == "list":
         return (Section(None, tuple(items)),)
     by_region: dict[str, list[Item]] = {}

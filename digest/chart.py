@@ -14,8 +14,8 @@ from __future__ import annotations
 import io
 from datetime import date, timedelta
 
-from digest.period import Period
-from policywatch.hanzi import traditional
+from policywatch.core.hanzi import traditional
+from policywatch.digest.period import Period
 
 WIDTH, HEIGHT, SCALE = 480, 160, 2  # drawn at twice the size, shown at WIDTH x HEIGHT for sharp phone screens
 LABEL = 17  # px, at WIDTH: the size of the counts and the axis labels

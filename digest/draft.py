@@ -23,12 +23,12 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from digest.build import Digest, Item, build_digest, converted, converter, group_sections, item_of
-from digest.period import Period, PeriodError, parse_period
-from digest.regions import document_region
-from policywatch.config import Config, DigestSpec
-from policywatch.hanzi import simplified
-from policywatch.store import Store
+from policywatch.core.config import Config, DigestSpec
+from policywatch.core.hanzi import simplified
+from policywatch.core.store import Store
+from policywatch.digest.build import Digest, Item, build_digest, converted, converter, group_sections, item_of
+from policywatch.digest.period import Period, PeriodError, parse_period
+from policywatch.digest.regions import document_region
 
 MAX_BYTES = 2_000_000  # far beyond any issue's draft; a larger file is a mistake, not a digest
 ITEM_KEYS = ("id", "title", "link", "date", "source", "summary", "change", "top")

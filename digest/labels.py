@@ -8,8 +8,8 @@ from __future__ import annotations
 from datetime import date
 from functools import cache
 
-from digest.period import Period
-from policywatch.hanzi import traditional
+from policywatch.core.hanzi import traditional
+from policywatch.digest.period import Period
 
 MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
           "November", "December")

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta, tzinfo
 
-from policywatch.localtime import day_start
+from policywatch.core.localtime import day_start
 
 _MONTH = re.compile(r"^(\d{4})-(\d{1,2})$")
 _WEEK = re.compile(r"^(\d{4})-W(\d{1,2})$", re.IGNORECASE)

@@ -1,9 +1,10 @@
 """Render a Digest through the Jinja2 templates: HTML email, plain text, Markdown and Atom.
 
-The templates live in the top-level ``templates`` folder; a ``templates`` folder named in config.toml is searched
-first, so a file there with the same name replaces the built-in one. Scraped text is untrusted: HTML and Atom
-are autoescaped, and Markdown escapes what a Markdown editor would otherwise read as markup or HTML. Nothing in
-the output depends on the clock, so the same digest renders to the same bytes.
+The built-in templates are the package ``policywatch.templates`` (the ``templates`` folder of the source tree); a
+``templates`` folder named in config.toml is searched first, so a file there with the same name replaces the
+built-in one. Scraped text is untrusted: HTML and Atom are autoescaped, and Markdown escapes what a Markdown editor
+would otherwise read as markup or HTML. Nothing in the output depends on the clock, so the same digest renders to
+the same bytes.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import base64
 import re
 from datetime import date, datetime, time
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
@@ -21,14 +23,13 @@ import jinja2
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 
-from digest import labels
-from digest.build import Digest
-from digest.chart import WIDTH as CHART_WIDTH
-from digest.chart import bar_chart, buckets, caption
-from policywatch.normalize import clean_text
+from policywatch.core.normalize import clean_text
+from policywatch.digest import labels
+from policywatch.digest.build import Digest
+from policywatch.digest.chart import WIDTH as CHART_WIDTH
+from policywatch.digest.chart import bar_chart, buckets, caption
 
-# Installed beside this package (see pyproject.toml), as it sits beside it in the source tree.
-BUILTIN = Path(__file__).resolve().parent.parent / "templates"
+BUILTIN = Path(str(resources.files("policywatch.templates")))  # package data, wherever PolicyWatch is installed
 TEMPLATES = {"html": "digest.html.j2", "text": "digest.txt.j2", "md": "digest.md.j2", "atom": "digest.atom.j2"}
 SUFFIXES = {"html": ".html", "text": ".txt", "md": ".md", "atom": ".atom"}
 _MARKDOWN_INLINE = re.compile(r"([\\`*_\[\]~])")  # markup anywhere in a line

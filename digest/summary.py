@@ -2,7 +2,7 @@
 
 Editors of policy roundups keep the funding cap, the deadline, who may apply, the numbers and, for research
 news, the finding; they drop the opener that restates the policy's purpose and the headings of its sections.
-Sentences are scored by digest.salience and picked greedily by what each adds to the summary per character;
+Sentences are scored by policywatch.digest.salience and picked greedily by what each adds to the summary per character;
 room left is filled, in text order, with plain sentences (no values, no filler). The announcing
 sentence (…印发《…》的通知…) is kept only when it tells more than the title. Whole sentences only (a sentence
 longer than the budget is read as its clauses, split at "；"), at most 200 characters. A sentence loses only
@@ -16,13 +16,13 @@ import html
 import re
 from typing import TYPE_CHECKING
 
-from detection.edits import Edit, describe
-from digest.salience import Scorer, novelty
+from policywatch.detection.edits import Edit, describe
+from policywatch.digest.salience import Scorer, novelty
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from digest.salience import Salience
+    from policywatch.digest.salience import Salience
 
 MAX_CHARS = 200
 _SENTENCE_END = re.compile(r"(?<=[。！？!?])")
@@ -237,8 +237,8 @@ def _join(candidates: list[str], chosen: list[int]) -> str:
 
 def change_line(fields: list[str], edits: list[Edit] | None, language: str, marked: bool = False) -> str:
     """One line saying what changed: the parts, and for the text each edited sentence in context
-    (detection.edits): "更新：正文：资助金额由“最高200万元”调整为“最高250万元”". ``marked``: HTML, with the changed
-    words in ``<del>``/``<ins>``."""
+    (policywatch.detection.edits): "更新：正文：资助金额由“最高200万元”调整为“最高250万元”". ``marked``: HTML, with the
+    changed words in ``<del>``/``<ins>``."""
     names = FIELD_NAMES["en" if language == "en" else "zh"]
     parts = [names.get(f, f) for f in fields]
     line = ("Updated: " if language == "en" else "更新：") + (", " if language == "en" else "、").join(parts)

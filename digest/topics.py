@@ -9,7 +9,7 @@ anywhere drops the item.
 
 from __future__ import annotations
 
-from policywatch.config import Topic
+from policywatch.core.config import Topic
 
 TITLE_WEIGHT = 3
 

@@ -4,8 +4,8 @@ It reads the source's list page (fetched now, or a saved copy) and one detail pa
 given) with exactly the extraction a crawl uses, and says what looks wrong: an anti-bot wall, no items, items
 without dates, fewer items than ``expect_items``, a detail page without date or text. It stores nothing.
 
-Its requests follow the crawl's rules (crawler.guard): no internal address unless ``[crawl] allow_hosts`` lists
-it, checked for each URL and each redirect hop, and no redirect off the source's hosts. A list page can link
+Its requests follow the crawl's rules (policywatch.crawler.guard): no internal address unless ``[crawl] allow_hosts``
+lists it, checked for each URL and each redirect hop, and no redirect off the source's hosts. A list page can link
 anywhere, and the check prints what it fetches: a refused URL is a CheckError naming the reason, never a request.
 """
 
@@ -22,14 +22,14 @@ from typing import IO, Any
 from twisted.internet.error import DNSLookupError
 from w3lib.url import safe_url_string
 
-from crawler.extract.detail import DetailFields, extract_detail
-from crawler.extract.encoding import decode_html
-from crawler.extract.listing import ListItem, extract_list
-from crawler.extract.walls import detect_wall
-from crawler.guard import AddressGuard, Allowlist, RequestGuard, redirect_problem, source_hosts, uses_proxy
-from crawler.spiders import custom_spiders
-from crawler.spiders.base import MIN_TEXT_CHARS
-from policywatch.config import Config, Source
+from policywatch.core.config import Config, Source
+from policywatch.crawler.extract.detail import DetailFields, extract_detail
+from policywatch.crawler.extract.encoding import decode_html
+from policywatch.crawler.extract.listing import ListItem, extract_list
+from policywatch.crawler.extract.walls import detect_wall
+from policywatch.crawler.guard import AddressGuard, Allowlist, RequestGuard, redirect_problem, source_hosts, uses_proxy
+from policywatch.crawler.spiders import custom_spiders
+from policywatch.crawler.spiders.base import MIN_TEXT_CHARS
 
 
 class CheckError(Exception):
@@ -146,8 +146,8 @@ def _read(path: Path, url: str) -> Page:
 
 
 class _Guard:
-    """crawler.guard's rules for this check's requests: the address rule with ``[crawl] allow_hosts`` for every
-    URL and redirect hop, and the source's hosts for redirects."""
+    """policywatch.crawler.guard's rules for this check's requests: the address rule with ``[crawl] allow_hosts`` for
+    every URL and redirect hop, and the source's hosts for redirects."""
 
     def __init__(self, config: Config, source: Source) -> None:
         self.addresses = AddressGuard(Allowlist.parse(config.crawl.allow_hosts), config.crawl.timeout)

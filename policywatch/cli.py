@@ -17,9 +17,7 @@ from typing import TYPE_CHECKING, Any
 import click
 from rich.table import Table
 
-from digest.formats import FORMATS
 from policywatch import cli_cluster, cli_delivery, cli_web
-from policywatch import config as config_module
 from policywatch import progress as progress_module
 from policywatch.cliutil import (
     EXIT_BROKEN,
@@ -33,21 +31,23 @@ from policywatch.cliutil import (
     require_db,
     safe,
 )
-from policywatch.crawl import CrawlError, CrawlResult, crawl, runs_here
-from policywatch.localtime import day_start, local_iso, local_time
-from policywatch.model import METADATA_TABLE
-from policywatch.store import Store
+from policywatch.core import config as config_module
+from policywatch.core.localtime import day_start, local_iso, local_time
+from policywatch.core.model import METADATA_TABLE
+from policywatch.core.store import Store
+from policywatch.crawler.crawl import CrawlError, CrawlResult, crawl, runs_here
+from policywatch.digest.formats import FORMATS
 from policywatch.tables import add_column, print_table
 
 if TYPE_CHECKING:
-    from detection.diff import Diff
-    from policywatch.config import Config
+    from policywatch.core.config import Config
+    from policywatch.detection.diff import Diff
 
 def _region(config: Config, doc: dict[str, Any]) -> str | None:
-    """The region digests file the document under (see digest.regions); None when its source is no longer
+    """The region digests file the document under (see policywatch.digest.regions); None when its source is no longer
     configured."""
-    from digest.regions import document_region
-    from policywatch.hanzi import simplified
+    from policywatch.core.hanzi import simplified
+    from policywatch.digest.regions import document_region
 
     region = config.region_of(doc["source"])
     if region is None:
@@ -124,7 +124,7 @@ def crawl_command(
             result = cli_cluster.crawl_on_workers(config, names, recheck_all, wait=not no_wait)
         if result is None:  # --no-wait: the jobs are queued
             return
-        print_summary(result)  # each worker mailed its job's alerts as it ended (scheduler.crawljob)
+        print_summary(result)  # each worker mailed its job's alerts as it ended (policywatch.scheduler.crawljob)
     elif no_wait:
         raise click.UsageError("--no-wait queues jobs for workers: it needs a [cluster] table in config.toml")
     else:
@@ -143,7 +143,7 @@ def crawl_command(
 def _mail_alerts(config: Config) -> None:
     """Mail the maintainers the alerts this crawl opened, and post them to the alert URLs, as a worker does after
     its job."""
-    from deliver.alerts import notify_maintainers
+    from policywatch.deliver.alerts import notify_maintainers
 
     with Store(config.db) as store:
         for line in notify_maintainers(config, store):
@@ -310,8 +310,9 @@ def changes(
 
 
 def _edits_told(store: Store, rows: list[dict[str, Any]]) -> dict[int, str]:
-    """Per change record of a text edit, its edited sentences in context, as digests tell them (detection.edits)."""
-    from detection.edits import describe, sentence_edits
+    """Per change record of a text edit, its edited sentences in context, as digests tell them
+    (policywatch.detection.edits)."""
+    from policywatch.detection.edits import describe, sentence_edits
 
     pairs = {r["id"]: (r["from_version"], r["to_version"]) for r in rows
              if r["kind"] == "changed" and "text" in (r["fields"] or "").split(",") and r["from_version"]
@@ -366,7 +367,7 @@ def diff_command(
 
     Example: policywatch diff 12 --format text
     """
-    from detection import diff as word_diff
+    from policywatch.detection import diff as word_diff
 
     config = load_config(ctx, config_path, db_path)
     with Store(config.db, read_only=True) as store:
@@ -397,7 +398,7 @@ def diff_command(
 
 
 def _echo_diff(changes: Diff, fmt: str, force_color: bool) -> None:
-    from detection import diff as word_diff
+    from policywatch.detection import diff as word_diff
 
     if fmt == "html":
         click.echo(word_diff.to_html_side_by_side(changes) + "\n" + word_diff.to_html(changes))
@@ -434,7 +435,7 @@ def sources_list(ctx: click.Context, as_json: bool, config_path: str | None, db_
         with Store(config.db, read_only=True) as store:
             stats = {row["name"]: row for row in store.sources_overview()}
     health = ("documents", "last_crawl", "last_success", "last_items", "error_streak", "alert", "warning")
-    from crawler.spiders import custom_spiders
+    from policywatch.crawler.spiders import custom_spiders
 
     spiders = custom_spiders()
     rows = [
@@ -564,10 +565,10 @@ def digest_build(
 
     Example: policywatch digest build --digest monthly --period 2023-12 --format md --out 2023-12.md
     """
-    from digest.build import build_digest
-    from digest.draft import DraftError, check_draft, draft_digest, new_items, parse_draft
-    from digest.render import render
     from policywatch.cliutil import draft_issue, new_items_line
+    from policywatch.digest.build import build_digest
+    from policywatch.digest.draft import DraftError, check_draft, draft_digest, new_items, parse_draft
+    from policywatch.digest.render import render
 
     config = load_config(ctx, config_path, db_path)
     if draft_path and as_sent:
@@ -614,8 +615,8 @@ def digest_draft(
 
     Example: policywatch digest draft --digest monthly --period 2023-12 --out 2023-12.draft.md
     """
-    from digest.build import build_digest
-    from digest.draft import draft_of, dump_draft
+    from policywatch.digest.build import build_digest
+    from policywatch.digest.draft import draft_of, dump_draft
 
     config = load_config(ctx, config_path, db_path)
     spec, chosen = digest_issue(config, name, period)
@@ -639,7 +640,7 @@ def _feed_url(config: Config, digest: str, period: str, out_path: str | None) ->
     name of the file it is written to (a reference relative to wherever that file is served); unknown on stdout."""
     from urllib.parse import quote
 
-    from archive.build import feed_url
+    from policywatch.archive.build import feed_url
 
     return feed_url(config, digest, period) or (quote(Path(out_path).name) if out_path else None)
 
@@ -704,7 +705,7 @@ def site_command(
 
     Example: policywatch site --out site
     """
-    from archive.build import SiteError, build_site
+    from policywatch.archive.build import SiteError, build_site
 
     config = load_config(ctx, config_path, db_path)
     require_db(config)

@@ -8,12 +8,12 @@ from typing import TYPE_CHECKING
 
 import click
 
-from policywatch import config as config_module
 from policywatch.cliutil import common_options, err, load_config, out, safe
-from policywatch.crawl import CrawlResult, combine
+from policywatch.core import config as config_module
+from policywatch.crawler.crawl import CrawlResult, combine
 
 if TYPE_CHECKING:
-    from policywatch.config import Config
+    from policywatch.core.config import Config
 
 
 @click.command()
@@ -29,7 +29,7 @@ def worker(ctx: click.Context, config_path: str | None, db_path: str | None, que
 
     Example: policywatch worker --config /etc/policywatch/config.toml --queue default --queue browser
     """
-    from scheduler.worker import run_worker
+    from policywatch.scheduler.worker import run_worker
 
     config = load_config(ctx, config_path, db_path)
     for name in queues:
@@ -49,7 +49,7 @@ def crawl_on_workers(config: Config, names: list[str], recheck_all: bool, wait: 
 
     Without ``wait`` the job ids are printed and None is returned.
     """
-    from scheduler import jobqueue
+    from policywatch.scheduler import jobqueue
 
     redis_broker = jobqueue.broker(config.cluster)
     try:
@@ -73,9 +73,9 @@ def crawl_on_workers(config: Config, names: list[str], recheck_all: bool, wait: 
 
 
 def crawl_on_serve(config: Config, names: list[str], recheck_all: bool) -> CrawlResult | None:
-    """The crawl done by a running `serve`'s warm workers (scheduler.control), as one result; None when no serve
-    of this state folder runs. A source whose job failed is said on stderr."""
-    from scheduler.control import ServeError, crawl_on_serve
+    """The crawl done by a running `serve`'s warm workers (policywatch.scheduler.control), as one result; None when no
+    serve of this state folder runs. A source whose job failed is said on stderr."""
+    from policywatch.scheduler.control import ServeError, crawl_on_serve
 
     answers = crawl_on_serve(config, names, recheck_all)
     if answers is None:

@@ -11,17 +11,17 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from policywatch import config as config_module
 from policywatch.cliutil import common_options, digest_issue, draft_issue, err, load_config, new_items_line, out, safe
-from policywatch.localtime import local_iso, today
-from policywatch.store import Store
+from policywatch.core import config as config_module
+from policywatch.core.localtime import local_iso, today
+from policywatch.core.store import Store
 from policywatch.tables import add_column, print_table
 
 if TYPE_CHECKING:
-    from deliver.notify import PostReport
-    from deliver.send import SendReport
-    from digest.draft import Draft
-    from digest.period import Period
+    from policywatch.deliver.notify import PostReport
+    from policywatch.deliver.send import SendReport
+    from policywatch.digest.draft import Draft
+    from policywatch.digest.period import Period
 
 
 @click.group()
@@ -46,7 +46,7 @@ def subscribers_add(
 
     Example: policywatch subscribers add li@example.org --digest monthly --name 李雷 --region 上海市
     """
-    from deliver.subscribers import SubscriberError, new_subscriber
+    from policywatch.deliver.subscribers import SubscriberError, new_subscriber
 
     config = load_config(ctx, config_path, db_path)
     try:
@@ -128,7 +128,7 @@ def subscribers_import(
 
     Example: policywatch subscribers import people.csv --digest monthly
     """
-    from deliver.subscribers import SubscriberError, read_csv
+    from policywatch.deliver.subscribers import SubscriberError, read_csv
 
     config = load_config(ctx, config_path, db_path)
     try:
@@ -151,8 +151,8 @@ def unsubscribe(ctx: click.Context, token: str, config_path: str | None, db_path
 
     Example: policywatch unsubscribe 12.monthly.Xq3…
     """
-    from deliver.subscribers import token_subscriber
-    from deliver.tokens import TokenError, parse_token, secret_from
+    from policywatch.deliver.subscribers import token_subscriber
+    from policywatch.deliver.tokens import TokenError, parse_token, secret_from
 
     config = load_config(ctx, config_path, db_path)
     with Store(config.db) as store:
@@ -203,8 +203,8 @@ def digest_send(
 
     Example: policywatch digest send --digest monthly --period 2023-12
     """
-    from deliver.notify import post_digest
-    from deliver.send import SendError, send_digest
+    from policywatch.deliver.notify import post_digest
+    from policywatch.deliver.send import SendError, send_digest
 
     config = load_config(ctx, config_path, db_path)
     if (include_new or as_drafted) and not draft_path:
@@ -327,8 +327,8 @@ def _approved_text(
 ) -> str:
     """The draft text to send: as the editor wrote it, or with the items that arrived since appended; items that
     arrived since and no word on them stop the send with one line."""
-    from digest.build import build_digest
-    from digest.draft import DraftError, check_draft, dump_draft, new_items, with_new_items
+    from policywatch.digest.build import build_digest
+    from policywatch.digest.draft import DraftError, check_draft, dump_draft, new_items, with_new_items
 
     try:
         check_draft(draft, path, spec, period, store)
@@ -357,8 +357,8 @@ def serve(ctx: click.Context, config_path: str | None, db_path: str | None) -> N
 
     Example: policywatch serve --config /etc/policywatch/config.toml
     """
-    from deliver.tokens import TokenError, secret_from
-    from scheduler.service import serve as run_service
+    from policywatch.deliver.tokens import TokenError, secret_from
+    from policywatch.scheduler.service import serve as run_service
 
     config = load_config(ctx, config_path, db_path)
     if config.smtp is not None and config.digests:
@@ -387,8 +387,8 @@ def notify_test(ctx: click.Context, url: str | None, config_path: str | None, db
 
     Example: policywatch notify test 'wecombot://BOT_KEY'
     """
-    from deliver.notify import send_test
-    from policywatch import notifyurl
+    from policywatch.core import notifyurl
+    from policywatch.deliver.notify import send_test
 
     if url is not None:
         urls = [url]

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import click
 
-from policywatch import config as config_module
 from policywatch.cliutil import common_options, err, load_config
-from policywatch.store import Store
+from policywatch.core import config as config_module
+from policywatch.core.store import Store
 
 
 @click.command("web")
@@ -27,11 +27,11 @@ def web(ctx: click.Context, host: str, port: int, site_dir: str | None, config_p
 
     Example: policywatch web --port 8080
     """
-    from deliver.tokens import TokenError
-    from web.app import check, create_app
-    from web.server import listen, run
-    from web.signup import purge
-    from web.sitefiles import prepare_site
+    from policywatch.deliver.tokens import TokenError
+    from policywatch.web.app import check, create_app
+    from policywatch.web.server import listen, run
+    from policywatch.web.signup import purge
+    from policywatch.web.sitefiles import prepare_site
 
     config = load_config(ctx, config_path, db_path)
     try:

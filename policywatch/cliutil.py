@@ -14,17 +14,17 @@ import click
 from rich.console import Console
 from rich.markup import escape
 
-from policywatch import config as config_module
-from policywatch.config import Config
-from policywatch.dburl import mask
-from policywatch.localtime import today
-from policywatch.normalize import clean_text
-from policywatch.store import StoreError, missing_db_message
+from policywatch.core import config as config_module
+from policywatch.core.config import Config
+from policywatch.core.dburl import mask
+from policywatch.core.localtime import today
+from policywatch.core.normalize import clean_text
+from policywatch.core.store import StoreError, missing_db_message
 
 if TYPE_CHECKING:
-    from digest.draft import Draft
-    from digest.period import Period
-    from policywatch.config import DigestSpec
+    from policywatch.core.config import DigestSpec
+    from policywatch.digest.draft import Draft
+    from policywatch.digest.period import Period
 
 # Exit codes (README, Exit codes): 0 done, 1 an error (one `Error:` line) or something left to retry, 2 a usage error
 # (click's), and EXIT_BROKEN when `crawl` finished but a source it crawled is broken or could not be reached.
@@ -38,7 +38,7 @@ err = Console(stderr=True, highlight=False, emoji=False)
 def printable(value: Any) -> Any:
     """A stored value as it may go to a terminal or a JSON dump: text stored before crawls cleaned it may still
     hold escape sequences, so every string (also inside lists and dicts) passes
-    :func:`policywatch.normalize.clean_text` again. Other values are returned as they are."""
+    :func:`policywatch.core.normalize.clean_text` again. Other values are returned as they are."""
     if isinstance(value, str):
         return clean_text(value)
     if isinstance(value, list):
@@ -116,7 +116,7 @@ def digest_issue(config: Config, name: str, period: str | None) -> tuple[DigestS
     """The digest and period a digest command names (default: the last period complete in the config's timezone),
     with state.db there. A period named that has not ended yet is taken, with a note on stderr that its issue is
     still in progress (the data on stdout stays the issue alone)."""
-    from digest.period import PeriodError, parse_period, period_of
+    from policywatch.digest.period import PeriodError, parse_period, period_of
 
     day = today(config.zone)
     try:
@@ -141,8 +141,8 @@ def draft_issue(
     config: Config, path: str, name: str | None, period: str | None,
 ) -> tuple[DigestSpec, Period, Draft, str]:
     """The digest, period, draft and its text that ``--draft FILE`` names: --digest and --period default to the
-    draft's own; the file's problems are one line (see digest.draft)."""
-    from digest.draft import DraftError, parse_draft
+    draft's own; the file's problems are one line (see policywatch.digest.draft)."""
+    from policywatch.digest.draft import DraftError, parse_draft
 
     try:
         text = Path(path).read_text(encoding="utf-8")

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from policywatch.config import Config
+    from policywatch.core.config import Config
 
 EVERY_ENV = "POLICYWATCH_PROGRESS_EVERY"  # seconds between progress lines when stderr is no terminal
 DEFAULT_EVERY = 30.0
@@ -29,7 +29,7 @@ MAX_EVERY = 86_400.0  # a day: more is no sign of life (and an infinite wait is 
 def expected_pages(config: Config, names: list[str], recheck_all: bool) -> dict[str, int]:
     """Per source, the pages state.db says a crawl will fetch at least: its list pages, and its stored documents
     due for a re-check (all of them with ``recheck_all``)."""
-    from policywatch.store import Store, now_iso
+    from policywatch.core.store import Store, now_iso
 
     counts: dict[str, tuple[int, int]] = {}
     if config.db_exists():

@@ -1,4 +1,4 @@
-"""How `policywatch crawl` hands its sources to a running `serve`'s warm workers (scheduler.pool).
+"""How `policywatch crawl` hands its sources to a running `serve`'s warm workers (policywatch.scheduler.pool).
 
 `serve` listens on a Unix socket named after its database (in Linux's abstract namespace: no file to go
 stale, no path-length limit), and only a client holding its key may talk to it: the key is written to
@@ -22,14 +22,14 @@ from multiprocessing.connection import Client, Connection, Listener, answer_chal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from policywatch import config as config_module
-from policywatch.crawl import shards
+from policywatch.core import config as config_module
+from policywatch.crawler.crawl import shards
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from policywatch.config import Config
-    from scheduler.pool import LocalPool
+    from policywatch.core.config import Config
+    from policywatch.scheduler.pool import LocalPool
 
 log = logging.getLogger("policywatch.serve")
 MAX_REQUEST = 1 << 20  # bytes: a request names sources, nothing more

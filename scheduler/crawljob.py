@@ -1,10 +1,10 @@
 """A crawl of some sources in a warm crawl process: the job both kinds of worker run.
 
-A `policywatch worker` takes these jobs from Redis, one source each (scheduler.worker); `serve` without a
-[cluster] hands them to its own warm processes (scheduler.pool), one source for a scheduled crawl, a share of
-the sources for `policywatch crawl`. Either way the job is the same: take the sources' locks, open a run,
-crawl in the process's running reactor (crawler.warm), close the run, then mail alerts and update the archive
-site (scheduler.jobs.after_crawl).
+A `policywatch worker` takes these jobs from Redis, one source each (policywatch.scheduler.worker); `serve` without a
+[cluster] hands them to its own warm processes (policywatch.scheduler.pool), one source for a scheduled crawl, a share
+of the sources for `policywatch crawl`. Either way the job is the same: take the sources' locks, open a run,
+crawl in the process's running reactor (policywatch.crawler.warm), close the run, then mail alerts and update the
+archive site (policywatch.scheduler.jobs.after_crawl).
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from crawler.run import source_locks
-from policywatch import config as config_module
-from policywatch.crawl import begin_run, end_run, hold_open
-from policywatch.store import now_iso
-from scheduler.jobs import after_crawl
+from policywatch.core import config as config_module
+from policywatch.core.store import now_iso
+from policywatch.crawler.crawl import begin_run, end_run, hold_open
+from policywatch.crawler.run import source_locks
+from policywatch.scheduler.jobs import after_crawl
 
 if TYPE_CHECKING:
-    from crawler.warm import WarmCrawler
-    from policywatch.store import Store
+    from policywatch.core.store import Store
+    from policywatch.crawler.warm import WarmCrawler
 
 
 class HandedBack(Exception):
@@ -35,7 +35,7 @@ class CrawlJobs:
     def __init__(self, config_path: str, db_path: str | None, crawler: WarmCrawler) -> None:
         self.config_path, self.db_path, self.crawler = config_path, db_path, crawler
         self.stopping = threading.Event()
-        self._held: Store | None = None  # policywatch.crawl.hold_open, for as long as the process lives
+        self._held: Store | None = None  # policywatch.crawler.crawl.hold_open, for as long as the process lives
         self._loaded: tuple[tuple[int, int, int], config_module.Config] | None = None
 
     def _config(self) -> config_module.Config:

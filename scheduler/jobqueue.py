@@ -26,7 +26,7 @@ from dramatiq.results.backends.redis import RedisBackend
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from policywatch.config import ClusterSettings, Config
+    from policywatch.core.config import ClusterSettings, Config
 
 NAMESPACE = "policywatch"
 ACTOR = "crawl_source"
@@ -42,7 +42,7 @@ def broker(cluster: ClusterSettings) -> RedisBroker:
     """The Redis broker of a deployment, with results kept in the same Redis.
 
     Dramatiq's own time limit is left out: it interrupts the job's thread, while the crawl goes on in the
-    reactor; a job's time limit stops its crawl gracefully instead (crawler.warm). Every broker command may
+    reactor; a job's time limit stops its crawl gracefully instead (policywatch.crawler.warm). Every broker command may
     look for dead workers (maintenance on every command): a deployment has a handful of workers, and a dead
     one's job should move on within a heartbeat, not after a thousand commands.
     """

@@ -1,7 +1,7 @@
 """What `policywatch serve` runs: a crawl of one source, or one digest's send (mail and chat posts).
 
 These are module-level functions because the job store keeps jobs as textual references
-("scheduler.jobs:crawl_source") with plain-string arguments; each run reloads config.toml, so a fixed
+("policywatch.scheduler.jobs:crawl_source") with plain-string arguments; each run reloads config.toml, so a fixed
 selector takes effect on the next run without a restart. ``STOP`` is set when the service shuts down:
 a running crawl then winds down (SIGTERM, then SIGKILL after a grace period) and a send stops between
 two messages, so neither leaves anything half-written.
@@ -15,19 +15,20 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from deliver.alerts import notify_maintainers
-from deliver.notify import post_digest
-from deliver.send import send_digest
-from digest.period import period_of
-from policywatch import config as config_module
-from policywatch.crawl import CrawlResult, crawl
-from policywatch.store import Store
+from policywatch.core import config as config_module
+from policywatch.core.store import Store
+from policywatch.crawler.crawl import CrawlResult, crawl
+from policywatch.deliver.alerts import notify_maintainers
+from policywatch.deliver.notify import post_digest
+from policywatch.deliver.send import send_digest
+from policywatch.digest.period import period_of
 
 if TYPE_CHECKING:
-    from scheduler.pool import LocalPool
+    from policywatch.scheduler.pool import LocalPool
 
 STOP = threading.Event()
-POOL: LocalPool | None = None  # serve's warm crawl workers (scheduler.pool), while it runs without a [cluster]
+# serve's warm crawl workers (policywatch.scheduler.pool), while it runs without a [cluster]
+POOL: LocalPool | None = None
 
 
 DB_VARIABLE = "POLICYWATCH_DB"  # where a PostgreSQL URL waits for the jobs, kept out of the stored job arguments
@@ -98,8 +99,8 @@ def after_crawl(config: config_module.Config, result: CrawlResult, sources: list
 
 
 def _enqueue(config: config_module.Config, source: str) -> str:
-    """With a [cluster], the service only queues the crawl: a worker runs it (scheduler.worker)."""
-    from scheduler import jobqueue
+    """With a [cluster], the service only queues the crawl: a worker runs it (policywatch.scheduler.worker)."""
+    from policywatch.scheduler import jobqueue
 
     redis_broker = jobqueue.broker(config.cluster)
     try:
@@ -113,7 +114,7 @@ def _site(config: config_module.Config, store: Store) -> str:
     """Bring the archive site up to date after a crawl, when the config names its folder."""
     if config.site is None:
         return ""
-    from archive.build import build_site
+    from policywatch.archive.build import build_site
 
     return f"; site: {build_site(config, store, config.site).summary()}"
 

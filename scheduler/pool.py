@@ -1,10 +1,10 @@
 """`serve`'s own warm crawl workers, for a deployment without a [cluster]: one process per CPU by default.
 
-Each process imports Scrapy once and keeps its reactor running (crawler.warm, in a thread: the process's main
-thread takes jobs from the pool), so a scheduled crawl costs its requests, not a process start. A job is a crawl
-of some sources into one run (scheduler.crawljob), the job a `policywatch worker` takes from Redis. The processes are a
-``concurrent.futures.ProcessPoolExecutor``: it hands each job to an idle process and each result back; a process
-that dies takes only its own job with it (the run is then 'interrupted'), and the pool is started afresh.
+Each process imports Scrapy once and keeps its reactor running (policywatch.crawler.warm, in a thread: the process's
+main thread takes jobs from the pool), so a scheduled crawl costs its requests, not a process start. A job is a crawl
+of some sources into one run (policywatch.scheduler.crawljob), the job a `policywatch worker` takes from Redis. The
+processes are a ``concurrent.futures.ProcessPoolExecutor``: it hands each job to an idle process and each result back; a
+process that dies takes only its own job with it (the run is then 'interrupted'), and the pool is started afresh.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from multiprocessing.util import Finalize
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from policywatch.config import Config
-    from scheduler.crawljob import CrawlJobs
+    from policywatch.core.config import Config
+    from policywatch.scheduler.crawljob import CrawlJobs
 
 STOP_WAIT = 60.0  # seconds a pool process waits for its reactor to stop as it exits
 _JOBS: CrawlJobs | None = None  # in a pool process: its warm crawler's jobs
@@ -33,9 +33,9 @@ class WorkerDied(Exception):
 def _start(config_path: str, db_path: str) -> None:
     """A pool process's start: load config, start the reactor, take SIGTERM as "hand the jobs back"."""
     global _JOBS
-    from crawler.warm import WarmCrawler
-    from policywatch import config as config_module
-    from scheduler.crawljob import CrawlJobs
+    from policywatch.core import config as config_module
+    from policywatch.crawler.warm import WarmCrawler
+    from policywatch.scheduler.crawljob import CrawlJobs
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches serve's whole process group: serve decides
     config = config_module.load(config_path, db_path)
@@ -62,7 +62,7 @@ def _warm() -> int:
 
 class LocalPool:
     """Warm crawl processes of one `serve`; see the module docstring. Thread-safe: crawl jobs come from the
-    scheduler's threads and from `policywatch crawl` (scheduler.control)."""
+    scheduler's threads and from `policywatch crawl` (policywatch.scheduler.control)."""
 
     def __init__(self, config: Config, size: int | None = None) -> None:
         self.size = size or config.crawl.processes or os.cpu_count() or 1
@@ -84,7 +84,7 @@ class LocalPool:
             future.result()
 
     def submit(self, names: list[str], recheck_all: bool = False) -> Future[dict[str, Any]]:
-        """Queue a crawl of ``names`` into one run; the future holds its result (scheduler.crawljob), or a
+        """Queue a crawl of ``names`` into one run; the future holds its result (policywatch.scheduler.crawljob), or a
         WorkerDied when the process running it died (the pool then starts afresh)."""
         with self._lock:
             if self._broken:

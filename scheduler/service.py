@@ -4,11 +4,11 @@ Jobs live in state.db (APScheduler's SQLAlchemy job store, table ``scheduler_job
 when each job was last due. On start, jobs are brought in line with config.toml; a job whose schedule is
 unchanged keeps its stored next run time, so the runs it missed while the service was down are coalesced
 into one run now (``coalesce``, no misfire limit). Each job has at most one running instance: a crawl still
-running when its next time comes is skipped, not doubled (and crawler.run's per-source lock also keeps out
+running when its next time comes is skipped, not doubled (and policywatch.crawler.run's per-source lock also keeps out
 a manual `policywatch crawl`). Every run, skip and error is written to ``job_runs`` and logs/serve.log.
-Without a [cluster], crawls run in the service's own warm crawl workers (scheduler.pool: one process per CPU
-that imports Scrapy once), which `policywatch crawl` uses too while the service runs (scheduler.control); with
-one, the service only queues them for `policywatch worker`s. SIGTERM or SIGINT stops the service cleanly: no
+Without a [cluster], crawls run in the service's own warm crawl workers (policywatch.scheduler.pool: one process per CPU
+that imports Scrapy once), which `policywatch crawl` uses too while the service runs (policywatch.scheduler.control);
+with one, the service only queues them for `policywatch worker`s. SIGTERM or SIGINT stops the service cleanly: no
 new runs start, running crawls wind down, sends stop between messages, and the service waits for them.
 """
 
@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import logging
 import os
+import pickle
 import signal
 import threading
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 
+import sqlalchemy
 from apscheduler.events import (
     EVENT_JOB_ERROR,
     EVENT_JOB_EXECUTED,
@@ -34,17 +36,17 @@ from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from policywatch.store import Store
-from scheduler import jobs
-from scheduler.control import ControlServer
-from scheduler.cron import cron_trigger
-from scheduler.pool import LocalPool
+from policywatch.core.cron import cron_trigger
+from policywatch.core.store import Store
+from policywatch.scheduler import jobs
+from policywatch.scheduler.control import ControlServer
+from policywatch.scheduler.pool import LocalPool
 
 if TYPE_CHECKING:
     from apscheduler.job import Job
     from apscheduler.triggers.cron import CronTrigger
 
-    from policywatch.config import Config
+    from policywatch.core.config import Config
 
 log = logging.getLogger("policywatch.serve")
 JOB_DEFAULTS = {"coalesce": True, "max_instances": 1, "misfire_grace_time": None}
@@ -65,27 +67,63 @@ def wanted_jobs(config: Config) -> list[Wanted]:
     """One crawl job per source and one send job per digest that has somewhere to go: mail is configured, or
     the digest has notify URLs."""
     # A PostgreSQL URL holds a password: the stored jobs name no database, and find it in the service's
-    # environment (scheduler.jobs.DB_VARIABLE).
+    # environment (policywatch.scheduler.jobs.DB_VARIABLE).
     base = (str(config.path.resolve()), "" if config.postgres else str(config.db.resolve()))
-    wanted = [Wanted(f"crawl:{s.name}", "scheduler.jobs:crawl_source", (*base, s.name),
+    wanted = [Wanted(f"crawl:{s.name}", "policywatch.scheduler.jobs:crawl_source", (*base, s.name),
                      cron_trigger(s.schedule, config.zone), "crawls") for s in config.sources]
-    wanted += [Wanted(f"digest:{d.name}", "scheduler.jobs:send_digest_issue", (*base, d.name),
+    wanted += [Wanted(f"digest:{d.name}", "policywatch.scheduler.jobs:send_digest_issue", (*base, d.name),
                       cron_trigger(d.cron, config.zone), "mail")
                for d in config.digests if config.smtp is not None or d.notify]
     return wanted
 
 
-def build_scheduler(config: Config) -> BackgroundScheduler:
+def job_store(config: Config) -> SQLAlchemyJobStore:
+    """APScheduler's job store in state.db (table ``scheduler_jobs``), or in the PostgreSQL database."""
     if isinstance(config.db, str):  # PostgreSQL: the same database, through SQLAlchemy's psycopg dialect
         url = "postgresql+psycopg://" + config.db.split("://", 1)[1]
-        store = SQLAlchemyJobStore(url=url, tablename="scheduler_jobs", engine_options={"pool_pre_ping": True})
-    else:
-        store = SQLAlchemyJobStore(url=f"sqlite:///{config.db.resolve()}", tablename="scheduler_jobs",
-                                   engine_options={"connect_args": {"timeout": 30}})
+        return SQLAlchemyJobStore(url=url, tablename="scheduler_jobs", engine_options={"pool_pre_ping": True})
+    return SQLAlchemyJobStore(url=f"sqlite:///{config.db.resolve()}", tablename="scheduler_jobs",
+                              engine_options={"connect_args": {"timeout": 30}})
+
+
+def build_scheduler(config: Config) -> BackgroundScheduler:
     return BackgroundScheduler(
-        jobstores={"default": store}, timezone=config.zone, job_defaults=JOB_DEFAULTS,
+        jobstores={"default": job_store(config)}, timezone=config.zone, job_defaults=JOB_DEFAULTS,
         executors={"crawls": ThreadPoolExecutor(4), "mail": ThreadPoolExecutor(1), "default": ThreadPoolExecutor(1)},
     )
+
+
+def rename_stored_functions(config: Config, wanted: list[Wanted]) -> list[str]:
+    """Stored jobs whose function is spelled as before PolicyWatch's modules moved under the ``policywatch``
+    package (the same reference without its "policywatch." prefix) get today's spelling, in place; their ids.
+
+    APScheduler drops a stored job whose function it cannot import, and its next run time with it: the first start
+    after an upgrade would then not know the runs missed while the service was down. Only references to a function
+    the service schedules are renamed; rows that do not unpickle are left to APScheduler, which drops them."""
+    functions = {want.func for want in wanted}
+    store = job_store(config)
+    table = store.jobs_t
+    renamed = []
+    try:
+        with store.engine.begin() as connection:
+            if not sqlalchemy.inspect(connection).has_table(table.name, schema=table.schema):
+                return []
+            for job_id, blob in connection.execute(sqlalchemy.select(table.c.id, table.c.job_state)).all():
+                try:
+                    state = pickle.loads(blob)
+                    func = state["func"]
+                except Exception:  # APScheduler reports and drops such a row itself
+                    continue
+                if isinstance(func, str) and f"policywatch.{func}" in functions:
+                    state["func"] = f"policywatch.{func}"
+                    connection.execute(sqlalchemy.update(table).where(table.c.id == job_id).values(
+                        job_state=pickle.dumps(state, store.pickle_protocol)))
+                    renamed.append(job_id)
+    finally:
+        store.engine.dispose()
+    for job_id in renamed:
+        log.info("%s: stored before the upgrade; its function is now named under policywatch", job_id)
+    return renamed
 
 
 def sync_jobs(scheduler: BackgroundScheduler, wanted: list[Wanted], now: datetime) -> None:
@@ -123,7 +161,7 @@ def missed_runs(job: Job, now: datetime, limit: int = 100_000) -> int:
 class RunLog:
     """APScheduler's events → log lines, and ``job_runs`` rows for runs that did not happen (skipped, missed).
 
-    Runs that happen write their own rows (see scheduler.jobs).
+    Runs that happen write their own rows (see policywatch.scheduler.jobs).
     """
 
     def __init__(self, config: Config) -> None:
@@ -151,6 +189,8 @@ def serve(config: Config, ready: threading.Event | None = None) -> None:
     with Store(config.db) as store:
         store.sync_sources(config.sources)
         store.mark_interrupted_runs()  # crawls of a service that was killed
+    wanted = wanted_jobs(config)
+    rename_stored_functions(config, wanted)
     scheduler = build_scheduler(config)
     scheduler.add_listener(RunLog(config), EVENT_JOB_MAX_INSTANCES | EVENT_JOB_MISSED | EVENT_JOB_EXECUTED
                            | EVENT_JOB_ERROR)
@@ -170,7 +210,7 @@ def serve(config: Config, ready: threading.Event | None = None) -> None:
             pool.warm()
             control = ControlServer(config, pool)
             log.info("%d warm crawl worker(s) ready", pool.size)
-        sync_jobs(scheduler, wanted_jobs(config), datetime.now(config.zone))
+        sync_jobs(scheduler, wanted, datetime.now(config.zone))
         if config.smtp is None and config.digests:
             log.warning("no [smtp] table: digests are not sent by this service")
         scheduler.resume()

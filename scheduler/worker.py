@@ -1,10 +1,10 @@
-"""`policywatch worker`: a long-lived crawl worker that takes crawl jobs from Redis (scheduler.jobqueue).
+"""`policywatch worker`: a long-lived crawl worker that takes crawl jobs from Redis (policywatch.scheduler.jobqueue).
 
-It imports Scrapy once and keeps its reactor running (crawler.warm), so a job costs its requests, not a process
-start. Any number of workers, on any number of machines, may take jobs from one Redis; each takes only the
+It imports Scrapy once and keeps its reactor running (policywatch.crawler.warm), so a job costs its requests, not a
+process start. Any number of workers, on any number of machines, may take jobs from one Redis; each takes only the
 queues it was started with (``--queue browser``), and per-host politeness holds across all of them
-(crawler.politeness). A job is acknowledged when it has ended, so a worker killed mid-job hands it to another
-worker once its heartbeat is missed.
+(policywatch.crawler.politeness). A job is acknowledged when it has ended, so a worker killed mid-job hands it to
+another worker once its heartbeat is missed.
 
 SIGTERM or SIGINT: the running crawls wind down (what is in flight is stored), their jobs go back on the queue
 for the next worker, and the process exits. A job that cannot start here (its source unknown to this worker's
@@ -21,16 +21,19 @@ from typing import TYPE_CHECKING, Any
 import dramatiq
 from dramatiq import Retry
 
-from crawler.warm import WarmCrawler
-from policywatch import config as config_module
-from scheduler import jobqueue
-from scheduler.crawljob import CrawlJobs, HandedBack
-from scheduler.service import log_to
+from policywatch.core import config as config_module
+from policywatch.crawler.warm import WarmCrawler
+from policywatch.scheduler import jobqueue
+from policywatch.scheduler.crawljob import CrawlJobs, HandedBack
+from policywatch.scheduler.service import log_to
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
 log = logging.getLogger("policywatch.worker")
+# The loggers whose lines go to logs/worker.log (and stderr). The crawl's own modules log under
+# policywatch.crawler.*, with Scrapy, into logs/crawl.log: not "policywatch" as a whole.
+WORKER_LOGGERS = ("policywatch.worker", "dramatiq")
 
 
 def _handed_back(retries: int, exception: BaseException) -> bool:
@@ -45,7 +48,7 @@ def run_worker(config_path: str, db_path: str | None, queues: tuple[str, ...], t
     if config.cluster is None:
         raise config_module.ConfigError(config.path, "cluster",
                                         "no [cluster] table: a worker takes jobs from the Redis it names")
-    log_to(config, "worker.log", "policywatch", "dramatiq")
+    log_to(config, "worker.log", *WORKER_LOGGERS)
     logging.getLogger("dramatiq").setLevel(logging.WARNING)
     crawler = WarmCrawler(config, log_file=config.state_dir / "logs" / "crawl.log")
     redis_broker = jobqueue.broker(config.cluster)

@@ -15,11 +15,11 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
-from policywatch import config as config_module
-from policywatch.config import Config
-from policywatch.crawl import crawl
+from policywatch.core import config as config_module
+from policywatch.core.config import Config
+from policywatch.core.store import Store
+from policywatch.crawler.crawl import crawl
 from policywatch.portal import serve
-from policywatch.store import Store
 from tests.conftest import POLICYWATCH, crawl_config_text, make_docx
 
 PLANTED = "并开展异种细胞移植临床研究监管试点"

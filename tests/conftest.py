@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from crawler.extract.encoding import decode_html
-from policywatch import config as config_module
-from policywatch.crawl import CrawlResult, crawl
+from policywatch.core import config as config_module
+from policywatch.core.store import Store
+from policywatch.crawler.crawl import CrawlResult, crawl
+from policywatch.crawler.extract.encoding import decode_html
 from policywatch.portal import PortalHandler, serve
-from policywatch.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICYWATCH = [sys.executable, "-m", "policywatch.cli"]  # the CLI, run as a user runs it

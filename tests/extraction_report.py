@@ -9,7 +9,7 @@ list title or date), and scores each field against the values read off the page 
 * ``new``: tests/fixtures/real/, expected values in tests/fixtures/real/expected.toml and in every
   ``--expected FILE`` (repeatable; an entry for the same file and record replaces an earlier one).
 
-Detail pages are decoded with :func:`crawler.extract.encoding.decode_html` and read with
+Detail pages are decoded with :func:`policywatch.crawler.extract.encoding.decode_html` and read with
 ``extract_detail(text, url, rule=None, list_title=None, list_date=None)``; ``url`` is the entry's ``url`` or,
 where the page's address is unknown, ``https://corpus.invalid/<file>``. List pages are read with
 ``extract_list(text, url, ListRule(item=<the entry's item>))`` (a JSON list's entry also gives its ``link`` path).
@@ -66,12 +66,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from crawler.extract.detail import extract_detail
-from crawler.extract.encoding import decode_html
-from crawler.extract.listing import extract_list
-from policywatch import config as config_module
-from policywatch.config import ListRule
-from policywatch.normalize import clean_url
+from policywatch.core import config as config_module
+from policywatch.core.config import ListRule
+from policywatch.core.normalize import clean_url
+from policywatch.crawler.extract.detail import extract_detail
+from policywatch.crawler.extract.encoding import decode_html
+from policywatch.crawler.extract.listing import extract_list
 from tests.conftest import CORPUS, CORPUS_EXPECTED
 
 NEW_CORPUS = Path(__file__).parent / "fixtures" / "real"

@@ -1,4 +1,4 @@
-"""``python -m tests.hanzi_table``: write policywatch/hanzi_classes.json, the either-script character classes of every
+"""``python -m tests.hanzi_table``: write core/hanzi_classes.json, the either-script character classes of every
 word the crawl's modules build patterns from, as the installed OpenCC gives them.
 
 Run it after changing a label list of the extraction or upgrading OpenCC (tests/test_hanzi_table.py says when).
@@ -11,7 +11,7 @@ import sys
 
 import opencc
 
-from policywatch import hanzi
+from policywatch.core import hanzi
 
 SAMPLE = ("<html><body><h1>关于印发《方案》的通知</h1><p>发布机构：国家卫生健康委员会</p>"
           "<div id=zoom>各省：现印发。</div></body></html>")
@@ -26,9 +26,9 @@ def main() -> int:
         return looked_up(word)
 
     hanzi.char_classes = recording  # before the crawl's modules import it and build their patterns
-    import crawler.run  # (imports every extraction module)
-    import crawler.spiders.api  # noqa: F401
-    from crawler.extract.detail import extract_detail
+    import policywatch.crawler.run  # (imports every extraction module)
+    import policywatch.crawler.spiders.api  # noqa: F401
+    from policywatch.crawler.extract.detail import extract_detail
 
     extract_detail(SAMPLE, "https://www.example.gov.cn/a.html")  # the label patterns built on a first page
     hanzi.char_classes = looked_up

@@ -10,7 +10,7 @@ characters as a digest reads it:
 * ``shared`` pages (../shared/corpus/real) with ``extract_detail`` and no rule, decoded and wrapped exactly as
   tests/extraction_report.py reads them.
 
-Each text is summarised with :func:`digest.summary.summarise` (its extracted title, the demo config's topic
+Each text is summarised with :func:`policywatch.digest.summary.summarise` (its extracted title, the demo config's topic
 terms, the digest's 200-character budget). A fact is kept when it occurs in the summary after NFKC folding with
 whitespace removed; a summary over the budget keeps nothing. The figure is the share of all facts kept.
 
@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from crawler.extract.detail import extract_detail
-from crawler.extract.encoding import decode_html
-from digest.summary import MAX_CHARS, summarise
-from digest.topics import topic_terms
-from policywatch import config as config_module
+from policywatch.core import config as config_module
+from policywatch.core.hanzi import simplified
+from policywatch.crawler.extract.detail import extract_detail
+from policywatch.crawler.extract.encoding import decode_html
 from policywatch.demo import PORTAL
-from policywatch.hanzi import simplified
+from policywatch.digest.summary import MAX_CHARS, summarise
+from policywatch.digest.topics import topic_terms
 from tests.conftest import CORPUS, ROOT
 from tests.extraction_report import fold, page_url, read_page
 

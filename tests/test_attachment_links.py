@@ -9,9 +9,9 @@ from urllib.parse import quote
 
 import pytest
 
-from crawler.extract.attachment_links import attachment_url, disposition_filename, fetched_name, not_a_file
-from crawler.extract.detail import extract_detail
-from crawler.extract.encoding import decode_html
+from policywatch.crawler.extract.attachment_links import attachment_url, disposition_filename, fetched_name, not_a_file
+from policywatch.crawler.extract.detail import extract_detail
+from policywatch.crawler.extract.encoding import decode_html
 from policywatch.portal import PortalHandler
 from tests.conftest import OFFICE, make_pdf, source_toml
 

@@ -13,8 +13,8 @@ import warnings
 import pytest
 from pypdf import PdfReader, PdfWriter
 
-from crawler.extract import word97
-from crawler.extract.attachments import ATTACHMENT_KINDS, Limits, attachment_text
+from policywatch.crawler.extract import word97
+from policywatch.crawler.extract.attachments import ATTACHMENT_KINDS, Limits, attachment_text
 from tests.conftest import OFFICE, make_pdf
 
 OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)

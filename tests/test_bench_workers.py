@@ -14,8 +14,8 @@ from lxml import html
 
 from bench import workload
 from bench.kill import compare, kill_point
-from crawler.extract.attachment_links import attachment_links
-from crawler.extract.attachments import attachment_text
+from policywatch.crawler.extract.attachment_links import attachment_links
+from policywatch.crawler.extract.attachments import attachment_text
 from tests.conftest import ROOT
 from tests.redisserver import in_ci
 

@@ -1,4 +1,4 @@
-"""Body boundaries (crawler.extract.trim) and link-only pages, on small written pages and on real ones.
+"""Body boundaries (policywatch.crawler.extract.trim) and link-only pages, on small written pages and on real ones.
 
 Page furniture above and below a policy's text goes, whichever path found the body; the policy's own
 signature, date and 附件 list stay; a page whose text is only a link says so instead of passing its title off
@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from crawler.extract.detail import extract_detail
-from crawler.extract.trim import link_only, trim_body
+from policywatch.crawler.extract.detail import extract_detail
+from policywatch.crawler.extract.trim import link_only, trim_body
 from tests.conftest import make_pdf, read_corpus, source_toml
 
 REAL = Path(__file__).parent / "fixtures" / "real"
@@ -117,7 +117,7 @@ def test_a_container_that_is_only_a_header_is_not_the_body() -> None:
 
 
 def test_trimming_applies_to_a_configured_body() -> None:
-    from policywatch.config import DetailRule
+    from policywatch.core.config import DetailRule
 
     page = f"""<html><body><div class="mine"><p>当前位置：首页 > 通知</p><p>{TITLE}</p>
     {"".join(f"<p>{line}</p>" for line in POLICY.split(chr(10)))}<p>【打印本页】【关闭窗口】</p></div></body></html>"""

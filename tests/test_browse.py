@@ -20,7 +20,7 @@ import pytest
 import yaml
 
 from policywatch.browse import METADATA
-from policywatch.store import Store
+from policywatch.core.store import Store
 from tests.conftest import POLICYWATCH
 from tests.processes import children, kill_all, wait_gone
 

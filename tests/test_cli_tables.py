@@ -17,12 +17,12 @@ from zoneinfo import ZoneInfo
 import pytest
 from rich.cells import cell_len
 
-from policywatch import config as config_module
-from policywatch.crawl import crawl
-from policywatch.localtime import local_iso, local_time
+from policywatch.core import config as config_module
+from policywatch.core.localtime import local_iso, local_time
+from policywatch.core.store import Store
+from policywatch.crawler.crawl import crawl
 from policywatch.portal import serve
-from policywatch.store import Store
-from scheduler.service import ZonedFormatter
+from policywatch.scheduler.service import ZonedFormatter
 from tests.conftest import POLICYWATCH, crawl_config_text, source_toml
 from tests.terminal import plain, run_on_terminal
 
@@ -190,7 +190,8 @@ def test_every_command_shows_times_in_the_configured_timezone(history):
 
 
 def test_service_logs_are_stamped_in_the_configured_timezone():
-    """`serve` and `worker` log through this formatter (scheduler.service.log_to), whatever zone the machine is in."""
+    """`serve` and `worker` log through this formatter (policywatch.scheduler.service.log_to), whatever zone the machine
+    is in."""
     record = logging.LogRecord("policywatch", logging.INFO, __file__, 1, "crawled", None, None)
     record.created = datetime(2023, 11, 30, 17, 30, tzinfo=UTC).timestamp()
     line = ZonedFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", ZoneInfo("Asia/Shanghai")).format(record)

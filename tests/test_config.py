@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from policywatch import config as config_module
-from policywatch.config import ConfigError
+from policywatch.core import config as config_module
+from policywatch.core.config import ConfigError
 from tests.conftest import POLICYWATCH
 
 GOOD_SOURCE = """

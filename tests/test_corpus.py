@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from crawler.extract.walls import detect_wall
-from policywatch.normalize import normalise
-from policywatch.store import Store
+from policywatch.core.normalize import normalise
+from policywatch.core.store import Store
+from policywatch.crawler.extract.walls import detect_wall
 from tests.conftest import CORPUS, CORPUS_EXPECTED, read_corpus, source_toml
 
 PAGES = CORPUS_EXPECTED["detail"]
@@ -53,8 +53,8 @@ def build_site(root: Path) -> list[tuple[dict, str]]:
 @pytest.fixture(scope="module")
 def crawled(tmp_path_factory):
     """Crawl every corpus page once; yields {page id: stored document or fetch error}."""
-    from policywatch import config as config_module
-    from policywatch.crawl import crawl
+    from policywatch.core import config as config_module
+    from policywatch.crawler.crawl import crawl
     from policywatch.portal import serve
 
     root = tmp_path_factory.mktemp("corpus")

@@ -14,8 +14,8 @@ from contextlib import suppress
 
 import pytest
 
-from crawler.faults import describe_programming_error, is_programming_error
-from policywatch.crawl import CrawlError, crawl
+from policywatch.crawler.crawl import CrawlError, crawl
+from policywatch.crawler.faults import describe_programming_error, is_programming_error
 from policywatch.portal import PortalHandler
 from tests.conftest import POLICYWATCH, make_docx, source_toml
 from tests.processes import children, kill_all, wait_gone
@@ -55,7 +55,7 @@ def test_sigkill_mid_crawl_then_resume(tmp_path, portal, write_config, run_crawl
     base = portal(tmp_path / "site", SlowPortal)
     config = write_config(source_toml("slow", f"{base}/index.html"))
     process = subprocess.Popen(
-        [sys.executable, "-m", "crawler.run", "--config", str(config.path)],
+        [sys.executable, "-m", "policywatch.crawler.run", "--config", str(config.path)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )
     deadline = time.monotonic() + 60

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from policywatch.store import Store
+from policywatch.core.store import Store
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import Mailbox, MailServer, free_port
 from tests.test_digest import CELL_TOPIC, digest_toml, with_digests, write_site

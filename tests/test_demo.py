@@ -13,10 +13,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from digest.build import NEWS_SUMMARY_CHARS
+from policywatch.core.localtime import today
+from policywatch.core.store import Store
 from policywatch.demo import PORTAL
-from policywatch.localtime import today
-from policywatch.store import Store
+from policywatch.digest.build import NEWS_SUMMARY_CHARS
 from tests.conftest import POLICYWATCH, SEEDS
 
 EXPECTED = tomllib.loads((PORTAL / "EXPECTED.toml").read_text(encoding="utf-8"))

@@ -7,8 +7,8 @@ import subprocess
 
 import pytest
 
-from detection.detect import detect, detect_attachment, keeps_previous_file
-from policywatch.model import DocState, FileState, Version
+from policywatch.core.model import DocState, FileState, Version
+from policywatch.detection.detect import detect, detect_attachment, keeps_previous_file
 from policywatch.portal import PortalHandler
 from tests.conftest import OFFICE, POLICYWATCH, make_docx, source_toml
 

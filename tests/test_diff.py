@@ -10,7 +10,17 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from bench.diffs import build_pairs
-from detection.diff import Diff, apply, context, diff, to_html, to_html_side_by_side, to_terminal, to_text, tokenize
+from policywatch.detection.diff import (
+    Diff,
+    apply,
+    context,
+    diff,
+    to_html,
+    to_html_side_by_side,
+    to_terminal,
+    to_text,
+    tokenize,
+)
 from tests.conftest import CORPUS
 
 # Chinese for the random texts comes from real policy prose, so jieba sees realistic words and neighbours.

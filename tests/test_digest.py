@@ -9,10 +9,10 @@ import subprocess
 import xml.etree.ElementTree as ET
 from html import escape
 
-from digest.period import period_of
-from policywatch import config as config_module
-from policywatch.hanzi import simplified
-from policywatch.localtime import today
+from policywatch.core import config as config_module
+from policywatch.core.hanzi import simplified
+from policywatch.core.localtime import today
+from policywatch.digest.period import period_of
 from tests.browser import ARTIFACTS, inspect, require_chromium
 from tests.conftest import POLICYWATCH, SEEDS, source_toml
 

@@ -6,15 +6,15 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from crawler.pipelines import store_snapshot
-from digest import build
-from digest.build import build_digest
-from digest.formats import FORMATS
-from digest.period import parse_period
-from digest.render import render
-from policywatch import config as config_module
-from policywatch.model import Fetch, Snapshot
-from policywatch.store import Store
+from policywatch.core import config as config_module
+from policywatch.core.model import Fetch, Snapshot
+from policywatch.core.store import Store
+from policywatch.crawler.pipelines import store_snapshot
+from policywatch.digest import build
+from policywatch.digest.build import build_digest
+from policywatch.digest.formats import FORMATS
+from policywatch.digest.period import parse_period
+from policywatch.digest.render import render
 
 CONFIG = """
 [topics.cell-therapy]

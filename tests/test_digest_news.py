@@ -16,10 +16,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from crawler.pipelines import store_fetch, store_snapshot
-from digest import build as build_module
-from digest.build import NEWS_SUMMARY_CHARS, build_digest
-from digest.draft import (
+from policywatch.core import config as config_module
+from policywatch.core.model import Fetch, Snapshot
+from policywatch.core.store import Store
+from policywatch.crawler.crawl import crawl
+from policywatch.crawler.pipelines import store_fetch, store_snapshot
+from policywatch.digest import build as build_module
+from policywatch.digest.build import NEWS_SUMMARY_CHARS, build_digest
+from policywatch.digest.draft import (
     DraftError,
     check_draft,
     draft_digest,
@@ -29,14 +33,10 @@ from digest.draft import (
     parse_draft,
     with_new_items,
 )
-from digest.period import parse_period, period_of
-from digest.render import render
-from digest.summary import MAX_CHARS
-from policywatch import config as config_module
-from policywatch.crawl import crawl
-from policywatch.model import Fetch, Snapshot
+from policywatch.digest.period import parse_period, period_of
+from policywatch.digest.render import render
+from policywatch.digest.summary import MAX_CHARS
 from policywatch.portal import serve
-from policywatch.store import Store
 from tests.conftest import POLICYWATCH, SEEDS, crawl_config_text
 
 SEED_002 = SEEDS / "002_ef1bdd762e4e1ef5.txt"

@@ -7,14 +7,14 @@ from datetime import date
 
 import pytest
 
-from detection.edits import sentence_edits
-from digest.chart import bar_chart, buckets, caption
-from digest.period import PeriodError, parse_period
-from digest.regions import NATIONAL, OTHER, infer_region, region_label, region_order
-from digest.summary import MAX_CHARS, change_line, sentences, summarise
-from digest.topics import relevance
-from policywatch.config import Topic
-from policywatch.hanzi import simplified, traditional
+from policywatch.core.config import Topic
+from policywatch.core.hanzi import simplified, traditional
+from policywatch.detection.edits import sentence_edits
+from policywatch.digest.chart import bar_chart, buckets, caption
+from policywatch.digest.period import PeriodError, parse_period
+from policywatch.digest.regions import NATIONAL, OTHER, infer_region, region_label, region_order
+from policywatch.digest.summary import MAX_CHARS, change_line, sentences, summarise
+from policywatch.digest.topics import relevance
 
 CELL_TERMS = ("干细胞", "细胞治疗", "免疫细胞", "CAR-T", "NK细胞", "基因治疗", "外泌体")
 CELLS = Topic("cell-therapy", "细胞与基因治疗", CELL_TERMS)

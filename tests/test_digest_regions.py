@@ -10,18 +10,18 @@ from datetime import date
 
 import pytest
 
-from crawler.extract.detail import extract_detail
-from crawler.extract.encoding import decode_html
-from crawler.pipelines import store_fetch, store_snapshot
-from digest.build import Digest, Item, build_digest
-from digest.issuers import display_issuer
-from digest.labels import format_date
-from digest.period import parse_period
-from digest.regions import NATIONAL, document_region, infer_region, specific_place
-from digest.render import render
-from policywatch import config as config_module
-from policywatch.model import Fetch, Snapshot
-from policywatch.store import Store
+from policywatch.core import config as config_module
+from policywatch.core.model import Fetch, Snapshot
+from policywatch.core.store import Store
+from policywatch.crawler.extract.detail import extract_detail
+from policywatch.crawler.extract.encoding import decode_html
+from policywatch.crawler.pipelines import store_fetch, store_snapshot
+from policywatch.digest.build import Digest, Item, build_digest
+from policywatch.digest.issuers import display_issuer
+from policywatch.digest.labels import format_date
+from policywatch.digest.period import parse_period
+from policywatch.digest.regions import NATIONAL, document_region, infer_region, specific_place
+from policywatch.digest.render import render
 from tests.conftest import CORPUS, ROOT, SEEDS
 
 DEMO = ROOT / "policywatch" / "demo" / "portal" / "round1"

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from crawler.extract.detail import extract_detail
-from crawler.extract.docnum import find_doc_number
+from policywatch.crawler.extract.detail import extract_detail
+from policywatch.crawler.extract.docnum import find_doc_number
 
 URL = "http://127.0.0.1/a.html"
 

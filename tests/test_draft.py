@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from policywatch.store import Store
+from policywatch.core.store import Store
 from tests import test_delivery
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import Mailbox, MailServer
@@ -157,8 +157,8 @@ def test_items_that_arrived_after_the_draft_stop_the_send_until_told_what_to_do(
 @pytest.fixture(scope="module")
 def crawled(tmp_path_factory):
     """One crawl for every hostile draft (they only read state.db)."""
-    from policywatch import config as config_module
-    from policywatch.crawl import crawl
+    from policywatch.core import config as config_module
+    from policywatch.crawler.crawl import crawl
     from policywatch.portal import serve
     from tests.conftest import crawl_config_text
 
@@ -247,7 +247,7 @@ def test_an_unedited_draft_renders_the_automatic_digest_byte_for_byte(crawled, t
 
 
 def test_an_editors_prose_cannot_carry_script_or_script_links() -> None:
-    from digest.render import prose_html, prose_markdown
+    from policywatch.digest.render import prose_html, prose_markdown
 
     text = ("见[通知](javascript:alert(1))与[原文](https://www.nhc.gov.cn/a.html)。\n\n"
             "<img src=x onerror=alert(1)>\n\n[信](mailto:editor@example.org) [数据](data:text/html,<b>x</b>)")

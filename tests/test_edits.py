@@ -1,8 +1,9 @@
-"""Edits told sentence by sentence, in context (detection.edits): what digests, the site and `changes` print."""
+"""Edits told sentence by sentence, in context (policywatch.detection.edits): what digests, the site and `changes`
+print."""
 
 from __future__ import annotations
 
-from detection.edits import describe, sentence_edits, sentences
+from policywatch.detection.edits import describe, sentence_edits, sentences
 
 GUIDE = ("为加快细胞治疗产业发展，现发布2024年度项目申报指南。对符合条件的项目给予资助，资助金额最高200万元。"
          "申报截止日期为2023年12月31日。联系人：张老师。")

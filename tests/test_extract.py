@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from crawler.extract.dates import labelled_date, parse_date, url_date
-from crawler.extract.detail import extract_detail
-from crawler.extract.docnum import find_doc_number
-from crawler.extract.encoding import decode_html
-from crawler.extract.walls import detect_wall
+from policywatch.crawler.extract.dates import labelled_date, parse_date, url_date
+from policywatch.crawler.extract.detail import extract_detail
+from policywatch.crawler.extract.docnum import find_doc_number
+from policywatch.crawler.extract.encoding import decode_html
+from policywatch.crawler.extract.walls import detect_wall
 from tests.conftest import CORPUS
 
 DATES = [

@@ -1,4 +1,4 @@
-"""policywatch/hanzi_classes.json: the crawl's either-script label classes, looked up instead of loading OpenCC's
+"""core/hanzi_classes.json: the crawl's either-script label classes, looked up instead of loading OpenCC's
 Traditional dictionaries in every crawl process. It must say what OpenCC says, and cover every word a crawl asks for."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import opencc
 
-from policywatch import hanzi
+from policywatch.core import hanzi
 
 ROOT = Path(__file__).resolve().parent.parent
 REGENERATE = "regenerate it: python -m tests.hanzi_table"
@@ -25,9 +25,9 @@ def test_the_table_says_what_the_installed_opencc_says() -> None:
 
 def test_a_crawl_process_reads_pages_without_loading_opencc() -> None:
     code = (
-        "import crawler.run, crawler.spiders.api\n"
-        "from crawler.extract.detail import extract_detail\n"
-        "from policywatch import hanzi\n"
+        "import policywatch.crawler.run, policywatch.crawler.spiders.api\n"
+        "from policywatch.crawler.extract.detail import extract_detail\n"
+        "from policywatch.core import hanzi\n"
         "page = '<html><body><h1>关于印发《方案》的通知</h1><p>来源：国家卫生健康委员会 发布日期：2024-01-02</p>'\n"
         "extract_detail(page + '<div id=zoom>各省：现印发。</div></body></html>', 'https://www.example.gov.cn/a.html')\n"
         "print(hanzi._converter.cache_info().currsize)\n"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from policywatch.health import problem
+from policywatch.crawler.health import problem
 from policywatch.portal import PortalHandler
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import Mailbox, MailServer

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from crawler.extract.detail import extract_detail
-from crawler.extract.issuer import deck_issuer, decree_issuer, signature_issuer, with_parent
+from policywatch.crawler.extract.detail import extract_detail
+from policywatch.crawler.extract.issuer import deck_issuer, decree_issuer, signature_issuer, with_parent
 from tests.test_titles import read_corpus_fixture
 
 URL = "http://127.0.0.1/a.html"

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import json
 
-from crawler.extract.listing import extract_list
-from policywatch.config import ListRule
+from policywatch.core.config import ListRule
+from policywatch.crawler.extract.listing import extract_list
 
 
 def items(page: str, **rule: str) -> list[tuple[str, str | None, str | None]]:

@@ -9,8 +9,8 @@ import subprocess
 
 import pytest
 
-from crawler.extract.listing import extract_list
-from policywatch.config import ListRule
+from policywatch.core.config import ListRule
+from policywatch.crawler.extract.listing import extract_list
 from policywatch.portal import PortalHandler
 from tests.conftest import POLICYWATCH, source_toml
 

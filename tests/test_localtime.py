@@ -17,16 +17,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from archive.build import build_site
-from crawler.pipelines import store_fetch, store_snapshot
-from digest.build import build_digest
-from digest.formats import FORMATS
-from digest.period import parse_period, period_of
-from digest.render import render
-from policywatch import config as config_module
-from policywatch.localtime import day_start, local_day, local_iso, local_time, parse_stamp, today
-from policywatch.model import Fetch, Snapshot
-from policywatch.store import Store
+from policywatch.archive.build import build_site
+from policywatch.core import config as config_module
+from policywatch.core.localtime import day_start, local_day, local_iso, local_time, parse_stamp, today
+from policywatch.core.model import Fetch, Snapshot
+from policywatch.core.store import Store
+from policywatch.crawler.pipelines import store_fetch, store_snapshot
+from policywatch.digest.build import build_digest
+from policywatch.digest.formats import FORMATS
+from policywatch.digest.period import parse_period, period_of
+from policywatch.digest.render import render
 from tests.conftest import POLICYWATCH
 
 SHANGHAI, NEW_YORK = ZoneInfo("Asia/Shanghai"), ZoneInfo("America/New_York")
@@ -234,7 +234,7 @@ def test_titles_carry_the_year_in_every_format(history):
     ("2025-W01", "政策汇总 | 2025年第1周行业政策及动态汇总"),  # starts on 2024-12-30: already 2025's
 ])
 def test_a_week_carries_its_iso_year(period: str, headline: str) -> None:
-    from digest.labels import title as headline_of
+    from policywatch.digest.labels import title as headline_of
 
     assert headline_of("zh-Hans", parse_period(period, "week")) == headline
 

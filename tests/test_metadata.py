@@ -17,14 +17,14 @@ import pytest
 import sqlite_utils
 from lxml import html
 
-from crawler.extract.content import element_text, parse_html
-from crawler.extract.detail import extract_detail
-from crawler.pipelines import store_snapshot, version_of
-from detection.detect import detect
-from digest.summary import change_line
-from policywatch.model import DocState, Fetch, Snapshot, Verdict, Version
-from policywatch.store import Store
-from policywatch.store.schema import migrations
+from policywatch.core.model import DocState, Fetch, Snapshot, Verdict, Version
+from policywatch.core.store import Store
+from policywatch.core.store.schema import migrations
+from policywatch.crawler.extract.content import element_text, parse_html
+from policywatch.crawler.extract.detail import extract_detail
+from policywatch.crawler.pipelines import store_snapshot, version_of
+from policywatch.detection.detect import detect
+from policywatch.digest.summary import change_line
 from tests.conftest import CORPUS, CORPUS_EXPECTED, POLICYWATCH, read_corpus, source_toml
 
 GOV_CN = json.loads((CORPUS / "gov-cn-zhengce-detail-fragments-2019.json").read_text(encoding="utf-8"))["records"]

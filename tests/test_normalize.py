@@ -1,4 +1,4 @@
-"""The quick NFKC of policywatch.normalize gives exactly what unicodedata gives: fingerprints depend on it."""
+"""The quick NFKC of policywatch.core.normalize gives exactly what unicodedata gives: fingerprints depend on it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from policywatch.normalize import _WIDE_FORMS, nfkc
+from policywatch.core.normalize import _WIDE_FORMS, nfkc
 
 SEEDS = Path(os.environ.get("POLICYWATCH_SHARED", Path(__file__).resolve().parents[2] / "shared")) / "seeds"
 

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from markdown_it import MarkdownIt
 
-from policywatch.store import Store
+from policywatch.core.store import Store
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import Mailbox, MailServer, free_port
 from tests.test_delivery import PAGES, SECRET, smtp_toml, subscribe
@@ -174,10 +174,10 @@ HOSTILE = [
 
 def test_scraped_titles_cannot_add_links_or_mentions_and_the_post_stays_bounded(
         tmp_path, portal, write_config, run_crawl):
-    from deliver.chat import limit
-    from deliver.post_text import MAX_ITEMS, TITLE_CHARS, digest_post
-    from digest.build import build_digest
-    from digest.period import parse_period
+    from policywatch.deliver.chat import limit
+    from policywatch.deliver.post_text import MAX_ITEMS, TITLE_CHARS, digest_post
+    from policywatch.digest.build import build_digest
+    from policywatch.digest.period import parse_period
 
     write_site(tmp_path / "site", HOSTILE)
     config = write_config(source_toml("cell", portal(tmp_path / "site") + "/index.html"))
@@ -263,7 +263,7 @@ def test_notify_test_without_a_url_tries_every_configured_one(notify_config):
     "[x][ref]\n\n[ref]: https://evil.example/", "行一\n# 行二\n- 行三", "\\[转义\\](https://evil.example/)",
 ])
 def test_a_title_shows_as_written_with_no_markup_link_or_mention(title):
-    from deliver.post_text import escape
+    from policywatch.deliver.post_text import escape
 
     line = escape(title)
     assert "\n" not in line and "@" not in line and "://" not in line
@@ -273,7 +273,7 @@ def test_a_title_shows_as_written_with_no_markup_link_or_mention(title):
 
 
 def test_a_scraped_link_is_http_only_and_cannot_end_early():
-    from deliver.post_text import link_target
+    from policywatch.deliver.post_text import link_target
 
     assert link_target("javascript:alert(1)") is None and link_target("data:text/html,x") is None
     assert link_target("https://gov.example.cn/a b(1)<x>.html") == "https://gov.example.cn/a%20b%281%29%3Cx%3E.html"
@@ -283,7 +283,7 @@ def test_a_scraped_link_is_http_only_and_cannot_end_early():
 
 
 def test_a_webhook_url_is_shown_and_logged_without_its_secrets():
-    from policywatch import notifyurl
+    from policywatch.core import notifyurl
 
     key = "693a91f6-7abc-4bc4-97a0-0ec2sifa5aaa"
     assert notifyurl.shown(f"wecombot://{key}") == "wecombot://6…a"
@@ -343,7 +343,7 @@ def test_serve_posts_a_digest_that_has_no_mail_once_per_period(tmp_path, portal,
     from datetime import datetime
     from zoneinfo import ZoneInfo
 
-    from digest.period import period_of
+    from policywatch.digest.period import period_of
     from tests.test_serve import Service
 
     write_site(tmp_path / "site", PAGES)
@@ -367,7 +367,7 @@ def test_serve_posts_a_digest_that_has_no_mail_once_per_period(tmp_path, portal,
 
 
 def test_how_a_post_ended_is_judged_on_the_connection_not_on_what_the_post_says():
-    from deliver.chat import post
+    from policywatch.deliver.chat import post
 
     misleading = "Read timed out. Connection aborted. Failed to establish a new connection: Connection refused"
     with WebhookServer() as hooks:

@@ -6,7 +6,7 @@ import fcntl
 
 import pytest
 
-from policywatch.crawl import CrawlError, shards
+from policywatch.crawler.crawl import CrawlError, shards
 from tests.conftest import source_toml
 
 SITES = ("alpha", "beta", "gamma")

@@ -82,7 +82,7 @@ def test_robots_user_agent_and_conditional_recheck(tmp_path, portal, write_confi
     assert "4430万元" in store.document(f"{base}/a.html")["text"]
 
 
-# Shared politeness ([cluster] redis, crawler.politeness): two crawl processes, one host.
+# Shared politeness ([cluster] redis, policywatch.crawler.politeness): two crawl processes, one host.
 
 DELAY = 0.3
 TOLERANCE = 0.05  # timer and scheduling granularity between a request's start and its arrival at the server
@@ -121,10 +121,11 @@ def crawl_config(folder, base: str, redis: str | None) -> str:
 
 
 def crawl_twice_at_once(tmp_path, base: str, redis: str | None, tag: str) -> list[subprocess.CompletedProcess]:
-    """Two `python -m crawler.run` processes, each with its own state.db, crawling the same portal at once."""
+    """Two `python -m policywatch.crawler.run` processes, each with its own state.db, crawling the same portal at
+    once."""
     configs = [crawl_config(tmp_path / f"{tag}{n}", base, redis) for n in (1, 2)]
-    processes = [subprocess.Popen([sys.executable, "-m", "crawler.run", "--config", c], stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for c in configs]
+    processes = [subprocess.Popen([sys.executable, "-m", "policywatch.crawler.run", "--config", c],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in configs]
     results = []
     for process in processes:
         out, err = process.communicate(timeout=60)
@@ -163,7 +164,7 @@ def test_redis_down_crawl_goes_on_and_says_so(tmp_path, portal, open_store):
     base = portal(tmp_path / "site")
     closed = free_port()  # nothing listens there
     config = crawl_config(tmp_path / "down", base, f"redis://127.0.0.1:{closed}/0")
-    result = subprocess.run([sys.executable, "-m", "crawler.run", "--config", config], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "policywatch.crawler.run", "--config", config], capture_output=True,
                             text=True, timeout=60)
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stderr.splitlines() if "shared politeness" in line]
@@ -175,7 +176,7 @@ def test_redis_down_crawl_goes_on_and_says_so(tmp_path, portal, open_store):
 def test_a_lease_never_released_frees_after_its_ttl(redis_url):
     import redis.asyncio as aioredis
 
-    from crawler.politeness import PREFIX, HostGate
+    from policywatch.crawler.politeness import PREFIX, HostGate
 
     async def scenario() -> tuple:
         client = aioredis.Redis.from_url(redis_url)

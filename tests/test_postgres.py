@@ -10,7 +10,7 @@ from datetime import datetime
 
 import psycopg
 
-from policywatch.store.schema import migrations
+from policywatch.core.store.schema import migrations
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import free_port
 from tests.pgserver import PASSWORD
@@ -74,8 +74,8 @@ def test_browse_says_it_reads_sqlite_only(tmp_path, pg_url) -> None:
 
 
 def test_the_scheduler_keeps_its_jobs_in_postgresql(tmp_path, write_config, pg_url) -> None:
-    from policywatch import config as config_module
-    from scheduler.service import build_scheduler, sync_jobs, wanted_jobs
+    from policywatch.core import config as config_module
+    from policywatch.scheduler.service import build_scheduler, sync_jobs, wanted_jobs
 
     write_config(source_toml("one", "http://127.0.0.1:9/"))
     config = config_module.load(tmp_path / "config.toml", pg_url)
@@ -92,7 +92,7 @@ def test_the_scheduler_keeps_its_jobs_in_postgresql(tmp_path, write_config, pg_u
 
 def test_commands_started_together_on_an_empty_database_migrate_it_once(pg_url, open_store) -> None:
     """The first to take the advisory lock creates the tables; the others wait, then find them there."""
-    opener = "import sys; from policywatch.store import Store; Store(sys.argv[1]).close()"
+    opener = "import sys; from policywatch.core.store import Store; Store(sys.argv[1]).close()"
     processes = [subprocess.Popen([sys.executable, "-c", opener, pg_url], stderr=subprocess.PIPE, text=True)
                  for _ in range(4)]
     errors = [p.communicate(timeout=120)[1] for p in processes]

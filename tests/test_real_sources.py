@@ -11,13 +11,13 @@ import subprocess
 import parsel
 import pytest
 
-from crawler.extract.content import parse_html
-from crawler.extract.detail import extract_detail
-from crawler.extract.listing import extract_list
-from policywatch import config as config_module
-from policywatch.config import DetailRule, ListRule, select
-from policywatch.normalize import normalise
-from policywatch.platforms import PLATFORMS
+from policywatch.core import config as config_module
+from policywatch.core.config import DetailRule, ListRule, select
+from policywatch.core.normalize import normalise
+from policywatch.core.platforms import PLATFORMS
+from policywatch.crawler.extract.content import parse_html
+from policywatch.crawler.extract.detail import extract_detail
+from policywatch.crawler.extract.listing import extract_list
 from tests.conftest import EXPECTED_PAGES, POLICYWATCH, ROOT, read_corpus
 
 # source name → (saved list page, items, first item's URL, title and date)

@@ -4,6 +4,7 @@ loopback portal in real time; stopped with SIGTERM and started again."""
 from __future__ import annotations
 
 import itertools
+import pickle
 import re
 import signal
 import sqlite3
@@ -13,8 +14,9 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from digest.period import period_of
+from policywatch.digest.period import period_of
 from policywatch.portal import PortalHandler
+from policywatch.scheduler.service import build_scheduler, sync_jobs, wanted_jobs
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import Mailbox, MailServer
 from tests.test_delivery import SECRET, smtp_toml
@@ -41,11 +43,11 @@ class Service:
         self.log = Path(config.path).parent / "serve-stderr.log"
         self.process: subprocess.Popen | None = None
 
-    def start(self) -> Service:
+    def start(self, cwd: Path | None = None) -> Service:
         self.log.write_text("", encoding="utf-8")
         with self.log.open("w", encoding="utf-8") as log:
             self.process = subprocess.Popen([*POLICYWATCH, "serve", "--config", str(self.config.path)],
-                                            stdout=log, stderr=log)
+                                            stdout=log, stderr=log, cwd=cwd)
         self.wait(lambda: "serving" in self.log.read_text(encoding="utf-8"), "the service to start")
         return self
 
@@ -119,6 +121,54 @@ def test_a_restart_after_downtime_runs_the_missed_crawls_once(tmp_path, portal, 
     assert re.search(r"crawl:cell: missed 3 run\(s\) while stopped; running it once now", log)
     assert [r[0] for r in service.job_runs()] == ["ok"]
     assert service.rows("SELECT count(*) FROM runs")[0][0] == 1
+
+
+def store_jobs_as_before_the_upgrade(config, due: datetime) -> list[str]:
+    """state.db's jobs as a version of PolicyWatch whose modules were top-level packages stored them: each job's
+    function named without the "policywatch." prefix, next due at ``due``. Returns the stored function names."""
+    scheduler = build_scheduler(config)
+    scheduler.start(paused=True)
+    sync_jobs(scheduler, wanted_jobs(config), datetime.now(config.zone))
+    scheduler.shutdown(wait=False)
+    with sqlite3.connect(config.db) as db:
+        for job_id, blob in db.execute("SELECT id, job_state FROM scheduler_jobs").fetchall():
+            state = pickle.loads(blob)
+            state["func"] = state["func"].removeprefix("policywatch.")
+            state["next_run_time"] = due
+            db.execute("UPDATE scheduler_jobs SET job_state = ?, next_run_time = ? WHERE id = ?",
+                       [pickle.dumps(state), due.timestamp(), job_id])
+    return stored_functions(config)
+
+
+def stored_functions(config) -> list[str]:
+    with sqlite3.connect(config.db) as db:
+        return [pickle.loads(blob)["func"] for (blob,) in db.execute("SELECT job_state FROM scheduler_jobs")]
+
+
+def test_jobs_stored_before_the_upgrade_keep_their_next_run_time(tmp_path, portal, write_config):
+    """The jobs of a state.db written before the modules moved under policywatch name functions by module paths
+    that no longer import (without the "policywatch." prefix). Serve renames them in place, so their next run times
+    survive and the runs missed across the upgrade are run once, as after any downtime. Serve runs outside the
+    source tree, where the old names cannot be imported, as in an installed PolicyWatch."""
+    write_site(tmp_path / "site", PAGES)
+    config = write_config(source_toml("cell", f"{portal(tmp_path / 'site')}/index.html", extra='schedule = "@hourly"'))
+    hour = datetime.now(config.zone).replace(minute=0, second=0, microsecond=0)
+    old = store_jobs_as_before_the_upgrade(config, due=hour - timedelta(hours=2))
+    assert old == ["scheduler.jobs:crawl_source"]  # rename:keep (the old spelling, on purpose)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+
+    service = Service(config).start(cwd=elsewhere)
+    try:
+        service.wait(lambda: service.job_runs("ok"), "the coalesced crawl")
+    finally:
+        assert service.stop() == 0
+    log = service.log.read_text(encoding="utf-8")
+    assert "crawl:cell: stored before the upgrade; its function is now named under policywatch" in log
+    assert re.search(r"crawl:cell: missed 3 run\(s\) while stopped; running it once now", log), log
+    assert "Unable to restore job" not in log
+    assert stored_functions(config) == ["policywatch.scheduler.jobs:crawl_source"]
+    assert [r[0] for r in service.job_runs()] == ["ok"]
 
 
 def test_each_digest_is_sent_on_its_schedule_once_per_period(tmp_path, portal, write_config, monkeypatch):

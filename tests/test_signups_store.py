@@ -3,7 +3,7 @@ confirmation, expiry and purge, the rate limits' counts, and a subscription's pr
 
 from __future__ import annotations
 
-from policywatch.model import NewSubscriber
+from policywatch.core.model import NewSubscriber
 
 NOW = "2024-01-10T08:00:00+00:00"
 LATER = "2024-01-12T08:00:00+00:00"  # 48 hours on

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from archive.build import MANIFEST
-from archive.chart import NARROW, policy_chart, region_colours
-from digest.render import web_link
-from policywatch.localtime import local_time
-from policywatch.store import Store
-from scheduler.jobs import crawl_source
+from policywatch.archive.build import MANIFEST
+from policywatch.archive.chart import NARROW, policy_chart, region_colours
+from policywatch.core.localtime import local_time
+from policywatch.core.store import Store
+from policywatch.digest.render import web_link
+from policywatch.scheduler.jobs import crawl_source
 from tests.archive_site import (
     CELL_BODY,
     CELL_TITLE,

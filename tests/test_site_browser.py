@@ -12,9 +12,9 @@ from itertools import pairwise
 
 import pytest
 
-from archive.chart import NARROW, policy_chart, region_colours
-from digest.regions import region_label
-from digest.render import BUILTIN, environment
+from policywatch.archive.chart import NARROW, policy_chart, region_colours
+from policywatch.digest.regions import region_label
+from policywatch.digest.render import BUILTIN, environment
 from policywatch.portal import serve
 from tests.archive_site import CELL_TITLE, HOSTILE_TITLE_SHOWN, PLANTED
 from tests.browser import ARTIFACTS, CHROMIUM, MEASURE, require_chromium

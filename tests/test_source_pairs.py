@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import pytest
 
-from policywatch import config as config_module
-from policywatch.crawl import crawl
-from policywatch.store import Store
+from policywatch.core import config as config_module
+from policywatch.core.store import Store
+from policywatch.crawler.crawl import crawl
 from tests.conftest import CORPUS, EXPECTED_PAGES, ROOT
 from tests.replay_proxy import replay, save
 from tests.tlscert import make_certificate

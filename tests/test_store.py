@@ -14,10 +14,10 @@ import zlib
 
 import pytest
 
-from crawler.pipelines import store_fetch, store_snapshot
-from detection.duplicates import likeness
-from policywatch.model import Fetch, Snapshot
-from policywatch.store import CHECK_EVERY, Store, StoreError
+from policywatch.core.minhash import likeness
+from policywatch.core.model import Fetch, Snapshot
+from policywatch.core.store import CHECK_EVERY, Store, StoreError
+from policywatch.crawler.pipelines import store_fetch, store_snapshot
 
 URL = "http://127.0.0.1:1/zcfg/1.html"
 
@@ -182,7 +182,7 @@ def test_runs_left_running_by_dead_processes_become_interrupted(db_target, open_
 
 OWNER = """
 import subprocess, sys, os
-from policywatch.store import Store
+from policywatch.core.store import Store
 store = Store(sys.argv[1])
 run = store.start_run(["nhc"])
 subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], pass_fds=[store.run_lock(run)])
@@ -212,7 +212,7 @@ def test_a_run_lives_while_a_process_given_its_lock_does(tmp_path, open_store) -
 
 OWNER_ALIVE = """
 import sys
-from policywatch.store import Store
+from policywatch.core.store import Store
 store = Store(sys.argv[1])
 run = store.start_run(["nhc"])
 store.close()

@@ -1,4 +1,5 @@
-"""Summaries that carry the facts: what digest.summary keeps and drops, and how digest.salience scores a sentence.
+"""Summaries that carry the facts: what policywatch.digest.summary keeps and drops, and how policywatch.digest.salience
+scores a sentence.
 
 tests/test_summary_report.py holds the same on 53 real texts; these are the rules one at a time.
 """
@@ -7,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from digest.salience import Scorer
-from digest.summary import MAX_CHARS, sentences, summarise
+from policywatch.digest.salience import Scorer
+from policywatch.digest.summary import MAX_CHARS, sentences, summarise
 
 TERMS = ("干细胞", "细胞治疗", "免疫细胞", "CAR-T", "NK细胞", "基因治疗", "外泌体")
 

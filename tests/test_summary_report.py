@@ -8,14 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from digest.summary import MAX_CHARS
-from policywatch import config as config_module
+from policywatch.core import config as config_module
 from policywatch.demo import PORTAL
+from policywatch.digest.summary import MAX_CHARS
 from tests import summary_report as report
 from tests.conftest import CORPUS
 from tests.extraction_report import fold
 
-# Reached by digest.summary on tests/summary_facts.toml (the summariser before it, which kept the announcing
+# Reached by policywatch.digest.summary on tests/summary_facts.toml (the summariser before it, which kept the announcing
 # sentence and the sentences densest in topic terms, kept 33 of the 163 facts: 20.2%).
 REACHED = (133, 163)
 ENTRIES = report.entries()

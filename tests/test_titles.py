@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crawler.extract.detail import extract_detail
-from crawler.extract.encoding import decode_html
+from policywatch.crawler.extract.detail import extract_detail
+from policywatch.crawler.extract.encoding import decode_html
 from tests.conftest import read_corpus
 
 URL = "http://127.0.0.1/a.html"

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from policywatch.crawl import IN_PROCESS_PAGES, runs_here
+from policywatch.crawler.crawl import IN_PROCESS_PAGES, runs_here
 from policywatch.portal import PortalHandler
 from tests.conftest import POLICYWATCH, source_toml
 from tests.processes import children, kill_all, wait_gone
@@ -93,12 +93,12 @@ def test_a_small_crawl_runs_in_the_crawl_command_itself(tmp_path, portal, write_
 
     first, seen = crawl_watching_children(config)
     assert first.returncode == 0, first.stderr
-    assert any("crawler.run" in line for line in seen), seen  # the control: crawl processes are seen
+    assert any("policywatch.crawler.run" in line for line in seen), seen  # the control: crawl processes are seen
 
     assert runs_here(config, list(SITES), False)  # stored, nothing due: list pages only
     again, seen = crawl_watching_children(config)
     assert again.returncode == 0, again.stderr
-    assert not any("crawler.run" in line for line in seen), seen  # no crawl process
+    assert not any("policywatch.crawler.run" in line for line in seen), seen  # no crawl process
     for site in SITES:  # the list page, read in this process; its 3 documents are not due
         assert re.search(rf"│ {site}\s+│\s+1 │\s+0 │\s+0 │\s+0 │", again.stdout), again.stdout
     assert "Crawl run 2" in again.stdout
@@ -129,7 +129,7 @@ def test_serve_crawls_in_warm_workers_that_crawl_hands_its_sources_to(tmp_path, 
         done, seen = crawl_watching_children(config)
         assert done.returncode == 0, done.stderr
         assert "crawling 3 source(s) with the warm workers of the running `policywatch serve`" in done.stderr
-        assert not any("crawler.run" in line for line in seen), seen  # the crawl command started no crawl
+        assert not any("policywatch.crawler.run" in line for line in seen), seen  # the crawl command started no crawl
         assert "Crawl runs 1, 2" in done.stdout  # one job, and one run, per warm worker
         for site in SITES:
             assert re.search(rf"│ {site}\s+│\s+4 │\s+3 │\s+3 │\s+0 │", done.stdout), done.stdout
@@ -173,7 +173,7 @@ def test_the_serve_socket_takes_only_keyed_well_formed_requests(tmp_path, portal
     from multiprocessing import AuthenticationError
     from multiprocessing.connection import Client
 
-    from scheduler.control import MAX_REQUEST, _address, _key_file
+    from policywatch.scheduler.control import MAX_REQUEST, _address, _key_file
 
     make_sites(tmp_path / "site")
     config = write_config(*sources_toml(portal(tmp_path / "site"), "0 0 1 1 *"), processes=1)

@@ -17,14 +17,14 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from deliver.tokens import make_token
-from policywatch import config as config_module
-from policywatch.model import NewSubscriber
-from policywatch.store import Store
+from policywatch.core import config as config_module
+from policywatch.core.model import NewSubscriber
+from policywatch.core.store import Store
+from policywatch.deliver.tokens import make_token
+from policywatch.web.app import create_app
 from tests.conftest import source_toml
 from tests.mailserver import Mailbox, MailServer
 from tests.webapp import Clock, confirmation_link, form_token, post_subscribe, running
-from web.app import create_app
 
 SECRET = "test-secret-0123456789abcdef"
 START = datetime(2024, 1, 10, 8, 0, tzinfo=UTC)
@@ -438,8 +438,8 @@ def test_the_links_in_every_digest_mail_point_at_the_one_click_endpoint(tmp_path
         assert site.config.delivery.unsubscribe_url == site.base + "unsubscribe?token={token}"
         with site.store() as store:
             store.add_subscribers([NewSubscriber("li@example.org", None, None, (("monthly", (), ()),))])
-        from deliver.send import send_digest
-        from digest.period import parse_period
+        from policywatch.deliver.send import send_digest
+        from policywatch.digest.period import parse_period
 
         with site.store() as store:
             report = send_digest(site.config, store, site.config.digest("monthly"), parse_period("2023-12", "month"))

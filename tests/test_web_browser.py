@@ -16,8 +16,8 @@ import subprocess
 import httpx
 import pytest
 
-from policywatch import config as config_module
-from policywatch.store import Store
+from policywatch.core import config as config_module
+from policywatch.core.store import Store
 from tests.browser import ARTIFACTS, CHROMIUM, require_chromium
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import Mailbox, MailServer, free_port
@@ -146,8 +146,8 @@ def test_subscribe_confirm_change_preferences_and_unsubscribe_with_one_click(app
 
 def test_the_unsubscribe_button_in_the_browser(app, browser_page) -> None:
     base, config, _ = app
-    from deliver.tokens import make_token
-    from policywatch.model import NewSubscriber
+    from policywatch.core.model import NewSubscriber
+    from policywatch.deliver.tokens import make_token
 
     with Store(config.db) as store:
         store.add_subscribers([NewSubscriber("chan@example.org", None, None, (("monthly", (), ()),))])

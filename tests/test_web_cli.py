@@ -11,8 +11,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from policywatch import config as config_module
-from policywatch.config import ConfigError
+from policywatch.core import config as config_module
+from policywatch.core.config import ConfigError
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import free_port
 from tests.test_web import SECRET, TOPICS

@@ -16,14 +16,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from policywatch import config as config_module
+from policywatch.core import config as config_module
+from policywatch.web.app import create_app
 from tests.conftest import ROOT, source_toml
 from tests.mailserver import Mailbox, MailServer, free_port
 from tests.redisserver import in_ci
 from tests.test_web import SECRET, TOPICS
 from tests.tlscert import make_certificate
 from tests.webapp import confirmation_link, post_subscribe, running
-from web.app import create_app
 
 NGINX = shutil.which("nginx") or next((p for p in ("/usr/sbin/nginx",) if os.access(p, os.X_OK)), None)
 WRAPPER = """{user}daemon off;

@@ -8,6 +8,7 @@ import re
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -189,6 +190,26 @@ def test_sigterm_stores_what_is_in_flight_and_hands_the_rest_of_the_job_back(slo
     assert_every_page_once(config.db)
 
 
+def test_the_worker_log_has_the_workers_lines_and_the_crawl_log_the_crawls(tmp_path, write_config):
+    """The crawl's modules log as policywatch.crawler.*: their lines go to crawl.log with Scrapy's (through the root
+    logger), not to worker.log, though both loggers are named under policywatch."""
+    config = write_config(source_toml("one", "http://127.0.0.1:9/"))
+    code = ("import logging, sys\n"
+            "from policywatch.core import config\n"
+            "from policywatch.scheduler.service import log_to\n"
+            "from policywatch.scheduler.worker import WORKER_LOGGERS\n"
+            "log_to(config.load(sys.argv[1]), 'worker.log', *WORKER_LOGGERS)\n"
+            "crawl = logging.FileHandler(sys.argv[2])\n"
+            "logging.getLogger().addHandler(crawl)\n"
+            "logging.getLogger('policywatch.worker').info('crawl:one: done')\n"
+            "logging.getLogger('policywatch.crawler.politeness').warning('shared politeness: unreachable')\n")
+    crawl_log = tmp_path / "crawl.log"
+    subprocess.run([sys.executable, "-c", code, str(config.path), str(crawl_log)], check=True, capture_output=True)
+    worker_log = (config.state_dir / "logs" / "worker.log").read_text(encoding="utf-8")
+    assert "crawl:one: done" in worker_log and "shared politeness" not in worker_log
+    assert crawl_log.read_text(encoding="utf-8") == "shared politeness: unreachable\n"
+
+
 def test_operator_mistakes_get_one_line(tmp_path, write_config, redis_url):
     plain = write_config(source_toml("alpha", "http://127.0.0.1:9/index.html"))
     no_cluster = subprocess.run([*POLICYWATCH, "--config", str(plain.path), "worker"], capture_output=True,
@@ -229,7 +250,7 @@ def test_crawl_with_no_worker_for_the_queue_says_so_and_waits_for_one(tmp_path, 
 
 
 def test_serve_queues_a_due_crawl_for_the_workers_instead_of_running_it(tmp_path, portal, write_config, redis_url):
-    from scheduler.jobs import crawl_source
+    from policywatch.scheduler.jobs import crawl_source
 
     make_sites(tmp_path / "site")
     base = portal(tmp_path / "site")
@@ -247,7 +268,7 @@ def test_a_job_naming_a_source_this_worker_does_not_know_fails_once_with_its_rea
                                                                                     redis_url):
     from dramatiq import Message
 
-    from scheduler import jobqueue
+    from policywatch.scheduler import jobqueue
 
     config = cluster_config(write_config, redis_url, source_toml("alpha", "http://127.0.0.1:9/index.html"))
     broker = jobqueue.broker(config.cluster)

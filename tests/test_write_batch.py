@@ -1,5 +1,5 @@
-"""A crawl stores its items a few per transaction (crawler.batch): a document the database refuses loses only
-itself, and what is stored shows while the crawl still runs."""
+"""A crawl stores its items a few per transaction (policywatch.crawler.batch): a document the database refuses loses
+only itself, and what is stored shows while the crawl still runs."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from web.server import listen, server
+from policywatch.web.server import listen, server
 
 if TYPE_CHECKING:
     import httpx

@@ -1,10 +1,10 @@
 """The ASGI app: the routes of the subscription page, the archive site at /, and how each answer is made.
 
-Handlers read and check the request (body limits and the form token in web.forms, tokens and rules in web.signup),
-then do their store work in a worker thread with a Store of their own (a Store is not shared across threads).
-Refusals are pages with one line saying what was wrong, and nothing is stored for them. ``POST /subscribe`` answers
-the same bytes whether or not the address is known and whether or not a mail goes out; the confirmation mail is sent
-after the answer, so the mail server's pace does not show in it either.
+Handlers read and check the request (body limits and the form token in policywatch.web.forms, tokens and rules in
+policywatch.web.signup), then do their store work in a worker thread with a Store of their own (a Store is not shared
+across threads). Refusals are pages with one line saying what was wrong, and nothing is stored for them. ``POST
+/subscribe`` answers the same bytes whether or not the address is known and whether or not a mail goes out; the
+confirmation mail is sent after the answer, so the mail server's pace does not show in it either.
 """
 
 from __future__ import annotations
@@ -21,22 +21,22 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 
-from deliver.notice import compose_notice, send_notice
-from deliver.subscribers import SubscriberError, new_subscriber
-from deliver.tokens import TokenError, secret_from
-from policywatch.config import ConfigError
-from policywatch.localtime import local_time
-from policywatch.store import Store
-from web import forms, pages, signup
-from web.headers import SecurityHeaders
-from web.limits import WINDOW
-from web.sitefiles import ArchiveFiles
+from policywatch.core.config import ConfigError
+from policywatch.core.localtime import local_time
+from policywatch.core.store import Store
+from policywatch.deliver.notice import compose_notice, send_notice
+from policywatch.deliver.subscribers import SubscriberError, new_subscriber
+from policywatch.deliver.tokens import TokenError, secret_from
+from policywatch.web import forms, pages, signup
+from policywatch.web.headers import SecurityHeaders
+from policywatch.web.limits import WINDOW
+from policywatch.web.sitefiles import ArchiveFiles
 
 if TYPE_CHECKING:
     from starlette.requests import Request
     from starlette.types import ASGIApp
 
-    from policywatch.config import Config
+    from policywatch.core.config import Config
 
 log = logging.getLogger("policywatch.web")
 PAGES = frozenset({"/subscribe", "/confirm", "/unsubscribe", "/preferences", "/web.css"})

@@ -5,8 +5,8 @@ as ``application/x-www-form-urlencoded`` (what browsers send) or ``multipart/for
 clients to prefer for a one-click unsubscribe), in strict UTF-8, with at most :data:`MAX_FIELDS` fields. Anything
 else is a :class:`FormError`: one line, answered with a 4xx page, and nothing is stored.
 
-Forms carry a token signed over a random cookie of the browser's (deliver.tokens); a page on another site can
-neither read the cookie nor make the token, so it cannot post the form for someone.
+Forms carry a token signed over a random cookie of the browser's (policywatch.deliver.tokens); a page on another site
+can neither read the cookie nor make the token, so it cannot post the form for someone.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from urllib.parse import parse_qsl
 from starlette.requests import Request
 from starlette.responses import Response
 
-from deliver.tokens import TokenError, make_form_token, verify_form_token
+from policywatch.deliver.tokens import TokenError, make_form_token, verify_form_token
 
 MAX_BODY = 16 * 1024  # bytes: a subscribe form with every region ticked is about 2 KB
 MAX_FIELDS = 200

@@ -10,8 +10,8 @@ from __future__ import annotations
 import ipaddress
 from datetime import UTC, datetime, timedelta
 
-from deliver.tokens import sign
-from policywatch.store import Store
+from policywatch.core.store import Store
+from policywatch.deliver.tokens import sign
 
 WINDOW = timedelta(hours=1)
 

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import lru_cache
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from starlette.responses import HTMLResponse
 
-from policywatch.config import LANGUAGES, Config
+from policywatch.core.config import LANGUAGES, Config
 
-BUILTIN = Path(__file__).resolve().parent.parent / "templates"  # installed beside this package, as in the tree
+BUILTIN = Path(str(resources.files("policywatch.templates")))  # package data, wherever PolicyWatch is installed
 LANGUAGE_LABELS = {"zh-Hans": "简体中文", "zh-Hant": "繁體中文", "en": "English"}
 PERIOD_LABELS = {"month": "每月", "week": "每周"}
 

@@ -13,14 +13,20 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from deliver.subscribers import new_subscriber, token_subscriber
-from deliver.tokens import TokenError, make_confirm_token, make_token, parse_confirm_token, verify_confirm_token
-from web.limits import WINDOW, address_bucket, client_bucket, iso, take
+from policywatch.deliver.subscribers import new_subscriber, token_subscriber
+from policywatch.deliver.tokens import (
+    TokenError,
+    make_confirm_token,
+    make_token,
+    parse_confirm_token,
+    verify_confirm_token,
+)
+from policywatch.web.limits import WINDOW, address_bucket, client_bucket, iso, take
 
 if TYPE_CHECKING:
-    from policywatch.config import Config, WebSettings
-    from policywatch.model import NewSubscriber
-    from policywatch.store import Store
+    from policywatch.core.config import Config, WebSettings
+    from policywatch.core.model import NewSubscriber
+    from policywatch.core.store import Store
 
 GONE = "this confirmation link has expired, or a newer request for the address replaced it: subscribe again"
 
@@ -106,7 +112,7 @@ def save_preferences(
     language: str | None,
 ) -> bool:
     """Replace a subscription's topics and regions and its subscriber's language, checked as `subscribers add`
-    checks them (deliver.subscribers.SubscriberError); False when the subscription has ended."""
+    checks them (policywatch.deliver.subscribers.SubscriberError); False when the subscription has ended."""
     subscriber, digest = token_subscriber(store, secret, token)
     checked = new_subscriber(config, str(subscriber["email"]), (digest,), None, topics, regions, language)
     return store.set_preferences(subscriber["id"], digest, topics, regions, checked.language)

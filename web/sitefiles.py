@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 from starlette.exceptions import HTTPException
 from starlette.staticfiles import StaticFiles
 
-from archive.build import build_site
-from policywatch.store import Store
+from policywatch.archive.build import build_site
+from policywatch.core.store import Store
 
 if TYPE_CHECKING:
     from starlette.responses import Response
     from starlette.types import Scope
 
-    from policywatch.config import Config
+    from policywatch.core.config import Config
 
 
 class ArchiveFiles(StaticFiles):

@@ -44,7 +44,7 @@ _FILE_SIGNATURES = (b"%PDF-", b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
 @functools.lru_cache(maxsize=1024)
 def absolute_url(base: str, href: str) -> str:
     """``urljoin(base, href)``, remembered: each link of a page is resolved for its attachments and again for its
-    list of links (crawler.extract.detail)."""
+    list of links (policywatch.crawler.extract.detail)."""
     return urljoin(base, href)
 
 

@@ -4,7 +4,7 @@ A changed attachment is a change of its policy, so every file is hashed and, whe
 extracted to be diffed like a page. The bytes are untrusted: a broken file yields a reason in ``error``, never a raise.
 A file that would cost more than its ``Limits`` to read (a zip bomb, a PDF stream that inflates without end) is
 "too large to read: <which limit>". The checks here run wherever the text is read; the crawl reads in a worker
-process under OS limits as well (crawler.extract.sandbox), for what no check foresees.
+process under OS limits as well (policywatch.crawler.extract.sandbox), for what no check foresees.
 """
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from typing import TYPE_CHECKING
 
 import olefile
 
-from crawler.extract.word97 import UnsupportedWord, word97_text
-from crawler.faults import is_programming_error
-from policywatch.normalize import clean_text
+from policywatch.core.normalize import clean_text
+from policywatch.crawler.extract.word97 import UnsupportedWord, word97_text
+from policywatch.crawler.faults import is_programming_error
 
 if TYPE_CHECKING:
     from pypdf import PdfReader
@@ -55,7 +55,7 @@ class Limits:
 
     The archive limits are counted while inflating, never taken from the zip headers, which a hostile file fills
     with whatever it likes. The CPU and memory limits are enforced by the OS on the worker process that reads
-    (crawler.extract.sandbox); ``timeout`` is wall-clock time for one file, enforced by the caller.
+    (policywatch.crawler.extract.sandbox); ``timeout`` is wall-clock time for one file, enforced by the caller.
     """
 
     max_unpacked: int = 200_000_000  # bytes all of a DOCX/XLSX's members may inflate to together
@@ -343,7 +343,7 @@ def attachment_text(
     """Kind, SHA-256, size and (where a reader exists) text of an attachment; never raises on bad bytes.
 
     The archive limits are checked here; the CPU and memory limits only hold where this runs in
-    crawler.extract.sandbox. ``max_chars`` overrides ``limits.max_chars``.
+    policywatch.crawler.extract.sandbox. ``max_chars`` overrides ``limits.max_chars``.
     """
     max_chars = limits.max_chars if max_chars is None else max_chars
     digest, size = hashlib.sha256(data).hexdigest(), len(data)

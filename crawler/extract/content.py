@@ -16,8 +16,8 @@ import re
 from lxml import etree, html
 from lxml.cssselect import CSSSelector
 
-from crawler.extract.trim import trim_body
-from policywatch.normalize import clean_lines
+from policywatch.core.normalize import clean_lines
+from policywatch.crawler.extract.trim import trim_body
 
 # Body containers of common government CMS templates, most specific first.
 KNOWN_BODIES = (

@@ -6,7 +6,7 @@ import re
 from datetime import date
 from urllib.parse import urlsplit
 
-from policywatch.hanzi import either_script
+from policywatch.core.hanzi import either_script
 
 # One pattern for every form: year, separator (- / . 年), month, separator, day, optional 日.
 DATE = re.compile(

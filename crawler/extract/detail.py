@@ -18,8 +18,12 @@ from urllib.parse import urljoin, urlsplit
 
 import parsel
 
-from crawler.extract.attachment_links import absolute_url, attachment_links
-from crawler.extract.content import (
+from policywatch.core.config import select
+from policywatch.core.hanzi import char_classes, either_script
+from policywatch.core.model import SELECTOR_MISSED
+from policywatch.core.normalize import clean_text, clean_url
+from policywatch.crawler.extract.attachment_links import absolute_url, attachment_links
+from policywatch.crawler.extract.content import (
     MIN_BODY_CHARS,
     body_from,
     element_text,
@@ -29,22 +33,24 @@ from crawler.extract.content import (
     repair,
     strip_invisible,
 )
-from crawler.extract.dates import DATE, labelled_date, parse_date, to_iso, url_date
-from crawler.extract.docnum import DOC_NUMBER, OWN_FORM_AT_END, decree_lines, find_doc_number, red_head_number
-from crawler.extract.issuer import ISSUER_LABELS, Labelled, choose_issuer, copyright_owners
-from crawler.extract.title import choose_title, clean_title, site_names
-from crawler.extract.trim import LINK_ONLY_MAX_CHARS, link_key, link_only, trim_body
-from policywatch.config import select
-from policywatch.hanzi import char_classes, either_script
-from policywatch.model import SELECTOR_MISSED
-from policywatch.normalize import clean_text, clean_url
+from policywatch.crawler.extract.dates import DATE, labelled_date, parse_date, to_iso, url_date
+from policywatch.crawler.extract.docnum import (
+    DOC_NUMBER,
+    OWN_FORM_AT_END,
+    decree_lines,
+    find_doc_number,
+    red_head_number,
+)
+from policywatch.crawler.extract.issuer import ISSUER_LABELS, Labelled, choose_issuer, copyright_owners
+from policywatch.crawler.extract.title import choose_title, clean_title, site_names
+from policywatch.crawler.extract.trim import LINK_ONLY_MAX_CHARS, link_key, link_only, trim_body
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from lxml import html
 
-    from policywatch.config import DetailRule
+    from policywatch.core.config import DetailRule
 
 # "全国人民代表大会常务委员会关于…": the issuer a title names before 关于. Not "转发国家卫生健康委关于…":
 # a repost names the original issuer, not its own.
@@ -143,7 +149,7 @@ def extract_detail(
 def _settled_body(
     root: html.HtmlElement, url: str, text: str, title: str | None, attachments: list[str],
 ) -> tuple[str, list[str], str | None]:
-    """The body without page furniture at either end (crawler.extract.trim), whichever path found it, and
+    """The body without page furniture at either end (policywatch.crawler.extract.trim), whichever path found it, and
     the URL it only links to when the page carries no text of its own (a 解读 page that is a "查看原文" link).
 
     A link-only page keeps its link text with the URL under it, and says so in a warning: its text is
@@ -176,7 +182,7 @@ def _page_links(root: html.HtmlElement, url: str) -> list[tuple[str, str]]:
 
 def _cleaned(fields: DetailFields) -> DetailFields:
     """Every field as it may be stored and shown: a page's character references (``&#27;``) and CMS meta tags
-    bring control characters back after decoding removed the raw ones (see policywatch.normalize.clean_text)."""
+    bring control characters back after decoding removed the raw ones (see policywatch.core.normalize.clean_text)."""
     for name in ("title", "text", "authority", "doc_number", "index_number", "subject"):
         value = getattr(fields, name)
         if value:
@@ -289,7 +295,7 @@ def _first_labelled(page_text: str, labels: tuple[str, ...]) -> str | None:
 def _authority(root: html.HtmlElement, page_text: str, meta: dict[str, str], title: str, body: str,
                doc_number: str | None) -> str | None:
     """The issuing body: ranked labels, a decree's own form, meta ContentSource, the issuer the title names
-    (see crawler.extract.issuer); a bare division is named with the site's body."""
+    (see policywatch.crawler.extract.issuer); a bare division is named with the site's body."""
     issuer = _TITLE_ISSUER.match(title)
     parents = site_names(root, meta) + copyright_owners(page_text)
     return choose_issuer(_issuer_labels(page_text), meta, issuer.group(1) if issuer else None, body, title,

@@ -14,7 +14,7 @@ UTF-8 bytes after a CMS upgrade, or a server-wide ``charset=iso-8859-1`` header 
 
 Then text that was double-encoded (UTF-8 read as Latin-1 or Windows-1252 and saved as UTF-8 again: "å…³äºŽ"
 for "关于") is repaired, and characters that could drive a terminal or break an XML feed are removed
-(:func:`policywatch.normalize.clean_text`), before any parser or extractor sees the text.
+(:func:`policywatch.core.normalize.clean_text`), before any parser or extractor sees the text.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from charset_normalizer import from_bytes
 
-from policywatch.normalize import clean_text
+from policywatch.core.normalize import clean_text
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -1,7 +1,7 @@
 """Items of a list page, read with a source's list selectors: HTML (CSS/XPath) or JSON paths.
 
 JSON lists are API responses, or a JS object a page assigns in a script (``var listData = {…}``) and
-renders in the browser; both are read with ``json:`` paths (see ``policywatch.config.json_paths``).
+renders in the browser; both are read with ``json:`` paths (see ``policywatch.core.config.json_paths``).
 """
 
 from __future__ import annotations
@@ -17,14 +17,14 @@ from zoneinfo import ZoneInfo
 import chompjs
 import parsel
 
-from crawler.extract.dates import parse_date, to_iso
-from policywatch.config import JSON_PREFIX, json_paths, select
-from policywatch.normalize import clean_text, clean_url
+from policywatch.core.config import JSON_PREFIX, json_paths, select
+from policywatch.core.normalize import clean_text, clean_url
+from policywatch.crawler.extract.dates import parse_date, to_iso
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from policywatch.config import ListRule
+    from policywatch.core.config import ListRule
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,8 @@
 """Attachments read in worker processes under OS limits, so that no file can take the crawl down with it.
 
-The checks in crawler.extract.attachments stop the bombs that are known; underneath, pypdf, python-docx, openpyxl,
-xlrd and olefile still parse hostile bytes in ways nobody has checked. So each file is read in a worker process
-whose address space (RLIMIT_AS) and CPU time (RLIMIT_CPU) the kernel caps, and which the caller kills after a
+The checks in policywatch.crawler.extract.attachments stop the bombs that are known; underneath, pypdf, python-docx,
+openpyxl, xlrd and olefile still parse hostile bytes in ways nobody has checked. So each file is read in a worker
+process whose address space (RLIMIT_AS) and CPU time (RLIMIT_CPU) the kernel caps, and which the caller kills after a
 wall-clock timeout: a file past any of these is "too large to read: <which limit>", and the crawl goes on.
 
 Workers are started on first use and then kept (a start, with the readers' imports, costs about half a second);
@@ -10,9 +10,9 @@ one stopped by a limit is replaced for the next file. One worker per crawl proce
 reads one file at a time anyway, and then the memory a crawl can spend on attachments is bounded by one limit,
 not several. Requests and replies cross pipes as a length-prefixed JSON header (never a pickle: the worker has
 parsed hostile bytes, and the crawl believes nothing it says but a kind, a text and a reason), requests followed
-by the file's bytes. A programming error in the worker (crawler.faults: a reader library that cannot be imported,
-a bug in the readers) is no property of the file: the worker replies with it as "fatal" and leaves, and ``read``
-raises it as a ReportedProgrammingError, which stops the crawl like any other.
+by the file's bytes. A programming error in the worker (policywatch.crawler.faults: a reader library that cannot be
+imported, a bug in the readers) is no property of the file: the worker replies with it as "fatal" and leaves, and
+``read`` raises it as a ReportedProgrammingError, which stops the crawl like any other.
 
 A worker dies with its crawl, even one killed with SIGKILL: it asks the kernel for SIGKILL when its parent dies
 (Linux's PR_SET_PDEATHSIG), and leaves when its request pipe closes.
@@ -39,7 +39,8 @@ from dataclasses import asdict, replace
 from queue import SimpleQueue
 from typing import Any
 
-from crawler.extract.attachments import (
+from policywatch.core.normalize import clean_text
+from policywatch.crawler.extract.attachments import (
     ATTACHMENT_KINDS,
     DEFAULT_LIMITS,
     TOO_LARGE,
@@ -49,8 +50,7 @@ from crawler.extract.attachments import (
     guess_kind,
     needs_reader,
 )
-from crawler.faults import ReportedProgrammingError, is_programming_error, summarize_programming_error
-from policywatch.normalize import clean_text
+from policywatch.crawler.faults import ReportedProgrammingError, is_programming_error, summarize_programming_error
 
 _LENGTH = struct.Struct("<Q")  # every message starts with its length
 _MAX_HEADER = 1 << 16  # a request's header: a file name and a content type
@@ -168,7 +168,7 @@ class _Worker:
     def __init__(self, limits: Limits) -> None:
         # stderr is dropped: the crawl process reports its last stderr line as its failure.
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "crawler.extract.sandbox", str(os.getpid()), json.dumps(asdict(limits))],
+            [sys.executable, "-m", "policywatch.crawler.extract.sandbox", str(os.getpid()), json.dumps(asdict(limits))],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, close_fds=True,
         )
         self._requests, self._replies = self.process.stdin.fileno(), self.process.stdout.fileno()

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from crawler.extract.content import css
+from policywatch.crawler.extract.content import css
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -4,7 +4,7 @@ Body containers and main-content extractors often take page furniture along: abo
 政府信息公开 metadata table (索引号 / 发布机构 / 成文日期 …), an info line ("发布日期：… 来源：… 浏览次数：…"),
 font-size and print widgets, a breadcrumb and the title once more; below it, the editor's name
 ("（责任编辑：…）"), print/close/share rows and in-editor related-link lists ("相关解读：" and its links).
-The metadata is read into fields from the whole page elsewhere (crawler.extract.detail); here those lines
+The metadata is read into fields from the whole page elsewhere (policywatch.crawler.extract.detail); here those lines
 only go.
 
 Only lines that are furniture through and through are removed, and only from the two ends: a policy's
@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from policywatch.hanzi import char_classes
+from policywatch.core.hanzi import char_classes
 
 # Furniture is short; a longer line is the policy's own text.
 _MAX_CHROME_LINE = 200

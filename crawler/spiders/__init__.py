@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-SPIDER_MODULES = ["crawler.spiders"]
+SPIDER_MODULES = ["policywatch.crawler.spiders"]
 
 
 def custom_spiders() -> set[str]:

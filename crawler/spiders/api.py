@@ -20,16 +20,16 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import scrapy
 
-from crawler.extract.listing import json_items, walk
-from crawler.spiders.base import PolicySpider
-from policywatch.config import JSON_PREFIX, ListRule
+from policywatch.core.config import JSON_PREFIX, ListRule
+from policywatch.crawler.extract.listing import json_items, walk
+from policywatch.crawler.spiders.base import PolicySpider
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
     from scrapy.http import Response
 
-    from policywatch.model import Fetch
+    from policywatch.core.model import Fetch
 
 _HEADERS = {"Accept": "application/json, text/javascript, */*; q=0.01", "X-Requested-With": "XMLHttpRequest"}
 

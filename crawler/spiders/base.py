@@ -10,18 +10,18 @@ import scrapy
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.web._newclient import ResponseNeverReceived
 
-from crawler.browser import BrowserUnavailable
-from crawler.extract.attachment_links import fetched_name, not_a_file
-from crawler.extract.attachments import Limits
-from crawler.extract.detail import extract_detail
-from crawler.extract.encoding import decode_html
-from crawler.extract.sandbox import AttachmentReader, shared_reader
-from crawler.extract.walls import WALL_STATUSES, detect_wall
-from crawler.faults import is_programming_error
-from crawler.guard import RefusedRequest, host_key, source_hosts
-from policywatch.model import AttachmentFile, Fetch, Snapshot
-from policywatch.normalize import clean_text
-from policywatch.store import now_iso
+from policywatch.core.model import AttachmentFile, Fetch, Snapshot
+from policywatch.core.normalize import clean_text
+from policywatch.core.store import now_iso
+from policywatch.crawler.browser import BrowserUnavailable
+from policywatch.crawler.extract.attachment_links import fetched_name, not_a_file
+from policywatch.crawler.extract.attachments import Limits
+from policywatch.crawler.extract.detail import extract_detail
+from policywatch.crawler.extract.encoding import decode_html
+from policywatch.crawler.extract.sandbox import AttachmentReader, shared_reader
+from policywatch.crawler.extract.walls import WALL_STATUSES, detect_wall
+from policywatch.crawler.faults import is_programming_error
+from policywatch.crawler.guard import RefusedRequest, host_key, source_hosts
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable, Iterator
@@ -29,9 +29,9 @@ if TYPE_CHECKING:
     from scrapy.http import Response
     from twisted.python.failure import Failure
 
-    from crawler.extract.listing import ListItem
-    from policywatch.config import Source
-    from policywatch.store import DocRef
+    from policywatch.core.config import Source
+    from policywatch.core.store import DocRef
+    from policywatch.crawler.extract.listing import ListItem
 
 MIN_TEXT_CHARS = 20
 # The fetch error that marks a page as gone (the pipeline counts it towards removal).
@@ -160,7 +160,7 @@ class PolicySpider(scrapy.Spider):
         try:
             fields = extract_detail(text, response.url, self.source.detail, list_title, list_date)
         except Exception as e:  # a page no rule foresaw must still leave a fetch row behind
-            if is_programming_error(e):  # not the page's fault: crawler.run stops the crawl, naming it
+            if is_programming_error(e):  # not the page's fault: policywatch.crawler.run stops the crawl, naming it
                 raise
             self.logger.exception("extraction failed for %s", response.url)
             yield self.fetch_of(response, "detail", error=f"extraction failed: {type(e).__name__}: {e}"[:300])
@@ -219,8 +219,8 @@ class PolicySpider(scrapy.Spider):
                               "([crawl] max_attachments_per_page)")
 
     async def parse_attachment(self, response: Response, document_url: str) -> AsyncIterator[Fetch | AttachmentFile]:
-        """Read the file in a worker process under the configured limits (crawler.extract.sandbox), awaiting it
-        so the crawl goes on meanwhile; a file past a limit is stored as "too large to read".
+        """Read the file in a worker process under the configured limits (policywatch.crawler.extract.sandbox), awaiting
+        it so the crawl goes on meanwhile; a file past a limit is stored as "too large to read".
 
         The file's name is the server's ``Content-Disposition`` one if given (download endpoints name files
         there), and with the bytes it decides the kind. A page, stylesheet or script that answered the link is no

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote, urljoin, urlsplit
 
-from crawler.spiders.api import ApiListSpider, Call, at
+from policywatch.crawler.spiders.api import ApiListSpider, Call, at
 
 
 class CdeGuidelines(ApiListSpider):

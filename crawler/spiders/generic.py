@@ -6,15 +6,15 @@ from typing import TYPE_CHECKING, Any
 
 import scrapy
 
-from crawler.extract.listing import extract_list
-from crawler.spiders.base import PolicySpider
+from policywatch.crawler.extract.listing import extract_list
+from policywatch.crawler.spiders.base import PolicySpider
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
     from scrapy.http import Response
 
-    from policywatch.model import Fetch
+    from policywatch.core.model import Fetch
 
 
 class ConfigSpider(PolicySpider):

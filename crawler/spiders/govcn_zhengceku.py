@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 from urllib.parse import urljoin
 
-from crawler.spiders.api import ApiListSpider, Call, at, pages
+from policywatch.crawler.spiders.api import ApiListSpider, Call, at, pages
 
 
 class GovcnZhengceku(ApiListSpider):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urljoin
 
-from crawler.spiders.api import ApiListSpider, Call, at, pages
+from policywatch.crawler.spiders.api import ApiListSpider, Call, at, pages
 
 
 class MiitWjfb(ApiListSpider):

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING
 
 from rich.table import Table
 
-from archive.build import build_site
-from policywatch import config as config_module
+from policywatch.archive.build import build_site
 from policywatch.cliutil import printable, safe
+from policywatch.core import config as config_module
+from policywatch.core.store import Store
 from policywatch.portal import serve
-from policywatch.store import Store
 from policywatch.tables import add_column, print_table
 
 if TYPE_CHECKING:
@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 
     from rich.console import Console
 
-    from policywatch.config import Config
-    from policywatch.crawl import CrawlResult
+    from policywatch.core.config import Config
+    from policywatch.crawler.crawl import CrawlResult
 
 HERE = Path(__file__).parent
 PORTAL = HERE / "portal"
@@ -147,10 +147,10 @@ def run_demo(
 def write_digests(config: Config, store: Store, workdir: Path, months: tuple[str, ...]) -> dict[str, dict[str, Path]]:
     """The demo config's digests for each of ``months``, in every format, beside its state.db; returns the monthly
     digest's files by month and format. An Atom feed names its own file as its address."""
-    from digest.build import build_digest
-    from digest.formats import FORMATS
-    from digest.period import parse_period
-    from digest.render import SUFFIXES, render
+    from policywatch.digest.build import build_digest
+    from policywatch.digest.formats import FORMATS
+    from policywatch.digest.period import parse_period
+    from policywatch.digest.render import SUFFIXES, render
 
     written: dict[str, dict[str, Path]] = {}
     for month in dict.fromkeys(months):

@@ -3,7 +3,7 @@ attachment requests (50 by default); the rest are recorded in one fetch row, not
 
 from __future__ import annotations
 
-from policywatch import config as config_module
+from policywatch.core import config as config_module
 from tests.conftest import crawl_config_text, source_toml
 from tests.hostile.hostile_web import Site, listing, page
 

@@ -27,9 +27,9 @@ from pathlib import Path
 import olefile
 import pytest
 
-from crawler.extract.attachments import TOO_LARGE, AttachmentText, Limits, attachment_text, check_archive
-from crawler.extract.sandbox import AttachmentReader
-from policywatch import config as config_module
+from policywatch.core import config as config_module
+from policywatch.crawler.extract.attachments import TOO_LARGE, AttachmentText, Limits, attachment_text, check_archive
+from policywatch.crawler.extract.sandbox import AttachmentReader
 from tests.conftest import OFFICE, crawl_config_text, source_toml
 from tests.test_attachments import docx_bytes, pdf_bytes, xlsx_bytes
 
@@ -318,13 +318,14 @@ class CrawlTreeMemory(threading.Thread):
             except OSError:
                 continue
             parents[int(entry)] = int(stat.rsplit(b")", 1)[1].split()[1])
-        tree = {pid for pid, parent in parents.items() if parent == os.getpid() and b"crawler.run" in commands[pid]}
+        tree = {pid for pid, parent in parents.items()
+                if parent == os.getpid() and b"policywatch.crawler.run" in commands[pid]}
         grown = True
         while grown:
             more = {pid for pid, parent in parents.items() if parent in tree} - tree
             tree |= more
             grown = bool(more)
-        self.saw_worker |= any(b"crawler.extract.sandbox" in commands[pid] for pid in tree)
+        self.saw_worker |= any(b"policywatch.crawler.extract.sandbox" in commands[pid] for pid in tree)
         return sum(_resident(pid) for pid in tree)
 
 
@@ -403,7 +404,7 @@ def test_readers_die_with_a_crawl_killed_by_sigkill(tmp_path, portal) -> None:
     """A crawl killed mid-file leaves no reader behind: the kernel kills it with its parent."""
     bomb_site(tmp_path / "site", {"operators.pdf": bombs()["operators.pdf"]})
     config = bomb_config(tmp_path, portal(tmp_path / "site"), "")
-    crawl = subprocess.Popen([sys.executable, "-m", "crawler.run", "--config", str(config.path)],
+    crawl = subprocess.Popen([sys.executable, "-m", "policywatch.crawler.run", "--config", str(config.path)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         worker = _wait_for(lambda: _reader_of(crawl.pid), "a reader process")
@@ -416,7 +417,8 @@ def test_readers_die_with_a_crawl_killed_by_sigkill(tmp_path, portal) -> None:
 def _reader_of(parent: int) -> int | None:
     for entry in os.listdir("/proc"):
         try:
-            if (entry.isdigit() and b"crawler.extract.sandbox" in Path(f"/proc/{entry}/cmdline").read_bytes()
+            if (entry.isdigit()
+                    and b"policywatch.crawler.extract.sandbox" in Path(f"/proc/{entry}/cmdline").read_bytes()
                     and int(Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()[1]) == parent):
                 return int(entry)
         except OSError:

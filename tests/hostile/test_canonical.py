@@ -5,7 +5,7 @@ Otherwise the page is stored under its own URL and the claimed document keeps it
 
 from __future__ import annotations
 
-from policywatch import config as config_module
+from policywatch.core import config as config_module
 from tests.conftest import crawl_config_text, source_toml
 from tests.hostile.hostile_web import Site, listing, page
 

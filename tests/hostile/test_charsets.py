@@ -14,8 +14,8 @@ import subprocess
 import pytest
 from w3lib.url import safe_url_string
 
-from crawler.extract.encoding import decode_html
-from crawler.extract.walls import detect_wall
+from policywatch.crawler.extract.encoding import decode_html
+from policywatch.crawler.extract.walls import detect_wall
 from policywatch.portal import PortalHandler
 from tests.conftest import CORPUS, EXPECTED_PAGES, POLICYWATCH, source_toml
 

@@ -27,7 +27,7 @@ FLOODS = {
 }
 SCRIPT = """
 import json, sys
-from crawler.extract.trim import trim_body
+from policywatch.crawler.extract.trim import trim_body
 unit, policy = json.loads(sys.stdin.read())
 flood = unit * (2_000_000 // len(unit.encode()))
 out = []
@@ -57,7 +57,7 @@ def test_two_megabytes_of_chrome_lines(unit: str) -> None:
 
 DETAIL_SCRIPT = """
 import json, sys
-from crawler.extract.detail import extract_detail
+from policywatch.crawler.extract.detail import extract_detail
 unit = sys.stdin.read()
 page = "<html><body><div id='zoom'>" + unit * (2_000_000 // len(unit.encode())) + "</div></body></html>"
 fields = extract_detail(page, "http://127.0.0.1/1.html")

@@ -22,11 +22,11 @@ from pathlib import Path
 import pytest
 import sqlite_utils
 
-from crawler.pipelines import store_snapshot
-from policywatch import config as config_module
+from policywatch.core import config as config_module
+from policywatch.core.store import Store
+from policywatch.core.store.schema import migrations
+from policywatch.crawler.pipelines import store_snapshot
 from policywatch.portal import PortalHandler
-from policywatch.store import Store
-from policywatch.store.schema import migrations
 from tests.conftest import POLICYWATCH, crawl_config_text, source_toml
 from tests.test_digest import CELL_TOPIC, digest_toml
 from tests.test_store import snapshot
@@ -248,7 +248,7 @@ def read_only_setup(folder: Path, folder_writable: bool) -> tuple[Path, str]:
 
 
 def _subscriber(config: Path):
-    from deliver.subscribers import new_subscriber
+    from policywatch.deliver.subscribers import new_subscriber
 
     return new_subscriber(config_module.load(config), "li@example.org", ("monthly",), None, (), (), None)
 
@@ -375,8 +375,8 @@ def test_a_killed_crawl_is_marked_interrupted_by_the_next_and_a_live_one_is_not(
     base = portal(site, Gated)
     config = write_config(source_toml("killed", f"{base}/held/killed.html"),
                           source_toml("alive", f"{base}/held/alive.html"), source_toml("next", f"{base}/next.html"))
-    crawls = {name: subprocess.Popen([sys.executable, "-m", "crawler.run", "--config", str(config.path), name],
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    crawls = {name: subprocess.Popen([sys.executable, "-m", "policywatch.crawler.run", "--config", str(config.path),
+                                      name], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
               for name in ("killed", "alive")}
     try:
         deadline = time.monotonic() + 60

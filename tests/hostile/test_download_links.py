@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from crawler.extract.attachment_links import disposition_filename, fetched_name
-from policywatch import config as config_module
+from policywatch.core import config as config_module
+from policywatch.crawler.extract.attachment_links import disposition_filename, fetched_name
 from tests.conftest import crawl_config_text, make_pdf, source_toml
 from tests.hostile.hostile_web import SECRET, Site, found_in_db, listing, page
 

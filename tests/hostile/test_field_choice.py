@@ -4,10 +4,10 @@ issuer and 文号 finishes, raises nothing, and is not talked into chrome or a q
 
 from __future__ import annotations
 
-from crawler.extract.detail import extract_detail
-from crawler.extract.docnum import find_doc_number
-from crawler.extract.issuer import decree_issuer
-from crawler.extract.title import agree, fold
+from policywatch.crawler.extract.detail import extract_detail
+from policywatch.crawler.extract.docnum import find_doc_number
+from policywatch.crawler.extract.issuer import decree_issuer
+from policywatch.crawler.extract.title import agree, fold
 
 URL = "http://127.0.0.1/a.html"
 TITLE = "关于开展细胞治疗临床研究备案工作的通知"

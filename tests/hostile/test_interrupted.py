@@ -13,9 +13,9 @@ from contextlib import suppress
 from pathlib import Path
 from typing import ClassVar
 
-from policywatch import config as config_module
+from policywatch.core import config as config_module
+from policywatch.core.store import now_iso
 from policywatch.portal import PortalHandler
-from policywatch.store import now_iso
 from tests.conftest import POLICYWATCH, crawl_config_text, make_docx, make_pdf, source_toml
 
 PAGES = 40

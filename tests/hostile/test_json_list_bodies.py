@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from crawler.extract.listing import extract_list
-from policywatch.config import ListRule
+from policywatch.core.config import ListRule
+from policywatch.crawler.extract.listing import extract_list
 
 API_ANSWER = '{"searchVO": {"listVO": [{"title": "<b>关于印发</b>通知", "url": "https://www.gov.cn/a.htm"}]}}'
 

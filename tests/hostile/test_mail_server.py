@@ -11,7 +11,7 @@ from email import message_from_string, policy
 import pytest
 from aiosmtpd.controller import Controller
 
-from deliver.send import REFUSALS_BEFORE_STOP
+from policywatch.deliver.send import REFUSALS_BEFORE_STOP
 from tests.mailserver import Mailbox, MailServer
 from tests.test_delivery import cli, deliveries, mail_config, send, subscribe  # noqa: F401 - a fixture
 

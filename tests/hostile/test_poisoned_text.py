@@ -16,11 +16,11 @@ from contextlib import ExitStack
 
 import pytest
 
-from crawler.extract.listing import json_items
-from policywatch import config as config_module
-from policywatch.config import ListRule
-from policywatch.crawl import crawl
-from policywatch.normalize import clean_text, clean_url
+from policywatch.core import config as config_module
+from policywatch.core.config import ListRule
+from policywatch.core.normalize import clean_text, clean_url
+from policywatch.crawler.crawl import crawl
+from policywatch.crawler.extract.listing import json_items
 from policywatch.portal import serve
 from tests.conftest import POLICYWATCH, crawl_config_text, make_pdf, source_toml
 from tests.hostile.hostile_web import Site, listing

@@ -13,7 +13,7 @@ import subprocess
 
 import pytest
 
-from policywatch import config as config_module
+from policywatch.core import config as config_module
 from tests.browser import CHROMIUM, require_chromium
 from tests.conftest import POLICYWATCH, crawl_config_text, source_toml
 from tests.hostile.hostile_web import SECRET, Site, found_in_db, listing, page
@@ -190,7 +190,8 @@ def test_a_proxied_crawl_still_refuses_internal_addresses(tmp_path, hosts, run_c
 def test_the_browser_fetcher_refuses_internal_requests(tmp_path, hosts, run_crawl, open_store, monkeypatch):
     """A browser source's page whose scripts, frames and images ask for the internal host, and a page that
     redirects there. Chromium's own requests are aborted; the redirect, which Chromium follows by itself, is
-    caught once the page has loaded: the page is refused and nothing it showed is stored (see crawler.browser)."""
+    caught once the page has loaded: the page is refused and nothing it showed is stored (see
+    policywatch.crawler.browser)."""
     require_chromium()
     monkeypatch.setenv("POLICYWATCH_CHROMIUM", CHROMIUM)
     portal, internal, admin = hosts

@@ -9,7 +9,7 @@ import sqlite3
 
 import pytest
 
-from policywatch.store import Store
+from policywatch.core.store import Store
 from tests.conftest import source_toml
 from tests.mailserver import Mailbox, MailServer, free_port
 from tests.test_delivery import cli, deliveries, mail_config, send, smtp_toml, subscribe  # noqa: F401 - a fixture

@@ -55,8 +55,8 @@ def instantiate(url: str) -> Any:
 
 
 def apprise() -> Any:
-    """The apprise module, its log kept to itself from its first line (policywatch.apprise_log)."""
-    from policywatch import apprise_log
+    """The apprise module, its log kept to itself from its first line (policywatch.core.apprise_log)."""
+    from policywatch.core import apprise_log
 
     apprise_log.quiet()
     import apprise as module

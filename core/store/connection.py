@@ -1,7 +1,7 @@
 """The one interface under every Store, whichever database it runs on: a SQLite file or a PostgreSQL server.
 
-``Connection`` opens the database its target names (``policywatch.store.sqlite`` for a path,
-``policywatch.store.postgres`` for a ``postgresql://`` URL) and hands the concern modules (documents, reads,
+``Connection`` opens the database its target names (``policywatch.core.store.sqlite`` for a path,
+``policywatch.core.store.postgres`` for a ``postgresql://`` URL) and hands the concern modules (documents, reads,
 subscribers, operations) what they use: ``self.db`` to run SQL through (``?`` and ``:name`` parameters, the
 same on both), ``transaction()``, the few SQL pieces that differ (``self.dialect``), and the run locks.
 """
@@ -12,12 +12,12 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
-from policywatch.dburl import is_postgres
-from policywatch.store.errors import BUSY_WAIT, CHECK_EVERY, CORRUPT, StoreError, missing_db_message
+from policywatch.core.dburl import is_postgres
+from policywatch.core.store.errors import BUSY_WAIT, CHECK_EVERY, CORRUPT, StoreError, missing_db_message
 
 if TYPE_CHECKING:
-    from policywatch.store.postgres import PostgresDatabase
-    from policywatch.store.sqlite import SqliteFile
+    from policywatch.core.store.postgres import PostgresDatabase
+    from policywatch.core.store.sqlite import SqliteFile
 
 __all__ = ["BUSY_WAIT", "CHECK_EVERY", "CORRUPT", "Connection", "StoreError", "missing_db_message"]
 
@@ -35,12 +35,12 @@ class Connection:
         self.read_only = read_only
         self.dialect: SqliteFile | PostgresDatabase
         if is_postgres(target):
-            from policywatch.store.postgres import PostgresDatabase
+            from policywatch.core.store.postgres import PostgresDatabase
 
             self.dialect = PostgresDatabase(str(target), read_only)
             self.path: Path | None = None
         else:
-            from policywatch.store.sqlite import SqliteFile
+            from policywatch.core.store.sqlite import SqliteFile
 
             self.dialect = SqliteFile(target, read_only, verify)
             self.path = self.dialect.path

@@ -28,7 +28,8 @@ PLATFORMS = {p.name: p for p in (
         detail={"body": "#UCAP-CONTENT, .TRS_Editor, .TRS_UEDITOR, .trs_paper_default, .view.TRS_UEDITOR"},
     ),
     # Hanweb JCMS (大汉): /col/colNNN/index.html columns whose first page ships its items as CDATA records in
-    # <script type="text/xml"> (the same records dataproxy.jsp serves; see crawler.extract.listing); bodies in #zoom.
+    # <script type="text/xml"> (the same records dataproxy.jsp serves; see policywatch.crawler.extract.listing); bodies
+    # in #zoom.
     Platform(
         "hanweb",
         list={"item": "div.pw-record", "link": "a::attr(href)", "title": "a::attr(title)",

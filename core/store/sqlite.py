@@ -4,7 +4,7 @@ Everything that is about state.db being one SQLite file shared by several proces
 else: opening it (read-only by URI), ``PRAGMA`` settings and WAL mode, the integrity check and its
 ``state.db.checked`` stamp, the ``state.db.lock`` that serialises schema upgrades, write transactions begun
 with ``BEGIN IMMEDIATE``, and the flock files that tell a live crawl run from one whose process died. Its
-PostgreSQL counterpart is ``policywatch.store.postgres``; ``policywatch.store.connection`` picks one.
+PostgreSQL counterpart is ``policywatch.core.store.postgres``; ``policywatch.core.store.connection`` picks one.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import sqlite_utils
 
-from policywatch.store.schema import migrations
+from policywatch.core.store.schema import migrations
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-from policywatch.store.errors import BUSY_WAIT, CHECK_EVERY, CORRUPT, StoreError, missing_db_message
+from policywatch.core.store.errors import BUSY_WAIT, CHECK_EVERY, CORRUPT, StoreError, missing_db_message
 
 
 def _damaged(error: BaseException) -> bool:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from policywatch.config import Config
-    from policywatch.store import Store
+    from policywatch.core.config import Config
+    from policywatch.core.store import Store
 
 
 def problem(runs: list[dict[str, Any]], consecutive_errors: int, expect_items: int | None = None) -> str | None:

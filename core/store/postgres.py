@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import psycopg
 
-from policywatch.dburl import location, mask
-from policywatch.store.errors import BUSY_WAIT, StoreError
-from policywatch.store.schema import migrations
+from policywatch.core.dburl import location, mask
+from policywatch.core.store.errors import BUSY_WAIT, StoreError
+from policywatch.core.store.schema import migrations
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Sequence

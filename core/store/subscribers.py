@@ -10,12 +10,12 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from policywatch.store.rows import Rows, now_iso
+from policywatch.core.store.rows import Rows, now_iso
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from policywatch.model import NewSubscriber
+    from policywatch.core.model import NewSubscriber
 
 
 def _text_list(cell: str | None) -> tuple[str, ...] | None:
@@ -181,7 +181,7 @@ class Subscribers(Rows):
                     [error, now_iso(), subscriber_id])
 
     def posts(self, digest: str, period: str) -> dict[str, dict[str, Any]]:
-        """The chat posts of one digest issue: target (the URL's key, policywatch.notifyurl.key) → its row."""
+        """The chat posts of one digest issue: target (the URL's key, policywatch.core.notifyurl.key) → its row."""
         sql = "SELECT * FROM posts WHERE digest = ? AND period = ?"
         return {row["target"]: row for row in self.db.query(sql, [digest, period])}
 

@@ -23,9 +23,9 @@ import parsel
 from cssselect import SelectorError
 from lxml.etree import XPathError
 
-from policywatch import dburl, notifyurl
-from policywatch.platforms import PLATFORMS
-from scheduler.cron import CronError, cron_trigger
+from policywatch.core import dburl, notifyurl
+from policywatch.core.cron import CronError, cron_trigger
+from policywatch.core.platforms import PLATFORMS
 
 DEFAULT_USER_AGENT = "PolicyWatch/0.1 (policy change monitor; +https://github.com/policywatch)"
 SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9-]*$")
@@ -87,7 +87,7 @@ class Source:
     schedule: str = "@daily"  # cron string: when `policywatch serve` crawls it
     verified: bool = False  # its extraction is tested on saved pages of the portal
     expect_items: int | None = None  # a list run finding fewer items than this is a breakage
-    platform: str | None = None  # the CMS it runs on (policywatch.platforms), which supplies default rules
+    platform: str | None = None  # the CMS it runs on (policywatch.core.platforms), which supplies default rules
     fetcher: str = "http"  # or "browser": pages are rendered in headless Chromium (JS-built lists, JS walls)
     allowed_hosts: tuple[str, ...] = ()  # hosts (host or host:port) besides its start URLs' its redirects may go to
     queue: str = "default"  # the crawl-job queue: only workers started with --queue for it take its jobs
@@ -149,7 +149,7 @@ class DigestSpec:
     regions: tuple[str, ...] = ()  # empty: every region
     layout: str = "list"
     language: str = "zh-Hans"
-    min_score: float = 2.0  # relevance an item needs (see digest.topics.relevance)
+    min_score: float = 2.0  # relevance an item needs (see policywatch.digest.topics.relevance)
     schedule: str = ""  # cron string for `serve`; empty: DEFAULT_DIGEST_SCHEDULE of its period
     notify: tuple[str, ...] = ()  # Apprise URLs (chat groups, webhooks) each issue is posted to, besides the mail
 
@@ -514,7 +514,7 @@ def _smtp(raw: dict[str, Any], path: Path) -> SmtpSettings | None:
     if values.get("retry_delay", 0) < 0:
         raise ConfigError(path, "smtp.retry_delay", "must be 0 or more")
     _env_name(values, "password_env", "smtp", "POLICYWATCH_SMTP_PASSWORD", path)
-    from deliver.addresses import AddressError, parse_mailbox
+    from policywatch.core.addresses import AddressError, parse_mailbox
 
     try:
         parse_mailbox(values["sender"])
@@ -575,7 +575,7 @@ def _env_name(values: dict[str, Any], key: str, table: str, example: str, path: 
 
 def _alerts(raw: dict[str, Any], path: Path) -> AlertSettings:
     values = _check(raw.get("alerts", {}), _ALERTS, "alerts", path)
-    from deliver.addresses import AddressError, normalise_address
+    from policywatch.core.addresses import AddressError, normalise_address
 
     maintainers = []
     for i, address in enumerate(values.get("maintainers", [])):
@@ -591,7 +591,7 @@ def _alerts(raw: dict[str, Any], path: Path) -> AlertSettings:
 
 def _notify(values: dict[str, Any], key: str, owner: str, path: Path) -> tuple[str, ...]:
     """A table's ``notify`` list: Apprise URLs, each checked by Apprise (nothing is sent); a bad one is one line
-    naming the table and the URL, the URL shown with its secrets left out (policywatch.notifyurl)."""
+    naming the table and the URL, the URL shown with its secrets left out (policywatch.core.notifyurl)."""
     urls = values.get("notify", [])
     seen = set()
     for i, url in enumerate(urls):

@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 # What a 规范性文件 / 政府信息公开 page's metadata table gives: 索引号, 成文日期, 主题分类.
 METADATA_TABLE = ("index_number", "written", "subject")
 
-# The warning of a [sources.detail] selector that matched nothing on a page (crawler.extract.detail). A fetch row
-# keeps a page's warnings joined by "; ", which this text holds too, so they are told apart by its form.
+# The warning of a [sources.detail] selector that matched nothing on a page (policywatch.crawler.extract.detail). A
+# fetch row keeps a page's warnings joined by "; ", which this text holds too, so they are told apart by its form.
 SELECTOR_MISSED = "[sources.detail] {field} {selector!r} matched nothing; found automatically"
 _SELECTOR_MISSED = re.compile(r"\[sources\.detail\] \w+ (?:'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\") matched nothing; "
                               r"found automatically")
@@ -117,7 +117,7 @@ class DocState:
 
 @dataclass(frozen=True)
 class Verdict:
-    """What one check of a document means, decided by ``detection.detect.detect``."""
+    """What one check of a document means, decided by ``policywatch.detection.detect.detect``."""
 
     kind: str | None  # "new", "changed", "removed", "restored" or None
     status: str
@@ -128,7 +128,7 @@ class Verdict:
 
 @dataclass(frozen=True)
 class Likeness:
-    """What duplicate grouping keeps per document (see ``detection.duplicates``)."""
+    """What duplicate grouping keeps per document (see ``policywatch.detection.duplicates``)."""
 
     title_key: str | None
     signature: bytes  # MinHash values, uint32

@@ -13,17 +13,17 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from policywatch.health import troubled, update_alerts
-from policywatch.model import selector_warnings
-from policywatch.store import Store, now_iso
+from policywatch.core.model import selector_warnings
+from policywatch.core.store import Store, now_iso
+from policywatch.crawler.health import troubled, update_alerts
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
-    from policywatch.config import Config
+    from policywatch.core.config import Config
 
 IN_PROCESS_PAGES = 200  # a crawl expected to fetch no more pages than this runs in the calling process
-ALL_SKIPPED = 3  # crawler.run's exit code when another process holds every source it was given
+ALL_SKIPPED = 3  # policywatch.crawler.run's exit code when another process holds every source it was given
 STOP_GRACE = 30.0  # seconds a stopped crawl gets to wind down (Scrapy finishes in-flight items) before SIGKILL
 
 
@@ -52,7 +52,7 @@ def crawl(
     stop: threading.Event | None = None,
     here: bool = False,
 ) -> CrawlResult:
-    """Run ``python -m crawler.run`` for ``sources`` (all when empty) and wait for it; with ``here`` (see
+    """Run ``python -m policywatch.crawler.run`` for ``sources`` (all when empty) and wait for it; with ``here`` (see
     :func:`runs_here`), crawl in this process instead, which spares the crawl processes' start.
 
     The sources are shared out among up to ``[crawl] processes`` crawl processes (one per CPU by default),
@@ -60,7 +60,7 @@ def crawl(
     Progress arrives as JSON lines on one pipe and is passed to ``on_event``. A crawl still running after
     ``timeout`` seconds, or when ``stop`` is set, gets SIGTERM (Scrapy's graceful shutdown), then SIGKILL
     after STOP_GRACE; what it stored stays stored. Afterwards each source's run is summed up in state.db and
-    its alert opened or closed (see policywatch.health), whatever the outcome.
+    its alert opened or closed (see policywatch.crawler.health), whatever the outcome.
     """
     names = list(sources) or [s.name for s in config.sources]
     with hold_open(config):
@@ -91,7 +91,7 @@ def _crawl_in_processes(config: Config, names: list[str], recheck_all: bool,
     # A PostgreSQL URL goes to the crawl processes in their environment, where only its user can read its password.
     db = ["--db", str(config.db)] if not config.postgres else []
     env = {**os.environ, "POLICYWATCH_DB": str(config.db)} if config.postgres else None
-    command = [sys.executable, "-m", "crawler.run", "--config", str(config.path), *db,
+    command = [sys.executable, "-m", "policywatch.crawler.run", "--config", str(config.path), *db,
                "--run", str(run_id), "--events", "--log-file", str(log_dir / "crawl.log"), "--watch-parent"]
     if recheck_all:
         command.append("--recheck-all")
@@ -103,7 +103,8 @@ def _crawl_in_processes(config: Config, names: list[str], recheck_all: bool,
     with tempfile.TemporaryFile("w+", encoding="utf-8") as err:
         try:
             # Each process's stdin is a pipe this process holds and never writes: when this process dies, however
-            # it dies, the pipe closes and the crawl winds down (crawler.run --watch-parent) instead of going on.
+            # it dies, the pipe closes and the crawl winds down (policywatch.crawler.run --watch-parent) instead of
+            # going on.
             processes = [subprocess.Popen([*command, *shard], stdin=subprocess.PIPE, stdout=writing, stderr=err,
                                           env=env, pass_fds=[run_lock] if run_lock is not None else [])
                          for shard in shards(config, names)]
@@ -174,10 +175,10 @@ def _can_crawl_here() -> bool:
 def _crawl_here(config: Config, names: list[str], recheck_all: bool,
                 on_event: Callable[[dict[str, Any]], None] | None, timeout: float | None,
                 stop: threading.Event | None) -> CrawlResult:
-    """The crawl of :func:`crawl`, in this process: the main thread runs the reactor (crawler.warm), a thread
-    runs the crawl. SIGINT or SIGTERM (or ``stop``) winds it down as they would a crawl process."""
-    from crawler.run import source_locks
-    from crawler.warm import WarmCrawler
+    """The crawl of :func:`crawl`, in this process: the main thread runs the reactor (policywatch.crawler.warm), a
+    thread runs the crawl. SIGINT or SIGTERM (or ``stop``) winds it down as they would a crawl process."""
+    from policywatch.crawler.run import source_locks
+    from policywatch.crawler.warm import WarmCrawler
 
     held = source_locks(config.state_dir / "locks", names)
     skipped = [n for n in names if n not in held]
@@ -237,7 +238,7 @@ def begin_run(config: Config, names: list[str]) -> int:
 def end_run(config: Config, run_id: int, names: list[str], skipped: list[str], outcome: str,
             started: str) -> CrawlResult:
     """Close a run however it went ('ok', 'failed', 'timed out', 'stopped', 'interrupted'): each source's run is
-    summed up and its alert opened or closed (policywatch.health)."""
+    summed up and its alert opened or closed (policywatch.crawler.health)."""
     crawled = [n for n in names if n not in skipped]
     with Store(config.db) as store:
         store.finish_run(run_id, "skipped" if not crawled else "finished" if outcome == "ok" else outcome)
@@ -263,7 +264,7 @@ def missed_selectors(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def combine(results: list[dict[str, Any]]) -> CrawlResult:
     """The runs of several crawl jobs (workers' or serve's, one run per source or share) as one result, for one
-    table: each job's result carries its run's rows and errors (scheduler.crawljob)."""
+    table: each job's result carries its run's rows and errors (policywatch.scheduler.crawljob)."""
     combined = CrawlResult(run_id=min(r["run_id"] for r in results), summary=[], errors=[])
     for result in results:
         combined.skipped += result.get("skipped", [])

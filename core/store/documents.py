@@ -2,8 +2,8 @@
 change, attachment and fetch row.
 
 A crawl's worker processes spend nearly all their database time here, so each fetch is written in one
-transaction through the plain-SQL row helpers of ``policywatch.store.rows``. The reports' reads of the same
-tables are in ``policywatch.store.reads``.
+transaction through the plain-SQL row helpers of ``policywatch.core.store.rows``. The reports' reads of the same
+tables are in ``policywatch.core.store.reads``.
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import zlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from policywatch.model import AttachmentFile, Candidate, DocState, SaveResult, Version
-from policywatch.store.rows import Rows
+from policywatch.core.model import AttachmentFile, Candidate, DocState, SaveResult, Version
+from policywatch.core.store.rows import Rows
 
 if TYPE_CHECKING:
     import sqlite3
 
-    from policywatch.model import Fetch, Likeness, Snapshot, Verdict
+    from policywatch.core.model import Fetch, Likeness, Snapshot, Verdict
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,8 @@ class DocRef:
 
 
 # Failed attachment fetches worth no retry before the page's own re-check: the answer will not change by itself (see
-# crawler.spiders.base.describe_failure and crawler.guard for the reasons). Timeouts, dropped connections, HTTP 5xx,
-# anti-bot walls and rate limits are retried at the next crawl.
+# policywatch.crawler.spiders.base.describe_failure and policywatch.crawler.guard for the reasons). Timeouts, dropped
+# connections, HTTP 5xx, anti-bot walls and rate limits are retried at the next crawl.
 _SETTLED_FAILURE = """(f.status BETWEEN 400 AND 499 AND f.status NOT IN (408, 412, 425, 429))
     OR f.error LIKE 'file larger than the size cap%' OR f.error = 'forbidden by robots.txt'
     OR f.error = 'too many redirects (redirect loop)' OR f.error LIKE 'refused: %'

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from policywatch.store.connection import Connection
+from policywatch.core.store.connection import Connection
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

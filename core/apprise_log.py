@@ -2,8 +2,8 @@
 
 Apprise logs the address it posts to, and its errors can quote a webhook's key, so none of its lines may reach a
 log file or a terminal as they are. :func:`quiet` stops them from going anywhere but here; :func:`capture` collects
-the lines of one post, in the thread that makes it, for :mod:`deliver.chat` to judge how the post ended and to
-quote (redacted) why it failed. Threads are kept apart, so posts made at once (a digest and a crawl's alert in
+the lines of one post, in the thread that makes it, for :mod:`policywatch.deliver.chat` to judge how the post ended and
+to quote (redacted) why it failed. Threads are kept apart, so posts made at once (a digest and a crawl's alert in
 ``serve``) never read each other's lines.
 """
 

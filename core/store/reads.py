@@ -1,6 +1,6 @@
 """The reports' reads of documents, versions, texts and changes: for the CLI, the digests and the archive site.
 
-Nothing here writes. These queries are kept apart from the crawl's (``policywatch.store.documents``) because
+Nothing here writes. These queries are kept apart from the crawl's (``policywatch.core.store.documents``) because
 they serve other readers and change for other reasons: a new digest section or archive page adds a query here.
 """
 
@@ -10,7 +10,7 @@ import json
 import zlib
 from typing import TYPE_CHECKING, Any
 
-from policywatch.store.rows import Rows
+from policywatch.core.store.rows import Rows
 
 if TYPE_CHECKING:
     from collections.abc import Iterable

@@ -29,22 +29,22 @@ The package splits that SQL by concern, each module readable alone:
 - ``signups``: the subscription page's pending subscriptions and its rate limits' request counts;
 - ``operations``: sources, runs, source health, alerts and scheduled jobs.
 
-``Store`` is one class composed of them; everything callers use is importable from ``policywatch.store`` (the
-migrations from ``policywatch.store.schema``). Importing the package loads neither database's driver: opening a
+``Store`` is one class composed of them; everything callers use is importable from ``policywatch.core.store`` (the
+migrations from ``policywatch.core.store.schema``). Importing the package loads neither database's driver: opening a
 SQLite file loads sqlite-utils, a ``postgresql://`` URL psycopg, so a command that only talks to a running serve
 starts without either.
 """
 
 from __future__ import annotations
 
-from policywatch.model import DocState
-from policywatch.store.connection import BUSY_WAIT, CHECK_EVERY, CORRUPT, StoreError, missing_db_message
-from policywatch.store.documents import DocRef, Documents
-from policywatch.store.operations import Operations
-from policywatch.store.reads import Reads
-from policywatch.store.rows import now_iso
-from policywatch.store.signups import Signups
-from policywatch.store.subscribers import Subscribers
+from policywatch.core.model import DocState
+from policywatch.core.store.connection import BUSY_WAIT, CHECK_EVERY, CORRUPT, StoreError, missing_db_message
+from policywatch.core.store.documents import DocRef, Documents
+from policywatch.core.store.operations import Operations
+from policywatch.core.store.reads import Reads
+from policywatch.core.store.rows import now_iso
+from policywatch.core.store.signups import Signups
+from policywatch.core.store.subscribers import Subscribers
 
 __all__ = [
     "BUSY_WAIT",
@@ -63,5 +63,5 @@ class Store(Documents, Reads, Subscribers, Signups, Operations):
     """A migrated, checked state.db (or PostgreSQL database). Open one per process; it is not shared across threads.
 
     ``Store(path_or_url, read_only=False, verify=True)``: what ``read_only`` and ``verify`` do is told where they
-    are handled, in ``Connection`` (``policywatch.store.connection``).
+    are handled, in ``Connection`` (``policywatch.core.store.connection``).
     """

@@ -1,7 +1,7 @@
 """The subscription page's tables: ``pending_subscribers``, subscriptions waiting for their address to confirm
 them, and ``subscribe_requests``, the requests its rate limits count.
 
-Times are passed in by the caller (UTC ISO strings, as :func:`policywatch.store.rows.now_iso` writes them), so
+Times are passed in by the caller (UTC ISO strings, as :func:`policywatch.core.store.rows.now_iso` writes them), so
 expiry follows the page's clock. Each method is one transaction: two processes serving the page count and confirm
 the same rows without stepping on each other.
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from policywatch.model import NewSubscriber
-from policywatch.store.rows import Rows
+from policywatch.core.model import NewSubscriber
+from policywatch.core.store.rows import Rows
 
 
 class Signups(Rows):

@@ -2,7 +2,7 @@
 about broken sources (and ``alert_posts``, where each was posted), and the scheduler's ``job_runs``.
 
 These are what ``policywatch sources``, the health checks and the scheduler report on; the run locks that tell a
-live run from a dead one are the connection layer's (``policywatch.store.connection``).
+live run from a dead one are the connection layer's (``policywatch.core.store.connection``).
 """
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import json
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from policywatch.store.rows import Rows, now_iso
+from policywatch.core.store.rows import Rows, now_iso
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-    from policywatch.config import Source
+    from policywatch.core.config import Source
 
 
 class Operations(Rows):
@@ -167,7 +167,7 @@ class Operations(Rows):
                 self.db["alerts"].update(alert_id, {"notified_at": now_iso()})
 
     def unposted_alerts(self, target: str) -> list[dict[str, Any]]:
-        """Open alerts not yet posted to the chat URL whose key is ``target`` (policywatch.notifyurl.key)."""
+        """Open alerts not yet posted to the chat URL whose key is ``target`` (policywatch.core.notifyurl.key)."""
         sql = """SELECT * FROM alerts a WHERE a.cleared_at IS NULL AND NOT EXISTS (
                      SELECT 1 FROM alert_posts p WHERE p.alert_id = a.id AND p.target = ? AND p.status = 'sent')
                   ORDER BY a.id"""

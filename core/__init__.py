@@ -1,0 +1,1 @@
+"""PolicyWatch's kernel: what every stage imports, and which imports no stage."""
