@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import time
 from collections.abc import Callable
@@ -59,6 +60,15 @@ def wait_until_ready(process: subprocess.Popen, ready: Callable[[], bool], timeo
         if process.poll() is not None or time.monotonic() > deadline:
             return False
         time.sleep(0.02)
+    return True
+
+
+def listening(port: int) -> bool:
+    """Whether something accepts connections on 127.0.0.1:``port``."""
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=1).close()
+    except OSError:
+        return False
     return True
 
 

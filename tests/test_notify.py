@@ -13,7 +13,7 @@ from markdown_it import MarkdownIt
 from policywatch.core.store import Store
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import Mailbox, MailServer, free_port
-from tests.test_delivery import PAGES, SECRET, smtp_toml, subscribe
+from tests.test_delivery import PAGES, SECRET, cli, send, smtp_toml, subscribe
 from tests.test_digest import CELL_TOPIC, digest_toml, with_digests, write_site
 from tests.webhookserver import WebhookServer
 
@@ -37,15 +37,6 @@ def notify_config(db_target, tmp_path, portal, write_config, run_crawl, monkeypa
         return with_digests(base, *tables, *([smtp_toml(smtp_port)] if smtp_port else []))
 
     return make
-
-
-def cli(config, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([*POLICYWATCH, *args, "--config", str(config.path)], capture_output=True, text=True,
-                          check=check)
-
-
-def send(config, *extra: str, check: bool = True) -> subprocess.CompletedProcess:
-    return cli(config, "digest", "send", "--digest", "monthly", "--period", "2023-12", *extra, check=check)
 
 
 def posts(config) -> dict[str, dict]:

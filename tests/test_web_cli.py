@@ -5,7 +5,6 @@ from __future__ import annotations
 import signal
 import socket
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -15,6 +14,7 @@ from policywatch.core import config as config_module
 from policywatch.core.config import ConfigError
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import free_port
+from tests.processes import listening, wait_until_ready
 from tests.test_web import SECRET, TOPICS
 
 BASE = TOPICS + source_toml("sh-sti", "http://127.0.0.1:9/", region="上海市") + """
@@ -117,15 +117,6 @@ def test_web_builds_the_archive_serves_both_and_stops_on_sigterm(tmp_path, monke
 
 
 def wait_for(port: int, process: subprocess.Popen) -> None:
-    """Until the server accepts connections (or has exited, which fails the test with its stderr)."""
-    deadline = time.monotonic() + 60
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"policywatch web exited: {process.stderr.read()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    """Until the server accepts connections; it exiting (or a minute passing) fails the test with its stderr."""
+    if not wait_until_ready(process, lambda: listening(port), 60):
+        pytest.fail(f"policywatch web is not listening: {process.stderr.read() if process.poll() is not None else ''}")

@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import ssl
 import subprocess
-import time
 from pathlib import Path
 
 import httpx
@@ -20,6 +18,7 @@ from policywatch.core import config as config_module
 from policywatch.web.app import create_app
 from tests.conftest import ROOT, source_toml
 from tests.mailserver import Mailbox, MailServer, free_port
+from tests.processes import listening, wait_until_ready
 from tests.redisserver import in_ci
 from tests.test_web import SECRET, TOPICS
 from tests.tlscert import make_certificate
@@ -58,17 +57,8 @@ def snippet(tmp: Path, http_port: int, https_port: int, app: str, cert: str, key
 
 
 def wait_listening(port: int, process: subprocess.Popen, tmp: Path) -> None:
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            pytest.fail(f"nginx exited: {(tmp / 'error.log').read_text(errors='replace')}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.05)
+    if not wait_until_ready(process, lambda: listening(port), 30):
+        pytest.fail(f"nginx is not listening: {(tmp / 'error.log').read_text(errors='replace')}")
 
 
 def test_the_page_behind_the_deploy_snippets_nginx(tmp_path, monkeypatch) -> None:
