@@ -145,6 +145,68 @@ def open_store():
         store.close()
 
 
+class SharedCrawls:
+    """Sites served, and crawled, once per session (per xdist worker) for the many tests that start from the same
+    crawl and go on from what it stored (digests sent, subscribers added): a crawl costs a crawl process, about
+    two seconds of CPU (mostly Scrapy's imports), a copy of what it stored a few milliseconds.
+
+    The first test to ask crawls for real, into its own database, which is then kept; every later test with the
+    same config gets its own copy (SQLite: the file; PostgreSQL: CREATE DATABASE … TEMPLATE), once per kind of
+    database. A test that changes its site or crawls it again needs a site of its own instead.
+    """
+
+    def __init__(self, folder: Path, stack: ExitStack) -> None:
+        self.folder, self.stack = folder, stack
+        self.bases: dict[str, str] = {}
+        self.kept: dict[tuple[str, str], tuple[str, str]] = {}  # (site, kind) → (config it was crawled with, copy)
+
+    def site(self, name: str, make) -> str:
+        """The base URL of site ``name``: a folder written by ``make(folder)``, served until the session ends."""
+        if name not in self.bases:
+            folder = self.folder / name
+            make(folder)
+            self.bases[name] = self.stack.enter_context(serve(folder))
+        return self.bases[name]
+
+    def crawl(self, name: str, config) -> None:
+        """Leave in ``config``'s database what a crawl of its sources (on site ``name``) stores."""
+        import shutil
+        import sqlite3
+
+        from tests.pgserver import copy_database
+
+        text = "".join(line for line in config.path.read_text(encoding="utf-8").splitlines(keepends=True)
+                       if not line.startswith("db = "))
+        kind = "postgresql" if config.postgres else "sqlite"
+        kept = self.kept.get((name, kind))
+        if kept is None:
+            crawl(config, (), False)
+            if config.postgres:
+                copy = f"kept_{name}"
+                copy_database(str(config.db), str(config.db).rsplit("/", 1)[1], copy)
+            else:
+                copy = str(self.folder / f"{name}.db")
+                with sqlite3.connect(config.db) as source, sqlite3.connect(copy) as target:
+                    source.backup(target)
+                source.close()
+                target.close()
+            self.kept[(name, kind)] = (text, copy)
+            return
+        crawled_with, copy = kept
+        assert text == crawled_with, f"site {name!r} was crawled with another config: give this test a site of its own"
+        if config.postgres:
+            copy_database(str(config.db), copy, str(config.db).rsplit("/", 1)[1], replace=True)
+        else:
+            shutil.copyfile(copy, config.db)
+
+
+@pytest.fixture(scope="session")
+def shared_crawls(tmp_path_factory):
+    """Sites served and crawled once per session for the tests that only go on from a crawl (SharedCrawls)."""
+    with ExitStack() as stack:
+        yield SharedCrawls(tmp_path_factory.mktemp("shared"), stack)
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory):
     """`policywatch demo`, run once per session (per worker) for the tests that only read what it made: (its

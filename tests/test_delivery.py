@@ -41,12 +41,28 @@ def smtp_toml(port: int, retry_delay: float = 0.05, max_attempts: int = 4,
 
 
 @pytest.fixture
-def mail_config(db_target, tmp_path, portal, write_config, run_crawl, monkeypatch):
-    """A crawled December 2023 with a monthly digest and [smtp] pointing at ``port``; returns a maker."""
-    monkeypatch.setenv("POLICYWATCH_SECRET", SECRET)
+def mail_config(db_target, write_config, shared_crawls, monkeypatch):
+    """A crawled December 2023 with a monthly digest and [smtp] pointing at ``port``; returns a maker. The site
+    (PAGES) is crawled once per session and each test gets its own copy of what was stored (SharedCrawls)."""
+    base = write_config(source_toml("cell", shared_crawls.site("december", lambda root: write_site(root, PAGES))
+                                    + "/index.html"))
+    shared_crawls.crawl("december", base)
+    return _mail_maker(base, monkeypatch)
+
+
+@pytest.fixture
+def mail_config_own_site(db_target, tmp_path, portal, write_config, run_crawl, monkeypatch):
+    """``mail_config`` on a site of the test's own (tmp_path/site), crawled for it: for a test that changes the
+    site and crawls it again."""
     write_site(tmp_path / "site", PAGES)
     base = write_config(source_toml("cell", portal(tmp_path / "site") + "/index.html"))
     run_crawl(base)
+    return _mail_maker(base, monkeypatch)
+
+
+def _mail_maker(base, monkeypatch):
+    """The maker of ``mail_config``: the crawled config with a monthly digest and [smtp] on ``port``."""
+    monkeypatch.setenv("POLICYWATCH_SECRET", SECRET)
     text = base.path.read_text(encoding="utf-8")
 
     def make(port: int, **smtp: float | str):

@@ -18,6 +18,7 @@ from tests.test_delivery import PAGES, cli, deliveries, send, subscribe
 from tests.test_digest import CELL_TOPIC, PAGE, digest_toml, with_digests, write_site
 
 mail_config = test_delivery.mail_config  # the fixture: a crawled December 2023 and [smtp] on a test server
+mail_config_own_site = test_delivery.mail_config_own_site  # the same, on a site the test may change
 
 OUTSIDE = {"title": "《细胞》杂志：CAR-T疗法治疗自身免疫病取得新进展", "link": "https://www.example.com/news/car-t?id=7",
            "date": "2023-12-28", "source": "新华网",
@@ -116,9 +117,10 @@ def test_a_drafted_issue_is_sent_as_edited_and_rebuilds_from_the_stored_draft_to
     assert re.findall(r"^\d+\. (.*)$", automatic, re.MULTILINE) == [t for t, _, _ in PAGES]
 
 
-def test_items_that_arrived_after_the_draft_stop_the_send_until_told_what_to_do(mail_config, tmp_path, run_crawl):
+def test_items_that_arrived_after_the_draft_stop_the_send_until_told_what_to_do(mail_config_own_site, tmp_path,
+                                                                                run_crawl):
     with MailServer(Mailbox()) as server:
-        config = mail_config(server.port)
+        config = mail_config_own_site(server.port)
         subscribe(config, 2)
         draft = tmp_path / "draft.md"
         write_draft(config, draft)
