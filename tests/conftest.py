@@ -294,6 +294,13 @@ def redis_url(redis_server) -> str:
     return redis_server.url
 
 
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The Chromium the browser tests shared (tests.browser) ends with the session."""
+    from tests import browser
+
+    browser.close()
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Without the shared pages nothing real can be tested: say so once, instead of failing test by test."""
     missing = [str(folder) for folder in (CORPUS, SEEDS) if not folder.is_dir()]
