@@ -81,8 +81,10 @@ def make_pdf(text: str) -> bytes:
 
 
 def crawl_config_text(timeout: float = 5, max_page_bytes: int = 5_000_000, max_attachment_bytes: int = 5_000_000,
-                      processes: int | None = None) -> str:
-    """The [crawl] table of a test config: FAST_CRAWL with these limits."""
+                      processes: int | None = 1) -> str:
+    """The [crawl] table of a test config: FAST_CRAWL with these limits. One crawl process unless a test asks for
+    more (None: one per CPU, the default): a second process gains nothing on the tests' small sites and costs a
+    second of CPU (Python and Scrapy's import), and the crawls then cost the same on any number of CPUs."""
     text = FAST_CRAWL.format(timeout=timeout, max_page_bytes=max_page_bytes, max_attachment_bytes=max_attachment_bytes)
     if processes is not None:
         text += f"processes = {processes}\n"
@@ -101,7 +103,7 @@ def write_config(tmp_path: Path, request: pytest.FixtureRequest):
     target = request.getfixturevalue("db_target") if "db_target" in request.fixturenames else None
 
     def write(*sources: str, timeout: float = 5, max_page_bytes: int = 5_000_000,
-              max_attachment_bytes: int = 5_000_000, processes: int | None = None):
+              max_attachment_bytes: int = 5_000_000, processes: int | None = 1):
         path = tmp_path / "config.toml"
         text = crawl_config_text(timeout, max_page_bytes, max_attachment_bytes, processes)
         if isinstance(target, str):
@@ -307,3 +309,16 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     if missing:
         raise pytest.UsageError(f"the saved portal pages and seeds are missing ({', '.join(missing)}): clone this "
                                 "repository beside its shared/ folder, or set POLICYWATCH_SHARED to it")
+    if not hasattr(session.config, "workerinput"):  # once, not in each xdist worker
+        compile_checkout()
+
+
+def compile_checkout() -> None:
+    """Byte-compile the checkout's own modules before the tests start: the tests start well over a thousand
+    processes (the CLI, crawls, workers), and with PYTHONDONTWRITEBYTECODE set (as many containers set it) or in
+    a fresh checkout each of them would compile what it imports from source again. Installed packages are
+    compiled when installed; this does the same for the checkout (__pycache__ folders, ignored by git)."""
+    import compileall
+
+    for package in sorted(path.parent for path in ROOT.glob("*/__init__.py")):
+        compileall.compile_dir(package, quiet=2)

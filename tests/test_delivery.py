@@ -40,12 +40,17 @@ def smtp_toml(port: int, retry_delay: float = 0.05, max_attempts: int = 4,
             f'\n[delivery]\nunsubscribe_url = "{unsubscribe_url}"\n')
 
 
+def december_site(shared_crawls) -> str:
+    """The base URL of the December 2023 site (PAGES), served for the whole session and known to
+    ``shared_crawls`` as "december"."""
+    return shared_crawls.site("december", lambda root: write_site(root, PAGES))
+
+
 @pytest.fixture
 def mail_config(db_target, write_config, shared_crawls, monkeypatch):
     """A crawled December 2023 with a monthly digest and [smtp] pointing at ``port``; returns a maker. The site
     (PAGES) is crawled once per session and each test gets its own copy of what was stored (SharedCrawls)."""
-    base = write_config(source_toml("cell", shared_crawls.site("december", lambda root: write_site(root, PAGES))
-                                    + "/index.html"))
+    base = write_config(source_toml("cell", december_site(shared_crawls) + "/index.html"))
     shared_crawls.crawl("december", base)
     return _mail_maker(base, monkeypatch)
 
@@ -82,10 +87,16 @@ def send(config, *extra: str, check: bool = True) -> subprocess.CompletedProcess
 
 
 def subscribe(config, count: int) -> list[str]:
+    """``count`` readers subscribed to the monthly digest from a CSV file, as `subscribers import` does it (its
+    code, run in this process: a test's set-up need not start the CLI; the command itself is tested below and in
+    tests/hostile/test_subscribers.py)."""
+    from deliver.subscribers import read_csv
+
     people = [f"reader{n:02d}@example.org" for n in range(count)]
     csv = config.path.parent / "people.csv"
     csv.write_text("email,name\n" + "".join(f"{p},读者{n}\n" for n, p in enumerate(people)), encoding="utf-8")
-    cli(config, "subscribers", "import", str(csv), "--digest", "monthly")
+    with Store(config.db) as store:
+        store.add_subscribers(read_csv(config, csv, ("monthly",)))
     return people
 
 
