@@ -296,6 +296,45 @@ def redis_url(redis_server) -> str:
     return redis_server.url
 
 
+# Test modules that share a session fixture taking many seconds to make (demo_run, archive): each group runs on one
+# xdist worker (pytest_xdist_make_scheduler), which makes the fixture once instead of every worker making its own.
+SHARED_FIXTURE_GROUPS = {
+    "tests/test_demo.py": "demo_run", "tests/test_browse.py": "demo_run",
+    "tests/test_site.py": "archive", "tests/test_site_browser.py": "archive",
+}
+# The tests that each keep a worker busy longest, started first: xdist hands tests out in the order collected, and
+# one of these started near the end would run on while the other worker has nothing left to do.
+LONG_FIRST = (
+    "tests/test_bench.py::test_small_benchmark_runs_every_step",
+    "tests/hostile/test_database.py::test_two_crawls_at_once_on_a_new_file",
+    "tests/hostile/test_interrupted.py::test_ten_random_kills_then_one_crawl_store_what_a_clean_crawl_stores",
+    "tests/test_bench_workers.py::test_kill_bench_kills_a_worker_mid_job_and_finds_every_page_and_file_once",
+    "tests/test_health.py::test_a_breaking_source_alerts_its_maintainers_once_per_breakage",
+    "tests/test_serve.py::test_a_restart_after_downtime_runs_the_missed_crawls_once",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first (LONG_FIRST), the others in the order collected."""
+    items.sort(key=lambda item: LONG_FIRST.index(item.nodeid) if item.nodeid in LONG_FIRST else len(LONG_FIRST))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own choice
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """With -n and xdist's default distribution (--dist load): tests are handed out one at a time in the order
+    collected, as a worker runs low, except that the modules of SHARED_FIXTURE_GROUPS go to one worker together.
+    (xdist's own --dist loadgroup marks do not group tests under pytest 9.2: pytest-xdist issue #1386.)"""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return SHARED_FIXTURE_GROUPS.get(nodeid.split("::", 1)[0], nodeid)
+
+    return Scheduling(config, log)
+
+
 def pytest_sessionfinish(session: pytest.Session) -> None:
     """The Chromium the browser tests shared (tests.browser) ends with the session."""
     from tests import browser
