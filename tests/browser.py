@@ -7,6 +7,10 @@ Emulation.setDeviceMetricsOverride sets the layout viewport exactly (Chromium's 
 inspect() checks that window.innerWidth is the width asked for.
 
 Nothing leaves the machine: requests other than to loopback go to a dead proxy, so remote images fail at once.
+
+One Chromium serves every inspect() of a process (a test session, per xdist worker): each page opens in a browser
+context of its own (no cookies, cache or storage shared with the pages before it) and the context is disposed of
+afterwards; close() ends the browser, and a browser that failed is replaced at the next inspect().
 """
 
 from __future__ import annotations
@@ -121,10 +125,7 @@ def inspect(
     html = Path(html).resolve()
     if not html.is_file():
         raise BrowserError(f"no such file: {html}")
-    with tempfile.TemporaryDirectory(prefix="pw-chromium-", ignore_cleanup_errors=True) as tmp, \
-            _DevTools(Path(tmp), width, height, time.monotonic() + timeout) as browser:
-        target = browser.call("Target.createTarget", {"url": "about:blank"})["targetId"]
-        session = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+    with _page(time.monotonic() + timeout) as (browser, session):
         browser.call("Page.enable", session=session)
         browser.call("Emulation.setDeviceMetricsOverride",
                      {"width": width, "height": height, "deviceScaleFactor": 1, "mobile": False}, session=session)
@@ -157,13 +158,56 @@ def inspect(
                       links=measured["links"], screenshot=screenshot, measured=theirs)
 
 
-class _DevTools:
-    """One headless Chromium, spoken to over --remote-debugging-pipe (fd 3: its input, fd 4: its output)."""
+_shared: _DevTools | None = None  # the process's Chromium, started by the first inspect()
 
-    def __init__(self, tmp: Path, width: int, height: int, deadline: float):
+
+@contextlib.contextmanager
+def _page(deadline: float):
+    """A new tab, in a browser context of its own, of the shared Chromium (started if need be): (browser,
+    session). The context is disposed of afterwards; after a failure the browser is closed, to be replaced."""
+    global _shared
+    if _shared is None or _shared.proc.poll() is not None:
+        close()
+        _shared = _DevTools(Path(tempfile.mkdtemp(prefix="pw-chromium-")), deadline).__enter__()
+    browser = _shared
+    browser.deadline = deadline
+    browser.events.clear()  # those of the pages before
+    try:
+        context = browser.call("Target.createBrowserContext")["browserContextId"]
+    except BaseException:
+        close()
+        raise
+    try:
+        target = browser.call("Target.createTarget", {"url": "about:blank", "browserContextId": context})["targetId"]
+        session = browser.call("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]
+        yield browser, session
+    finally:
+        try:
+            browser.call("Target.disposeBrowserContext", {"browserContextId": context})
+        except BaseException:
+            close()
+            raise
+
+
+def close() -> None:
+    """End the shared Chromium, if one runs (at the end of a test session)."""
+    global _shared
+    if _shared is not None:
+        browser, _shared = _shared, None
+        browser.__exit__(None, None, None)
+        shutil.rmtree(browser.tmp, ignore_errors=True)
+
+
+class _DevTools:
+    """One headless Chromium, spoken to over --remote-debugging-pipe (fd 3: its input, fd 4: its output).
+
+    Its window size does not matter: each page sets its own layout viewport (Emulation.setDeviceMetricsOverride)."""
+
+    def __init__(self, tmp: Path, deadline: float):
+        self.tmp = tmp
         self.deadline = deadline
         self.stderr_path = tmp / "stderr.txt"
-        self.args = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp / 'profile'}", f"--window-size={width},{height}",
+        self.args = [CHROMIUM, *FLAGS, f"--user-data-dir={tmp / 'profile'}", "--window-size=1200,800",
                      "--remote-debugging-pipe", "about:blank"]
         self.next_id = 0
         self.events: list[dict] = []

@@ -81,8 +81,10 @@ def make_pdf(text: str) -> bytes:
 
 
 def crawl_config_text(timeout: float = 5, max_page_bytes: int = 5_000_000, max_attachment_bytes: int = 5_000_000,
-                      processes: int | None = None) -> str:
-    """The [crawl] table of a test config: FAST_CRAWL with these limits."""
+                      processes: int | None = 1) -> str:
+    """The [crawl] table of a test config: FAST_CRAWL with these limits. One crawl process unless a test asks for
+    more (None: one per CPU, the default): a second process gains nothing on the tests' small sites and costs a
+    second of CPU (Python and Scrapy's import), and the crawls then cost the same on any number of CPUs."""
     text = FAST_CRAWL.format(timeout=timeout, max_page_bytes=max_page_bytes, max_attachment_bytes=max_attachment_bytes)
     if processes is not None:
         text += f"processes = {processes}\n"
@@ -101,7 +103,7 @@ def write_config(tmp_path: Path, request: pytest.FixtureRequest):
     target = request.getfixturevalue("db_target") if "db_target" in request.fixturenames else None
 
     def write(*sources: str, timeout: float = 5, max_page_bytes: int = 5_000_000,
-              max_attachment_bytes: int = 5_000_000, processes: int | None = None):
+              max_attachment_bytes: int = 5_000_000, processes: int | None = 1):
         path = tmp_path / "config.toml"
         text = crawl_config_text(timeout, max_page_bytes, max_attachment_bytes, processes)
         if isinstance(target, str):
@@ -143,6 +145,68 @@ def open_store():
     yield open_
     for store in stores:
         store.close()
+
+
+class SharedCrawls:
+    """Sites served, and crawled, once per session (per xdist worker) for the many tests that start from the same
+    crawl and go on from what it stored (digests sent, subscribers added): a crawl costs a crawl process, about
+    two seconds of CPU (mostly Scrapy's imports), a copy of what it stored a few milliseconds.
+
+    The first test to ask crawls for real, into its own database, which is then kept; every later test with the
+    same config gets its own copy (SQLite: the file; PostgreSQL: CREATE DATABASE … TEMPLATE), once per kind of
+    database. A test that changes its site or crawls it again needs a site of its own instead.
+    """
+
+    def __init__(self, folder: Path, stack: ExitStack) -> None:
+        self.folder, self.stack = folder, stack
+        self.bases: dict[str, str] = {}
+        self.kept: dict[tuple[str, str], tuple[str, str]] = {}  # (site, kind) → (config it was crawled with, copy)
+
+    def site(self, name: str, make) -> str:
+        """The base URL of site ``name``: a folder written by ``make(folder)``, served until the session ends."""
+        if name not in self.bases:
+            folder = self.folder / name
+            make(folder)
+            self.bases[name] = self.stack.enter_context(serve(folder))
+        return self.bases[name]
+
+    def crawl(self, name: str, config) -> None:
+        """Leave in ``config``'s database what a crawl of its sources (on site ``name``) stores."""
+        import shutil
+        import sqlite3
+
+        from tests.pgserver import copy_database
+
+        text = "".join(line for line in config.path.read_text(encoding="utf-8").splitlines(keepends=True)
+                       if not line.startswith("db = "))
+        kind = "postgresql" if config.postgres else "sqlite"
+        kept = self.kept.get((name, kind))
+        if kept is None:
+            crawl(config, (), False)
+            if config.postgres:
+                copy = f"kept_{name}"
+                copy_database(str(config.db), str(config.db).rsplit("/", 1)[1], copy)
+            else:
+                copy = str(self.folder / f"{name}.db")
+                with sqlite3.connect(config.db) as source, sqlite3.connect(copy) as target:
+                    source.backup(target)
+                source.close()
+                target.close()
+            self.kept[(name, kind)] = (text, copy)
+            return
+        crawled_with, copy = kept
+        assert text == crawled_with, f"site {name!r} was crawled with another config: give this test a site of its own"
+        if config.postgres:
+            copy_database(str(config.db), copy, str(config.db).rsplit("/", 1)[1], replace=True)
+        else:
+            shutil.copyfile(copy, config.db)
+
+
+@pytest.fixture(scope="session")
+def shared_crawls(tmp_path_factory):
+    """Sites served and crawled once per session for the tests that only go on from a crawl (SharedCrawls)."""
+    with ExitStack() as stack:
+        yield SharedCrawls(tmp_path_factory.mktemp("shared"), stack)
 
 
 @pytest.fixture(scope="session")
@@ -232,9 +296,68 @@ def redis_url(redis_server) -> str:
     return redis_server.url
 
 
+# Test modules that share a session fixture taking many seconds to make (demo_run, archive): each group runs on one
+# xdist worker (pytest_xdist_make_scheduler), which makes the fixture once instead of every worker making its own.
+SHARED_FIXTURE_GROUPS = {
+    "tests/test_demo.py": "demo_run", "tests/test_browse.py": "demo_run",
+    "tests/test_site.py": "archive", "tests/test_site_browser.py": "archive",
+}
+# The tests that each keep a worker busy longest, started first: xdist hands tests out in the order collected, and
+# one of these started near the end would run on while the other worker has nothing left to do.
+LONG_FIRST = (
+    "tests/test_bench.py::test_small_benchmark_runs_every_step",
+    "tests/hostile/test_database.py::test_two_crawls_at_once_on_a_new_file",
+    "tests/hostile/test_interrupted.py::test_ten_random_kills_then_one_crawl_store_what_a_clean_crawl_stores",
+    "tests/test_bench_workers.py::test_kill_bench_kills_a_worker_mid_job_and_finds_every_page_and_file_once",
+    "tests/test_health.py::test_a_breaking_source_alerts_its_maintainers_once_per_breakage",
+    "tests/test_serve.py::test_a_restart_after_downtime_runs_the_missed_crawls_once",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest tests first (LONG_FIRST), the others in the order collected."""
+    items.sort(key=lambda item: LONG_FIRST.index(item.nodeid) if item.nodeid in LONG_FIRST else len(LONG_FIRST))
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own choice
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """With -n and xdist's default distribution (--dist load): tests are handed out one at a time in the order
+    collected, as a worker runs low, except that the modules of SHARED_FIXTURE_GROUPS go to one worker together.
+    (xdist's own --dist loadgroup marks do not group tests under pytest 9.2: pytest-xdist issue #1386.)"""
+    if config.getvalue("dist") != "load":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class Scheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return SHARED_FIXTURE_GROUPS.get(nodeid.split("::", 1)[0], nodeid)
+
+    return Scheduling(config, log)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """The Chromium the browser tests shared (tests.browser) ends with the session."""
+    from tests import browser
+
+    browser.close()
+
+
 def pytest_sessionstart(session: pytest.Session) -> None:
     """Without the shared pages nothing real can be tested: say so once, instead of failing test by test."""
     missing = [str(folder) for folder in (CORPUS, SEEDS) if not folder.is_dir()]
     if missing:
         raise pytest.UsageError(f"the saved portal pages and seeds are missing ({', '.join(missing)}): clone this "
                                 "repository beside its shared/ folder, or set POLICYWATCH_SHARED to it")
+    if not hasattr(session.config, "workerinput"):  # once, not in each xdist worker
+        compile_checkout()
+
+
+def compile_checkout() -> None:
+    """Byte-compile the checkout's own modules before the tests start: the tests start well over a thousand
+    processes (the CLI, crawls, workers), and with PYTHONDONTWRITEBYTECODE set (as many containers set it) or in
+    a fresh checkout each of them would compile what it imports from source again. Installed packages are
+    compiled when installed; this does the same for the checkout (__pycache__ folders, ignored by git)."""
+    import compileall
+
+    for package in sorted(path.parent for path in ROOT.glob("*/__init__.py")):
+        compileall.compile_dir(package, quiet=2)

@@ -93,7 +93,7 @@ class HangingPortal(PortalHandler):
 
     def do_GET(self) -> None:
         if self.path == "/index.html":
-            time.sleep(8)
+            time.sleep(5)
         super().do_GET()
 
 

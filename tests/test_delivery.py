@@ -40,13 +40,34 @@ def smtp_toml(port: int, retry_delay: float = 0.05, max_attempts: int = 4,
             f'\n[delivery]\nunsubscribe_url = "{unsubscribe_url}"\n')
 
 
+def december_site(shared_crawls) -> str:
+    """The base URL of the December 2023 site (PAGES), served for the whole session and known to
+    ``shared_crawls`` as "december"."""
+    return shared_crawls.site("december", lambda root: write_site(root, PAGES))
+
+
 @pytest.fixture
-def mail_config(db_target, tmp_path, portal, write_config, run_crawl, monkeypatch):
-    """A crawled December 2023 with a monthly digest and [smtp] pointing at ``port``; returns a maker."""
-    monkeypatch.setenv("POLICYWATCH_SECRET", SECRET)
+def mail_config(db_target, write_config, shared_crawls, monkeypatch):
+    """A crawled December 2023 with a monthly digest and [smtp] pointing at ``port``; returns a maker. The site
+    (PAGES) is crawled once per session and each test gets its own copy of what was stored (SharedCrawls)."""
+    base = write_config(source_toml("cell", december_site(shared_crawls) + "/index.html"))
+    shared_crawls.crawl("december", base)
+    return _mail_maker(base, monkeypatch)
+
+
+@pytest.fixture
+def mail_config_own_site(db_target, tmp_path, portal, write_config, run_crawl, monkeypatch):
+    """``mail_config`` on a site of the test's own (tmp_path/site), crawled for it: for a test that changes the
+    site and crawls it again."""
     write_site(tmp_path / "site", PAGES)
     base = write_config(source_toml("cell", portal(tmp_path / "site") + "/index.html"))
     run_crawl(base)
+    return _mail_maker(base, monkeypatch)
+
+
+def _mail_maker(base, monkeypatch):
+    """The maker of ``mail_config``: the crawled config with a monthly digest and [smtp] on ``port``."""
+    monkeypatch.setenv("POLICYWATCH_SECRET", SECRET)
     text = base.path.read_text(encoding="utf-8")
 
     def make(port: int, **smtp: float | str):
@@ -66,10 +87,16 @@ def send(config, *extra: str, check: bool = True) -> subprocess.CompletedProcess
 
 
 def subscribe(config, count: int) -> list[str]:
+    """``count`` readers subscribed to the monthly digest from a CSV file, as `subscribers import` does it (its
+    code, run in this process: a test's set-up need not start the CLI; the command itself is tested below and in
+    tests/hostile/test_subscribers.py)."""
+    from policywatch.deliver.subscribers import read_csv
+
     people = [f"reader{n:02d}@example.org" for n in range(count)]
     csv = config.path.parent / "people.csv"
     csv.write_text("email,name\n" + "".join(f"{p},读者{n}\n" for n, p in enumerate(people)), encoding="utf-8")
-    cli(config, "subscribers", "import", str(csv), "--digest", "monthly")
+    with Store(config.db) as store:
+        store.add_subscribers(read_csv(config, csv, ("monthly",)))
     return people
 
 

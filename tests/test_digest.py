@@ -134,30 +134,52 @@ POLICY = ("为贯彻落实《关于加快推进生物医药产业高质量发展
           "二、各地卫生健康行政部门要加强指导，做好备案和监督管理工作。\n三、试点单位按季度报送工作进展。")
 
 
-def hostile_site(tmp_path, portal, write_config, *more_sources: str):
-    """A national notice, its provincial repost, a hostile title, an off-topic notice; all in December 2023."""
-    national, province = tmp_path / "national", tmp_path / "province"
-    write_site(national, [
+def write_national(root) -> None:
+    """The national portal of ``hostile_site``: a notice, a hostile title, an off-topic notice."""
+    write_site(root, [
         ("关于开展细胞治疗产品临床转化应用试点工作的通知", "2023-12-08", POLICY),
         ('关于<script>alert("x")</script>{{ 7*7 }}干细胞临床研究的通知', "2023-12-05",
          f"国家卫生健康委员会发布通知{escape(SCRIPT_TEXT)}，支持开展干细胞和免疫细胞临床研究。<b>加粗</b>"),
         ("关于做好2024年元旦春节期间医疗服务保障工作的通知", "2023-12-15", "各地要做好节日期间医疗服务保障工作。"),
     ])
-    write_site(province, [("转发国家卫生健康委关于开展细胞治疗产品临床转化应用试点工作的通知", "2023-12-12",
-                           "各市（州）卫生健康委：\n" + POLICY + "\n请结合实际认真贯彻执行。")])
+
+
+def write_province(root) -> None:
+    """The provincial portal of ``hostile_site``: its repost of the national notice."""
+    write_site(root, [("转发国家卫生健康委关于开展细胞治疗产品临床转化应用试点工作的通知", "2023-12-12",
+                       "各市（州）卫生健康委：\n" + POLICY + "\n请结合实际认真贯彻执行。")])
+
+
+def hostile_config(write_config, national: str, province: str, *more_sources: str):
+    """The config of ``hostile_site`` for its two portals served at these base URLs, with a monthly digest."""
     config = write_config(
-        source_toml("national", f"{portal(national)}/index.html", authority="国家卫生健康委员会"),
-        source_toml("province", f"{portal(province)}/index.html", region="四川省", authority="四川省卫生健康委员会"),
+        source_toml("national", f"{national}/index.html", authority="国家卫生健康委员会"),
+        source_toml("province", f"{province}/index.html", region="四川省", authority="四川省卫生健康委员会"),
         *more_sources,
     )
     return with_digests(config, CELL_TOPIC, digest_toml())
 
 
+def hostile_site(tmp_path, portal, write_config, *more_sources: str):
+    """A national notice, its provincial repost, a hostile title, an off-topic notice; all in December 2023."""
+    write_national(tmp_path / "national")
+    write_province(tmp_path / "province")
+    return hostile_config(write_config, portal(tmp_path / "national"), portal(tmp_path / "province"), *more_sources)
+
+
+def crawled_hostile_site(shared_crawls, write_config):
+    """``hostile_site`` crawled: its portals served, and crawled, once per session (SharedCrawls); the test's
+    database gets a copy of what the crawl stored."""
+    config = hostile_config(write_config, shared_crawls.site("hostile-national", write_national),
+                            shared_crawls.site("hostile-province", write_province))
+    shared_crawls.crawl("hostile", config)
+    return config
+
+
 def test_reposts_collapse_and_scraped_text_stays_text_in_every_format(
-    db_target, tmp_path, portal, write_config, run_crawl,
+    db_target, write_config, shared_crawls,
 ):
-    config = hostile_site(tmp_path, portal, write_config)
-    run_crawl(config)
+    config = crawled_hostile_site(shared_crawls, write_config)
 
     text = build(config, "monthly", "2023-12").stdout
     listed = re.findall(r"^\d+\. (.*)$", text, re.MULTILINE)
@@ -174,16 +196,14 @@ def test_reposts_collapse_and_scraped_text_stays_text_in_every_format(
     assert [e.findtext(f"{atom}title") for e in feed.iter(f"{atom}entry")] == listed
 
 
-def test_same_state_gives_the_same_bytes(db_target, tmp_path, portal, write_config, run_crawl):
-    config = hostile_site(tmp_path, portal, write_config)
-    run_crawl(config)
+def test_same_state_gives_the_same_bytes(db_target, write_config, shared_crawls):
+    config = crawled_hostile_site(shared_crawls, write_config)
     for fmt in ("html", "text", "md", "atom"):
         assert build(config, "monthly", "2023-12", fmt).stdout == build(config, "monthly", "2023-12", fmt).stdout
 
 
-def test_a_quiet_period_is_a_short_digest_not_an_error(db_target, tmp_path, portal, write_config, run_crawl):
-    config = hostile_site(tmp_path, portal, write_config)
-    run_crawl(config)
+def test_a_quiet_period_is_a_short_digest_not_an_error(db_target, write_config, shared_crawls):
+    config = crawled_hostile_site(shared_crawls, write_config)
     assert "本期暂无符合主题的新政策。" in build(config, "monthly", "2022-01").stdout
     assert "本期暂无符合主题的新政策。" in build(config, "monthly", "2022-01", "html").stdout
     feed = ET.fromstring(build(config, "monthly", "2022-01", "atom").stdout.encode("utf-8"))
@@ -273,13 +293,12 @@ def test_html_email_fits_a_phone_and_a_desktop(tmp_path, portal, write_config, r
         assert report.measured["under"]
 
 
-def test_a_template_folder_in_config_overrides_the_built_in_one(db_target, tmp_path, portal, write_config, run_crawl):
-    config = hostile_site(tmp_path, portal, write_config)
+def test_a_template_folder_in_config_overrides_the_built_in_one(db_target, tmp_path, write_config, shared_crawls):
+    config = crawled_hostile_site(shared_crawls, write_config)
     (tmp_path / "tpl").mkdir()
     (tmp_path / "tpl" / "digest.txt.j2").write_text(
         "{{ digest.title }}: {% for item in digest.items %}[{{ item.title }}]{% endfor %}\n", encoding="utf-8")
     config.path.write_text('templates = "tpl"\n' + config.path.read_text("utf-8"), encoding="utf-8")
-    run_crawl(config)
     items = f"[{HOSTILE}][关于开展细胞治疗产品临床转化应用试点工作的通知]"
     assert build(config, "monthly", "2023-12").stdout == f"政策汇总 | 2023年12月份行业政策及动态汇总: {items}"
     assert "<!DOCTYPE html>" in build(config, "monthly", "2023-12", "html").stdout  # the others stay built in

@@ -14,10 +14,11 @@ from policywatch.core.store import Store
 from tests import test_delivery
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import Mailbox, MailServer
-from tests.test_delivery import PAGES, cli, deliveries, send, subscribe
-from tests.test_digest import CELL_TOPIC, PAGE, digest_toml, with_digests, write_site
+from tests.test_delivery import PAGES, cli, december_site, deliveries, send, subscribe
+from tests.test_digest import CELL_TOPIC, PAGE, digest_toml, with_digests
 
 mail_config = test_delivery.mail_config  # the fixture: a crawled December 2023 and [smtp] on a test server
+mail_config_own_site = test_delivery.mail_config_own_site  # the same, on a site the test may change
 
 OUTSIDE = {"title": "《细胞》杂志：CAR-T疗法治疗自身免疫病取得新进展", "link": "https://www.example.com/news/car-t?id=7",
            "date": "2023-12-28", "source": "新华网",
@@ -116,9 +117,10 @@ def test_a_drafted_issue_is_sent_as_edited_and_rebuilds_from_the_stored_draft_to
     assert re.findall(r"^\d+\. (.*)$", automatic, re.MULTILINE) == [t for t, _, _ in PAGES]
 
 
-def test_items_that_arrived_after_the_draft_stop_the_send_until_told_what_to_do(mail_config, tmp_path, run_crawl):
+def test_items_that_arrived_after_the_draft_stop_the_send_until_told_what_to_do(mail_config_own_site, tmp_path,
+                                                                                run_crawl):
     with MailServer(Mailbox()) as server:
-        config = mail_config(server.port)
+        config = mail_config_own_site(server.port)
         subscribe(config, 2)
         draft = tmp_path / "draft.md"
         write_draft(config, draft)
@@ -155,20 +157,18 @@ def test_items_that_arrived_after_the_draft_stop_the_send_until_told_what_to_do(
 
 
 @pytest.fixture(scope="module")
-def crawled(tmp_path_factory):
-    """One crawl for every hostile draft (they only read state.db)."""
+def crawled(tmp_path_factory, shared_crawls):
+    """One crawl for every hostile draft (they only read state.db): a copy of the session's crawl of the December
+    site (SharedCrawls)."""
     from policywatch.core import config as config_module
-    from policywatch.crawler.crawl import crawl
-    from policywatch.portal import serve
     from tests.conftest import crawl_config_text
 
     root = tmp_path_factory.mktemp("draft")
-    write_site(root / "site", PAGES)
-    with serve(root / "site") as base:
-        path = root / "config.toml"
-        path.write_text(crawl_config_text() + source_toml("cell", f"{base}/index.html"), encoding="utf-8")
-        config = with_digests(config_module.load(path), CELL_TOPIC, digest_toml("monthly"), digest_toml("other"))
-        crawl(config, (), False)
+    base = december_site(shared_crawls)
+    path = root / "config.toml"
+    path.write_text(crawl_config_text() + source_toml("cell", f"{base}/index.html"), encoding="utf-8")
+    shared_crawls.crawl("december", config_module.load(path))
+    config = with_digests(config_module.load(path), CELL_TOPIC, digest_toml("monthly"), digest_toml("other"))
     front, body = split(subprocess.run(
         [*POLICYWATCH, "digest", "draft", "--digest", "monthly", "--period", "2023-12", "--config", str(path)],
         capture_output=True, text=True, check=True).stdout)

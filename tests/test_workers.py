@@ -231,7 +231,9 @@ def test_operator_mistakes_get_one_line(tmp_path, write_config, redis_url):
     assert bad_queue.returncode != 0 and "a queue name is lowercase letters" in bad_queue.stderr
 
 
-def test_crawl_with_no_worker_for_the_queue_says_so_and_waits_for_one(tmp_path, portal, write_config, redis_url):
+def test_crawl_with_no_worker_for_the_queue_says_so_and_waits_for_one(tmp_path, portal, write_config, redis_url,
+                                                                     monkeypatch):
+    monkeypatch.setenv("POLICYWATCH_UNTAKEN_HINT", "1")  # `crawl` asks after a second instead of ten
     make_sites(tmp_path / "site")
     base = portal(tmp_path / "site")
     config = cluster_config(write_config, redis_url, source_toml("alpha", f"{base}/alpha/index.html",
@@ -283,3 +285,14 @@ def test_a_job_naming_a_source_this_worker_does_not_know_fails_once_with_its_rea
     assert "crawl:" not in taker.log.read_text()  # never crawled, never retried
     assert not (config.db.parent / "locks" / "../../etc/passwd.lock").exists()
     assert not config.db.exists() or not runs(config.db)
+
+
+def test_the_untaken_hint_is_ten_seconds_unless_the_environment_gives_a_sane_number(monkeypatch):
+    from policywatch.scheduler.jobqueue import UNTAKEN_HINT, UNTAKEN_HINT_VARIABLE, untaken_hint
+
+    monkeypatch.delenv(UNTAKEN_HINT_VARIABLE, raising=False)
+    assert untaken_hint() == UNTAKEN_HINT == 10.0
+    for value, seconds in [("1", 1.0), ("0.5", 0.5), (" 2 ", 2.0), ("", 10.0), ("soon", 10.0), ("nan", 10.0),
+                           ("inf", 10.0), ("-1", 10.0), ("0", 10.0), ("600", 10.0)]:
+        monkeypatch.setenv(UNTAKEN_HINT_VARIABLE, value)
+        assert untaken_hint() == seconds, value

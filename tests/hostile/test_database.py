@@ -69,7 +69,7 @@ def schema_complete(db: Path) -> bool:
         return database.journal_mode == "wal" and not migrations.pending(database)
 
 
-def write_mail_config(folder: Path, *sources: str, processes: int | None = None) -> Path:
+def write_mail_config(folder: Path, *sources: str, processes: int | None = 1) -> Path:
     """A config with one digest (subscribers need one) and these sources; state.db beside it."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "config.toml"

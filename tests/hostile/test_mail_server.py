@@ -5,12 +5,12 @@ and a later run with the server fixed delivers to everyone exactly once."""
 
 from __future__ import annotations
 
-import json
 from email import message_from_string, policy
 
 import pytest
 from aiosmtpd.controller import Controller
 
+from policywatch.core.store import Store
 from policywatch.deliver.send import REFUSALS_BEFORE_STOP
 from tests.mailserver import Mailbox, MailServer
 from tests.test_delivery import cli, deliveries, mail_config, send, subscribe  # noqa: F401 - a fixture
@@ -50,7 +50,9 @@ class OldMailServer(MailServer):
 
 
 def statuses(config) -> dict[str, str]:
-    return {s["email"]: s["status"] for s in json.loads(cli(config, "subscribers", "list", "--json").stdout)}
+    """Each subscriber's status, read from the store (what `subscribers list` shows)."""
+    with Store(config.db) as store:
+        return {s["email"]: s["status"] for s in store.subscribers()}
 
 
 def error_line(result) -> str:
