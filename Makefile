@@ -23,6 +23,8 @@ endef
 # The venv's own pip, not upgraded: what a user of a stock Python 3.11 has, so a dependency that only a newer pip
 # resolves shows up here first.
 $(BIN)/policywatch: pyproject.toml
+	@echo "Installing PolicyWatch and what it needs (Scrapy, numpy, matplotlib, Playwright ...) into $(VENV)/:"
+	@echo "the first time this takes a few minutes, with nothing printed until it is done."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $@
