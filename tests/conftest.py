@@ -319,7 +319,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: LONG_FIRST.index(item.nodeid) if item.nodeid in LONG_FIRST else len(LONG_FIRST))
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own choice
+@pytest.hookimpl(tryfirst=True, optionalhook=True)  # before xdist's own choice; without xdist, unused
 def pytest_xdist_make_scheduler(config: pytest.Config, log):
     """With -n and xdist's default distribution (--dist load): tests are handed out one at a time in the order
     collected, as a worker runs low, except that the modules of SHARED_FIXTURE_GROUPS go to one worker together.
