@@ -31,8 +31,6 @@ import uuid
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
-import redis.asyncio as aioredis
-from redis.exceptions import RedisError
 from scrapy import signals
 from scrapy.exceptions import NotConfigured
 from scrapy.utils.defer import deferred_from_coro
@@ -40,6 +38,7 @@ from scrapy.utils.defer import deferred_from_coro
 from policywatch.crawler.guard import host_key
 
 if TYPE_CHECKING:
+    import redis.asyncio as aioredis
     from scrapy import Request
     from scrapy.crawler import Crawler
     from scrapy.http import Response
@@ -103,6 +102,12 @@ class SharedPoliteness:
         settings = crawler.settings
         self.crawler = crawler
         self.url = url
+        # Loaded here, with a [cluster] redis only: most crawls never talk to Redis, and every crawl process
+        # would otherwise pay for importing it.
+        import redis.asyncio as aioredis
+        from redis.exceptions import RedisError
+
+        self.errors = (RedisError, OSError)  # Redis did not answer: crawl with this process's own limits
         self.gate = HostGate(aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2))
         self.limit = max(settings.getint("CONCURRENT_REQUESTS_PER_DOMAIN"), 1)
         self.delay = settings.getfloat("DOWNLOAD_DELAY")
@@ -127,7 +132,7 @@ class SharedPoliteness:
                 if token is not None:
                     break
                 await asyncio.sleep(min(wait, POLL))
-        except (RedisError, OSError) as e:
+        except self.errors as e:
             self.unreachable(e)
             return
         if self.down_until:
@@ -158,7 +163,7 @@ class SharedPoliteness:
             return
         try:
             await self.gate.release(*held)
-        except (RedisError, OSError) as e:
+        except self.errors as e:
             self.unreachable(e)  # the lease runs out by itself
 
     async def process_response(self, request: Request, response: Response) -> Response:
