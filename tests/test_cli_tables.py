@@ -23,6 +23,7 @@ from policywatch.core.store import Store
 from policywatch.crawler.crawl import crawl
 from policywatch.portal import serve
 from policywatch.scheduler.service import ZonedFormatter
+from tests import forkcli
 from tests.conftest import POLICYWATCH, crawl_config_text, source_toml
 from tests.terminal import plain, run_on_terminal
 
@@ -71,8 +72,7 @@ def history(tmp_path_factory):
 
 def cli(config, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """A command as a script runs it: stdout and stderr are pipes."""
-    return subprocess.run([*POLICYWATCH, *args, "--config", str(config.path)], capture_output=True, text=True,
-                          check=True, env={**os.environ, **(env or {})})
+    return forkcli.run([*args, "--config", str(config.path)], check=True, env={**os.environ, **(env or {})})
 
 
 def on_terminal(config, *args: str, columns: int = 80, env: dict[str, str] | None = None) -> str:

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 
 from policywatch.core.store import Store
+from tests import forkcli
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import Mailbox, MailServer, free_port
 from tests.test_digest import CELL_TOPIC, digest_toml, with_digests, write_site
@@ -78,8 +79,7 @@ def _mail_maker(base, monkeypatch):
 
 
 def cli(config, *args: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run([*POLICYWATCH, *args, "--config", str(config.path)], capture_output=True, text=True,
-                          check=check)
+    return forkcli.run([*args, "--config", str(config.path)], check=check)
 
 
 def send(config, *extra: str, check: bool = True) -> subprocess.CompletedProcess:

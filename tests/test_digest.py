@@ -13,8 +13,9 @@ from policywatch.core import config as config_module
 from policywatch.core.hanzi import simplified
 from policywatch.core.localtime import today
 from policywatch.digest.period import period_of
+from tests import forkcli
 from tests.browser import ARTIFACTS, inspect, require_chromium
-from tests.conftest import POLICYWATCH, SEEDS, source_toml
+from tests.conftest import SEEDS, source_toml
 
 CELL_TOPIC = """
 [topics.cell-therapy]
@@ -42,9 +43,9 @@ def with_digests(config, *tables: str):
 
 
 def build(config, name: str, period: str, fmt: str = "text", check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [*POLICYWATCH, "digest", "build", "--config", str(config.path), "--digest", name, "--period", period,
-         "--format", fmt], capture_output=True, text=True, check=check,
+    return forkcli.run(
+        ["digest", "build", "--config", str(config.path), "--digest", name, "--period", period,
+         "--format", fmt], check=check,
     )
 
 

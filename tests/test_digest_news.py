@@ -37,6 +37,7 @@ from policywatch.digest.period import parse_period, period_of
 from policywatch.digest.render import render
 from policywatch.digest.summary import MAX_CHARS
 from policywatch.portal import serve
+from tests import forkcli
 from tests.conftest import POLICYWATCH, SEEDS, crawl_config_text
 
 SEED_002 = SEEDS / "002_ef1bdd762e4e1ef5.txt"
@@ -155,9 +156,9 @@ def crawled(tmp_path_factory):
 
 
 def build(config, fmt: str, digest: str = "monthly", period: str = "2023-12") -> str:
-    return subprocess.run(
-        [*POLICYWATCH, "digest", "build", "--config", str(config.path), "--digest", digest, "--period", period,
-         "--format", fmt], capture_output=True, text=True, check=True,
+    return forkcli.run(
+        ["digest", "build", "--config", str(config.path), "--digest", digest, "--period", period,
+         "--format", fmt], check=True,
     ).stdout
 
 

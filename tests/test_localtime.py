@@ -27,6 +27,7 @@ from policywatch.digest.build import build_digest
 from policywatch.digest.formats import FORMATS
 from policywatch.digest.period import parse_period, period_of
 from policywatch.digest.render import render
+from tests import forkcli
 from tests.conftest import POLICYWATCH
 
 SHANGHAI, NEW_YORK = ZoneInfo("Asia/Shanghai"), ZoneInfo("America/New_York")
@@ -315,8 +316,7 @@ def test_archive_pages_show_days_and_times_in_the_configured_zone(history, tmp_p
 
 def cli(config, *args: str) -> subprocess.CompletedProcess:
     """A command as a user runs it, on a terminal wide enough that no table cell is cut short."""
-    return subprocess.run([*POLICYWATCH, *args, "--config", str(config.path)], capture_output=True, text=True,
-                          check=True, env={**os.environ, "COLUMNS": "240"})
+    return forkcli.run([*args, "--config", str(config.path)], check=True, env={**os.environ, "COLUMNS": "240"})
 
 
 def test_changes_and_history_read_days_and_show_times_in_the_configured_zone(history):

@@ -11,6 +11,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from policywatch.core.store import Store
+from tests import forkcli
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import Mailbox, MailServer, free_port
 from tests.test_delivery import PAGES, SECRET, cli, send, smtp_toml, subscribe
@@ -206,7 +207,7 @@ def test_scraped_titles_cannot_add_links_or_mentions_and_the_post_stays_bounded(
 
 def test_notify_test_posts_one_message_and_fails_in_one_line(tmp_path):
     def notify_test(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([*POLICYWATCH, "notify", "test", *args], capture_output=True, text=True, cwd=tmp_path)
+        return forkcli.run(["notify", "test", *args], cwd=tmp_path)
 
     with WebhookServer() as hooks:
         hooks.answers["/broken"] = 503

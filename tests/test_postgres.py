@@ -11,13 +11,14 @@ from datetime import datetime
 import psycopg
 
 from policywatch.core.store.schema import migrations
-from tests.conftest import POLICYWATCH, source_toml
+from tests import forkcli
+from tests.conftest import source_toml
 from tests.mailserver import free_port
 from tests.pgserver import PASSWORD
 
 
 def policywatch(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*POLICYWATCH, *args], capture_output=True, text=True, timeout=300)
+    return forkcli.run(args, timeout=300)
 
 
 def test_crawl_list_and_digest_with_a_postgresql_db(tmp_path, portal, write_config, pg_url) -> None:

@@ -27,6 +27,7 @@ from policywatch.core.store import Store
 from policywatch.core.store.schema import migrations
 from policywatch.crawler.pipelines import store_snapshot
 from policywatch.portal import PortalHandler
+from tests import forkcli
 from tests.conftest import POLICYWATCH, crawl_config_text, source_toml
 from tests.test_digest import CELL_TOPIC, digest_toml
 from tests.test_store import snapshot
@@ -36,6 +37,8 @@ SKIPPED = "Error: crawl skipped: every source asked for is being crawled by anot
 
 
 def cli(config: Path, *args: str, prefix: tuple[str, ...] = (), cwd: Path | None = None) -> subprocess.CompletedProcess:
+    if not prefix:
+        return forkcli.run(["--config", str(config), *args], cwd=cwd or config.parent)
     return subprocess.run([*prefix, *POLICYWATCH, "--config", str(config), *args], capture_output=True, text=True,
                           cwd=cwd or config.parent, timeout=120)
 
