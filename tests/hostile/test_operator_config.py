@@ -7,6 +7,7 @@ import subprocess
 
 import pytest
 
+from tests import forkcli
 from tests.conftest import POLICYWATCH, source_toml
 
 SOURCE = source_toml("nhc", "http://127.0.0.1:9/list.html")
@@ -31,8 +32,7 @@ def test_meaningless_values_stop_every_command_with_one_line(tmp_path, text: str
     bad = tmp_path / "config.toml"
     bad.write_text(text, encoding="utf-8")
 
-    result = subprocess.run([*POLICYWATCH, "--config", str(bad), "--db", str(tmp_path / "state.db"), *command],
-                            capture_output=True, text=True, timeout=60)
+    result = forkcli.run(["--config", str(bad), "--db", str(tmp_path / "state.db"), *command], timeout=60)
 
     assert (result.returncode, result.stderr) == (1, f"Error: config.toml: {message}\n")
     assert (tmp_path / "state.db").read_bytes() == stored

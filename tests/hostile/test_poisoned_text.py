@@ -22,7 +22,8 @@ from policywatch.core.normalize import clean_text, clean_url
 from policywatch.crawler.crawl import crawl
 from policywatch.crawler.extract.listing import json_items
 from policywatch.portal import serve
-from tests.conftest import POLICYWATCH, crawl_config_text, make_pdf, source_toml
+from tests import forkcli
+from tests.conftest import crawl_config_text, make_pdf, source_toml
 from tests.hostile.hostile_web import Site, listing
 from tests.test_digest import CELL_TOPIC, digest_toml
 
@@ -109,8 +110,7 @@ def stored_strings(db_path) -> list[tuple[str, str, str]]:
 
 def run(config, *args: str, db=None) -> subprocess.CompletedProcess:
     extra = ["--db", str(db)] if db else []
-    result = subprocess.run([*POLICYWATCH, *args, "--config", str(config.path), *extra], capture_output=True,
-                            text=True, timeout=120)
+    result = forkcli.run([*args, "--config", str(config.path), *extra])
     assert result.returncode == 0, result.stderr
     return result
 
@@ -216,8 +216,7 @@ SGR = re.compile(r"\x1b\[[0-9;]*m")  # the colours `diff --color` asks for, and 
 
 def shown(config, *args: str, db) -> str:
     """stdout and stderr of a command that must succeed, on a console wide enough that no table cell is cut."""
-    result = subprocess.run([*POLICYWATCH, *args, "--config", str(config.path), "--db", str(db)],
-                            capture_output=True, text=True, timeout=120, env={**os.environ, "COLUMNS": "1000"})
+    result = forkcli.run([*args, "--config", str(config.path), "--db", str(db)], env={**os.environ, "COLUMNS": "1000"})
     assert result.returncode == 0, result.stderr
     return result.stdout + result.stderr
 
