@@ -4,10 +4,26 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from scrapy.settings import default_settings
+
 from policywatch.crawler.spiders import SPIDER_MODULES
 
 if TYPE_CHECKING:
     from policywatch.core.config import CrawlSettings
+
+# Scrapy's remote control (on by default in recent Scrapy) runs an HTTP server in every crawl process that executes
+# Python code sent to it, and leaves a job file with its port and token in the user's home: a door into a process
+# that reads hostile pages. The telnet console is the older such door. Both are left out of the extensions Scrapy
+# loads (EXTENSIONS_BASE), not only disabled: Scrapy imports every listed extension, and the remote control's
+# import (aiohttp) alone costs a crawl process 150 ms.
+UNWANTED_EXTENSIONS = ("scrapy.extensions.remote_control.RemoteControl", "scrapy.extensions.telnet.TelnetConsole")
+EXTENSIONS = {name: order for name, order in default_settings.EXTENSIONS_BASE.items()
+              if name not in UNWANTED_EXTENSIONS}
+# Only http(s) is ever crawled (policywatch.crawler.guard refuses the rest): the other schemes' handlers would only
+# be loaded, and file:// would read this machine's files. The base setting, as a browser source's crawler sets
+# DOWNLOAD_HANDLERS (policywatch.crawler.browser).
+HTTP_HANDLERS = {scheme: handler for scheme, handler in default_settings.DOWNLOAD_HANDLERS_BASE.items()
+                 if scheme in ("http", "https")}
 
 
 def build_settings(crawl: CrawlSettings, redis_url: str = "") -> dict[str, Any]:
@@ -27,6 +43,7 @@ def build_settings(crawl: CrawlSettings, redis_url: str = "") -> dict[str, Any]:
         "DOWNLOAD_DELAY": crawl.download_delay,
         # The shared ticket spaces requests; a random local jitter would only hold one past its ticket.
         "DOWNLOAD_DELAY_JITTER": 0.0 if redis_url else 0.5,
+        "DOWNLOAD_HANDLERS_BASE": HTTP_HANDLERS,
         "DOWNLOAD_MAXSIZE": crawl.max_page_bytes,
         "PW_ALLOW_HOSTS": list(crawl.allow_hosts),
         # What reading one attachment may cost (policywatch.crawler.extract.attachments.Limits).
@@ -43,9 +60,11 @@ def build_settings(crawl: CrawlSettings, redis_url: str = "") -> dict[str, Any]:
         "DOWNLOADER_MIDDLEWARES": {"policywatch.crawler.guard.RequestGuard": 40,
                                    "policywatch.crawler.browser.BrowserMiddleware": 950,
                                    "policywatch.crawler.politeness.SharedPoliteness": 960},
+        "EXTENSIONS_BASE": EXTENSIONS,
         "ITEM_PIPELINES": {"policywatch.crawler.pipelines.StorePipeline": 300},
         "LOG_LEVEL": "WARNING",
         "REDIRECT_MAX_TIMES": 10,
+        "REMOTE_CONTROL_ENABLED": False,
         "RETRY_TIMES": crawl.retries,
         "ROBOTSTXT_OBEY": crawl.obey_robots,
         "SPIDER_MODULES": SPIDER_MODULES,

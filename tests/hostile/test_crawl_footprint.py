@@ -1,0 +1,52 @@
+"""A crawl process reads hostile pages, so it must offer nothing to whoever else is on the machine: no port that
+takes commands (Scrapy's telnet console, or its remote control, which runs Python code sent to it and is on by
+default in recent Scrapy), and no file in the user's home naming one."""
+
+from __future__ import annotations
+
+import os
+import threading
+from pathlib import Path
+
+import pytest
+
+from policywatch.portal import PortalHandler
+from tests.conftest import source_toml
+from tests.processes import children, listening_ports
+
+
+@pytest.mark.exec_crawls  # a crawl process as a user's starts: a new interpreter
+def test_a_crawl_process_listens_on_no_port_and_leaves_nothing_in_home(tmp_path, portal, write_config, run_crawl,
+                                                                       monkeypatch) -> None:
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for name in ("XDG_STATE_HOME", "XDG_DATA_HOME", "XDG_CONFIG_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    seen: dict[int, list[int]] = {}
+    crawling = threading.Event()
+
+    class Watching(PortalHandler):
+        """Before answering the detail page, notes the ports every crawl process of this test listens on."""
+
+        def do_GET(self) -> None:
+            if self.path == "/1.html":
+                for pid in children(os.getpid()):
+                    if b"policywatch.crawler.run" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                        seen[pid] = listening_ports(pid)
+                crawling.set()
+            super().do_GET()
+
+    site = tmp_path / "site"
+    site.mkdir()
+    (site / "index.html").write_text("<ul><li><a href='1.html'>关于细胞治疗备案的通知</a></li></ul>", encoding="utf-8")
+    (site / "1.html").write_text("<h1>关于细胞治疗备案的通知</h1><p>发布时间：2023-12-05</p>"
+                                 "<div id='zoom'><p>为规范细胞治疗临床研究，现开展备案工作。</p></div>",
+                                 encoding="utf-8")
+    config = write_config(source_toml("one", f"{portal(site, Watching)}/index.html"))
+    result = run_crawl(config)
+
+    assert crawling.is_set() and [row["new_documents"] for row in result.summary] == [1]
+    assert seen and all(ports == [] for ports in seen.values()), seen  # the control: the crawl process was seen
+    assert [str(p.relative_to(home)) for p in home.rglob("*")] == []
+
