@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean browser servers bench nginx extraction-report summary-report
+.PHONY: demo test test-slow lint clean browser servers bench nginx extraction-report summary-report
 
 # $(call apt_install,PACKAGES,OTHERWISE): the end of a recipe that has set $$missing to the missing packages:
 # installs PACKAGES with apt-get if any is missing and we are root or have passwordless sudo, else says OTHERWISE.
@@ -34,9 +34,15 @@ $(BIN)/policywatch: pyproject.toml
 demo: $(BIN)/policywatch
 	$(BIN)/policywatch demo
 
+# `make test` leaves out the few tests that are long by nature (marked slow: the benchmarks run small, the wheel
+# built and installed, ten crawls killed one after another, a service restart that waits out real seconds);
+# `make test-slow` runs them, and CI runs both.
 test: $(BIN)/policywatch browser
 	$(BIN)/ruff check .
-	$(BIN)/pytest -n 2
+	$(BIN)/pytest -n 2 -m "not slow"
+
+test-slow: $(BIN)/policywatch browser
+	$(BIN)/pytest -n 2 -m slow
 
 # The browser tests (tests/test_browser.py) open pages in headless Chromium, with CJK fonts for Chinese text.
 # Installed with apt-get when missing, if we are root or have passwordless sudo; otherwise they are skipped.

@@ -11,7 +11,7 @@ import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from policywatch.core.model import selector_warnings
 from policywatch.core.store import Store, now_iso
@@ -91,10 +91,10 @@ def _crawl_in_processes(config: Config, names: list[str], recheck_all: bool,
     # A PostgreSQL URL goes to the crawl processes in their environment, where only its user can read its password.
     db = ["--db", str(config.db)] if not config.postgres else []
     env = {**os.environ, "POLICYWATCH_DB": str(config.db)} if config.postgres else None
-    command = [sys.executable, "-m", "policywatch.crawler.run", "--config", str(config.path), *db,
-               "--run", str(run_id), "--events", "--log-file", str(log_dir / "crawl.log"), "--watch-parent"]
+    args = ["--config", str(config.path), *db,
+            "--run", str(run_id), "--events", "--log-file", str(log_dir / "crawl.log"), "--watch-parent"]
     if recheck_all:
-        command.append("--recheck-all")
+        args.append("--recheck-all")
     skipped: list[str] = []
     # One pipe for every process's events: each event line is one write(), and writes under the pipe buffer
     # (4 KB) arrive whole, so lines from several processes do not interleave.
@@ -105,8 +105,8 @@ def _crawl_in_processes(config: Config, names: list[str], recheck_all: bool,
             # Each process's stdin is a pipe this process holds and never writes: when this process dies, however
             # it dies, the pipe closes and the crawl winds down (policywatch.crawler.run --watch-parent) instead of
             # going on.
-            processes = [subprocess.Popen([*command, *shard], stdin=subprocess.PIPE, stdout=writing, stderr=err,
-                                          env=env, pass_fds=[run_lock] if run_lock is not None else [])
+            processes = [start_process([*args, *shard], stdout=writing, stderr=err, env=env,
+                                       pass_fds=[run_lock] if run_lock is not None else [])
                          for shard in shards(config, names)]
         finally:
             os.close(writing)
@@ -132,6 +132,14 @@ def _crawl_in_processes(config: Config, names: list[str], recheck_all: bool,
     outcome = interrupted[0] if interrupted else "failed" if failed else "ok"
     why = (stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {failed[0]}") if failed else ""
     return _close(config, run_id, names, skipped, outcome, started, why)
+
+
+def start_process(args: list[str], stdout: int, stderr: IO[str], env: dict[str, str] | None,
+                  pass_fds: list[int]) -> subprocess.Popen[bytes]:
+    """Start ``python -m policywatch.crawler.run ARGS`` with stdin a pipe this process holds (see
+    ``--watch-parent``), stdout and stderr as given, ``env`` (None: this process's) and ``pass_fds`` kept open."""
+    return subprocess.Popen([sys.executable, "-m", "policywatch.crawler.run", *args], stdin=subprocess.PIPE,
+                            stdout=stdout, stderr=stderr, env=env, pass_fds=pass_fds)
 
 
 def _close(config: Config, run_id: int, names: list[str], skipped: list[str], outcome: str, started: str,

@@ -20,7 +20,8 @@ from policywatch.core.config import Config
 from policywatch.core.store import Store
 from policywatch.crawler.crawl import crawl
 from policywatch.portal import serve
-from tests.conftest import POLICYWATCH, crawl_config_text, make_docx
+from tests import forkcli
+from tests.conftest import crawl_config_text, make_docx
 
 PLANTED = "并开展异种细胞移植临床研究监管试点"
 MEASURES = ["一、支持建设免疫细胞制备中心。", "二、对新获批的细胞治疗产品给予奖励。"]
@@ -115,8 +116,7 @@ def edit_cell_notice(sites: Path, *paragraphs: str) -> None:
 
 def site(config: Path, out: Path, *extra: str) -> subprocess.CompletedProcess:
     """``policywatch site`` with config file ``config``, in a subprocess, as a user runs it."""
-    return subprocess.run([*POLICYWATCH, "--config", str(config), "site", "--out", str(out), *extra],
-                          capture_output=True, text=True, timeout=300)
+    return forkcli.run(["--config", str(config), "site", "--out", str(out), *extra], timeout=300)
 
 
 def build_archive(root: Path, stack: ExitStack) -> Archive:

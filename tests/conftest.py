@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import tomllib
 from contextlib import ExitStack
@@ -11,11 +10,14 @@ from pathlib import Path
 
 import pytest
 
+import policywatch.crawler.run  # noqa: F401  (Scrapy, imported once here, for every forked crawl process)
 from policywatch.core import config as config_module
 from policywatch.core.store import Store
+from policywatch.crawler import crawl as crawl_module
 from policywatch.crawler.crawl import CrawlResult, crawl
 from policywatch.crawler.extract.encoding import decode_html
 from policywatch.portal import PortalHandler, serve
+from tests import forkcli
 
 ROOT = Path(__file__).resolve().parent.parent
 POLICYWATCH = [sys.executable, "-m", "policywatch.cli"]  # the CLI, run as a user runs it
@@ -121,9 +123,32 @@ def portal():
         yield lambda directory, handler=PortalHandler: stack.enter_context(serve(directory, handler))
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: long by nature (the benchmarks run small, a wheel built and installed, "
+                            "ten crawls killed one after another, a service restart that waits out real seconds): "
+                            "`make test-slow` and CI run them, `make test` does not")
+    config.addinivalue_line("markers", "exec_crawls: the test's crawls start their crawl processes as new "
+                            "interpreters (python -m policywatch.crawler.run), not forked (tests.forkcli)")
+
+
+# Crawls started by the tests (in the test process, or in a command forked by tests.forkcli) fork their crawl processes
+# from the test process, which has Scrapy imported (tests.forkcli.start_crawl_process): the same processes,
+# arguments, pipes and exit codes, without a second of imports each.
+EXEC_CRAWL_PROCESS = crawl_module.start_process
+crawl_module.start_process = forkcli.start_crawl_process
+
+
+@pytest.fixture(autouse=True)
+def exec_crawls(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A test that looks at the crawl processes it starts from outside (their command lines, their memory, their
+    sockets), marked ``exec_crawls``, gets them started as new interpreters, as a user's are."""
+    if request.node.get_closest_marker("exec_crawls") is not None:
+        monkeypatch.setattr(crawl_module, "start_process", EXEC_CRAWL_PROCESS)
+
+
 @pytest.fixture
 def run_crawl():
-    """Crawl for real, in a subprocess, exactly as `policywatch crawl` does."""
+    """Crawl for real, in crawl processes, exactly as `policywatch crawl` does."""
 
     def run(config, *sources: str, recheck_all: bool = False) -> CrawlResult:
         return crawl(config, sources, recheck_all)
@@ -214,8 +239,7 @@ def demo_run(tmp_path_factory):
     """`policywatch demo`, run once per session (per worker) for the tests that only read what it made: (its
     printed output, its folder)."""
     workdir = tmp_path_factory.mktemp("demo")
-    result = subprocess.run([*POLICYWATCH, "demo", "--dir", str(workdir)], capture_output=True, text=True,
-                            timeout=300)
+    result = forkcli.run(["demo", "--dir", str(workdir)], timeout=300)
     assert result.returncode == 0, result.stderr
     return result.stdout, workdir
 

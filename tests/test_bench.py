@@ -12,11 +12,13 @@ import subprocess
 import sys
 from urllib.parse import urlsplit
 
+import pytest
 import yaml
 
 from tests.conftest import ROOT
 
 
+@pytest.mark.slow
 def test_small_benchmark_runs_every_step(tmp_path):
     out = tmp_path / "bench"
     home = tmp_path / "home"  # the user's HOME as the benchmark sees it: urlwatch must leave it alone

@@ -62,6 +62,7 @@ def test_kill_points_spread_over_a_job_from_its_first_item_to_its_last_but_one()
 
 
 @needs_servers
+@pytest.mark.slow
 def test_kill_bench_kills_a_worker_mid_job_and_finds_every_page_and_file_once(tmp_path):
     done = subprocess.run([sys.executable, "-m", "bench.kill", "--rounds", "1", "--hosts", "2", "--pages", "3",
                            "--delay", "0.2", "--out", str(tmp_path)], cwd=ROOT, capture_output=True, text=True,
@@ -77,6 +78,7 @@ def test_kill_bench_kills_a_worker_mid_job_and_finds_every_page_and_file_once(tm
 
 
 @needs_servers
+@pytest.mark.slow
 def test_scale_bench_stores_every_page_once_for_each_worker_count(tmp_path):
     done = subprocess.run([sys.executable, "-m", "bench.workers", "--hosts", "4", "--pages", "2", "--delay", "0.1",
                            "--workers", "1,2", "--threads", "2", "--out", str(tmp_path)], cwd=ROOT,

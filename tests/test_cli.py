@@ -9,6 +9,7 @@ import click
 import pytest
 
 from policywatch.cli import main
+from tests import forkcli
 from tests.conftest import POLICYWATCH, ROOT, source_toml
 
 
@@ -53,11 +54,9 @@ def test_crawl_and_sources_list(tmp_path, portal, write_config) -> None:
 
 def test_unknown_source_and_document(tmp_path, write_config) -> None:
     config = write_config(source_toml("only", "http://127.0.0.1:9/"))
-    crawl = subprocess.run([*POLICYWATCH, "crawl", "nope", "--config", str(config.path)],
-                           capture_output=True, text=True)
-    subprocess.run([*POLICYWATCH, "init", "--config", str(config.path)], capture_output=True, check=True)
-    show = subprocess.run([*POLICYWATCH, "show", "42", "--config", str(config.path)],
-                          capture_output=True, text=True)
+    crawl = forkcli.run(["crawl", "nope", "--config", str(config.path)])
+    forkcli.run(["init", "--config", str(config.path)], check=True)
+    show = forkcli.run(["show", "42", "--config", str(config.path)])
     assert crawl.returncode == 1
     assert crawl.stderr == "Error: config.toml: sources: no source named 'nope' (known: only)\n"
     assert show.returncode == 1 and show.stderr.startswith("Error: no document with id or URL '42'")
@@ -75,11 +74,10 @@ def test_show_finds_a_page_named_in_chinese_by_the_url_a_browser_shows(tmp_path,
                                      encoding="utf-8")
     base = portal(site)
     config = write_config(source_toml("cn", f"{base}/index.html"))
-    subprocess.run([*POLICYWATCH, "crawl", "--config", str(config.path)], capture_output=True, check=True)
+    forkcli.run(["crawl", "--config", str(config.path)], check=True)
 
     def show(url: str) -> subprocess.CompletedProcess:
-        return subprocess.run([*POLICYWATCH, "show", url, "--json", "--config", str(config.path)],
-                              capture_output=True, text=True)
+        return forkcli.run(["show", url, "--json", "--config", str(config.path)])
 
     encoded = f"{base}/2023/%E5%85%B3%E4%BA%8E%E7%BB%86%E8%83%9E%E6%B2%BB%E7%96%97%E7%9A%84%E9%80%9A%E7%9F%A5.html"
     for url in (f"{base}/2023/关于细胞治疗的通知.html", encoded):

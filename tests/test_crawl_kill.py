@@ -32,15 +32,16 @@ class SlowPortal(PortalHandler):
         super().do_GET()
 
 
-def make_site(root) -> None:
+def make_site(root, pages: int = PAGES) -> None:
+    """A list of ``pages`` notices at /index.html, each text its own (none a near-duplicate of another)."""
     (root / "p").mkdir(parents=True)
     items = []
-    for n in range(PAGES):
+    for n in range(pages):
         title = f"关于第{n}批细胞治疗临床研究项目备案的通知"
         (root / "p" / f"{n}.html").write_text(
             f"<html><body><h1>{title}</h1><p>发布时间：2023-12-{n % 28 + 1:02d}</p>"
-            f"<div id='zoom'><p>根据干细胞临床研究管理办法，第{n}批项目予以备案。</p>"
-            f"<p>请各单位按期完成研究任务。</p></div></body></html>", encoding="utf-8")
+            f"<div id='zoom'><p>根据干细胞临床研究管理办法，第{n}批{n * 3 + 2}个项目予以备案。</p>"
+            f"<p>请各备案机构按期完成第{n}批研究任务，并报送进展情况。</p></div></body></html>", encoding="utf-8")
         items.append(f'<li><a href="/p/{n}.html">{title}</a></li>')
     (root / "index.html").write_text(f"<ul>{''.join(items)}</ul>", encoding="utf-8")
 

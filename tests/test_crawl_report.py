@@ -9,6 +9,7 @@ import subprocess
 import threading
 
 from policywatch.portal import PortalHandler
+from tests import forkcli
 from tests.conftest import POLICYWATCH, source_toml
 from tests.terminal import plain, run_on_terminal
 
@@ -28,8 +29,7 @@ def write_site(site, count: int = 3) -> None:
 
 
 def crawl(config, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*POLICYWATCH, "crawl", *args, "--config", str(config.path)], capture_output=True,
-                          text=True, env={**os.environ, **(env or {})})
+    return forkcli.run(["crawl", *args, "--config", str(config.path)], env={**os.environ, **(env or {})})
 
 
 class HeldPortal(PortalHandler):
@@ -84,8 +84,7 @@ def test_a_detail_selector_that_matches_nothing_is_told_once_per_source_and_sele
         f"the first {base}/1.html)",
     ]
 
-    check = subprocess.run([*POLICYWATCH, "sources", "check", "redesign", "--config", str(config.path)],
-                           capture_output=True, text=True)
+    check = forkcli.run(["sources", "check", "redesign", "--config", str(config.path)])
     assert check.returncode == 0, check.stderr
     tail = check.stdout.splitlines()[-4:]  # the warnings close the report
     for selector in ("title 'h2.title::text'", "body '#content'"):

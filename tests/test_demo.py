@@ -17,7 +17,8 @@ from policywatch.core.localtime import today
 from policywatch.core.store import Store
 from policywatch.demo import PORTAL
 from policywatch.digest.build import NEWS_SUMMARY_CHARS
-from tests.conftest import POLICYWATCH, SEEDS
+from tests import forkcli
+from tests.conftest import SEEDS
 
 EXPECTED = tomllib.loads((PORTAL / "EXPECTED.toml").read_text(encoding="utf-8"))
 
@@ -118,9 +119,7 @@ def test_round_two_edits(demo) -> None:
 def test_show_json_on_the_demo_db(demo) -> None:
     _, store, workdir = demo
     doc = next(d for d in store.documents() if d["doc_number"] == "沪科指南〔2023〕41号")
-    result = subprocess.run(
-        [*POLICYWATCH, "--config", str(workdir / "config.toml"), "show", doc["url"], "--json"],
-        capture_output=True, text=True, check=True)
+    result = forkcli.run(["--config", str(workdir / "config.toml"), "show", doc["url"], "--json"], check=True)
     shown = json.loads(result.stdout)
     assert {"url", "title", "published", "authority", "doc_number", "source", "region",
             "attachments", "text"} <= set(shown)
@@ -131,22 +130,19 @@ def test_show_json_on_the_demo_db(demo) -> None:
 def test_changes_and_history_commands(demo) -> None:
     *_, workdir = demo
     config = ["--config", str(workdir / "config.toml")]
-    listed = json.loads(subprocess.run([*POLICYWATCH, "changes", "--json", *config],
-                                       capture_output=True, text=True, check=True).stdout)
+    listed = json.loads(forkcli.run(["changes", "--json", *config], check=True).stdout)
     pages = EXPECTED["page"]
     first_round = sum(p["round"] == "round1" for p in pages)
     assert [c["kind"] for c in listed].count("new") == first_round + sum(p.get("change") == "new" for p in pages)
     changed = [c for c in listed if c["kind"] == "changed"]
     assert {(c["source"], c["fields"][0]) for c in changed} == {("sh-sti", "text"), ("jl-gov", "text")}
     assert {"kind", "url", "title", "published", "source", "region", "detected_at", "group", "diff"} <= set(changed[0])
-    only = subprocess.run([*POLICYWATCH, "changes", "--json", "--kind", "changed", "--source", "jl-gov", *config],
-                          capture_output=True, text=True, check=True)
+    only = forkcli.run(["changes", "--json", "--kind", "changed", "--source", "jl-gov", *config], check=True)
     assert [c["title"] for c in json.loads(only.stdout)] == ["关于打造吉林省生物医药与高端医疗器械产业新赛道的实施方案"]
-    bad = subprocess.run([*POLICYWATCH, "changes", "--since", "12/2023", *config], capture_output=True, text=True)
+    bad = forkcli.run(["changes", "--since", "12/2023", *config])
     assert bad.returncode == 2 and "'12/2023' is not a date like 2023-12-31" in bad.stderr
 
-    history = subprocess.run([*POLICYWATCH, "history", str(changed[1]["document"]), *config],
-                             capture_output=True, text=True, check=True).stdout
+    history = forkcli.run(["history", str(changed[1]["document"]), *config], check=True).stdout
     assert "new" in history and "changed" in history
 
 
@@ -156,7 +152,7 @@ def test_diff_command(demo) -> None:
     doc = next(d for d in store.documents() if d["doc_number"] == "沪科指南〔2023〕41号")
 
     def run(*args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([*POLICYWATCH, "diff", str(doc["id"]), *args, *config], capture_output=True, text=True)
+        return forkcli.run(["diff", str(doc["id"]), *args, *config])
 
     text = run("--format", "text")
     assert text.returncode == 0 and "干细胞{+和免疫细胞+}临床研究" in text.stdout
@@ -167,7 +163,7 @@ def test_diff_command(demo) -> None:
     [changed] = [c for c in store.changes(kind="changed") if c["document_id"] == doc["id"]]
     assert changed["added"] > 0  # the change record carries the diff's size
     single = next(d for d in store.documents() if d["versions"] == 1)
-    one = subprocess.run([*POLICYWATCH, "diff", str(single["id"]), *config], capture_output=True, text=True)
+    one = forkcli.run(["diff", str(single["id"]), *config])
     assert one.returncode == 1 and "has only one version" in one.stderr
 
 
@@ -208,9 +204,8 @@ def test_december_digest_reads_like_the_seed(demo) -> None:
     undated = next(title for title, day, _ in seed if day is None)
     news = {d["title"] for d in store.documents() if d["source"] == "cell-news"}
     text = (workdir / "digest-monthly-2023-12.txt").read_text(encoding="utf-8")
-    built = subprocess.run([*POLICYWATCH, "--config", str(workdir / "config.toml"), "digest", "build", "--digest",
-                            "monthly", "--period", "2023-12", "--format", "text"], capture_output=True, text=True,
-                           check=True).stdout
+    built = forkcli.run(["--config", str(workdir / "config.toml"), "digest", "build", "--digest",
+                         "monthly", "--period", "2023-12", "--format", "text"], check=True).stdout
     assert built == text
     assert text.startswith("政策汇总 | 2023年12月份行业政策及动态汇总\n发布时间：2024年1月1日\n\n12月政策摘要\n")
     titles = {title for title, *_ in served}
@@ -227,10 +222,10 @@ def test_december_digest_reads_like_the_seed(demo) -> None:
     assert "即与对照组相比，糖尿病患者的NK细胞活性降低。" in nk and len(nk) <= NEWS_SUMMARY_CHARS
     assert len(numbered) == len(digest_items(text)) == 11 and undated not in numbered
     assert "关于召开2024年度会员代表大会的通知" not in text  # December, but off topic
-    now = subprocess.run([*POLICYWATCH, "--config", str(workdir / "config.toml"), "digest", "build", "--digest",
-                          "monthly", "--format", "text", "--period",
-                          today(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")],  # the demo config's zone
-                         capture_output=True, text=True, check=True).stdout
+    now = forkcli.run(["--config", str(workdir / "config.toml"), "digest", "build", "--digest",
+                       "monthly", "--format", "text", "--period",
+                       today(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")],  # the demo config's zone
+                      check=True).stdout
     assert undated in now.split("\n== 行业动态 ==\n")[1]
 
 
@@ -285,9 +280,8 @@ def test_atom_feeds_name_their_own_address(demo) -> None:
     assert 'href="digests/monthly/2023-12.atom"' in (workdir / "site" / "digests.html").read_text(encoding="utf-8")
 
     def build(config: Path, *extra: str) -> str:
-        return subprocess.run([*POLICYWATCH, "--config", str(config), "digest", "build", "--digest", "monthly",
-                               "--period", "2023-12", "--format", "atom", *extra], capture_output=True, text=True,
-                              check=True).stdout
+        return forkcli.run(["--config", str(config), "digest", "build", "--digest", "monthly",
+                            "--period", "2023-12", "--format", "atom", *extra], check=True).stdout
 
     config = workdir / "config.toml"
     assert self_links(build(config)) == []  # on stdout its address is unknown

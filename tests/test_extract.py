@@ -63,6 +63,19 @@ def test_authority_ends_where_the_view_counter_begins() -> None:
     assert extract_detail(html, "http://127.0.0.1/a.html").authority == "浙江省经济和信息化厅"
 
 
+def test_labels_among_thousands_of_decoys_on_one_line_are_still_found() -> None:
+    """A page of one long line full of label-like decoys (a label glued to the word before it is no label; one
+    script's spelling everywhere, the other nowhere): each is skipped, the real labels found, and a value is read
+    from at most 500 characters of its line, so every label's search stays linear in the page."""
+    decoys = "x發文字號：甲 x来源：乙 " * 5000
+    html = (f"<html><body><h1>关于细胞治疗备案的通知</h1><div>{decoys}发文字号：沪卫规〔2023〕12号　"
+            f"来源：上海市卫生健康委员会 发布日期：2023-12-05 {'附' * 800}</div>"
+            "<div id='zoom'><p>为规范细胞治疗临床研究，现开展备案工作。</p></div></body></html>")
+    fields = extract_detail(html, "http://127.0.0.1/a.html")
+    assert (fields.doc_number, fields.authority, fields.published) == ("沪卫规〔2023〕12号", "上海市卫生健康委员会",
+                                                                       "2023-12-05")
+
+
 @pytest.mark.parametrize(("text", "expected"), LABELLED)
 def test_labelled_date(text: str, expected: str | None) -> None:
     assert labelled_date(text) == expected

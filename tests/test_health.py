@@ -4,11 +4,11 @@ once, by mail to a real SMTP server, and `sources list` shows it until a healthy
 from __future__ import annotations
 
 import json
-import subprocess
 
 from policywatch.crawler.health import problem
 from policywatch.portal import PortalHandler
-from tests.conftest import POLICYWATCH, source_toml
+from tests import forkcli
+from tests.conftest import source_toml
 from tests.mailserver import Mailbox, MailServer
 from tests.test_digest import write_site
 
@@ -49,13 +49,11 @@ def test_a_breaking_source_alerts_its_maintainers_once_per_breakage(tmp_path, po
 
         def crawl(mode: str) -> dict:
             BreakingPortal.mode = mode
-            done = subprocess.run([*POLICYWATCH, "crawl", "--config", str(config.path)], capture_output=True,
-                                  text=True)
+            done = forkcli.run(["crawl", "--config", str(config.path)])
             # A crawl that leaves its source broken or unreachable exits 3, and says why on its last line.
             assert done.returncode == (0 if mode == "ok" else 3), done.stderr
             said.append(done.stdout.splitlines()[-1].strip())
-            listed = subprocess.run([*POLICYWATCH, "sources", "list", "--json", "--config", str(config.path)],
-                                    check=True, capture_output=True, text=True)
+            listed = forkcli.run(["sources", "list", "--json", "--config", str(config.path)], check=True)
             return json.loads(listed.stdout)[0]
 
         def subjects() -> list[str]:

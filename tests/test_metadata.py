@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import zlib
 from dataclasses import asdict, replace
 from datetime import date
@@ -25,7 +24,8 @@ from policywatch.crawler.extract.detail import extract_detail
 from policywatch.crawler.pipelines import store_snapshot, version_of
 from policywatch.detection.detect import detect
 from policywatch.digest.summary import change_line
-from tests.conftest import CORPUS, CORPUS_EXPECTED, POLICYWATCH, read_corpus, source_toml
+from tests import forkcli
+from tests.conftest import CORPUS, CORPUS_EXPECTED, read_corpus, source_toml
 
 GOV_CN = json.loads((CORPUS / "gov-cn-zhengce-detail-fragments-2019.json").read_text(encoding="utf-8"))["records"]
 EXPECTED = CORPUS_EXPECTED["detail"]
@@ -193,18 +193,12 @@ def test_show_and_sources_check_print_them(tmp_path, write_config) -> None:
     config = write_config(source_toml("gz-wjw", "http://127.0.0.1:9/list.html"))
     with Store(config.db) as store:
         store_snapshot(store, 1, snapshot("2023-12-05T01:00:00+00:00", **GKMLPT), "x")
-    show = subprocess.run([*POLICYWATCH, "show", URL, "--config", str(config.path)],
-                          capture_output=True, text=True, check=True)
-    shown = subprocess.run([*POLICYWATCH, "show", URL, "--json", "--config", str(config.path)],
-                           capture_output=True, text=True, check=True)
-    check = subprocess.run(
-        [*POLICYWATCH, "sources", "check", "gz-wjw", "--config", str(config.path),
-         "--file", str(CORPUS / "gd-drc-ywtz-list-01.html"), "--detail", str(CORPUS / "gz-wjw-policy-detail-01.html")],
-        capture_output=True, text=True, check=True)
-    checked = subprocess.run(
-        [*POLICYWATCH, "sources", "check", "gz-wjw", "--json", "--config", str(config.path),
-         "--file", str(CORPUS / "gd-drc-ywtz-list-01.html"), "--detail", str(CORPUS / "gz-wjw-policy-detail-01.html")],
-        capture_output=True, text=True, check=True)
+    show = forkcli.run(["show", URL, "--config", str(config.path)], check=True)
+    shown = forkcli.run(["show", URL, "--json", "--config", str(config.path)], check=True)
+    saved = ["--file", str(CORPUS / "gd-drc-ywtz-list-01.html"),
+             "--detail", str(CORPUS / "gz-wjw-policy-detail-01.html")]
+    check = forkcli.run(["sources", "check", "gz-wjw", "--config", str(config.path), *saved], check=True)
+    checked = forkcli.run(["sources", "check", "gz-wjw", "--json", "--config", str(config.path), *saved], check=True)
 
     lines = [" ".join(line.split()) for line in show.stdout.splitlines()]
     assert {"index_number 11440100MB2C90856P/2023-00331", "written 2023-10-19", "subject 卫生、体育"} <= set(lines)

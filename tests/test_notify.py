@@ -14,7 +14,7 @@ from policywatch.core.store import Store
 from tests import forkcli
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import Mailbox, MailServer, free_port
-from tests.test_delivery import PAGES, SECRET, cli, send, smtp_toml, subscribe
+from tests.test_delivery import PAGES, SECRET, cli, december_site, send, smtp_toml, subscribe
 from tests.test_digest import CELL_TOPIC, digest_toml, with_digests, write_site
 from tests.webhookserver import WebhookServer
 
@@ -22,13 +22,12 @@ SITE_URL = "https://policy.example.org/archive/"
 
 
 @pytest.fixture
-def notify_config(db_target, tmp_path, portal, write_config, run_crawl, monkeypatch):
-    """A crawled December 2023 (the mail tests' pages); returns a maker of the config with a monthly digest posting
-    to ``urls``, and [smtp] when ``smtp_port`` is given."""
+def notify_config(db_target, write_config, shared_crawls, monkeypatch):
+    """A crawled December 2023 (the mail tests' pages, crawled once per session: SharedCrawls); returns a maker of
+    the config with a monthly digest posting to ``urls``, and [smtp] when ``smtp_port`` is given."""
     monkeypatch.setenv("POLICYWATCH_SECRET", SECRET)
-    write_site(tmp_path / "site", PAGES)
-    base = write_config(source_toml("cell", portal(tmp_path / "site") + "/index.html"))
-    run_crawl(base)
+    base = write_config(source_toml("cell", december_site(shared_crawls) + "/index.html"))
+    shared_crawls.crawl("december", base)
     text = base.path.read_text(encoding="utf-8")
 
     def make(urls: list[str], smtp_port: int | None = None, site_url: str = SITE_URL):

@@ -11,6 +11,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 SETUPTOOLS = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["setuptools"]
 # What a source checkout has that is not PolicyWatch (or is made by running it).
@@ -48,6 +50,7 @@ def test_every_package_folder_is_in_the_wheel_under_policywatch():
     assert top == set(folders.values())  # every folder of the tree that is a package is installed
 
 
+@pytest.mark.slow
 def test_the_wheel_installs_policywatch_alone_and_its_demo_runs(tmp_path):
     source, dist, target = tmp_path / "source", tmp_path / "dist", tmp_path / "site-packages"
     shutil.copytree(ROOT, source, ignore=NOT_SOURCE)

@@ -104,6 +104,7 @@ def test_crawls_run_on_schedule_never_overlap_and_stop_cleanly_on_sigterm(tmp_pa
     assert "received SIGTERM: stopping" in log and log.rstrip().endswith("stopped")
 
 
+@pytest.mark.slow  # waits out real seconds: crawls fall due while the service is down
 def test_a_restart_after_downtime_runs_the_missed_crawls_once(tmp_path, portal):
     write_site(tmp_path / "site", PAGES)
     base = portal(tmp_path / "site")

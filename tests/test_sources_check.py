@@ -6,14 +6,14 @@ import json
 import subprocess
 
 from policywatch.portal import PortalHandler
-from tests.conftest import CORPUS, POLICYWATCH, ROOT, source_toml
+from tests import forkcli
+from tests.conftest import CORPUS, ROOT, source_toml
 from tests.test_digest import write_site
 from tests.test_health import PAGES, RUISHU
 
 
 def check(config_path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*POLICYWATCH, "sources", "check", *args, "--config", str(config_path)],
-                          capture_output=True, text=True)
+    return forkcli.run(["sources", "check", *args, "--config", str(config_path)])
 
 
 def test_check_reads_saved_list_and_detail_pages_of_a_real_source(tmp_path) -> None:
@@ -144,10 +144,8 @@ def test_a_crawl_records_detail_selectors_that_match_nothing(tmp_path, portal, w
                "[sources.detail] body '#content1' matched nothing; found automatically")
     assert rows == [("fine", None), ("unmatched", warning)]
     assert store.document(f"{base}/a.html")["text"].startswith("为规范干细胞临床研究")
-    listed = subprocess.run([*POLICYWATCH, "sources", "list", "--config", str(config.path)], capture_output=True,
-                            text=True)
+    listed = forkcli.run(["sources", "list", "--config", str(config.path)])
     assert listed.returncode == 0, listed.stderr
     assert f"! unmatched: {warning}" in " ".join(listed.stdout.split())
-    as_json = subprocess.run([*POLICYWATCH, "sources", "list", "--json", "--config", str(config.path)],
-                             capture_output=True, text=True)
+    as_json = forkcli.run(["sources", "list", "--json", "--config", str(config.path)])
     assert {row["name"]: row["warning"] for row in json.loads(as_json.stdout)} == {"fine": None, "unmatched": warning}

@@ -9,22 +9,10 @@ import time
 
 from policywatch.portal import PortalHandler
 from tests.conftest import POLICYWATCH, source_toml
+from tests.test_crawl_kill import make_site
 
 PAGES = 8
 REFUSED = 5
-
-
-def make_site(root) -> None:
-    (root / "p").mkdir(parents=True)
-    items = []
-    for n in range(PAGES):
-        title = f"关于第{n}批干细胞临床研究项目备案的通知"
-        (root / "p" / f"{n}.html").write_text(
-            f"<html><body><h1>{title}</h1><p>发布时间：2023-12-{n + 1:02d}</p>"
-            f"<div id='zoom'><p>根据干细胞临床研究管理办法，第{n}批{n * 3 + 2}个项目予以备案。</p>"
-            f"<p>请各备案机构按期完成第{n}批研究任务，并报送进展情况。</p></div></body></html>", encoding="utf-8")
-        items.append(f'<li><a href="/p/{n}.html">{title}</a></li>')
-    (root / "index.html").write_text(f"<ul>{''.join(items)}</ul>", encoding="utf-8")
 
 
 class LastPageHangs(PortalHandler):
@@ -37,7 +25,7 @@ class LastPageHangs(PortalHandler):
 
 
 def test_a_document_the_database_refuses_loses_only_itself(tmp_path, portal, write_config, run_crawl, open_store):
-    make_site(tmp_path / "site")
+    make_site(tmp_path / "site", PAGES)
     config = write_config(source_toml("batch", f"{portal(tmp_path / 'site')}/index.html"))
     store = open_store(config.db)  # creates state.db; then the database itself refuses one page's document
     store.db.execute(f"""CREATE TRIGGER refuse BEFORE INSERT ON documents WHEN NEW.url LIKE '%/p/{REFUSED}.html'
@@ -62,7 +50,7 @@ def test_a_document_the_database_refuses_loses_only_itself(tmp_path, portal, wri
 
 def test_stored_pages_show_while_the_crawl_still_runs(tmp_path, portal, write_config):
     """A batch that does not fill is written when its oldest item has waited half a second, not at the end."""
-    make_site(tmp_path / "site")
+    make_site(tmp_path / "site", PAGES)
     config = write_config(source_toml("batch", f"{portal(tmp_path / 'site', LastPageHangs)}/index.html"),
                           processes=1)
     crawl = subprocess.Popen([*POLICYWATCH, "--config", str(config.path), "crawl"], stdout=subprocess.DEVNULL,

@@ -241,6 +241,9 @@ def _canonical(root: html.HtmlElement, url: str) -> str | None:
     return None
 
 
+LABEL_VALUE_CHARS = 500  # the most of a line a labelled value is read from: a page of one long line stays linear
+
+
 @functools.cache
 def _label_pattern(label: str) -> tuple[re.Pattern[str], ...]:
     """A label, in either script, then a colon; spaces may sit between its characters ("索 引 号").
@@ -255,14 +258,15 @@ def _label_pattern(label: str) -> tuple[re.Pattern[str], ...]:
     if any(char in "\\^-[]" for char in "".join(spellings)):  # not a plain list of characters: keep the class
         spellings = [first]
     tail = "".join(rf"\s*{cls}" for cls in rest)
-    return tuple(re.compile(rf"({spelling}{tail})\s*[:：]\s*([^\n]*)(?:\n([^\n]*))?") for spelling in spellings)
+    value = rf"[^\n]{{0,{LABEL_VALUE_CHARS}}}"
+    return tuple(re.compile(rf"({spelling}{tail})\s*[:：]\s*({value})(?:\n({value}))?") for spelling in spellings)
 
 
 def _label_matches(patterns: tuple[re.Pattern[str], ...], text: str) -> Iterator[re.Match[str]]:
     """Matches of a label's patterns, in page order, that start the text or follow a space or a cell border
     (】 ] |)."""
-    position = 0
-    while found := [m for pattern in patterns if (m := pattern.search(text, position))]:
+    ahead = {pattern: pattern.search(text) for pattern in patterns}  # each pattern's next match
+    while found := [m for m in ahead.values() if m is not None]:
         match = min(found, key=lambda m: m.start())
         start = match.start()
         if start == 0 or text[start - 1] in "】]|" or text[start - 1].isspace():
@@ -270,6 +274,11 @@ def _label_matches(patterns: tuple[re.Pattern[str], ...], text: str) -> Iterator
             position = match.end()
         else:
             position = start + 1
+        # Only the matches now behind are searched again: searching every spelling again after each rejected
+        # match would scan the rest of the page once per rejection for a spelling the page lacks (quadratic).
+        for pattern, next_match in ahead.items():
+            if next_match is not None and next_match.start() < position:
+                ahead[pattern] = pattern.search(text, position)
 
 
 def _labelled(page_text: str, labels: tuple[str, ...]) -> list[str]:

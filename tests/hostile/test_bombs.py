@@ -364,6 +364,7 @@ def bomb_config(tmp_path: Path, base: str, limits: str) -> config_module.Config:
     return config_module.load(path)
 
 
+@pytest.mark.exec_crawls  # its memory is measured from /proc, as a user's crawl process's would be
 def test_a_crawl_of_bombs_records_them_and_stores_the_rest(tmp_path, portal, run_crawl, open_store) -> None:
     files = {**bombs(), "far.xls": far_cell_xls(), "fang-an.docx": docx_bytes()}
     bomb_site(tmp_path / "site", files)

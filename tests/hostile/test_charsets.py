@@ -17,7 +17,8 @@ from w3lib.url import safe_url_string
 from policywatch.crawler.extract.encoding import decode_html
 from policywatch.crawler.extract.walls import detect_wall
 from policywatch.portal import PortalHandler
-from tests.conftest import CORPUS, EXPECTED_PAGES, POLICYWATCH, source_toml
+from tests import forkcli
+from tests.conftest import CORPUS, EXPECTED_PAGES, source_toml
 
 GBK_PAGE = "people-cn-shizheng-detail-gb2312-01.html"  # GBK bytes, <meta charset=GB2312>
 UTF8_PAGE = "gd-drc-ywtz-detail-01.html"  # UTF-8 bytes, <meta charset=utf-8>
@@ -184,8 +185,7 @@ DETAIL = ("<html><head><meta charset='utf-8'><title>关于细胞治疗的通知<
 
 
 def check(config, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([*POLICYWATCH, "sources", "check", *args, "--config", str(config.path), "--json"],
-                          capture_output=True, text=True, timeout=120)
+    return forkcli.run(["sources", "check", *args, "--config", str(config.path), "--json"], timeout=120)
 
 
 def test_check_and_crawl_follow_links_named_in_chinese(tmp_path, portal, write_config, run_crawl,

@@ -44,9 +44,10 @@ def cli(config: Path, *args: str, prefix: tuple[str, ...] = (), cwd: Path | None
 
 
 def at_once(*commands: list[str]) -> list[tuple[int, str]]:
-    """Start the commands together, wait for all: (exit code, stderr) of each."""
-    processes = [subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for c in commands]
-    return [(p.returncode, err) for p in processes for _, err in [p.communicate(timeout=120)]]
+    """Start the `policywatch` commands together, each its own process, and wait for all: (exit code, stderr) of
+    each."""
+    started = [forkcli.start(c) for c in commands]
+    return [(done.returncode, done.stderr) for done in (c.finish() for c in started)]
 
 
 def assert_one_line_error(result: subprocess.CompletedProcess | tuple[int, str], *words: str) -> None:
@@ -97,7 +98,7 @@ def test_two_inits_at_once_on_a_new_file(tmp_path) -> None:
     config = write_mail_config(tmp_path, source_toml("one", "http://127.0.0.1:9/"))
     for attempt in range(RACES):
         db = tmp_path / f"race-{attempt}" / "state.db"
-        results = at_once(*[[*POLICYWATCH, "init", "--config", str(config), "--db", str(db)]] * 2)
+        results = at_once(*[["init", "--config", str(config), "--db", str(db)]] * 2)
         for code, stderr in results:
             assert code == 0 and "Traceback" not in stderr, (attempt, stderr)
         assert schema_complete(db)
@@ -107,8 +108,8 @@ def test_subscribers_add_racing_init_on_a_new_file(tmp_path) -> None:
     config = write_mail_config(tmp_path, source_toml("one", "http://127.0.0.1:9/"))
     for attempt in range(RACES):
         db = tmp_path / f"race-{attempt}" / "state.db"
-        results = at_once([*POLICYWATCH, "init", "--config", str(config), "--db", str(db)],
-                          [*POLICYWATCH, "subscribers", "add", "li@example.org", "--digest", "monthly",
+        results = at_once(["init", "--config", str(config), "--db", str(db)],
+                          ["subscribers", "add", "li@example.org", "--digest", "monthly",
                            "--config", str(config), "--db", str(db)])
         for code, stderr in results:
             assert code == 0 and "Traceback" not in stderr, (attempt, stderr)
@@ -133,7 +134,7 @@ def test_two_crawls_at_once_on_a_new_file(tmp_path, portal) -> None:
         db = tmp_path / f"race-{attempt}" / "state.db"
         # Each its own source, so both crawl at once; and both all sources, where one may find them taken.
         sources = (("one",), ("two",)) if attempt % 2 else ((), ())
-        results = at_once(*[[*POLICYWATCH, "crawl", *names, "--config", str(config), "--db", str(db)]
+        results = at_once(*[["crawl", *names, "--config", str(config), "--db", str(db)]
                             for names in sources])
         for code, stderr in results:
             assert "Traceback" not in stderr, (attempt, stderr)

@@ -13,6 +13,8 @@ from contextlib import suppress
 from pathlib import Path
 from typing import ClassVar
 
+import pytest
+
 from policywatch.core import config as config_module
 from policywatch.core.store import now_iso
 from policywatch.portal import PortalHandler
@@ -123,6 +125,7 @@ def kill_at_random(config: config_module.Config, rng: random.Random) -> str:
             os.killpg(crawl.pid, signal.SIGKILL)
 
 
+@pytest.mark.slow
 def test_ten_random_kills_then_one_crawl_store_what_a_clean_crawl_stores(tmp_path, portal):
     make_site(tmp_path / "site")
     base = portal(tmp_path / "site", SlowPortal)

@@ -3,12 +3,10 @@ command, before anything runs, and the stored database is left as it was."""
 
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
 from tests import forkcli
-from tests.conftest import POLICYWATCH, source_toml
+from tests.conftest import source_toml
 
 SOURCE = source_toml("nhc", "http://127.0.0.1:9/list.html")
 CASES = [
@@ -26,8 +24,7 @@ def test_meaningless_values_stop_every_command_with_one_line(tmp_path, text: str
                                                              command: list[str]) -> None:
     good = tmp_path / "good.toml"
     good.write_text(SOURCE, encoding="utf-8")
-    subprocess.run([*POLICYWATCH, "--config", str(good), "--db", str(tmp_path / "state.db"), "init"],
-                   check=True, capture_output=True)
+    forkcli.run(["--config", str(good), "--db", str(tmp_path / "state.db"), "init"], check=True)
     stored = (tmp_path / "state.db").read_bytes()
     bad = tmp_path / "config.toml"
     bad.write_text(text, encoding="utf-8")

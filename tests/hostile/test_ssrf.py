@@ -14,8 +14,9 @@ import subprocess
 import pytest
 
 from policywatch.core import config as config_module
+from tests import forkcli
 from tests.browser import CHROMIUM, require_chromium
-from tests.conftest import POLICYWATCH, crawl_config_text, source_toml
+from tests.conftest import crawl_config_text, source_toml
 from tests.hostile.hostile_web import SECRET, Site, found_in_db, listing, page
 
 LOOPBACK = "refused: {host} is a loopback address (allow it with [crawl] allow_hosts)"
@@ -242,8 +243,7 @@ def test_a_bad_host_list_is_one_clear_line(tmp_path, text, message):
 
 def sources_check(config_path, name: str) -> subprocess.CompletedProcess:
     """`policywatch sources check` of one source, run as a maintainer runs it."""
-    return subprocess.run([*POLICYWATCH, "sources", "check", name, "--config", str(config_path)],
-                          capture_output=True, text=True, timeout=60)
+    return forkcli.run(["sources", "check", name, "--config", str(config_path)], timeout=60)
 
 
 @pytest.mark.parametrize("route", ["link", "redirected list", "redirected link", "metadata link"])
