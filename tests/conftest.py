@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import policywatch.cli  # (click, rich, sqlite-utils …: imported once here, for every forked command)
 import policywatch.crawler.run  # noqa: F401  (Scrapy, imported once here, for every forked crawl process)
 from policywatch.core import config as config_module
 from policywatch.core.store import Store
@@ -326,21 +327,33 @@ SHARED_FIXTURE_GROUPS = {
     "tests/test_demo.py": "demo_run", "tests/test_browse.py": "demo_run",
     "tests/test_site.py": "archive", "tests/test_site_browser.py": "archive",
 }
-# The tests that each keep a worker busy longest, started first: xdist hands tests out in the order collected, and
-# one of these started near the end would run on while the other worker has nothing left to do.
+# The tests that each keep a worker busy longest, started first, then the groups above: xdist hands tests out in the
+# order collected, and one of these started near the end would run on while the other workers have nothing left.
 LONG_FIRST = (
-    "tests/test_bench.py::test_small_benchmark_runs_every_step",
+    "tests/test_health.py::test_a_breaking_source_alerts_its_maintainers_once_per_breakage",
     "tests/hostile/test_database.py::test_two_crawls_at_once_on_a_new_file",
+    "tests/test_browser_fetcher.py::test_a_js_cookie_challenge_is_passed_by_the_browser_and_reported_over_http",
+    "tests/test_politeness.py::test_two_crawl_processes_share_one_hosts_delay",
+    "tests/test_workers.py::test_sigterm_stores_what_is_in_flight_and_hands_the_rest_of_the_job_back",
+    "tests/test_workers.py::test_a_worker_killed_mid_job_hands_it_on_and_nothing_is_lost_or_doubled",
+    # marked slow: first when `make test-slow` runs them
+    "tests/test_bench.py::test_small_benchmark_runs_every_step",
     "tests/hostile/test_interrupted.py::test_ten_random_kills_then_one_crawl_store_what_a_clean_crawl_stores",
     "tests/test_bench_workers.py::test_kill_bench_kills_a_worker_mid_job_and_finds_every_page_and_file_once",
-    "tests/test_health.py::test_a_breaking_source_alerts_its_maintainers_once_per_breakage",
     "tests/test_serve.py::test_a_restart_after_downtime_runs_the_missed_crawls_once",
 )
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The longest tests first (LONG_FIRST), the others in the order collected."""
-    items.sort(key=lambda item: LONG_FIRST.index(item.nodeid) if item.nodeid in LONG_FIRST else len(LONG_FIRST))
+    """The longest tests first (LONG_FIRST), then the groups sharing a slow fixture, the others in the order
+    collected."""
+
+    def rank(item: pytest.Item) -> int:
+        if item.nodeid in LONG_FIRST:
+            return LONG_FIRST.index(item.nodeid)
+        return len(LONG_FIRST) + (item.nodeid.split("::", 1)[0] not in SHARED_FIXTURE_GROUPS)
+
+    items.sort(key=rank)
 
 
 @pytest.hookimpl(tryfirst=True, optionalhook=True)  # before xdist's own choice; without xdist, unused
