@@ -139,6 +139,30 @@ EXEC_CRAWL_PROCESS = crawl_module.start_process
 crawl_module.start_process = forkcli.start_crawl_process
 
 
+@pytest.fixture(scope="session", autouse=True)
+def warm_test_process() -> None:
+    """What every forked crawl process and command would otherwise load again, loaded once in this test process
+    (each xdist worker): the modules a crawl imports as it runs (a small crawl of a loopback page teaches which),
+    and jieba's dictionary (a second to load; word diffs use it)."""
+    import tempfile
+
+    from policywatch.detection.diff import tokenize
+
+    tokenize("细胞治疗")
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        (root / "site").mkdir()
+        (root / "site" / "index.html").write_text("<ul><li><a href='1.html'>关于细胞治疗备案的通知</a></li></ul>",
+                                                  encoding="utf-8")
+        (root / "site" / "1.html").write_text(
+            "<h1>关于细胞治疗备案的通知</h1><p>发布时间：2023-12-05</p>"
+            "<div id='zoom'><p>为规范细胞治疗临床研究，现开展备案工作。</p></div>", encoding="utf-8")
+        with serve(root / "site") as base:
+            (root / "config.toml").write_text(crawl_config_text() + source_toml("warm", f"{base}/index.html"),
+                                              encoding="utf-8")
+            forkcli.import_what_a_crawl_imports(root / "config.toml")
+
+
 @pytest.fixture(autouse=True)
 def exec_crawls(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """A test that looks at the crawl processes it starts from outside (their command lines, their memory, their

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import importlib
 import io
 import logging
 import os
@@ -32,6 +33,7 @@ import time
 import traceback
 import warnings
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import suppress
 from pathlib import Path
 from typing import IO
 
@@ -203,6 +205,31 @@ def _crawl_process(args: list[str], env: Mapping[str, str] | None, stdin: int, s
     except SystemExit as e:
         code = _exit_code(e)
     return _exit(code)
+
+
+def import_what_a_crawl_imports(config: Path) -> None:
+    """Import in this process the modules a crawl of ``config`` imports only once it runs (Scrapy's middlewares,
+    handlers and extensions, the extraction libraries), learned from that crawl run in a forked child: every crawl
+    process forked from this one afterwards starts with them, half a second of CPU less each. The reactor is left
+    out: a forked crawl process installs its own."""
+    learned = config.parent / "imported.txt"
+
+    def learn() -> int:
+        known = set(sys.modules)
+        with open(os.devnull, "w") as quiet:
+            for fd in (1, 2):
+                os.dup2(quiet.fileno(), fd)
+        from policywatch.crawler.run import main
+
+        code = main(["--config", str(config)])
+        learned.write_text("\n".join(name for name in sys.modules if name not in known), encoding="utf-8")
+        return code
+
+    ForkedProcess(_fork(learn), None).wait(120)
+    for name in learned.read_text(encoding="utf-8").split() if learned.exists() else []:
+        if name.split(".")[0] != "policywatch" and not name.startswith("twisted.internet.reactor"):
+            with suppress(Exception):  # a module only its own package imports the right way
+                importlib.import_module(name)
 
 
 class ForkedProcess:
