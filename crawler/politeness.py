@@ -7,9 +7,11 @@ request, in one atomic Lua script per request and host (``host[:port]``, lower c
 * **a concurrency lease**: at most ``CONCURRENT_REQUESTS_PER_DOMAIN`` requests per host hold a lease, across all
   processes. A lease carries an expiry (its start + ``DOWNLOAD_TIMEOUT`` + a margin), so the leases of a process
   killed with SIGKILL run out by themselves; a response or an exception releases it at once.
-* **a delay ticket**: the start time the request may go at, at least the previous start (of any process) plus the
-  delay, Redis's own clock deciding, so starts across processes are at least ``DOWNLOAD_DELAY`` apart (or the
-  host's AutoThrottle delay in this process, if larger).
+* **a turn**: a request goes only once its host's next start has come, Redis's own clock deciding, and then sets
+  the next start ``DOWNLOAD_DELAY`` later (or the host's AutoThrottle delay in this process, if larger). When its
+  response (or error) comes back, the next start moves to at least the request's own start (the response's time
+  less its download latency) plus the delay: a request held up between its turn and its send (a process starved
+  of CPU) cannot bunch against another process's next one.
 
 Waiting is ``asyncio.sleep``: the reactor keeps running. The middleware runs after robots.txt and redirects
 (priority 960): a request that held a lease while waiting for its host's robots.txt would starve that robots.txt
@@ -50,7 +52,8 @@ POLL = 0.05  # seconds between asking again for a lease while the host is at its
 RETRY_AFTER = 10.0  # seconds before asking an unreachable Redis again
 META = "pw_polite_lease"
 
-# KEYS: ticket, leases. ARGV: limit, pace ms, lease ms, token. Returns {1, ms to wait} or {0, ms to next expiry}.
+# KEYS: next start, leases. ARGV: limit, pace ms, lease ms, token.
+# Returns {1, 0} (go now: lease taken), {0, ms until a lease may free} or {2, ms until the next start}.
 ACQUIRE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -59,34 +62,54 @@ if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[1]) then
   local first = redis.call('ZRANGE', KEYS[2], 0, 0, 'WITHSCORES')
   return {0, math.max(tonumber(first[2]) - now, 1)}
 end
-local start = math.max(now, tonumber(redis.call('GET', KEYS[1])) or 0)
-local after = start + tonumber(ARGV[2])
-redis.call('SET', KEYS[1], string.format('%d', after), 'PX', string.format('%d', after - now + 60000))
-local expiry = start + tonumber(ARGV[3])
+local due = tonumber(redis.call('GET', KEYS[1])) or 0
+if due > now then
+  return {2, due - now}
+end
+local pace = tonumber(ARGV[2])
+redis.call('SET', KEYS[1], string.format('%d', now + pace), 'PX', string.format('%d', pace + 60000))
+local expiry = now + tonumber(ARGV[3])
 redis.call('ZADD', KEYS[2], string.format('%d', expiry), ARGV[4])
 if redis.call('PTTL', KEYS[2]) < expiry - now then
   redis.call('PEXPIRE', KEYS[2], string.format('%d', expiry - now))
 end
-return {1, start - now}
+return {1, 0}
 """
 
+# KEYS: next start, leases. ARGV: token, pace ms, download latency ms. The lease back; the next start no sooner
+# than the request's own start (now less its latency) plus the pace.
+RELEASE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREM', KEYS[2], ARGV[1])
+local after = now - tonumber(ARGV[3]) + tonumber(ARGV[2])
+if after > (tonumber(redis.call('GET', KEYS[1])) or 0) then
+  redis.call('SET', KEYS[1], string.format('%d', after), 'PX', string.format('%d', math.max(after - now, 0) + 60000))
+end
+return 1
+"""
 
 class HostGate:
-    """The Redis side: leases and tickets per host. ``acquire`` returns (token, seconds to wait) or (None, seconds
-    until a lease may free); Redis errors are raised to the caller."""
+    """The Redis side: leases and turns per host. ``acquire`` returns (token, 0) when the request may go now, else
+    (None, seconds until it may be worth asking again); Redis errors are raised to the caller."""
 
     def __init__(self, client: aioredis.Redis) -> None:
         self.client = client
         self.script = client.register_script(ACQUIRE)
+        self.release_script = client.register_script(RELEASE)
 
     async def acquire(self, host: str, limit: int, pace: float, lease: float) -> tuple[str | None, float]:
         token = uuid.uuid4().hex
         got, ms = await self.script(keys=[PREFIX + host, PREFIX + host + ":leases"],
                                     args=[limit, int(pace * 1000), int(lease * 1000), token])
-        return (token if got else None), int(ms) / 1000
+        if got == 1:
+            return token, 0.0
+        # A lease is usually given back long before it expires: ask again soon. A next start comes when it says.
+        return None, int(ms) / 1000 if got == 2 else min(int(ms) / 1000, POLL)
 
-    async def release(self, host: str, token: str) -> None:
-        await self.client.zrem(PREFIX + host + ":leases", token)
+    async def release(self, host: str, token: str, pace: float, latency: float) -> None:
+        await self.release_script(keys=[PREFIX + host, PREFIX + host + ":leases"],
+                                  args=[token, int(pace * 1000), int(latency * 1000)])
 
 
 def shown(url: str) -> str:
@@ -125,22 +148,20 @@ class SharedPoliteness:
     async def process_request(self, request: Request) -> None:
         if time.monotonic() < self.down_until:
             return
-        host = host_key(request.url)
+        host, pace = host_key(request.url), self.pace(request)
         try:
             while True:
-                token, wait = await self.gate.acquire(host, self.limit, self.pace(request), self.lease)
+                token, wait = await self.gate.acquire(host, self.limit, pace, self.lease)
                 if token is not None:
                     break
-                await asyncio.sleep(min(wait, POLL))
+                await asyncio.sleep(wait)
         except self.errors as e:
             self.unreachable(e)
             return
         if self.down_until:
             self.down_until = 0.0
             logger.info("shared politeness: Redis at %s answers again", shown(self.url))
-        request.meta[META] = (host, token)
-        if wait > 0:
-            await asyncio.sleep(wait)
+        request.meta[META] = (host, token, pace)
 
     def pace(self, request: Request) -> float:
         """Seconds between starts on this host: the delay, or this process's slot delay (AutoThrottle) if
@@ -161,8 +182,10 @@ class SharedPoliteness:
         held = request.meta.pop(META, None)
         if held is None:
             return
+        # An error's latency is unknown: counted as none, so the next start is at least the delay from now.
+        latency = float(request.meta.get("download_latency") or 0.0)
         try:
-            await self.gate.release(*held)
+            await self.gate.release(*held, latency)
         except self.errors as e:
             self.unreachable(e)  # the lease runs out by itself
 
