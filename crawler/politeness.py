@@ -9,9 +9,9 @@ request, in one atomic Lua script per request and host (``host[:port]``, lower c
   killed with SIGKILL run out by themselves; a response or an exception releases it at once.
 * **a turn**: a request goes only once its host's next start has come, Redis's own clock deciding, and then sets
   the next start ``DOWNLOAD_DELAY`` later (or the host's AutoThrottle delay in this process, if larger). When its
-  response (or error) comes back, the next start moves to at least the request's own start (the response's time
-  less its download latency) plus the delay: a request held up between its turn and its send (a process starved
-  of CPU) cannot bunch against another process's next one.
+  response (or error) comes back, the next start moves to at least the delay after that: a request held up
+  between its turn and the portal (a process starved of CPU) cannot bunch against another process's next one,
+  so with one request at a time per host the portal sees them at least the delay apart, whatever the load.
 
 Waiting is ``asyncio.sleep``: the reactor keeps running. The middleware runs after robots.txt and redirects
 (priority 960): a request that held a lease while waiting for its host's robots.txt would starve that robots.txt
@@ -76,18 +76,18 @@ end
 return {1, 0}
 """
 
-# KEYS: next start, leases. ARGV: token, pace ms, download latency ms. The lease back; the next start no sooner
-# than the request's own start (now less its latency) plus the pace.
+# KEYS: next start, leases. ARGV: token, pace ms. The lease back; the next start no sooner than the pace from now.
 RELEASE = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREM', KEYS[2], ARGV[1])
-local after = now - tonumber(ARGV[3]) + tonumber(ARGV[2])
+local after = now + tonumber(ARGV[2])
 if after > (tonumber(redis.call('GET', KEYS[1])) or 0) then
-  redis.call('SET', KEYS[1], string.format('%d', after), 'PX', string.format('%d', math.max(after - now, 0) + 60000))
+  redis.call('SET', KEYS[1], string.format('%d', after), 'PX', string.format('%d', tonumber(ARGV[2]) + 60000))
 end
 return 1
 """
+
 
 class HostGate:
     """The Redis side: leases and turns per host. ``acquire`` returns (token, 0) when the request may go now, else
@@ -107,9 +107,8 @@ class HostGate:
         # A lease is usually given back long before it expires: ask again soon. A next start comes when it says.
         return None, int(ms) / 1000 if got == 2 else min(int(ms) / 1000, POLL)
 
-    async def release(self, host: str, token: str, pace: float, latency: float) -> None:
-        await self.release_script(keys=[PREFIX + host, PREFIX + host + ":leases"],
-                                  args=[token, int(pace * 1000), int(latency * 1000)])
+    async def release(self, host: str, token: str, pace: float) -> None:
+        await self.release_script(keys=[PREFIX + host, PREFIX + host + ":leases"], args=[token, int(pace * 1000)])
 
 
 def shown(url: str) -> str:
@@ -182,10 +181,8 @@ class SharedPoliteness:
         held = request.meta.pop(META, None)
         if held is None:
             return
-        # An error's latency is unknown: counted as none, so the next start is at least the delay from now.
-        latency = float(request.meta.get("download_latency") or 0.0)
         try:
-            await self.gate.release(*held, latency)
+            await self.gate.release(*held)
         except self.errors as e:
             self.unreachable(e)  # the lease runs out by itself
 
