@@ -94,6 +94,16 @@ def crawl_config_text(timeout: float = 5, max_page_bytes: int = 5_000_000, max_a
     return text
 
 
+def write_notice_site(folder: Path) -> None:
+    """The smallest portal: a list page (index.html) linking one notice (1.html)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    title = "关于细胞治疗备案的通知"
+    (folder / "index.html").write_text(f"<ul><li><a href='1.html'>{title}</a></li></ul>", encoding="utf-8")
+    (folder / "1.html").write_text(f"<h1>{title}</h1><p>发布时间：2023-12-05</p>"
+                                   "<div id='zoom'><p>为规范细胞治疗临床研究，现开展备案工作。</p></div>",
+                                   encoding="utf-8")
+
+
 def read_corpus(name: str) -> str:
     """A saved corpus page's text, decoded as a crawl decodes it."""
     return decode_html((CORPUS / name).read_bytes()).text
@@ -151,12 +161,7 @@ def warm_test_process() -> None:
     tokenize("细胞治疗")
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
-        (root / "site").mkdir()
-        (root / "site" / "index.html").write_text("<ul><li><a href='1.html'>关于细胞治疗备案的通知</a></li></ul>",
-                                                  encoding="utf-8")
-        (root / "site" / "1.html").write_text(
-            "<h1>关于细胞治疗备案的通知</h1><p>发布时间：2023-12-05</p>"
-            "<div id='zoom'><p>为规范细胞治疗临床研究，现开展备案工作。</p></div>", encoding="utf-8")
+        write_notice_site(root / "site")
         with serve(root / "site") as base:
             (root / "config.toml").write_text(crawl_config_text() + source_toml("warm", f"{base}/index.html"),
                                               encoding="utf-8")

@@ -43,7 +43,7 @@ _DEFAULT_WARNINGS = list(warnings.filters)  # as pytest found them when the test
 def run(args: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | Path | None = None,
         timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess[str]:
     """`policywatch ARGS`, as ``subprocess.run([*POLICYWATCH, *args], capture_output=True, text=True)`` gives it
-    (stdin empty)."""
+    (stdin empty), with ``env`` set on top of the test process's environment."""
     return start(args, env=env, cwd=cwd).finish(timeout, check)
 
 
@@ -59,7 +59,8 @@ class Command:
         self.args = ["policywatch", *args]
         self.stdin, self.stdout, self.stderr = (tempfile.TemporaryFile() for _ in range(3))  # noqa: SIM115 (finish closes them)
         streams = (self.stdin.fileno(), self.stdout.fileno(), self.stderr.fileno())
-        self.process = ForkedProcess(_fork(lambda: _command(args, env, cwd, *streams)), None)
+        environment = {**os.environ, **env} if env else None
+        self.process = ForkedProcess(_fork(lambda: _command(args, environment, cwd, *streams)), None)
 
     def finish(self, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess[str]:
         """Wait for the command (SIGKILL and subprocess.TimeoutExpired after ``timeout`` seconds); what it did."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
 import subprocess
 from contextlib import ExitStack
@@ -72,7 +71,7 @@ def history(tmp_path_factory):
 
 def cli(config, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """A command as a script runs it: stdout and stderr are pipes."""
-    return forkcli.run([*args, "--config", str(config.path)], check=True, env={**os.environ, **(env or {})})
+    return forkcli.run([*args, "--config", str(config.path)], check=True, env=env)
 
 
 def on_terminal(config, *args: str, columns: int = 80, env: dict[str, str] | None = None) -> str:

@@ -3,7 +3,6 @@ nothing, and (while it runs) how far it has got, on a terminal and in a log."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import threading
@@ -29,7 +28,7 @@ def write_site(site, count: int = 3) -> None:
 
 
 def crawl(config, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return forkcli.run(["crawl", *args, "--config", str(config.path)], env={**os.environ, **(env or {})})
+    return forkcli.run(["crawl", *args, "--config", str(config.path)], env=env)
 
 
 class HeldPortal(PortalHandler):
@@ -100,7 +99,7 @@ def test_without_a_terminal_a_crawl_writes_a_progress_line_every_few_seconds(tmp
     config = write_config(source_toml("slow", f"{portal(tmp_path / 'site', HeldPortal)}/index.html"))
     process = subprocess.Popen([*POLICYWATCH, "crawl", "--config", str(config.path)], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "POLICYWATCH_PROGRESS_EVERY": "0.2"})
+                               env={"POLICYWATCH_PROGRESS_EVERY": "0.2"})
     try:
         seen = []
         for line in process.stderr:  # /2.html is held: the crawl is running while these lines come

@@ -32,7 +32,7 @@ def test_a_command_runs_with_its_own_environment_and_folder_and_leaves_the_test_
     modules = {name: id(module) for name, module in sys.modules.items() if name.startswith("policywatch")}
     before = (dict(os.environ), os.getcwd(), signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT))
 
-    by_env = forkcli.run(["sources", "list", "--json"], env={**os.environ, "POLICYWATCH_CONFIG": config})
+    by_env = forkcli.run(["sources", "list", "--json"], env={"POLICYWATCH_CONFIG": config})
     by_cwd = forkcli.run(["sources", "list", "--json"], cwd=tmp_path / "cwd")
     missing = forkcli.run(["sources", "list"], cwd=tmp_path)
 

@@ -8,7 +8,6 @@ read through both zones, so neither zone (nor UTC) can be hard-coded.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import xml.etree.ElementTree as ET
@@ -316,7 +315,7 @@ def test_archive_pages_show_days_and_times_in_the_configured_zone(history, tmp_p
 
 def cli(config, *args: str) -> subprocess.CompletedProcess:
     """A command as a user runs it, on a terminal wide enough that no table cell is cut short."""
-    return forkcli.run([*args, "--config", str(config.path)], check=True, env={**os.environ, "COLUMNS": "240"})
+    return forkcli.run([*args, "--config", str(config.path)], check=True, env={"COLUMNS": "240"})
 
 
 def test_changes_and_history_read_days_and_show_times_in_the_configured_zone(history):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from policywatch.portal import PortalHandler
-from tests.conftest import source_toml
+from tests.conftest import source_toml, write_notice_site
 from tests.processes import children, listening_ports
 
 
@@ -38,11 +38,7 @@ def test_a_crawl_process_listens_on_no_port_and_leaves_nothing_in_home(tmp_path,
             super().do_GET()
 
     site = tmp_path / "site"
-    site.mkdir()
-    (site / "index.html").write_text("<ul><li><a href='1.html'>关于细胞治疗备案的通知</a></li></ul>", encoding="utf-8")
-    (site / "1.html").write_text("<h1>关于细胞治疗备案的通知</h1><p>发布时间：2023-12-05</p>"
-                                 "<div id='zoom'><p>为规范细胞治疗临床研究，现开展备案工作。</p></div>",
-                                 encoding="utf-8")
+    write_notice_site(site)
     config = write_config(source_toml("one", f"{portal(site, Watching)}/index.html"))
     result = run_crawl(config)
 

@@ -5,7 +5,6 @@ show` passes none of it to a terminal, and the Atom feed stays XML even from a s
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import sqlite3
@@ -216,7 +215,7 @@ SGR = re.compile(r"\x1b\[[0-9;]*m")  # the colours `diff --color` asks for, and 
 
 def shown(config, *args: str, db) -> str:
     """stdout and stderr of a command that must succeed, on a console wide enough that no table cell is cut."""
-    result = forkcli.run([*args, "--config", str(config.path), "--db", str(db)], env={**os.environ, "COLUMNS": "1000"})
+    result = forkcli.run([*args, "--config", str(config.path), "--db", str(db)], env={"COLUMNS": "1000"})
     assert result.returncode == 0, result.stderr
     return result.stdout + result.stderr
 
