@@ -5,8 +5,9 @@
 - *sent*: the service answered that it took the message.
 - *failed*: nothing was delivered, so the post can be made again: the URL is not usable, no connection could be
   made (refused, no such host, a TLS failure, a connect timeout), or the service answered with an error.
-- *in doubt*: the request may have reached the service and its answer was lost: the read timed out, or the
-  connection was dropped or reset after it was made. Like a mail cut off after its handover, the group most
+- *in doubt*: the request may have reached the service and its answer was lost: the read timed out, the
+  connection was dropped or reset after it was made, or the answer was too long or too slow to read
+  (:mod:`policywatch.deliver.answers`). Like a mail cut off after its handover, the group most
   likely has it, so it is not posted again unless the operator asks.
 
 Apprise reports a post as a bare success or failure; which failure it was is read from its log lines for that
@@ -31,7 +32,7 @@ _NOT_DELIVERED = re.compile(
     r"SSLError|SSL:|CERTIFICATE_VERIFY_FAILED|InvalidURL|MissingSchema", re.I)
 _IN_DOUBT = re.compile(
     r"Read timed out|read timeout|RemoteDisconnected|Connection aborted|Connection reset|ChunkedEncodingError|"
-    r"IncompleteRead|ProtocolError|timed out", re.I)
+    r"IncompleteRead|ProtocolError|timed out|answer not read", re.I)
 _SERVICE_BYTES = {"wecombot": 2048}  # a WeCom group bot's text message: at most 2,048 bytes
 _REASON_CHARS = 300
 _WRAPPERS = (re.compile(r".*\(Caused by \w+\("), re.compile(r"\W*\w*HTTPS?Connection(?:Pool)?\([^)]*\):\s*"),
@@ -57,10 +58,12 @@ def limit(url: str) -> int:
 
 def post(url: str, title: str, text: str) -> Outcome:
     """Post ``title`` and ``text`` (Markdown) to ``url``; see the module docstring for the outcomes."""
+    from policywatch.deliver import answers  # requests, loaded as Apprise is: only when something is posted
+
     plugin = notifyurl.instantiate(url)
     if plugin is None:
         return Outcome("failed", f"{notifyurl.shown(url)}: {notifyurl.problem(url) or 'Apprise cannot use it'}")
-    with apprise_log.capture() as lines:
+    with apprise_log.capture() as lines, answers.capped():
         try:
             sent = plugin.notify(body=text, title=title, body_format=notifyurl.apprise().NotifyFormat.MARKDOWN)
         except Exception as e:  # a plugin's own bug: where it stopped is unknown

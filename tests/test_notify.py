@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import time
+import tracemalloc
 
 import pytest
+import requests
 from markdown_it import MarkdownIt
 
 from policywatch.core.store import Store
@@ -355,6 +358,41 @@ def test_serve_posts_a_digest_that_has_no_mail_once_per_period(tmp_path, portal,
     assert all(r[3] == f"monthly {previous.key} chat: 0 posted, 1 already posted, 0 failed, 0 in doubt"
                for r in runs[1:])
     assert f"{previous.start.month}月份" in hooks.received("/group")[0].body["title"]
+
+
+def test_an_answer_too_slow_or_too_long_to_read_leaves_the_post_in_doubt_in_bounded_time_and_memory(monkeypatch):
+    """A webhook that answers 200 and then sends a byte every 0.1 s, or a gigabyte: the post ends at the deadline or
+    the size cap, in doubt (the service may have taken it), with its reason; the answer is never held whole."""
+    from policywatch.deliver import answers
+    from policywatch.deliver.chat import post
+
+    monkeypatch.setattr(answers, "ANSWER_SECONDS", 1.0)
+    with WebhookServer() as hooks:
+        hooks.answers.update({"/trickle": "trickle", "/flood": "flood"})
+        started = time.monotonic()
+        slow = post(hooks.url("json", "trickle"), "通知", "正文")
+        assert time.monotonic() - started < 5  # the read timeout (4 s a read) never fires on a trickle
+        assert slow.status == "in doubt" and "answer not read: still arriving 1 s after the post began" in slow.reason
+        tracemalloc.start()
+        try:
+            flood = post(hooks.url("form", "flood"), "通知", "正文")
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert flood.status == "in doubt" and "answer not read: longer than 65,536 bytes" in flood.reason
+        assert peak < 4 << 20, peak  # bytes Python held at once: a few reads' worth, not the gigabyte
+        assert hooks.counts() == {"/trickle": 1, "/flood": 1}  # each posted once: no retry after a lost answer
+        assert post(hooks.url("json", "ok"), "通知", "正文").status == "sent"
+
+
+def test_answers_outside_a_post_are_read_as_requests_reads_them():
+    """The cap is on chat posts only: in the same thread, after posts, requests reads a long answer whole."""
+    from policywatch.deliver.chat import post
+
+    with WebhookServer() as hooks:
+        hooks.answers["/long"] = b"[" + b" " * (1 << 20) + b"]"
+        assert post(hooks.url("json", "ok"), "通知", "正文").status == "sent"
+        assert requests.post(f"http://127.0.0.1:{hooks.port}/long", json={}, timeout=10).json() == []
 
 
 def test_how_a_post_ended_is_judged_on_the_connection_not_on_what_the_post_says():

@@ -1,6 +1,8 @@
 """A webhook receiver on 127.0.0.1 for the chat-post tests: records every POST (path, headers, JSON or form body),
-and answers as each path is told to: 200, an error status, dropping the connection unanswered, or holding the
-request (received and recorded, no answer yet) until released, the moment a sender can be killed in."""
+and answers as each path is told to: 200, an error status, dropping the connection unanswered, holding the
+request (received and recorded, no answer yet) until released, the moment a sender can be killed in, or a hostile
+200: "trickle" (a byte every 0.1 s until released) or "flood" (a gigabyte, as fast as it is read); or 200 with
+given bytes as the body."""
 
 from __future__ import annotations
 
@@ -27,7 +29,7 @@ class WebhookServer:
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
-        self.answers: dict[str, int | str] = {}  # path → status code, "drop" or "hold"; default 200
+        self.answers: dict[str, int | str | bytes] = {}  # path → status, "drop", "hold", "trickle", "flood" or a body
         self.released = threading.Event()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -81,11 +83,35 @@ class WebhookServer:
                 if answer == "drop":
                     self.close_connection = True
                     return
-                self.send_response(int(answer))
+                if answer in ("trickle", "flood"):
+                    self._endless(answer)
+                    return
+                body = answer if isinstance(answer, bytes) else b"{}"
+                self.send_response(200 if isinstance(answer, bytes) else int(answer))
                 self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", "2")
+                self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(b"{}")
+                self.wfile.write(body)
+
+            def _endless(self, how: str) -> None:
+                """200 and a body with no length, ended by closing the connection: a byte at a time until
+                released, or 1 GB in 1 MB writes. A reader that hangs up ends it early."""
+                self.close_connection = True
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                block = b"{" * (1 << 20)
+                try:
+                    for _ in range(1024):
+                        if how == "flood":
+                            self.wfile.write(block)
+                        elif server.released.wait(0.1):
+                            return
+                        else:
+                            self.wfile.write(b" ")
+                            self.wfile.flush()
+                except OSError:
+                    pass
 
             def log_message(self, *args: object) -> None:
                 pass
