@@ -152,12 +152,13 @@ crawl_module.start_process = forkcli.start_crawl_process
 @pytest.fixture(scope="session", autouse=True)
 def warm_test_process() -> None:
     """What every forked crawl process and command would otherwise load again, loaded once in this test process
-    (each xdist worker): the modules a crawl imports as it runs (a small crawl of a loopback page teaches which),
-    and jieba's dictionary (a second to load; word diffs use it)."""
+    (each xdist worker): every library a PolicyWatch module imports, the modules a crawl imports as it runs (a small
+    crawl of a loopback page teaches which), and jieba's dictionary (a second to load; word diffs use it)."""
     import tempfile
 
     from policywatch.detection.diff import tokenize
 
+    forkcli.import_every_module()
     tokenize("细胞治疗")
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)

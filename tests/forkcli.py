@@ -12,7 +12,11 @@ The same goes for the crawl processes a crawl starts (`python -m policywatch.cra
 most of it Scrapy's import): in the test process and in forked commands, policywatch.crawler.crawl starts them
 with start_crawl_process, forked from a process that has Scrapy imported already (see tests.conftest).
 
-What only a real start shows (signals, process groups, a terminal, two commands racing, what gets imported) is
+A command can be forked as another user (``run(user=…)``, for the tests of a reader who may not write state.db):
+the child drops root before it becomes the command, and finds every library already imported
+(import_every_module), since that user may not read the interpreter's own files.
+
+What only a real start shows (signals, process groups, a terminal, what gets imported) is
 tested with subprocesses (tests.conftest.POLICYWATCH).
 """
 
@@ -41,26 +45,29 @@ _DEFAULT_WARNINGS = list(warnings.filters)  # as pytest found them when the test
 
 
 def run(args: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | Path | None = None,
-        timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess[str]:
+        timeout: float = 120, check: bool = False, user: int | None = None) -> subprocess.CompletedProcess[str]:
     """`policywatch ARGS`, as ``subprocess.run([*POLICYWATCH, *args], capture_output=True, text=True)`` gives it
-    (stdin empty), with ``env`` set on top of the test process's environment."""
-    return start(args, env=env, cwd=cwd).finish(timeout, check)
+    (stdin empty), with ``env`` set on top of the test process's environment; ``user``: run as that user id (and
+    group id, no other groups), as ``setpriv --reuid --regid --clear-groups`` would (the test process is root)."""
+    return start(args, env=env, cwd=cwd, user=user).finish(timeout, check)
 
 
-def start(args: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | Path | None = None) -> Command:
+def start(args: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | Path | None = None,
+          user: int | None = None) -> Command:
     """`policywatch ARGS` started, not waited for (Command.finish waits): for commands that must run at once."""
-    return Command([str(a) for a in args], env, cwd)
+    return Command([str(a) for a in args], env, cwd, user)
 
 
 class Command:
     """A forked `policywatch` command; its standard streams are temporary files, so no pipe can fill up."""
 
-    def __init__(self, args: list[str], env: Mapping[str, str] | None, cwd: str | Path | None) -> None:
+    def __init__(self, args: list[str], env: Mapping[str, str] | None, cwd: str | Path | None,
+                 user: int | None = None) -> None:
         self.args = ["policywatch", *args]
         self.stdin, self.stdout, self.stderr = (tempfile.TemporaryFile() for _ in range(3))  # noqa: SIM115 (finish closes them)
         streams = (self.stdin.fileno(), self.stdout.fileno(), self.stderr.fileno())
         environment = {**os.environ, **env} if env else None
-        self.process = ForkedProcess(_fork(lambda: _command(args, environment, cwd, *streams)), None)
+        self.process = ForkedProcess(_fork(lambda: _command(args, environment, cwd, user, *streams)), None)
 
     def finish(self, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess[str]:
         """Wait for the command (SIGKILL and subprocess.TimeoutExpired after ``timeout`` seconds); what it did."""
@@ -101,9 +108,14 @@ def _fork(child: Callable[[], int]) -> int:
     return pid
 
 
-def _command(args: list[str], env: Mapping[str, str] | None, cwd: str | Path | None,
+def _command(args: list[str], env: Mapping[str, str] | None, cwd: str | Path | None, user: int | None,
              stdin: int, stdout: int, stderr: int) -> int:
-    """In the child: become a fresh `policywatch` process, run the command, return its exit code."""
+    """In the child: become a fresh `policywatch` process (of ``user``, if given), run the command, return its exit
+    code."""
+    if user is not None:
+        os.setgroups([])
+        os.setgid(user)
+        os.setuid(user)
     _become(["policywatch", *args], env, cwd, stdin, stdout, stderr)
     from policywatch.cli import main
 
@@ -206,6 +218,31 @@ def _crawl_process(args: list[str], env: Mapping[str, str] | None, stdin: int, s
     except SystemExit as e:
         code = _exit_code(e)
     return _exit(code)
+
+
+def import_every_module() -> None:
+    """Import every PolicyWatch module in this process, and every library any of them imports, at the top or inside
+    a function: a forked command then imports only PolicyWatch's own modules afresh (about 30 ms), never a library
+    (Apprise, uvicorn, psycopg, rich.progress … up to a quarter of a second each), and a command forked as another
+    user (``run(user=…)``) reads no library file that user may not be allowed to read."""
+    import ast
+    import pkgutil
+    import tomllib
+
+    pyproject = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    libraries = set()
+    for package in pyproject["tool"]["setuptools"]["package-dir"]:  # policywatch and the layers mapped into it
+        for module in pkgutil.walk_packages(importlib.import_module(package).__path__, f"{package}."):
+            source = importlib.import_module(module.name).__file__
+            for node in ast.walk(ast.parse(Path(source).read_text(encoding="utf-8"))):
+                if isinstance(node, ast.Import):
+                    libraries.update(alias.name for alias in node.names)
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    libraries.add(node.module)
+    for name in sorted(libraries):
+        if name.split(".")[0] != "policywatch":
+            with suppress(ImportError):  # an optional library (the bench's, a platform's) may be missing
+                importlib.import_module(name)
 
 
 def import_what_a_crawl_imports(config: Path) -> None:

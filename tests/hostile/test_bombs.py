@@ -8,6 +8,7 @@ far below the gigabytes these files once cost.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import io
 import os
@@ -21,7 +22,6 @@ import tracemalloc
 import warnings
 import zipfile
 import zlib
-from functools import cache
 from pathlib import Path
 
 import olefile
@@ -170,18 +170,43 @@ def far_cell_xls() -> bytes:
     return bytes(data)
 
 
-@cache
-def bombs() -> dict[str, bytes]:
-    """Every hostile file, by the name it is served under."""
-    docx_bomb = inflating(docx_bytes(), "word/document.xml", PARAGRAPH)
-    return {
-        "bomb.docx": docx_bomb,
-        "lying.docx": lying(docx_bomb, "word/document.xml"),
-        "bomb.xlsx": inflating(xlsx_bytes(), "xl/worksheets/sheet1.xml", ROW),
-        "many.docx": many_members(),
-        "flate.pdf": pdf(b" " * 300_000_000),
-        "operators.pdf": pdf(b"0 0 m\n" * 3_000_000),  # 18 MB of path operators: seconds of CPU, 250 MB
-    }
+class Bombs:
+    """Every hostile file, by the name it is served under, each made once per test session: the first test process
+    to need one makes it (seconds of CPU: 300 MB go through deflate) and leaves it in ``folder`` for the others."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.makers = {
+            "bomb.docx": lambda: inflating(docx_bytes(), "word/document.xml", PARAGRAPH),
+            "lying.docx": lambda: lying(self["bomb.docx"], "word/document.xml"),
+            "bomb.xlsx": lambda: inflating(xlsx_bytes(), "xl/worksheets/sheet1.xml", ROW),
+            "many.docx": many_members,
+            "flate.pdf": lambda: pdf(b" " * 300_000_000),
+            "operators.pdf": lambda: pdf(b"0 0 m\n" * 3_000_000),  # 18 MB of path operators: seconds of CPU, 250 MB
+        }
+
+    def __getitem__(self, name: str) -> bytes:
+        path = self.folder / name
+        with open(self.folder / f"{name}.lock", "w") as lock:  # one process makes it; the others wait for it
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not path.exists():
+                part = path.with_name(f"{name}.part")
+                part.write_bytes(self.makers[name]())
+                part.rename(path)
+        return path.read_bytes()
+
+    def all(self) -> dict[str, bytes]:
+        return {name: self[name] for name in self.makers}
+
+
+@pytest.fixture(scope="session")
+def bombs(tmp_path_factory: pytest.TempPathFactory) -> Bombs:
+    """The session's bombs, in a folder every test process of the session shares (under pytest-xdist, the parent
+    of each worker's own base folder)."""
+    base = tmp_path_factory.getbasetemp()
+    folder = (base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base) / "bombs"
+    folder.mkdir(exist_ok=True)
+    return Bombs(folder)
 
 
 def peak_traced(read: callable, *args: object, **kwargs: object) -> tuple[AttachmentText, int]:
@@ -202,8 +227,8 @@ def peak_traced(read: callable, *args: object, **kwargs: object) -> tuple[Attach
     ("bomb.xlsx", "compression ratio over 100:1"),
     ("many.docx", "more than 10,000 files in the archive"),
 ])
-def test_zip_bombs_are_refused_while_inflating_a_chunk_at_a_time(name: str, limit: str) -> None:
-    data = bombs()[name]
+def test_zip_bombs_are_refused_while_inflating_a_chunk_at_a_time(name: str, limit: str, bombs: Bombs) -> None:
+    data = bombs[name]
     read, peak = peak_traced(attachment_text, data, name)
     assert (read.kind, read.text, read.error) == (name[-4:], None, TOO_LARGE + limit)
     assert (read.sha256, read.size) == (hashlib.sha256(data).hexdigest(), len(data))
@@ -227,9 +252,9 @@ def test_odd_zips_are_refused(data: bytes, error: str) -> None:
     assert (read.kind, read.text, read.error) == ("docx", None, error)
 
 
-def test_a_bomb_embedded_in_a_docx_is_never_opened() -> None:
+def test_a_bomb_embedded_in_a_docx_is_never_opened(bombs: Bombs) -> None:
     """Word embeds workbooks as zips inside the zip; no reader opens them, so the bomb stays 1 MB of bytes."""
-    data = with_embedded(docx_bytes(), bombs()["bomb.docx"])
+    data = with_embedded(docx_bytes(), bombs["bomb.docx"])
     read, peak = peak_traced(attachment_text, data, "embedded.docx")
     assert read.error is None and "二、支持开展干细胞临床研究。" in read.text
     assert peak < 30 * MB
@@ -242,8 +267,8 @@ def test_xls_asking_for_16_million_cells_is_read_in_its_own_size() -> None:
     assert peak < 30 * MB
 
 
-def test_a_pdf_flate_bomb_stops_at_pypdfs_stream_limit() -> None:
-    read = attachment_text(bombs()["flate.pdf"], "flate.pdf")
+def test_a_pdf_flate_bomb_stops_at_pypdfs_stream_limit(bombs: Bombs) -> None:
+    read = attachment_text(bombs["flate.pdf"], "flate.pdf")
     assert (read.kind, read.text) == ("pdf", None)
     assert read.error.startswith(TOO_LARGE + "a PDF stream past pypdf's limits (") and "\n" not in read.error
 
@@ -256,12 +281,12 @@ def test_a_pdf_flate_bomb_stops_at_pypdfs_stream_limit() -> None:
     (Limits(memory_mb=256), "memory (256 MB)"),
     (Limits(timeout=1), "time limit (1 s)"),  # wall clock, for a worker that sleeps or waits
 ])
-def test_worker_limits_stop_a_pdf_that_parses_for_ever(limits: Limits, error: str) -> None:
+def test_worker_limits_stop_a_pdf_that_parses_for_ever(limits: Limits, error: str, bombs: Bombs) -> None:
     """18 MB of path operators take pypdf seconds of CPU and 250 MB to tokenise: each limit stops it, and the pool
     replaces its worker for the next file."""
     reader = AttachmentReader(limits)
     try:
-        data = bombs()["operators.pdf"]
+        data = bombs["operators.pdf"]
         read = reader.read(data, "operators.pdf")
         assert (read.kind, read.text, read.error) == ("pdf", None, TOO_LARGE + error)
         assert (read.sha256, read.size) == (hashlib.sha256(data).hexdigest(), len(data))
@@ -365,8 +390,8 @@ def bomb_config(tmp_path: Path, base: str, limits: str) -> config_module.Config:
 
 
 @pytest.mark.exec_crawls  # its memory is measured from /proc, as a user's crawl process's would be
-def test_a_crawl_of_bombs_records_them_and_stores_the_rest(tmp_path, portal, run_crawl, open_store) -> None:
-    files = {**bombs(), "far.xls": far_cell_xls(), "fang-an.docx": docx_bytes()}
+def test_a_crawl_of_bombs_records_them_and_stores_the_rest(tmp_path, portal, run_crawl, open_store, bombs) -> None:
+    files = {**bombs.all(), "far.xls": far_cell_xls(), "fang-an.docx": docx_bytes()}
     bomb_site(tmp_path / "site", files)
     config = bomb_config(tmp_path, portal(tmp_path / "site"), "attachment_cpu_seconds = 2\n")
     store = open_store(config.db)
@@ -401,9 +426,9 @@ def test_a_crawl_of_bombs_records_them_and_stores_the_rest(tmp_path, portal, run
     assert memory.saw_worker and 0 < memory.peak < CRAWL_TREE_CAP, f"peak {memory.peak / MB:.0f} MB"
 
 
-def test_readers_die_with_a_crawl_killed_by_sigkill(tmp_path, portal) -> None:
+def test_readers_die_with_a_crawl_killed_by_sigkill(tmp_path, portal, bombs) -> None:
     """A crawl killed mid-file leaves no reader behind: the kernel kills it with its parent."""
-    bomb_site(tmp_path / "site", {"operators.pdf": bombs()["operators.pdf"]})
+    bomb_site(tmp_path / "site", {"operators.pdf": bombs["operators.pdf"]})
     config = bomb_config(tmp_path, portal(tmp_path / "site"), "")
     crawl = subprocess.Popen([sys.executable, "-m", "policywatch.crawler.run", "--config", str(config.path)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -28,19 +28,17 @@ from policywatch.core.store.schema import migrations
 from policywatch.crawler.pipelines import store_snapshot
 from policywatch.portal import PortalHandler
 from tests import forkcli
-from tests.conftest import POLICYWATCH, crawl_config_text, source_toml
+from tests.conftest import crawl_config_text, source_toml
 from tests.test_digest import CELL_TOPIC, digest_toml
 from tests.test_store import snapshot
 
 RACES = 10
+NOBODY = 65534  # the user (and group) id with no files of its own
 SKIPPED = "Error: crawl skipped: every source asked for is being crawled by another process\n"
 
 
-def cli(config: Path, *args: str, prefix: tuple[str, ...] = (), cwd: Path | None = None) -> subprocess.CompletedProcess:
-    if not prefix:
-        return forkcli.run(["--config", str(config), *args], cwd=cwd or config.parent)
-    return subprocess.run([*prefix, *POLICYWATCH, "--config", str(config), *args], capture_output=True, text=True,
-                          cwd=cwd or config.parent, timeout=120)
+def cli(config: Path, *args: str, user: int | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return forkcli.run(["--config", str(config), *args], cwd=cwd or config.parent, user=user)
 
 
 def at_once(*commands: list[str]) -> list[tuple[int, str]]:
@@ -219,18 +217,14 @@ def test_a_crawl_on_a_damaged_file_fails_without_writing(damaged) -> None:
 
 @pytest.fixture
 def reader():
-    """(a folder every user can reach, the command prefix that runs a CLI as a user who cannot write what root
-    made there). Root writes through any permission bits, so as root the commands run as nobody."""
+    """(a folder every user can reach, the user id to run a CLI as who cannot write what the test process made
+    there, or None for the test process's own). Root writes through any permission bits, so as root the commands
+    run as nobody (65534)."""
     folder = Path(tempfile.mkdtemp(prefix="policywatch-ro-"))
     folder.chmod(0o755)
-    if os.geteuid() == 0:
-        if shutil.which("setpriv") is None:
-            pytest.skip("running as root without setpriv: no way to be a user who cannot write")
-        prefix: tuple[str, ...] = ("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups")
-    else:
-        prefix = ()
+    user = NOBODY if os.geteuid() == 0 else None
     try:
-        yield folder, prefix
+        yield folder, user
     finally:
         for path in [folder, *folder.rglob("*")]:
             if path.is_dir():
@@ -259,27 +253,27 @@ def _subscriber(config: Path):
 
 @pytest.mark.parametrize("folder_writable", [False, True], ids=["read-only-folder", "writable-folder"])
 def test_a_read_only_file_reads_and_refuses_writes_in_one_line(reader, folder_writable) -> None:
-    folder, prefix = reader
+    folder, user = reader
     config, before = read_only_setup(folder, folder_writable)
 
-    show = cli(config, "show", "1", "--json", prefix=prefix)
+    show = cli(config, "show", "1", "--json", user=user)
     assert show.returncode == 0, show.stderr
     assert '"title": "关于开展干细胞临床研究备案的通知"' in show.stdout
     for args in (["changes", "--json"], ["history", "1"], ["sources", "list", "--json"], ["subscribers", "list"],
                  ["digest", "build", "--digest", "monthly", "--period", "2023-12", "--format", "text"]):
-        result = cli(config, *args, prefix=prefix)
+        result = cli(config, *args, user=user)
         assert result.returncode == 0 and "Traceback" not in result.stderr, (args, result.stderr)
     assert "干细胞临床研究" in cli(config, "digest", "build", "--digest", "monthly", "--period", "2023-12",
-                                  "--format", "text", prefix=prefix).stdout
+                                  "--format", "text", user=user).stdout
 
     for args in (["init"], ["crawl"], ["subscribers", "add", "wang@example.org", "--digest", "monthly"],
                  ["subscribers", "remove", "li@example.org"]):
-        assert_one_line_error(cli(config, *args, prefix=prefix))
+        assert_one_line_error(cli(config, *args, user=user))
     assert digest(config.parent / "state.db") == before
 
 
 def test_a_reader_on_an_old_schema_upgrades_it_or_says_to_run_init(reader, tmp_path) -> None:
-    folder, prefix = reader
+    folder, user = reader
     config, _ = read_only_setup(folder, folder_writable=False)
     db = config.parent / "state.db"
     for path in (db, db.parent):
@@ -290,7 +284,7 @@ def test_a_reader_on_an_old_schema_upgrades_it_or_says_to_run_init(reader, tmp_p
     db.chmod(0o444)
     db.parent.chmod(0o555)
 
-    assert_one_line_error(cli(config, "show", "1", prefix=prefix), "run `policywatch init`")
+    assert_one_line_error(cli(config, "show", "1", user=user), "run `policywatch init`")
 
     db.chmod(0o644)
     db.parent.chmod(0o755)
