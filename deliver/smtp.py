@@ -30,6 +30,7 @@ from email.policy import SMTP
 from typing import TYPE_CHECKING
 
 from policywatch.core.addresses import needs_smtputf8
+from policywatch.deliver import replies
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -130,10 +131,10 @@ class Mailer:
         s = self.settings
         try:
             if s.security == "tls":
-                smtp: smtplib.SMTP = smtplib.SMTP_SSL(s.host, s.port, timeout=s.timeout,
+                smtp: smtplib.SMTP = replies.SMTP_SSL(s.host, s.port, timeout=s.timeout,
                                                       context=ssl.create_default_context())
             else:
-                smtp = smtplib.SMTP(s.host, s.port, timeout=s.timeout)
+                smtp = replies.SMTP(s.host, s.port, timeout=s.timeout)
             smtp.ehlo_or_helo_if_needed()
             if s.security == "starttls":
                 smtp.starttls(context=ssl.create_default_context())
