@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from policywatch.core import notifyurl
 from policywatch.deliver import chat
+from policywatch.deliver.lock import delivering
 from policywatch.deliver.post_text import alert_post, digest_post, test_post
 
 if TYPE_CHECKING:
@@ -68,7 +69,16 @@ def post_digest(
     on_event: Callable[[str, str], None] | None = None, draft: str | None = None,
 ) -> PostReport:
     """Post the issue to every ``notify`` URL of the digest that does not have it yet; see the module docstring.
-    ``draft`` is an approved draft's text, as for :func:`policywatch.deliver.send.send_digest`."""
+    ``draft`` is an approved draft's text, as for :func:`policywatch.deliver.send.send_digest`. One run at a time
+    per issue, as for mail (policywatch.deliver.lock)."""
+    with delivering(store, spec, period, dry_run):
+        return _post_digest(config, store, spec, period, dry_run, resend_in_doubt, stop, on_event, draft)
+
+
+def _post_digest(
+    config: Config, store: Store, spec: DigestSpec, period: Period, dry_run: bool, resend_in_doubt: bool,
+    stop: threading.Event | None, on_event: Callable[[str, str], None] | None, draft: str | None,
+) -> PostReport:
     report = PostReport(spec.name, period.key)
     stop = stop or threading.Event()
     log = store.posts(spec.name, period.key)

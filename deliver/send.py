@@ -45,6 +45,7 @@ from markupsafe import escape
 from policywatch.core.addresses import AddressError, header_address, parse_mailbox
 from policywatch.core.config import LANGUAGES, Config, DigestSpec
 from policywatch.core.store import Store
+from policywatch.deliver.lock import delivering
 from policywatch.deliver.message import CHART_CID, compose, message_id, unsubscribe_links
 from policywatch.deliver.smtp import (
     InDoubt,
@@ -162,7 +163,20 @@ def send_digest(
     ``draft`` is the text of an editor's draft of the issue (policywatch.digest.draft), already checked and approved: it
     is stored with the issue, and everyone gets exactly that. Without one, a draft stored by an earlier send of the
     issue is sent again, so a re-run or the service finishes the issue as approved.
+
+    One run at a time per issue (policywatch.deliver.lock): while another process delivers it, this raises
+    ``Held``, a one-line StoreError.
     """
+    with delivering(store, spec, period, dry_run):
+        return _send_digest(config, store, spec, period, dry_run=dry_run, to=to, resend_in_doubt=resend_in_doubt,
+                            stop=stop, on_event=on_event, now=now, draft=draft)
+
+
+def _send_digest(
+    config: Config, store: Store, spec: DigestSpec, period: Period, *, dry_run: bool, to: str | None,
+    resend_in_doubt: bool, stop: threading.Event | None, on_event: Callable[[str, str], None] | None,
+    now: Callable[[], datetime], draft: str | None,
+) -> SendReport:
     smtp = config.require_smtp()
     secret = _secret(config)
     approved = approved_issue(config, store, spec, period, draft, dry_run)

@@ -193,6 +193,26 @@ def test_sigkill_in_the_middle_of_a_send_then_a_rerun_gives_everyone_exactly_one
     assert mailbox.received_by() == {p: 1 for p in people}
 
 
+def test_two_sends_of_one_issue_at_once_mail_each_subscriber_once_and_the_second_says_why_it_stopped(mail_config):
+    """serve's scheduled send and a `digest send` typed meanwhile (or two machines on one PostgreSQL): while one
+    delivers the issue, the other is refused in one line and sends nothing; a later run finds everyone served."""
+    mailbox = Mailbox(delay=0.3)
+    with MailServer(mailbox) as server:
+        config = mail_config(server.port)
+        people = subscribe(config, 6)
+        first = forkcli.start(["digest", "send", "--digest", "monthly", "--period", "2023-12",
+                               "--config", str(config.path)])
+        mailbox.wait_for(lambda: mailbox.arrivals >= 1)  # the first run is delivering
+        second = send(config, check=False)
+        assert second.returncode == 1 and second.stdout == ""
+        assert second.stderr == ("Error: monthly 2023-12 is being delivered by another process (a `digest send`, or "
+                                 "serve on its schedule): run it again when that has finished\n")
+        done = first.finish()
+        assert done.returncode == 0 and "6 sent, 0 already sent" in done.stdout, done.stderr
+        assert "6 already sent" in send(config).stdout  # the issue's lock went with the first run
+    assert mailbox.received_by() == {p: 1 for p in people}
+
+
 def test_temporary_failures_are_retried_and_a_550_marks_only_that_subscriber(mail_config):
     def refuse(address: str, attempt: int) -> str | None:
         if address == "reader02@example.org":

@@ -70,6 +70,11 @@ class Connection:
         it to inherit (``pass_fds``); None on PostgreSQL, where this process holds it on its own connection."""
         return self.dialect.run_lock(run_id)
 
+    def exclusive(self, name: str, held: str) -> AbstractContextManager[None]:
+        """A lock across processes and, on PostgreSQL, machines: held for a ``with`` block, or Held(``held``), a
+        one-line StoreError, at once when another process holds the lock called ``name``."""
+        return self.dialect.exclusive(name, held)
+
     def _hold_run_lock(self, run_id: int) -> None:
         self.dialect.hold_run_lock(run_id)
 

@@ -17,6 +17,17 @@ class StoreError(Exception):
     """
 
 
+class Held(StoreError):
+    """A lock another process holds (``Store.exclusive``): the work it guards is being done elsewhere now."""
+
+
+def lock_key(name: str) -> bytes:
+    """Eight bytes that stand for a lock's name: its file name on SQLite, its advisory-lock key on PostgreSQL."""
+    import hashlib
+
+    return hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
+
+
 def missing_db_message(path: Path | str) -> str:
     """What a command that reads state.db says before one exists (opening it would create it)."""
     return f"{path} does not exist yet: run `policywatch crawl` first"

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import psycopg
 
 from policywatch.core.dburl import location, mask
-from policywatch.core.store.errors import BUSY_WAIT, StoreError
+from policywatch.core.store.errors import BUSY_WAIT, Held, StoreError, lock_key
 from policywatch.core.store.schema import migrations
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ MIGRATIONS_TABLE = "policywatch_migrations"
 MIGRATION_LOCK = 0x706F6C6963  # pg_advisory_lock key: one schema upgrade at a time
 WRITE_LOCK = 0x7077726974  # pg_advisory_xact_lock key: one write transaction at a time (see ``transaction``)
 RUN_LOCK = 0x7077  # first key of a run's advisory lock; the run id is the second
+NAMED_LOCK = 0x706E6C6B  # pg_advisory_lock key of a named lock (``exclusive``): one bigint from the name
 _TYPES = {int: "BIGINT", str: "TEXT", bytes: "BYTEA", float: "DOUBLE PRECISION"}
 # A string literal, a quoted name, a ``::`` cast, a ``?`` or ``:name`` parameter, or a ``%``.
 _TOKEN = re.compile(r"'(?:[^']|'')*'|\"(?:[^\"]|\"\")*\"|::|\?|(?<![:\w]):([A-Za-z_]\w*)|%")
@@ -325,6 +326,20 @@ class PostgresDatabase:
     def release_run_lock(self, run_id: int) -> None:
         conn = _RUN_LOCKS.pop((self.url, run_id), None)
         if conn is not None:
+            conn.close()
+
+    @contextmanager
+    def exclusive(self, name: str, held: str) -> Iterator[None]:
+        """Hold the lock called ``name`` for the block, or raise Held(``held``) at once if another session, on any
+        machine, holds it: a session advisory lock on a connection of its own, which the server lets go when the
+        connection closes, however this process ends."""
+        conn = _connect(self.url, False)
+        try:
+            key = int.from_bytes(lock_key(name), "big", signed=True)
+            if not conn.execute("SELECT pg_try_advisory_lock(%s)", [key ^ NAMED_LOCK]).fetchone()[0]:
+                raise Held(held)
+            yield
+        finally:
             conn.close()
 
     def run_owner_gone(self, run_id: int) -> bool:

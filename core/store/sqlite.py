@@ -25,7 +25,15 @@ from policywatch.core.store.schema import migrations
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-from policywatch.core.store.errors import BUSY_WAIT, CHECK_EVERY, CORRUPT, StoreError, missing_db_message
+from policywatch.core.store.errors import (
+    BUSY_WAIT,
+    CHECK_EVERY,
+    CORRUPT,
+    Held,
+    StoreError,
+    lock_key,
+    missing_db_message,
+)
 
 
 def _damaged(error: BaseException) -> bool:
@@ -312,6 +320,24 @@ class SqliteFile:
         """Whether no process holds a run's lock, whichever process or host it is (its lock file, if any, is then
         removed); a run this process holds is never gone."""
         return self._run_lock_path(run_id) not in _RUN_LOCKS and _owner_gone(self._run_lock_path(run_id))
+
+    @contextmanager
+    def exclusive(self, name: str, held: str) -> Iterator[None]:
+        """Hold the lock called ``name`` for the block, or raise Held(``held``) at once if another process holds it.
+
+        A flock on a file beside the run locks, named by a hash of ``name``. The file stays when the lock is let
+        go: removing it would let a process that opened it just before lock the removed file while another locks
+        a new one."""
+        path = self.path.parent / "locks" / f"{self.path.name}.{lock_key(name).hex()}.lock"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = _hold(path)
+        except BlockingIOError:
+            raise Held(held) from None
+        try:
+            yield
+        finally:
+            os.close(fd)
 
     def _run_lock_path(self, run_id: int) -> Path:
         """A run's lock file, beside the sources' crawl locks, named after the database it belongs to."""
