@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gzip
 import time
 
 from policywatch.portal import PortalHandler
@@ -19,7 +20,11 @@ CASES = {
     "/loop-a.html": "a redirect loop",
     "/slow.html": "a page slower than the timeout",
     "/error.html": "a 500",
+    "/trickle.html": "a page sent a few bytes at a time, each within the timeout, the whole never",
+    "/endless.html": "a page with no length that never ends",
+    "/bomb.html": "100 KB of gzip that inflates to 100 MB",
 }
+BOMB = gzip.compress(b"<html><body><p>" + b" " * 100_000_000, 9)
 
 
 class BadPortal(PortalHandler):
@@ -40,17 +45,39 @@ class BadPortal(PortalHandler):
             self._send(200, GOOD.encode())
         elif path == "/error.html":
             self._send(500, b"<html><body>Internal Server Error</body></html>")
+        elif path == "/bomb.html":
+            self._send(200, BOMB, {"Content-Encoding": "gzip"})
+        elif path in ("/trickle.html", "/endless.html"):
+            self._endless(trickle=path == "/trickle.html")
         else:
             super().do_GET()
 
-    def _send(self, status: int, body: bytes) -> None:
+    def _send(self, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
         self.send_header("Content-Type", "text/html")
         self.send_header("Content-Length", str(len(body)))
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
         self.end_headers()
         # The crawler hangs up on a page over its size cap.
         with contextlib.suppress(BrokenPipeError, ConnectionResetError):
             self.wfile.write(body)
+
+    def _endless(self, trickle: bool) -> None:
+        """200, no length, and a body until the crawler hangs up (a minute at most): a few bytes every 0.2 s, or
+        1 MB writes as fast as they are read."""
+        self.close_connection = True
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.end_headers()
+        started = time.monotonic()
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            self.wfile.write(b"<html><body><p>")
+            while time.monotonic() - started < 60:
+                if trickle:
+                    time.sleep(0.2)
+                self.wfile.write("细胞".encode() * (1 if trickle else 180_000))
+                self.wfile.flush()
 
 
 def test_bad_pages_are_recorded_and_skipped(tmp_path, portal, write_config, run_crawl, open_store):
@@ -79,11 +106,14 @@ def test_bad_pages_are_recorded_and_skipped(tmp_path, portal, write_config, run_
         "/loop-a.html": "too many redirects (redirect loop)",
         "/slow.html": "timeout",
         "/error.html": "HTTP 500",
+        "/trickle.html": "timeout",  # the timeout is for the whole page, not for each read
+        "/endless.html": "page larger than the size cap: more than 2,000,000 bytes arrived",
+        "/bomb.html": "page larger than the size cap: its compressed body inflates past 2,000,000 bytes",
     }
     assert errors["/huge.html"].startswith("page larger than the size cap")
     assert fetches["/error.html"]["status"] == 500
     # The good page after all of them was still crawled and is the only document.
     assert [d["url"] for d in store.documents()] == [f"{base}/good.html"]
     assert store.document(f"{base}/good.html")["title"] == "关于开展细胞治疗临床研究备案工作的通知"
-    assert result.summary == [{"source": "bad", "pages": 8, "new_documents": 1,
-                               "new_versions": 1, "errors": 6}]
+    assert result.summary == [{"source": "bad", "pages": 11, "new_documents": 1,
+                               "new_versions": 1, "errors": 9}]

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import scrapy
+from scrapy.exceptions import DownloadCancelledError
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.web._newclient import ResponseNeverReceived
 
@@ -249,12 +250,13 @@ class PolicySpider(scrapy.Spider):
             source=self.source.name, url=_original_url(request, request.url),
             kind=request.meta.get("kind", "detail"), fetched_at=now_iso(), status=status,
             bytes=len(response.body) if response is not None else 0,
-            error=describe_failure(failure, status),
+            error=describe_failure(failure, status, self.crawler.settings.getint("DOWNLOAD_MAXSIZE")),
         )
 
 
-def describe_failure(failure: Failure, status: int | None) -> str:
-    """A short, stable, human reason for a failed request."""
+def describe_failure(failure: Failure, status: int | None, maxsize: int = 0) -> str:
+    """A short, stable, human reason for a failed request (``maxsize``: the crawl's size cap, for a request that
+    has none of its own)."""
     error = failure.value
     if isinstance(error, BrowserUnavailable | RefusedRequest):
         return str(error)
@@ -263,9 +265,17 @@ def describe_failure(failure: Failure, status: int | None) -> str:
     if status is not None:
         return f"HTTP {status}"
     message = failure.getErrorMessage()
+    what = "file" if failure.request.meta.get("kind") == "attachment" else "page"
     if "max size" in message:
-        what = "file" if failure.request.meta.get("kind") == "attachment" else "page"
         return f"{what} larger than the size cap: {message.split(' in request')[0]}"
+    if "DOWNLOAD_MAXSIZE" in message and "decompress" in message:  # a compression bomb, stopped as it inflated
+        cap = failure.request.meta.get("download_maxsize", maxsize)
+        return f"{what} larger than the size cap: its compressed body inflates past {cap:,} bytes"
+    if isinstance(error, DownloadCancelledError) and not message.strip():
+        # A body that grows past the cap with no length announced (endless, or inflating) is cut off by Scrapy
+        # with a bare cancel; nothing else in a crawl cancels a download (its timeout has an error of its own).
+        cap = failure.request.meta.get("download_maxsize", maxsize)
+        return f"{what} larger than the size cap: more than {cap:,} bytes arrived"
     if "max redirections" in message or "redirect" in message.lower():
         return "too many redirects (redirect loop)"
     if "robots.txt" in message:
