@@ -307,6 +307,27 @@ def test_an_html_page_or_a_failed_call_is_a_list_error(crawl_the_apis):
     assert store.count("documents") == 0
 
 
+def test_an_answer_nested_too_deep_or_of_the_wrong_shape_is_a_list_error_and_the_crawl_goes_on(crawl_the_apis):
+    """JSON a hundred thousand arrays deep (json.loads gives up with RecursionError, not ValueError), and valid JSON
+    of a shape no spider expects: each is one list error on its fetch row, never a list page without a row."""
+    def hostile(method: str, path: str, params: dict[str, str]) -> Answer | None:
+        if path == "/search-front-server/api/search/info":
+            return 200, JSON, b"[" * 100_000
+        if path == "/search-gov/data":
+            return 200, JSON, b'{"searchVO": {"listVO": "not a list", "totalpage": {"x": 1}}, "code": 200}'
+        if path == "/zdyz/getDomesticGuideList":
+            return 200, JSON, b'{"code": 200, "data": [[[[1]]]], "rows": {"a": [1, 2]}}'
+        return None
+
+    _, store = crawl_the_apis(hostile)
+
+    [(items, deep)] = list_fetches(store, "miit-wjfb")
+    assert items is None and deep.startswith("extraction failed: RecursionError: maximum recursion depth exceeded")
+    # A list where a list should be, a count where a count should be: without them, a page of no items.
+    assert list_fetches(store, "govcn-zhengceku") == list_fetches(store, "cde-zdyz") == [(0, None)]
+    assert store.count("documents") == 0
+
+
 # -- gov.cn on a real answer ---------------------------------------------------------------------------
 
 REAL = ROOT / "tests" / "fixtures" / "real"  # see its MANIFEST.md

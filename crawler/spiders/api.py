@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 import scrapy
 
 from policywatch.core.config import JSON_PREFIX, ListRule
+from policywatch.core.model import Fetch
 from policywatch.crawler.extract.listing import json_items, walk
 from policywatch.crawler.spiders.base import PolicySpider
 
@@ -29,7 +30,7 @@ if TYPE_CHECKING:
 
     from scrapy.http import Response
 
-    from policywatch.core.model import Fetch
+    from policywatch.crawler.extract.listing import ListPage
 
 _HEADERS = {"Accept": "application/json, text/javascript, */*; q=0.01", "X-Requested-With": "XMLHttpRequest"}
 
@@ -84,6 +85,19 @@ class ApiListSpider(PolicySpider):
             return f"API error: {data.get('message') or data.get('msg') or 'success is false'}"[:300]
         return None
 
+    def read_answer(self, text: str, url: str) -> tuple[str | None, ListPage | None, int | None]:
+        """(Why the answer is unusable, or None; its items; its number of pages) of one list call's answer."""
+        try:
+            data = json.loads(text, strict=False)  # a raw tab or newline inside a title is no reason to fail
+        except ValueError:
+            head = " ".join(text.split())[:60]
+            return (f"not JSON: {head}" if head else "not JSON: empty answer"), None, None
+        error = self.api_error(data)
+        if error:
+            return error, None, None
+        data = self.prepare(data)
+        return None, json_items(data, self.rule, url), self.last_page(data)
+
     # -- shared -----------------------------------------------------------
 
     @property
@@ -116,21 +130,16 @@ class ApiListSpider(PolicySpider):
         if problem:
             yield self.fetch_of(response, "list", error=problem)
             return
-        try:
-            data = json.loads(text, strict=False)  # a raw tab or newline inside a title is no reason to fail
-        except ValueError:
-            head = " ".join(text.split())[:60]
-            yield self.fetch_of(response, "list", error=f"not JSON: {head}" if head else "not JSON: empty answer")
+        read = self.read_page(response, "list", lambda: self.read_answer(text, response.url))
+        if isinstance(read, Fetch):
+            yield read
             return
-        error = self.api_error(data)
+        error, listing, last = read
         if error:
             yield self.fetch_of(response, "list", error=error)
             return
-        data = self.prepare(data)
-        listing = json_items(data, self.rule, response.url)
         yield self.fetch_of(response, "list", items=listing.found)
         yield from self.item_requests(listing.items)
-        last = self.last_page(data)
         if listing.found and page < self.rule.max_pages and (last is None or page < last):
             yield self.list_request(page + 1)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import scrapy
@@ -24,8 +24,10 @@ from policywatch.crawler.extract.walls import WALL_STATUSES, detect_wall
 from policywatch.crawler.faults import is_programming_error
 from policywatch.crawler.guard import RefusedRequest, host_key, source_hosts
 
+T = TypeVar("T")
+
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 
     from scrapy.http import Response
     from twisted.python.failure import Failure
@@ -158,13 +160,10 @@ class PolicySpider(scrapy.Spider):
         if away or problem:
             yield self.fetch_of(response, "detail", error=away or problem)
             return
-        try:
-            fields = extract_detail(text, response.url, self.source.detail, list_title, list_date)
-        except Exception as e:  # a page no rule foresaw must still leave a fetch row behind
-            if is_programming_error(e):  # not the page's fault: policywatch.crawler.run stops the crawl, naming it
-                raise
-            self.logger.exception("extraction failed for %s", response.url)
-            yield self.fetch_of(response, "detail", error=f"extraction failed: {type(e).__name__}: {e}"[:300])
+        fields = self.read_page(response, "detail",
+                                lambda: extract_detail(text, response.url, self.source.detail, list_title, list_date))
+        if isinstance(fields, Fetch):
+            yield fields
             return
         warning = "; ".join(fields.warnings)[:500] or None
         if warning:  # the page was read, but not as configured: kept on its fetch row for `sources list`
@@ -186,6 +185,19 @@ class PolicySpider(scrapy.Spider):
         )
         yield snapshot
         yield from self.attachment_requests(fields.attachments, snapshot.canonical_url)
+
+    def read_page(self, response: Response, kind: str, read: Callable[[], T]) -> T | Fetch:
+        """What ``read`` makes of a page, or the page's fetch row saying that reading it failed: a page no rule
+        foresaw (JSON nested a hundred thousand deep, markup that breaks a parser) must still leave a row behind,
+        and the crawl goes on. An error in PolicyWatch's own code is raised: policywatch.crawler.run stops the crawl,
+        naming it (policywatch.crawler.faults)."""
+        try:
+            return read()
+        except Exception as e:
+            if is_programming_error(e):
+                raise
+            self.logger.exception("extraction failed for %s", response.url)
+            return self.fetch_of(response, kind, error=f"extraction failed: {type(e).__name__}: {e}"[:300])
 
     def trusted_canonical(self, canonical: str | None, page: str, fetched: str) -> str:
         """The URL to store a page under: its canonical link only if that names the host the page came from

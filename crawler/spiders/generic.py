@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import scrapy
 
+from policywatch.core.model import Fetch
 from policywatch.crawler.extract.listing import extract_list
 from policywatch.crawler.spiders.base import PolicySpider
 
@@ -13,8 +14,6 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
 
     from scrapy.http import Response
-
-    from policywatch.core.model import Fetch
 
 
 class ConfigSpider(PolicySpider):
@@ -37,7 +36,10 @@ class ConfigSpider(PolicySpider):
         if problem:
             yield self.fetch_of(response, "list", error=problem)
             return
-        listing = extract_list(text, response.url, self.source.list)
+        listing = self.read_page(response, "list", lambda: extract_list(text, response.url, self.source.list))
+        if isinstance(listing, Fetch):
+            yield listing
+            return
         yield self.fetch_of(response, "list", items=listing.found)
         yield from self.item_requests(listing.items)
         if listing.next_url and page < self.source.list.max_pages:
