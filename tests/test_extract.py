@@ -164,3 +164,15 @@ def test_real_page_with_wall_script_is_not_a_wall() -> None:
     page = decode_html((CORPUS / "gansu-fzgg-tzgg-detail-01.html").read_bytes()).text
     assert detect_wall(200, page) is None
     assert detect_wall(412, page) == "anti-bot wall: HTTP 412 (JS cookie challenge)"
+
+
+@pytest.mark.parametrize("opening", ["<font>", "<div>", "<span><b>"])
+def test_text_nested_deeper_than_libxml2s_default_limit_is_kept(opening: str) -> None:
+    """A legacy page that never closes its <font> (or <div>) tags nests its text hundreds of elements deep; libxml2
+    would drop everything past 256 levels without a word, and a recursive walk would fail past a thousand."""
+    body = "为规范细胞治疗临床研究，现就备案工作通知如下。" * 4
+    title = "关于开展细胞治疗备案工作的通知"
+    deep = opening * (1800 // opening.count("<"))  # 1,800 levels: libxml2's own hard limit is 2,048
+    page = f"<html><body><h1>{title}</h1><div id='zoom'>{deep}{body}</div></body></html>"
+    fields = extract_detail(page, "https://www.nhc.gov.cn/yzygj/s7659/202312/1.shtml")
+    assert (fields.title, fields.text) == (title, body)

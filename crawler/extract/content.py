@@ -60,12 +60,18 @@ def repair(page: str) -> str:
     return _EARLY_END.sub("", page or "")
 
 
+# libxml2 drops, without a word, whatever sits more than 256 elements deep: on a legacy page that never closes its
+# <font> or <div> tags, the policy text itself. huge_tree lifts that limit (the page's size is capped before it
+# gets here), and nothing below walks the tree by recursion.
+_PARSER = html.HTMLParser(huge_tree=True)
+
+
 def parse_html(text: str) -> html.HtmlElement:
     """An lxml tree of a page, however broken; an empty page gives an empty <html>."""
     try:
-        root = html.document_fromstring(repair(text) or "<html></html>")
+        root = html.document_fromstring(repair(text) or "<html></html>", parser=_PARSER)
     except (etree.ParserError, ValueError):
-        root = html.document_fromstring("<html></html>")
+        root = html.document_fromstring("<html></html>", parser=_PARSER)
     return root
 
 
@@ -82,23 +88,24 @@ def strip_invisible(root: html.HtmlElement) -> None:
 
 
 def element_text(el: html.HtmlElement) -> str:
-    """Readable text of an element: block elements become line breaks, furniture lines go."""
+    """Readable text of an element: block elements become line breaks, furniture lines go.
+
+    One walk of the tree by lxml's iterator, not by recursion: a page may nest thousands of elements deep."""
     parts: list[str] = []
-
-    def walk(node: html.HtmlElement) -> None:
-        block = isinstance(node.tag, str) and node.tag.lower() in _BLOCK
-        if block:
-            parts.append("\n")
-        if node.text:
-            parts.append(node.text)
-        for child in node:
-            walk(child)
-            if child.tail:
-                parts.append(child.tail)
-        if block:
-            parts.append("\n")
-
-    walk(el)
+    append = parts.append
+    for event, node in etree.iterwalk(el, events=("start", "end")):
+        tag = node.tag
+        block = tag.__class__ is str and tag.lower() in _BLOCK
+        if event == "start":
+            if block:
+                append("\n")
+            if node.text:
+                append(node.text)
+        else:
+            if block:
+                append("\n")
+            if node.tail and node is not el:
+                append(node.tail)
     # One pass of the space pattern over the whole text (it never matches a line break), not one per line.
     return clean_lines(_INLINE_SPACE.sub(" ", "".join(parts)))
 
