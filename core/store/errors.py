@@ -1,7 +1,9 @@
-"""What every store says when its database cannot be used, whichever database it is."""
+"""What every store says when its database cannot be used, or another process holds what it asks for, whichever
+database it is; and the few settings both kinds share."""
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
 BUSY_WAIT = 30.0  # seconds a statement waits for another process's write lock before failing
@@ -23,8 +25,6 @@ class Held(StoreError):
 
 def lock_key(name: str) -> bytes:
     """Eight bytes that stand for a lock's name: its file name on SQLite, its advisory-lock key on PostgreSQL."""
-    import hashlib
-
     return hashlib.blake2b(name.encode("utf-8"), digest_size=8).digest()
 
 
