@@ -176,3 +176,26 @@ def test_text_nested_deeper_than_libxml2s_default_limit_is_kept(opening: str) ->
     page = f"<html><body><h1>{title}</h1><div id='zoom'>{deep}{body}</div></body></html>"
     fields = extract_detail(page, "https://www.nhc.gov.cn/yzygj/s7659/202312/1.shtml")
     assert (fields.title, fields.text) == (title, body)
+
+
+def test_a_tree_deeper_than_trafilatura_can_take_gets_the_other_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """trafilatura's time grows with the square of a tree's depth (seconds for a page of 2,000 nested tables, which
+    huge_tree now lets through): past TRAFILATURA_DEPTH it is not asked, and the page is still read."""
+    import trafilatura
+
+    from policywatch.crawler.extract import content
+
+    asked: list[int] = []
+    real = trafilatura.extract
+    monkeypatch.setattr(trafilatura, "extract", lambda tree, **kw: asked.append(1) or real(tree, **kw))
+    label = "<table><tr><td>发布机构</td><td>某市人民政府</td></tr></table>"
+    nested = "<table><tr><td>" * 680 + label + "</td></tr></table>" * 680  # 2,040 levels: libxml2 keeps them all
+    title = "关于开展细胞治疗备案工作的通知"
+    page = f"<html><body>{nested}<h1>{title}</h1><div class='wrap'><p>正文。</p></div></body></html>"
+    fields = extract_detail(page, "https://www.example.gov.cn/2023/1.html")
+    assert (fields.title, fields.authority, asked) == (title, "某市人民政府", [])
+    shallow = page.replace(nested, label)
+    assert extract_detail(shallow, "https://www.example.gov.cn/2023/1.html").authority == "某市人民政府"
+    assert asked == [1]  # a page of ordinary depth still gets trafilatura's pick
+    assert content._deeper_than(content.parse_html(page), content.TRAFILATURA_DEPTH)
+    assert not content._deeper_than(content.parse_html(shallow), content.TRAFILATURA_DEPTH)

@@ -28,6 +28,9 @@ KNOWN_BODIES = (
     "#detailCon", "#content", ".zoom",
 )
 MIN_BODY_CHARS = 40
+# trafilatura's time grows with the square of a tree's depth (8 s for 2,000 levels of nested tables); below this
+# depth, the most libxml2 builds by default, it stays in tenths of a second. A deeper page gets the other fallbacks.
+TRAFILATURA_DEPTH = 256
 logging.getLogger("trafilatura").setLevel(logging.ERROR)
 
 _NEVER_TEXT = ("script", "style", "noscript", "template", "iframe", "object", "select", "button", "textarea", "input")
@@ -163,16 +166,7 @@ def main_text(root: html.HtmlElement, page: str = "") -> str:
             short = short or text
     for el in list(root.iter(*_CHROME)):
         el.drop_tree()
-    import trafilatura  # here, not at the top: its imports cost every crawl process ~0.1 s, most never need it
-
-    extracted = clean_lines(trafilatura.extract(
-        root,
-        include_comments=False,
-        include_tables=True,
-        favor_precision=True,
-        deduplicate=False,
-        with_metadata=False,
-    ) or "")
+    extracted = "" if _deeper_than(root, TRAFILATURA_DEPTH) else _trafilatura(root)
     if _has_text(extracted):
         return extracted
     embedded = embedded_text(repair(page)) if page else ""
@@ -184,6 +178,29 @@ def main_text(root: html.HtmlElement, page: str = "") -> str:
     if dense is not None and _has_text(text := body_from(dense)):
         return text
     return short or extracted
+
+
+def _trafilatura(root: html.HtmlElement) -> str:
+    import trafilatura  # here, not at the top: its imports cost every crawl process ~0.1 s, most never need it
+
+    return clean_lines(trafilatura.extract(
+        root,
+        include_comments=False,
+        include_tables=True,
+        favor_precision=True,
+        deduplicate=False,
+        with_metadata=False,
+    ) or "")
+
+
+def _deeper_than(root: html.HtmlElement, levels: int) -> bool:
+    """Whether the tree nests more than ``levels`` elements deep (stops at the first element that does)."""
+    depth = 0
+    for event, _ in etree.iterwalk(root, events=("start", "end")):
+        depth += 1 if event == "start" else -1
+        if depth > levels:
+            return True
+    return False
 
 
 _BLOCKS = frozenset(("div", "td", "section", "article", "main"))
