@@ -6,9 +6,11 @@ import contextlib
 import functools
 import gzip
 import time
+from urllib.parse import urlsplit
 
 from policywatch.portal import PortalHandler
 from tests.conftest import source_toml
+from tests.mailserver import free_port
 
 GOOD = """<html><head><meta charset="utf-8"><title>关于开展细胞治疗临床研究备案工作的通知</title></head>
 <body><h1>关于开展细胞治疗临床研究备案工作的通知</h1><p>发布时间：2023-12-05 来源：国家卫生健康委员会</p>
@@ -24,6 +26,16 @@ CASES = {
     "/trickle.html": "a page sent a few bytes at a time, each within the timeout, the whole never",
     "/endless.html": "a page with no length that never ends",
     "/bomb.html": "100 KB of gzip that inflates to 100 MB",
+    "/not-http.html": "bytes that are no HTTP answer",
+    "/cut-short.html": "an answer shorter than its Content-Length",
+    "/bad-chunks.html": "chunked encoding that breaks off",
+    "/refused.html": "a port nothing listens on (on one of the source's hosts)",
+}
+# What the server writes for the answers that are not HTTP as it should be, status line and all.
+RAW = {
+    "/not-http.html": b"\x00\x01\x1b[2J garbage\r\n\r\n",
+    "/cut-short.html": b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 999999\r\n\r\n<html><body>",
+    "/bad-chunks.html": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nxx\r\n",
 }
 
 
@@ -55,6 +67,9 @@ class BadPortal(PortalHandler):
             self._send(200, bomb(), {"Content-Encoding": "gzip"})
         elif path in ("/trickle.html", "/endless.html"):
             self._endless(trickle=path == "/trickle.html")
+        elif path in RAW:
+            self.close_connection = True
+            self.wfile.write(RAW[path])
         else:
             super().do_GET()
 
@@ -89,22 +104,24 @@ class BadPortal(PortalHandler):
 def test_bad_pages_are_recorded_and_skipped(tmp_path, portal, write_config, run_crawl, open_store):
     site = tmp_path / "site"
     site.mkdir()
+    closed = free_port()
     links = {**CASES, "/good.html": "关于开展细胞治疗临床研究备案工作的通知"}
+    hrefs = {href: f"http://127.0.0.1:{closed}{href}" if href == "/refused.html" else href for href in links}
     (site / "index.html").write_text(
-        "<ul>" + "".join(f'<li><a href="{href}">{text}</a></li>' for href, text in links.items())
+        "<ul>" + "".join(f'<li><a href="{hrefs[href]}">{text}</a></li>' for href, text in links.items())
         + "</ul>",
         encoding="utf-8",
     )
     (site / "good.html").write_text(GOOD, encoding="utf-8")
     bomb()  # made before the crawl asks for it: made while serving, it could outlast the crawl's timeout
     base = portal(site, BadPortal)
-    config = write_config(source_toml("bad", f"{base}/index.html"), timeout=1.5,
-                          max_page_bytes=2_000_000)
+    config = write_config(source_toml("bad", f"{base}/index.html", extra=f'allowed_hosts = ["127.0.0.1:{closed}"]'),
+                          timeout=1.5, max_page_bytes=2_000_000)
 
     result = run_crawl(config)
 
     store = open_store(config.db)
-    fetches = {row["url"].removeprefix(base): row for row in store.db["fetches"].rows}
+    fetches = {urlsplit(row["url"]).path: row for row in store.db["fetches"].rows}
     errors = {path: fetches[path]["error"] for path in CASES}
     assert errors == {
         "/malformed.html": "no policy text extracted",
@@ -116,11 +133,15 @@ def test_bad_pages_are_recorded_and_skipped(tmp_path, portal, write_config, run_
         "/trickle.html": "timeout",  # the timeout is for the whole page, not for each read
         "/endless.html": "page larger than the size cap: more than 2,000,000 bytes arrived",
         "/bomb.html": "page larger than the size cap: its compressed body inflates past 2,000,000 bytes",
+        "/not-http.html": "not an HTTP answer: non-integer status code",
+        "/cut-short.html": "answer cut short: the connection closed before the end the server announced",
+        "/bad-chunks.html": "answer cut short: the connection closed before the end the server announced",
+        "/refused.html": "connection refused",
     }
     assert errors["/huge.html"].startswith("page larger than the size cap")
     assert fetches["/error.html"]["status"] == 500
     # The good page after all of them was still crawled and is the only document.
     assert [d["url"] for d in store.documents()] == [f"{base}/good.html"]
     assert store.document(f"{base}/good.html")["title"] == "关于开展细胞治疗临床研究备案工作的通知"
-    assert result.summary == [{"source": "bad", "pages": 11, "new_documents": 1,
-                               "new_versions": 1, "errors": 9}]
+    assert result.summary == [{"source": "bad", "pages": 15, "new_documents": 1,
+                               "new_versions": 1, "errors": 13}]

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import functools
+import re
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlsplit
 
 import scrapy
-from scrapy.exceptions import DownloadCancelledError
+from scrapy.exceptions import DownloadCancelledError, DownloadConnectionRefusedError, ResponseDataLossError
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.web._newclient import ResponseNeverReceived
 
@@ -295,12 +296,21 @@ def describe_failure(failure: Failure, status: int | None, maxsize: int = 0) -> 
     kind = type(error).__name__
     if isinstance(error, TimeoutError | TCPTimedOutError) or "Timeout" in kind:
         return "timeout"
+    if isinstance(error, DownloadConnectionRefusedError):
+        return "connection refused"
+    if isinstance(error, ResponseDataLossError):
+        return "answer cut short: the connection closed before the end the server announced"
+    if unreadable := _NOT_HTTP.search(message):  # Twisted's ParseError, quoting the server's bytes
+        return f"not an HTTP answer: {unreadable.group(1)}"
     if isinstance(error, DNSLookupError) or "Resolve" in kind:
         return f"DNS lookup failed for {urlsplit(failure.request.url).hostname}"
     if isinstance(error, ResponseNeverReceived):
         return "connection closed before a response"
     first_line = next(iter(message.strip().splitlines()), "")  # Playwright's errors go on with a call log
     return f"{kind}: {first_line}"[:300]
+
+
+_NOT_HTTP = re.compile(r"ParseError: \('([^']{1,80})'")
 
 
 def _redirected_away(response: Response) -> str | None:
