@@ -4,7 +4,8 @@ Apprise posts through ``requests``, which reads the whole answer into memory bef
 whose timeout is per read, not per answer: a webhook that answers 200 and then sends a byte a second holds a
 `digest send` (and serve's delivery) for ever, and one that sends gigabytes takes as many of memory. While
 :func:`capped` is in force in a thread, every answer that thread's ``requests`` gets is read here instead: at most
-``most`` bytes, before ``seconds`` have passed since the post began; past either, the answer is dropped and the
+``most`` bytes, before ``seconds`` have passed since the post began (chat.post gives a URL whose ``rto`` allows a
+slow service more time to answer twice its ``rto``); past either, the answer is dropped and the
 request fails with :class:`UnreadAnswer` (a ``requests`` error, which Apprise reports as a connection error: the
 post is *in doubt*, see :mod:`policywatch.deliver.chat`).
 

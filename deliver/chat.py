@@ -63,7 +63,9 @@ def post(url: str, title: str, text: str) -> Outcome:
     plugin = notifyurl.instantiate(url)
     if plugin is None:
         return Outcome("failed", f"{notifyurl.shown(url)}: {notifyurl.problem(url) or 'Apprise cannot use it'}")
-    with apprise_log.capture() as lines, answers.capped():
+    # A URL that gives a slow service longer to answer (its rto) gets as long to read the answer, twice over.
+    seconds = max(answers.ANSWER_SECONDS, 2 * float(getattr(plugin, "socket_read_timeout", 0) or 0))
+    with apprise_log.capture() as lines, answers.capped(seconds=seconds):
         try:
             sent = plugin.notify(body=text, title=title, body_format=notifyurl.apprise().NotifyFormat.MARKDOWN)
         except Exception as e:  # a plugin's own bug: where it stopped is unknown

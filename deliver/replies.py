@@ -3,7 +3,9 @@
 smtplib's timeout is per read of the socket, and a reply may have any number of lines: a server (broken, or
 hostile) that sends its greeting a byte a second, or ``250-`` continuation lines for ever, holds `digest send`
 (and serve's deliveries) for ever, and the endless reply grows in memory. :class:`SMTP` and :class:`SMTP_SSL` are
-smtplib's, with each reply read within ``REPLY_SECONDS`` of asking for it and in at most ``REPLY_LINES`` lines;
+smtplib's, with each reply read within ``REPLY_SECONDS`` of asking for it (or twice the session's timeout, when
+that is longer: an operator who gives a slow relay 5 minutes a read gets 10 a reply, RFC 5321's wait for the
+answer to a message) and in at most ``REPLY_LINES`` lines;
 past either, the connection is closed as lost (``SMTPServerDisconnected``), which policywatch.deliver.smtp
 reports as it reports any lost connection: retried later, or in doubt once the message was handed over.
 """
@@ -15,7 +17,7 @@ import smtplib
 import socket
 import time
 
-REPLY_SECONDS = 60.0  # one reply, from asking for it to its last line (smtplib's timeout still bounds each read)
+REPLY_SECONDS = 60.0  # one reply, from asking for it to its last line, at least (smtplib's timeout bounds each read)
 REPLY_LINES = 100  # lines of one reply: an EHLO reply has a dozen
 
 
@@ -25,6 +27,7 @@ class _Socket(io.RawIOBase):
     def __init__(self, sock: socket.socket, timeout: object) -> None:
         self.sock = sock
         self.timeout = timeout if isinstance(timeout, (int, float)) else None  # smtplib's default is a sentinel
+        self.seconds = max(REPLY_SECONDS, 2 * (self.timeout or 0))  # for each reply
         self.deadline = float("inf")
         self.lines = 0
 
@@ -32,7 +35,7 @@ class _Socket(io.RawIOBase):
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        late = TimeoutError(f"the reply took longer than {REPLY_SECONDS:g} s")
+        late = TimeoutError(f"the reply took longer than {self.seconds:g} s")
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
             raise late
@@ -70,7 +73,7 @@ class _Bounded:
         if self.sock is not None and (not isinstance(self.file, _Reply) or self.file.raw.sock is not self.sock):
             self.file = _Reply(_Socket(self.sock, self.timeout))
         if isinstance(self.file, _Reply):
-            self.file.raw.deadline = time.monotonic() + REPLY_SECONDS
+            self.file.raw.deadline = time.monotonic() + self.file.raw.seconds
             self.file.raw.lines = 0
         return super().getreply()  # type: ignore[misc]
 
