@@ -328,10 +328,8 @@ class SqliteFile:
         A flock on a file beside the run locks, named by a hash of ``name``. The file stays when the lock is let
         go: removing it would let a process that opened it just before lock the removed file while another locks
         a new one."""
-        path = self.path.parent / "locks" / f"{self.path.name}.{lock_key(name).hex()}.lock"
-        path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            fd = _hold(path)
+            fd = _hold(self._lock_path(lock_key(name).hex()))
         except BlockingIOError:
             raise Held(held) from None
         try:
@@ -340,7 +338,10 @@ class SqliteFile:
             os.close(fd)
 
     def _run_lock_path(self, run_id: int) -> Path:
-        """A run's lock file, beside the sources' crawl locks, named after the database it belongs to."""
+        return self._lock_path(f"run-{run_id}")
+
+    def _lock_path(self, name: str) -> Path:
+        """A lock file (a run's, a named lock's), beside the sources' crawl locks, named after the database."""
         folder = self.path.parent / "locks"
         folder.mkdir(parents=True, exist_ok=True)
-        return folder / f"{self.path.name}.run-{run_id}.lock"
+        return folder / f"{self.path.name}.{name}.lock"

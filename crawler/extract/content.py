@@ -63,18 +63,18 @@ def repair(page: str) -> str:
     return _EARLY_END.sub("", page or "")
 
 
-# libxml2 drops, without a word, whatever sits more than 256 elements deep: on a legacy page that never closes its
-# <font> or <div> tags, the policy text itself. huge_tree lifts that limit (the page's size is capped before it
-# gets here), and nothing below walks the tree by recursion.
-_PARSER = html.HTMLParser(huge_tree=True)
-
-
 def parse_html(text: str) -> html.HtmlElement:
-    """An lxml tree of a page, however broken; an empty page gives an empty <html>."""
+    """An lxml tree of a page, however broken; an empty page gives an empty <html>.
+
+    libxml2 drops, without a word, whatever sits more than 256 elements deep: on a legacy page that never closes its
+    <font> or <div> tags, the policy text itself. huge_tree lifts that limit (the page's size is capped before it
+    gets here), and nothing below walks the tree by recursion. A parser per page (4 µs): lxml's parsers are not to
+    be shared between threads."""
+    parser = html.HTMLParser(huge_tree=True)
     try:
-        root = html.document_fromstring(repair(text) or "<html></html>", parser=_PARSER)
+        root = html.document_fromstring(repair(text) or "<html></html>", parser=parser)
     except (etree.ParserError, ValueError):
-        root = html.document_fromstring("<html></html>", parser=_PARSER)
+        root = html.document_fromstring("<html></html>", parser=parser)
     return root
 
 

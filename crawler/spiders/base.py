@@ -279,15 +279,14 @@ def describe_failure(failure: Failure, status: int | None, maxsize: int = 0) -> 
         return f"HTTP {status}"
     message = failure.getErrorMessage()
     what = "file" if failure.request.meta.get("kind") == "attachment" else "page"
+    cap = failure.request.meta.get("download_maxsize", maxsize)
     if "max size" in message:
         return f"{what} larger than the size cap: {message.split(' in request')[0]}"
     if "DOWNLOAD_MAXSIZE" in message and "decompress" in message:  # a compression bomb, stopped as it inflated
-        cap = failure.request.meta.get("download_maxsize", maxsize)
         return f"{what} larger than the size cap: its compressed body inflates past {cap:,} bytes"
     if isinstance(error, DownloadCancelledError) and not message.strip():
         # A body that grows past the cap with no length announced (endless, or inflating) is cut off by Scrapy
         # with a bare cancel; nothing else in a crawl cancels a download (its timeout has an error of its own).
-        cap = failure.request.meta.get("download_maxsize", maxsize)
         return f"{what} larger than the size cap: more than {cap:,} bytes arrived"
     if "max redirections" in message or "redirect" in message.lower():
         return "too many redirects (redirect loop)"
