@@ -10,6 +10,7 @@ from urllib.parse import urlsplit
 
 from policywatch.portal import PortalHandler
 from tests.conftest import source_toml
+from tests.hostile.hostile_web import send_endless
 from tests.mailserver import free_port
 
 GOOD = """<html><head><meta charset="utf-8"><title>关于开展细胞治疗临床研究备案工作的通知</title></head>
@@ -32,7 +33,6 @@ CASES = {
     "/refused.html": "a port nothing listens on (on one of the source's hosts)",
 }
 TIMEOUT = 4.0  # the crawl's: room for every answer that should arrive, on a machine busy with other tests
-TRICKLE, FLOOD = "细胞".encode(), "细胞".encode() * 180_000  # what an endless page sends at a time
 # What the server writes for the answers that are not HTTP as it should be, status line and all.
 RAW = {
     "/not-http.html": b"\x00\x01\x1b[2J garbage\r\n\r\n",
@@ -68,7 +68,7 @@ class BadPortal(PortalHandler):
         elif path == "/bomb.html":
             self._send(200, bomb(), {"Content-Encoding": "gzip"})
         elif path in ("/trickle.html", "/endless.html"):
-            self._endless(trickle=path == "/trickle.html")
+            send_endless(self, path == "/trickle.html", "text/html")
         elif path in RAW:
             self.close_connection = True
             self.wfile.write(RAW[path])
@@ -85,22 +85,6 @@ class BadPortal(PortalHandler):
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(body)
-
-    def _endless(self, trickle: bool) -> None:
-        """200, no length, and a body until the crawler hangs up (a minute at most): a few bytes every 0.2 s, or
-        1 MB writes as fast as they are read."""
-        self.close_connection = True
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html")
-        self.end_headers()
-        started = time.monotonic()
-        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-            self.wfile.write(b"<html><body><p>")
-            while time.monotonic() - started < 60:
-                if trickle:
-                    time.sleep(0.2)
-                self.wfile.write(TRICKLE if trickle else FLOOD)
-                self.wfile.flush()
 
 
 def test_bad_pages_are_recorded_and_skipped(tmp_path, portal, write_config, run_crawl, open_store):

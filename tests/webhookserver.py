@@ -1,7 +1,7 @@
 """A webhook receiver on 127.0.0.1 for the chat-post tests: records every POST (path, headers, JSON or form body),
 and answers as each path is told to: 200, an error status, dropping the connection unanswered, holding the
 request (received and recorded, no answer yet) until released, the moment a sender can be killed in, or a hostile
-200: "trickle" (a byte every 0.1 s until released) or "flood" (a gigabyte, as fast as it is read); or 200 with
+200 without end: "trickle" (a few bytes every 0.1 s) or "flood" (as fast as it is read), until released; or 200 with
 given bytes as the body."""
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+
+from tests.hostile.hostile_web import send_endless
 
 
 @dataclass(frozen=True)
@@ -84,7 +86,7 @@ class WebhookServer:
                     self.close_connection = True
                     return
                 if answer in ("trickle", "flood"):
-                    self._endless(answer)
+                    send_endless(self, answer == "trickle", "application/json", server.released)
                     return
                 body = answer if isinstance(answer, bytes) else b"{}"
                 self.send_response(200 if isinstance(answer, bytes) else int(answer))
@@ -92,26 +94,6 @@ class WebhookServer:
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
-
-            def _endless(self, how: str) -> None:
-                """200 and a body with no length, ended by closing the connection: a byte at a time until
-                released, or 1 GB in 1 MB writes. A reader that hangs up ends it early."""
-                self.close_connection = True
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.end_headers()
-                block = b"{" * (1 << 20)
-                try:
-                    for _ in range(1024):
-                        if how == "flood":
-                            self.wfile.write(block)
-                        elif server.released.wait(0.1):
-                            return
-                        else:
-                            self.wfile.write(b" ")
-                            self.wfile.flush()
-                except OSError:
-                    pass
 
             def log_message(self, *args: object) -> None:
                 pass

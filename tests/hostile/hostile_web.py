@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import threading
+import time
 import zlib
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,6 +21,23 @@ PAGE = """<html><head><meta charset="utf-8"><title>{title}</title>{head}</head>
 </body></html>"""
 
 Route = tuple[int, dict[str, str], bytes]
+TRICKLE, FLOOD = "细胞".encode(), "细胞".encode() * 180_000  # what an endless answer sends at a time
+
+
+def send_endless(handler: BaseHTTPRequestHandler, trickle: bool, content_type: str,
+                 stop: threading.Event | None = None, seconds: float = 60) -> None:
+    """Answer 200 with no length and a body that never ends: a few bytes every 0.1 s (``trickle``), or 0.5 MB
+    writes as fast as they are read. It ends when the client hangs up, ``stop`` is set or ``seconds`` pass."""
+    handler.close_connection = True
+    stop = stop or threading.Event()
+    deadline = time.monotonic() + seconds
+    with contextlib.suppress(OSError):  # the client hung up: what the tests expect of it
+        handler.send_response(200)
+        handler.send_header("Content-Type", content_type)
+        handler.end_headers()
+        while time.monotonic() < deadline and not stop.wait(0.1 if trickle else 0):
+            handler.wfile.write(TRICKLE if trickle else FLOOD)
+            handler.wfile.flush()
 
 
 def page(title: str, text: str = "为规范干细胞临床研究，现就备案工作通知如下。", head: str = "", extra: str = "",
