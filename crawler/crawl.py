@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -15,7 +14,9 @@ from typing import IO, TYPE_CHECKING, Any
 
 from policywatch.core.model import selector_warnings
 from policywatch.core.store import Store, now_iso
+from policywatch.crawler import processes
 from policywatch.crawler.health import troubled, update_alerts
+from policywatch.crawler.processes import ForkedCrawl
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
@@ -52,8 +53,9 @@ def crawl(
     stop: threading.Event | None = None,
     here: bool = False,
 ) -> CrawlResult:
-    """Run ``python -m policywatch.crawler.run`` for ``sources`` (all when empty) and wait for it; with ``here`` (see
-    :func:`runs_here`), crawl in this process instead, which spares the crawl processes' start.
+    """Run ``python -m policywatch.crawler.run`` for ``sources`` (all when empty) and wait for it: forked from this
+    process when it can (policywatch.crawler.processes); with ``here`` (see :func:`runs_here`), crawl in this process
+    instead, which spares the crawl processes' start.
 
     The sources are shared out among up to ``[crawl] processes`` crawl processes (one per CPU by default),
     which all record into one run: extraction and storage are CPU work, and one Python process uses one core.
@@ -63,10 +65,10 @@ def crawl(
     its alert opened or closed (see policywatch.crawler.health), whatever the outcome.
     """
     names = list(sources) or [s.name for s in config.sources]
-    with hold_open(config):
-        if here and _can_crawl_here():
+    if here and processes.reactor_free():
+        with hold_open(config):
             return _crawl_here(config, names, recheck_all, on_event, timeout, stop)
-        return _crawl_in_processes(config, names, recheck_all, on_event, timeout, stop)
+    return _crawl_in_processes(config, names, recheck_all, on_event, timeout, stop)
 
 
 def hold_open(config: Config) -> Store:
@@ -80,66 +82,92 @@ def hold_open(config: Config) -> Store:
 def _crawl_in_processes(config: Config, names: list[str], recheck_all: bool,
                         on_event: Callable[[dict[str, Any]], None] | None, timeout: float | None,
                         stop: threading.Event | None) -> CrawlResult:
-    """The crawl of :func:`crawl` in crawl processes."""
-    log_dir = config.state_dir / "logs"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    started = now_iso()
-    run_id = begin_run(config, names)
-    with Store(config.db) as store:
-        # The crawl processes inherit the run's lock: the run stays 'running', not 'interrupted', while any lives.
-        run_lock = store.run_lock(run_id)
-    # A PostgreSQL URL goes to the crawl processes in their environment, where only its user can read its password.
-    db = ["--db", str(config.db)] if not config.postgres else []
-    env = {**os.environ, "POLICYWATCH_DB": str(config.db)} if config.postgres else None
-    args = ["--config", str(config.path), *db,
-            "--run", str(run_id), "--events", "--log-file", str(log_dir / "crawl.log"), "--watch-parent"]
-    if recheck_all:
-        args.append("--recheck-all")
-    skipped: list[str] = []
+    """The crawl of :func:`crawl` in crawl processes: forked from this one before the store is opened, when it can
+    (policywatch.crawler.processes), else new interpreters."""
+    groups = shards(config, names)
     # One pipe for every process's events: each event line is one write(), and writes under the pipe buffer
     # (4 KB) arrive whole, so lines from several processes do not interleave.
     # stderr goes to a file, not a pipe: a chatty process can never block on it.
     reading, writing = os.pipe()
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as err:
+    with open(reading, encoding="utf-8", errors="replace") as events, open(writing, "wb") as event_pipe, \
+            tempfile.TemporaryFile("w+", encoding="utf-8") as err:
+        forked = _fork_crawl_processes(config, len(groups), event_pipe.fileno(), err.fileno())
         try:
-            # Each process's stdin is a pipe this process holds and never writes: when this process dies, however
-            # it dies, the pipe closes and the crawl winds down (policywatch.crawler.run --watch-parent) instead of
-            # going on.
-            processes = [start_process([*args, *shard], stdout=writing, stderr=err, env=env,
-                                       pass_fds=[run_lock] if run_lock is not None else [])
-                         for shard in shards(config, names)]
+            with hold_open(config):
+                started = now_iso()
+                run_id = begin_run(config, names)
+                running = _start(config, run_id, recheck_all, groups, forked, event_pipe.fileno(), err)
+                event_pipe.close()  # the crawl processes hold it: the events end with the last of them
+                skipped: list[str] = []
+                outcome = _follow(running, events, skipped, on_event, timeout, stop)
+                failed = [p.returncode for p in running
+                          if p.returncode != 0 and not (p.returncode == ALL_SKIPPED and skipped)]
+                err.seek(0)
+                last = err.read().strip().splitlines()[-1:]
+                why = (last[0] if last else f"exit code {failed[0]}") if failed else ""
+                return _close(config, run_id, names, skipped, "failed" if failed and outcome == "ok" else outcome,
+                              started, why)
         finally:
-            os.close(writing)
-        ended, interrupted = threading.Event(), []
-        watcher = threading.Thread(target=_stop_when, args=(processes, ended, interrupted, timeout, stop),
-                                   daemon=True)
-        watcher.start()
-        with open(reading, encoding="utf-8", errors="replace") as events:
-            for line in events:
-                event = _event(line)
-                if event.get("event") == "skipped":
-                    skipped.append(event["source"])
-                if event and on_event is not None:
-                    on_event(event)
-        for process in processes:
-            process.wait()
-            process.stdin.close()
-        ended.set()
-        watcher.join()
-        err.seek(0)
-        stderr = err.read()
-    failed = [p.returncode for p in processes if p.returncode != 0 and not (p.returncode == ALL_SKIPPED and skipped)]
-    outcome = interrupted[0] if interrupted else "failed" if failed else "ok"
-    why = (stderr.strip().splitlines()[-1] if stderr.strip() else f"exit code {failed[0]}") if failed else ""
-    return _close(config, run_id, names, skipped, outcome, started, why)
+            for process in forked:
+                process.cancel()  # one never started (the run could not begin); a started one ends on its own
 
 
-def start_process(args: list[str], stdout: int, stderr: IO[str], env: dict[str, str] | None,
-                  pass_fds: list[int]) -> subprocess.Popen[bytes]:
-    """Start ``python -m policywatch.crawler.run ARGS`` with stdin a pipe this process holds (see
-    ``--watch-parent``), stdout and stderr as given, ``env`` (None: this process's) and ``pass_fds`` kept open."""
-    return subprocess.Popen([sys.executable, "-m", "policywatch.crawler.run", *args], stdin=subprocess.PIPE,
-                            stdout=stdout, stderr=stderr, env=env, pass_fds=pass_fds)
+def _fork_crawl_processes(config: Config, count: int, stdout: int, stderr: int) -> list[ForkedCrawl]:
+    """``count`` crawl processes forked now, waiting for their arguments, with what a crawl imports loaded first;
+    none when this process cannot fork them (policywatch.crawler.processes.can_fork)."""
+    if not processes.can_fork():
+        return []
+    from policywatch.crawler.run import preload
+
+    preload(config)
+    return [ForkedCrawl(stdout, stderr) for _ in range(count)]
+
+
+def _start(config: Config, run_id: int, recheck_all: bool, groups: list[list[str]], forked: list[ForkedCrawl],
+           stdout: int, stderr: IO[str]) -> list[ForkedCrawl] | list[subprocess.Popen]:
+    """Start run ``run_id``'s crawl, a group of sources per process: in the ``forked`` processes, or when there are
+    none in new interpreters."""
+    with Store(config.db) as store:
+        # The crawl processes inherit the run's lock: the run stays 'running', not 'interrupted', while any lives.
+        run_lock = store.run_lock(run_id)
+    fds = [run_lock] if run_lock is not None else []
+    # A PostgreSQL URL goes to the crawl processes in their environment, where only their user can read its password.
+    db = ["--db", str(config.db)] if not config.postgres else []
+    env = {"POLICYWATCH_DB": str(config.db)} if config.postgres else {}
+    log_file = config.state_dir / "logs" / "crawl.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    # --watch-parent: each process's stdin is a pipe (a forked one's, a socket) this process holds and never writes
+    # (after a forked one's arguments). When this process dies, however it dies, it closes and the crawl winds down
+    # instead of going on.
+    args = ["--config", str(config.path), *db, "--run", str(run_id), "--events", "--log-file", str(log_file),
+            "--watch-parent", *(["--recheck-all"] * recheck_all)]
+    if not forked:
+        return [processes.spawn([*args, *group], stdout, stderr, env, fds) for group in groups]
+    for process, group in zip(forked, groups, strict=True):
+        process.start([*args, *group], env, fds)
+    return forked
+
+
+def _follow(running: list[ForkedCrawl] | list[subprocess.Popen], events: IO[str], skipped: list[str],
+            on_event: Callable[[dict[str, Any]], None] | None, timeout: float | None,
+            stop: threading.Event | None) -> str:
+    """Pass the crawl processes' events to ``on_event`` (noting in ``skipped`` the sources another process held) until
+    every process has ended: 'ok', or 'timed out' or 'stopped' when it was cut short (see :func:`_stop_when`)."""
+    ended, interrupted = threading.Event(), []
+    watcher = threading.Thread(target=_stop_when, args=(running, ended, interrupted, timeout, stop), daemon=True)
+    watcher.start()
+    for line in events:
+        event = _event(line)
+        if event.get("event") == "skipped":
+            skipped.append(event["source"])
+        if event and on_event is not None:
+            on_event(event)
+    for process in running:
+        process.wait()
+        process.stdin.close()
+    ended.set()
+    watcher.join()
+    return interrupted[0] if interrupted else "ok"
 
 
 def _close(config: Config, run_id: int, names: list[str], skipped: list[str], outcome: str, started: str,
@@ -173,11 +201,6 @@ def runs_here(config: Config, names: list[str], recheck_all: bool) -> bool:
         return False
     expected = sum(1 + (stored if recheck_all else due) for stored, due in counts.values())
     return expected <= IN_PROCESS_PAGES
-
-
-def _can_crawl_here() -> bool:
-    """Scrapy's reactor runs in the main thread and starts once per process."""
-    return threading.current_thread() is threading.main_thread() and "twisted.internet.reactor" not in sys.modules
 
 
 def _crawl_here(config: Config, names: list[str], recheck_all: bool,

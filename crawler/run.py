@@ -29,6 +29,7 @@ from scrapy.crawler import AsyncCrawlerProcess, Crawler
 from scrapy.settings import Settings
 from scrapy.spiderloader import get_spider_loader
 from scrapy.utils.defer import deferred_from_coro
+from scrapy.utils.misc import load_object
 
 from policywatch.core import config as config_module
 from policywatch.core.config import Source
@@ -99,6 +100,28 @@ def main(argv: list[str] | None = None) -> int:
         print(f"programming error, crawl stopped: {shutdown.fatal}", file=sys.stderr)
         return 1
     return 0
+
+
+# The settings naming classes Scrapy imports as a crawl starts: one class each, or a dict of them (a middleware is a
+# key, a download handler a value).
+COMPONENT_CLASSES = ("SCHEDULER", "SCHEDULER_PRIORITY_QUEUE", "SCHEDULER_MEMORY_QUEUE", "DUPEFILTER_CLASS",
+                     "STATS_CLASS", "ITEM_PROCESSOR", "SPIDER_LOADER_CLASS", "LOG_FORMATTER",
+                     "REQUEST_FINGERPRINTER_CLASS", "DOWNLOADER", "TWISTED_DNS_RESOLVER", "ROBOTSTXT_PARSER")
+COMPONENT_DICTS = ("DOWNLOADER_MIDDLEWARES", "SPIDER_MIDDLEWARES", "EXTENSIONS", "ITEM_PIPELINES", "DOWNLOAD_HANDLERS")
+
+
+def preload(config: config_module.Config) -> None:
+    """Import what a crawl of ``config`` imports only as it starts (the classes its Scrapy settings name, and through
+    them the download handler's TLS context), so that crawl processes forked from this process
+    (policywatch.crawler.processes) start with it. The reactor is not installed: each crawl process installs its own."""
+    settings = Settings(build_settings(config.crawl))
+    paths = [settings.get(name) for name in COMPONENT_CLASSES]
+    for name in COMPONENT_DICTS:
+        components = settings.getwithbase(name)
+        paths += [*components, *components.values()]
+    for path in paths:
+        if isinstance(path, str) and "." in path:
+            load_object(path)
 
 
 class Planned(NamedTuple):

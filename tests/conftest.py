@@ -14,7 +14,7 @@ import policywatch.cli  # (click, rich, sqlite-utils …: imported once here, fo
 import policywatch.crawler.run  # noqa: F401  (Scrapy, imported once here, for every forked crawl process)
 from policywatch.core import config as config_module
 from policywatch.core.store import Store
-from policywatch.crawler import crawl as crawl_module
+from policywatch.crawler import processes
 from policywatch.crawler.crawl import CrawlResult, crawl
 from policywatch.crawler.extract.encoding import decode_html
 from policywatch.portal import PortalHandler, serve
@@ -139,14 +139,8 @@ def pytest_configure(config: pytest.Config) -> None:
                             "ten crawls killed one after another, a service restart that waits out real seconds): "
                             "`make test-slow` and CI run them, `make test` does not")
     config.addinivalue_line("markers", "exec_crawls: the test's crawls start their crawl processes as new "
-                            "interpreters (python -m policywatch.crawler.run), not forked (tests.forkcli)")
-
-
-# Crawls started by the tests (in the test process, or in a command forked by tests.forkcli) fork their crawl processes
-# from the test process, which has Scrapy imported (tests.forkcli.start_crawl_process): the same processes,
-# arguments, pipes and exit codes, without a second of imports each.
-EXEC_CRAWL_PROCESS = crawl_module.start_process
-crawl_module.start_process = forkcli.start_crawl_process
+                            "interpreters (python -m policywatch.crawler.run), as where they cannot be forked "
+                            "(policywatch.crawler.processes)")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -172,9 +166,10 @@ def warm_test_process() -> None:
 @pytest.fixture(autouse=True)
 def exec_crawls(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
     """A test that looks at the crawl processes it starts from outside (their command lines, their memory, their
-    sockets), marked ``exec_crawls``, gets them started as new interpreters, as a user's are."""
+    sockets), marked ``exec_crawls``, gets them started as new interpreters, as they are where a fork is not
+    possible."""
     if request.node.get_closest_marker("exec_crawls") is not None:
-        monkeypatch.setattr(crawl_module, "start_process", EXEC_CRAWL_PROCESS)
+        monkeypatch.setattr(processes, "can_fork", lambda: False)
 
 
 @pytest.fixture

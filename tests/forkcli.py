@@ -8,9 +8,8 @@ modules are imported afresh in it (their module state, such as the consoles, sta
 and it gets the command's argv, environment, working folder and standard streams, runs the command, runs its atexit
 functions and exits with its exit code.
 
-The same goes for the crawl processes a crawl starts (`python -m policywatch.crawler.run`, a second of CPU each,
-most of it Scrapy's import): in the test process and in forked commands, policywatch.crawler.crawl starts them
-with start_crawl_process, forked from a process that has Scrapy imported already (see tests.conftest).
+The crawl processes a crawl starts are forked too, by PolicyWatch itself (policywatch.crawler.processes), from the
+test process or the forked command, which have Scrapy imported already (see tests.conftest).
 
 A command can be forked as another user (``run(user=…)``, for the tests of a reader who may not write state.db):
 the child drops root before it becomes the command, and finds every library already imported
@@ -22,24 +21,18 @@ tested with subprocesses (tests.conftest.POLICYWATCH).
 
 from __future__ import annotations
 
-import asyncio
-import atexit
 import importlib
-import io
-import logging
 import os
-import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
-import traceback
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from contextlib import suppress
 from pathlib import Path
-from typing import IO
+
+from policywatch.crawler.processes import ForkedProcess, begin_afresh, end, fork
 
 _DEFAULT_WARNINGS = list(warnings.filters)  # as pytest found them when the tests were collected
 
@@ -67,7 +60,7 @@ class Command:
         self.stdin, self.stdout, self.stderr = (tempfile.TemporaryFile() for _ in range(3))  # noqa: SIM115 (finish closes them)
         streams = (self.stdin.fileno(), self.stdout.fileno(), self.stderr.fileno())
         environment = {**os.environ, **env} if env else None
-        self.process = ForkedProcess(_fork(lambda: _command(args, environment, cwd, user, *streams)), None)
+        self.process = ForkedProcess(fork(lambda: _command(args, environment, cwd, user, *streams)), None)
 
     def finish(self, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess[str]:
         """Wait for the command (SIGKILL and subprocess.TimeoutExpired after ``timeout`` seconds); what it did."""
@@ -90,24 +83,6 @@ class Command:
         return done
 
 
-def _fork(child: Callable[[], int]) -> int:
-    """Fork: the child runs ``child`` and exits with the code it returns (1, and its traceback on stderr, if it
-    raises), never returning here. The parent gets the child's pid."""
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            code = child()
-        except BaseException:
-            with open(2, "w", closefd=False) as err:
-                traceback.print_exc(file=err)
-        finally:
-            os._exit(code)
-    return pid
-
-
 def _command(args: list[str], env: Mapping[str, str] | None, cwd: str | Path | None, user: int | None,
              stdin: int, stdout: int, stderr: int) -> int:
     """In the child: become a fresh `policywatch` process (of ``user``, if given), run the command, return its exit
@@ -124,44 +99,25 @@ def _command(args: list[str], env: Mapping[str, str] | None, cwd: str | Path | N
         code = 0
     except SystemExit as e:
         code = _exit_code(e)
-    return _exit(code)
+    return end(code)
 
 
 def _become(argv: list[str], env: Mapping[str, str] | None, cwd: str | Path | None,
             stdin: int, stdout: int, stderr: int) -> None:
-    """In a forked child: take these standard streams, folder and environment, and start as a new process would:
-    default signal handlers, warning filters and logging, no exit functions, no event loop, PolicyWatch's modules
-    not yet imported; and forked crawl processes (start_crawl_process) for whatever crawl it starts."""
-    for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
-        if fd != target:
-            os.dup2(fd, target)
-    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.BufferedReader(io.FileIO(0, "r", closefd=False)),
-                                                 encoding="utf-8")
-    sys.stdout = sys.__stdout__ = io.TextIOWrapper(io.BufferedWriter(io.FileIO(1, "w", closefd=False)),
-                                                   encoding="utf-8")
-    sys.stderr = sys.__stderr__ = io.TextIOWrapper(io.BufferedWriter(io.FileIO(2, "w", closefd=False)),
-                                                   encoding="utf-8", errors="backslashreplace", line_buffering=True)
+    """In a forked child: take these standard streams, folder and environment, and start as a new process would
+    (policywatch.crawler.processes.begin_afresh): default signal handlers, warning filters and logging, no exit
+    functions, no event loop, PolicyWatch's modules not yet imported."""
+    begin_afresh(stdin, stdout, stderr)
     if cwd is not None:
         os.chdir(cwd)
     if env is not None:
         os.environ.clear()
         os.environ.update(env)
     time.tzset()
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    atexit._clear()  # the test process's exit functions are not the command's
-    asyncio.set_event_loop_policy(None)  # a loop the test process made shares its selector with it: never reuse it
-    root = logging.getLogger()
-    for handler in list(root.handlers):
-        root.removeHandler(handler)
-    root.setLevel(logging.WARNING)
     warnings.filters[:] = _DEFAULT_WARNINGS
     for name in [n for n in sys.modules if n == "policywatch" or n.startswith("policywatch.")]:
         del sys.modules[name]
     sys.argv = list(argv)
-    import policywatch.crawler.crawl
-
-    policywatch.crawler.crawl.start_process = start_crawl_process
 
 
 def _exit_code(e: SystemExit) -> int:
@@ -169,55 +125,6 @@ def _exit_code(e: SystemExit) -> int:
         return e.code or 0
     print(e.code, file=sys.stderr)
     return 1
-
-
-def _exit(code: int) -> int:
-    """What a process does on its way out: exit functions, logging's last flush, the streams flushed."""
-    atexit._run_exitfuncs()
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        stream.flush()
-    return code
-
-
-CRAWL_MODULE = "policywatch.crawler.run"
-
-
-def start_crawl_process(args: list[str], stdout: int, stderr: IO[str], env: dict[str, str] | None,
-                        pass_fds: list[int]) -> ForkedProcess:
-    """policywatch.crawler.crawl.start_process, forked: `python -m policywatch.crawler.run ARGS` in a child of
-    this process, which has Scrapy imported already (tests.conftest imports it once per test process), so the
-    child skips the second of CPU a crawl process spends on Python's start and its imports. The child runs the
-    module's main() with the same arguments, streams and environment. A child that cannot start a reactor (the
-    test process imported one) executes the real command instead."""
-    reading, writing = os.pipe()
-
-    def child() -> int:
-        os.close(writing)  # the parent's end: its close (or the parent's death) is the child's end of file
-        return _crawl_process(args, env, reading, stdout, stderr.fileno(), pass_fds)
-
-    pid = _fork(child)
-    os.close(reading)
-    return ForkedProcess(pid, open(writing, "wb"))
-
-
-def _crawl_process(args: list[str], env: Mapping[str, str] | None, stdin: int, stdout: int, stderr: int,
-                   pass_fds: list[int]) -> int:
-    command = [sys.executable, "-m", CRAWL_MODULE, *args]
-    if "twisted.internet.reactor" in sys.modules:  # installed in the test process: this child cannot start another
-        for fd, target in ((stdin, 0), (stdout, 1), (stderr, 2)):
-            os.dup2(fd, target)
-        for fd in pass_fds:
-            os.set_inheritable(fd, True)
-        os.execve(sys.executable, command, dict(env if env is not None else os.environ))
-    _become(command, env, None, stdin, stdout, stderr)
-    from policywatch.crawler.run import main
-
-    try:
-        code = main(args)
-    except SystemExit as e:
-        code = _exit_code(e)
-    return _exit(code)
 
 
 def import_every_module() -> None:
@@ -263,48 +170,8 @@ def import_what_a_crawl_imports(config: Path) -> None:
         learned.write_text("\n".join(name for name in sys.modules if name not in known), encoding="utf-8")
         return code
 
-    ForkedProcess(_fork(learn), None).wait(120)
+    ForkedProcess(fork(learn), None).wait(120)
     for name in learned.read_text(encoding="utf-8").split() if learned.exists() else []:
         if name.split(".")[0] != "policywatch" and not name.startswith("twisted.internet.reactor"):
             with suppress(Exception):  # a module only its own package imports the right way
                 importlib.import_module(name)
-
-
-class ForkedProcess:
-    """What policywatch.crawler.crawl needs of a subprocess.Popen, for a forked child: its pid, its stdin pipe,
-    poll, wait, signals and the exit code (negative: the signal that ended it). Thread-safe, as Popen is: the crawl
-    watches its processes from a second thread."""
-
-    def __init__(self, pid: int, stdin: IO[bytes] | None) -> None:
-        self.pid, self.stdin = pid, stdin
-        self.returncode: int | None = None
-        self._lock = threading.Lock()
-
-    def poll(self) -> int | None:
-        with self._lock:
-            if self.returncode is None:
-                done, status = os.waitpid(self.pid, os.WNOHANG)
-                if done:
-                    self.returncode = os.waitstatus_to_exitcode(status)
-            return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        pause = 0.001
-        while self.poll() is None:
-            if deadline is not None and time.monotonic() > deadline:
-                raise subprocess.TimeoutExpired(CRAWL_MODULE, timeout)
-            time.sleep(pause)
-            pause = min(pause * 2, 0.02)
-        return self.returncode
-
-    def send_signal(self, signum: int) -> None:
-        with self._lock:
-            if self.returncode is None:
-                os.kill(self.pid, signum)
-
-    def terminate(self) -> None:
-        self.send_signal(signal.SIGTERM)
-
-    def kill(self) -> None:
-        self.send_signal(signal.SIGKILL)

@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 
@@ -64,41 +63,3 @@ def test_a_usage_error_exits_2_and_a_hung_command_is_killed_at_its_timeout(tmp_p
         finally:
             held.set()
         assert raised.value.cmd[:2] == ["policywatch", "crawl"] and time.monotonic() - started < 20
-
-
-def test_a_forked_crawl_process_is_the_real_one_with_its_exit_codes_signals_and_parent_pipe(tmp_path) -> None:
-    arrived, release = threading.Event(), threading.Event()
-
-    class Holding(PortalHandler):
-        def do_GET(self) -> None:
-            arrived.set()
-            release.wait(30)
-            self.send_error(503)
-
-    with tempfile.TemporaryFile("w+", encoding="utf-8") as err:
-        bad = forkcli.start_crawl_process(["--config", str(tmp_path / "missing.toml")], stdout=1, stderr=err,
-                                          env=None, pass_fds=[])
-        assert bad.wait(60) == 2
-        err.seek(0)
-        assert err.read().startswith("error: ")
-
-    (tmp_path / "site").mkdir()
-    with serve(tmp_path / "site", Holding) as base, tempfile.TemporaryFile("w+", encoding="utf-8") as err:
-        config = write_config(tmp_path / "held", base)
-        killed = forkcli.start_crawl_process(["--config", config], stdout=err.fileno(), stderr=err, env=None,
-                                             pass_fds=[])
-        assert arrived.wait(60) and killed.poll() is None
-        killed.kill()
-        assert killed.wait(10) == -signal.SIGKILL
-
-        # A crawl process told to watch its parent winds down when the parent's end of its stdin closes.
-        arrived.clear()
-        orphaned = forkcli.start_crawl_process(["--config", config, "--watch-parent"], stdout=err.fileno(),
-                                               stderr=err, env=None, pass_fds=[])
-        assert arrived.wait(60)
-        orphaned.stdin.close()
-        release.set()
-        assert orphaned.wait(60) == 0
-        err.seek(0)
-        said = err.read()
-    assert "the parent process is gone: stopping the crawl" in said and "Traceback" not in said

@@ -46,15 +46,16 @@ def warm_workers(serve_pid: int) -> list[int]:
     return [pid for pid in children(serve_pid) if "spawn_main" in "".join(cmdlines([pid]))]
 
 
-def crawl_watching_children(config, *args: str) -> tuple[subprocess.CompletedProcess, set[str]]:
-    """`policywatch crawl`, and the command line of every child process it had while it ran (polled)."""
+def crawl_watching_children(config, *args: str) -> tuple[subprocess.CompletedProcess, set[int]]:
+    """`policywatch crawl`, and every child process it had while it ran (polled): its crawl processes, forked or
+    not."""
     process = subprocess.Popen([*POLICYWATCH, "--config", str(config.path), "crawl", *args], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    seen: set[str] = set()
+    seen: set[int] = set()
 
     def watch() -> None:
         while process.poll() is None:
-            seen.update(cmdlines(children(process.pid)))
+            seen.update(children(process.pid))
             time.sleep(0.01)
 
     watcher = threading.Thread(target=watch)
@@ -93,12 +94,12 @@ def test_a_small_crawl_runs_in_the_crawl_command_itself(tmp_path, portal, write_
 
     first, seen = crawl_watching_children(config)
     assert first.returncode == 0, first.stderr
-    assert any("policywatch.crawler.run" in line for line in seen), seen  # the control: crawl processes are seen
+    assert seen  # the control: crawl processes are seen
 
     assert runs_here(config, list(SITES), False)  # stored, nothing due: list pages only
     again, seen = crawl_watching_children(config)
     assert again.returncode == 0, again.stderr
-    assert not any("policywatch.crawler.run" in line for line in seen), seen  # no crawl process
+    assert not seen  # no crawl process
     for site in SITES:  # the list page, read in this process; its 3 documents are not due
         assert re.search(rf"│ {site}\s+│\s+1 │\s+0 │\s+0 │\s+0 │", again.stdout), again.stdout
     assert "Crawl run 2" in again.stdout
@@ -129,7 +130,7 @@ def test_serve_crawls_in_warm_workers_that_crawl_hands_its_sources_to(tmp_path, 
         done, seen = crawl_watching_children(config)
         assert done.returncode == 0, done.stderr
         assert "crawling 3 source(s) with the warm workers of the running `policywatch serve`" in done.stderr
-        assert not any("policywatch.crawler.run" in line for line in seen), seen  # the crawl command started no crawl
+        assert not seen  # the crawl command started no crawl process
         assert "Crawl runs 1, 2" in done.stdout  # one job, and one run, per warm worker
         for site in SITES:
             assert re.search(rf"│ {site}\s+│\s+4 │\s+3 │\s+3 │\s+0 │", done.stdout), done.stdout

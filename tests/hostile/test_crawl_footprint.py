@@ -6,18 +6,20 @@ from __future__ import annotations
 
 import os
 import threading
-from pathlib import Path
 
 import pytest
 
+from policywatch.crawler import processes
 from policywatch.portal import PortalHandler
 from tests.conftest import source_toml, write_notice_site
 from tests.processes import children, listening_ports
 
 
-@pytest.mark.exec_crawls  # a crawl process as a user's starts: a new interpreter
-def test_a_crawl_process_listens_on_no_port_and_leaves_nothing_in_home(tmp_path, portal, write_config, run_crawl,
-                                                                       monkeypatch) -> None:
+@pytest.mark.parametrize("started", ["forked", "new interpreter"])  # see policywatch.crawler.processes
+def test_a_crawl_process_listens_on_no_port_and_leaves_nothing_in_home(started, tmp_path, portal, write_config,
+                                                                       run_crawl, monkeypatch) -> None:
+    if started == "new interpreter":
+        monkeypatch.setattr(processes, "can_fork", lambda: False)
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
@@ -27,19 +29,20 @@ def test_a_crawl_process_listens_on_no_port_and_leaves_nothing_in_home(tmp_path,
     crawling = threading.Event()
 
     class Watching(PortalHandler):
-        """Before answering the detail page, notes the ports every crawl process of this test listens on."""
+        """Before answering the detail page, notes the ports every crawl process of this test (a new child of the test
+        process, which listens on this portal's port: a forked child must not hold it) listens on."""
 
         def do_GET(self) -> None:
             if self.path == "/1.html":
-                for pid in children(os.getpid()):
-                    if b"policywatch.crawler.run" in Path(f"/proc/{pid}/cmdline").read_bytes():
-                        seen[pid] = listening_ports(pid)
+                for pid in set(children(os.getpid())) - before:
+                    seen[pid] = listening_ports(pid)
                 crawling.set()
             super().do_GET()
 
     site = tmp_path / "site"
     write_notice_site(site)
     config = write_config(source_toml("one", f"{portal(site, Watching)}/index.html"))
+    before = set(children(os.getpid()))
     result = run_crawl(config)
 
     assert crawling.is_set() and [row["new_documents"] for row in result.summary] == [1]
