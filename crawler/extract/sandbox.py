@@ -5,14 +5,14 @@ openpyxl, xlrd and olefile still parse hostile bytes in ways nobody has checked.
 process whose address space (RLIMIT_AS) and CPU time (RLIMIT_CPU) the kernel caps, and which the caller kills after a
 wall-clock timeout: a file past any of these is "too large to read: <which limit>", and the crawl goes on.
 
-Workers are started on first use and then kept (a start, with the readers' imports, costs about half a second);
-one stopped by a limit is replaced for the next file. One worker per crawl process by default: a crawl process
-reads one file at a time anyway, and then the memory a crawl can spend on attachments is bounded by one limit,
-not several. Requests and replies cross pipes as a length-prefixed JSON header (never a pickle: the worker has
-parsed hostile bytes, and the crawl believes nothing it says but a kind, a text and a reason), requests followed
-by the file's bytes. A programming error in the worker (policywatch.crawler.faults: a reader library that cannot be
-imported, a bug in the readers) is no property of the file: the worker replies with it as "fatal" and leaves, and
-``read`` raises it as a ReportedProgrammingError, which stops the crawl like any other.
+Workers are started on first use and then kept (a start, with the readers' imports, costs about half a second, which
+is not counted in a file's wall-clock time); one stopped by a limit is replaced for the next file. One worker per
+crawl process by default: a crawl process reads one file at a time anyway, and then the memory a crawl can spend on
+attachments is bounded by one limit, not several. Requests and replies cross pipes as a length-prefixed JSON header
+(never a pickle: the worker has parsed hostile bytes, and the crawl believes nothing it says but a kind, a text and
+a reason), requests followed by the file's bytes. A programming error in the worker (policywatch.crawler.faults: a
+reader library that cannot be imported, a bug in the readers) is no property of the file: the worker replies with it
+as "fatal" and leaves, and ``read`` raises it as a ReportedProgrammingError, which stops the crawl like any other.
 
 A worker dies with its crawl, even one killed with SIGKILL: it asks the kernel for SIGKILL when its parent dies
 (Linux's PR_SET_PDEATHSIG), and leaves when its request pipe closes.
@@ -54,6 +54,8 @@ from policywatch.crawler.faults import ReportedProgrammingError, is_programming_
 
 _LENGTH = struct.Struct("<Q")  # every message starts with its length
 _MAX_HEADER = 1 << 16  # a request's header: a file name and a content type
+_READY = b"ready\n"  # what a worker says once it can read, before its first file's time starts
+START_SECONDS = 60.0  # how long a worker may take to become ready (its imports) before it counts as not started
 _PR_SET_PDEATHSIG = 1
 _KEEP_RESIDENT = 150 << 20  # a worker still holding more than this after a file is replaced, to give it back
 # A worker whose address space came this close to its limit is replaced (VmPeak never comes down again), and a file
@@ -114,10 +116,14 @@ class AttachmentReader:
     ) -> tuple[_Worker | None, dict[str, Any] | str]:
         """Send the file to a live worker and wait for its answer: the reply, or why there is none."""
         header = json.dumps({"name": filename, "type": content_type, "size": len(data)}).encode()
-        deadline = time.monotonic() + self.limits.wall_seconds
         for attempt in range(2):
             if worker is None or worker.process.poll() is not None:
-                worker = self._start()
+                try:
+                    worker = self._start()
+                except (TimeoutError, EOFError, ValueError):
+                    return None, "the reader process could not be started"
+            # The file's time starts now: a worker's start (its imports, slow on a busy machine) is not the file's.
+            deadline = time.monotonic() + self.limits.wall_seconds
             try:
                 worker.send(header, data, deadline)
                 reply = worker.receive(deadline, self._reply_cap())
@@ -142,9 +148,15 @@ class AttachmentReader:
         raise AssertionError("unreachable")
 
     def _start(self) -> _Worker:
+        """A new worker, once it is ready to read (its libraries imported, its limits set)."""
         worker = _Worker(self.limits)
         with self._lock:
             self._started = [w for w in self._started if w.process.poll() is None] + [worker]
+        try:
+            worker.wait_ready(time.monotonic() + START_SECONDS)
+        except BaseException:
+            worker.kill()
+            raise
         return worker
 
     def _death(self, worker: _Worker) -> str:
@@ -184,6 +196,11 @@ class _Worker:
                     view = view[os.write(self._requests, view) :]
                 except BlockingIOError:
                     continue
+
+    def wait_ready(self, deadline: float) -> None:
+        """Wait for the worker to say it is ready (TimeoutError at the deadline, EOFError if it died first)."""
+        if self._read(len(_READY), deadline) != _READY:
+            raise ValueError("not a reader's greeting")
 
     def receive(self, deadline: float, cap: int) -> dict[str, Any]:
         (length,) = _LENGTH.unpack(self._read(_LENGTH.size, deadline))
@@ -274,6 +291,8 @@ def _serve(parent: int, limits: Limits) -> None:
     os.dup2(os.open(os.devnull, os.O_RDWR), 1)
     broken = _warm()
     resource = _limit_memory(limits)
+    replies.write(_READY)
+    replies.flush()
     while True:
         request = _request(requests)
         if request is None:

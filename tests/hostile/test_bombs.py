@@ -296,6 +296,20 @@ def test_worker_limits_stop_a_pdf_that_parses_for_ever(limits: Limits, error: st
         reader.close()
 
 
+def test_a_workers_start_is_not_counted_in_the_first_files_time() -> None:
+    """A worker's start (Python and the readers' imports, slower still on a busy machine) is not the file's time: the
+    first file gets its whole wall-clock limit, once the worker is ready."""
+    reader = AttachmentReader(Limits(timeout=0.25))
+    try:
+        started = time.monotonic()
+        read = reader.read(pdf_bytes(), "first.pdf")
+        took = time.monotonic() - started
+    finally:
+        reader.close()
+    assert read.error is None and "Interim Measures for Cell Therapy Pilots" in read.text
+    assert took > 0.25  # the control: start and file together took longer than the file may
+
+
 def test_a_docx_too_big_to_parse_stops_at_the_memory_limit() -> None:
     """42 MB of distinct paragraphs compress only 6:1, so the archive checks let it through; parsing it would
     take lxml over a gigabyte. The worker's address-space limit stops it, whatever error the parser then gives."""
