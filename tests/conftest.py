@@ -147,9 +147,12 @@ def pytest_configure(config: pytest.Config) -> None:
 def warm_test_process() -> None:
     """What every forked crawl process and command would otherwise load again, loaded once in this test process
     (each xdist worker): every library a PolicyWatch module imports, the modules a crawl imports as it runs (a small
-    crawl of a loopback page teaches which), and jieba's dictionary (a second to load; word diffs use it)."""
+    crawl of a loopback page teaches which), what extracting that page loads and compiles on first use (the label
+    patterns; trafilatura's fallbacks, with jusText's stoplists of every language: a third of a second for each crawl
+    process that meets a short page), and jieba's dictionary (a second to load; word diffs use it)."""
     import tempfile
 
+    from policywatch.crawler.extract.detail import extract_detail
     from policywatch.detection.diff import tokenize
 
     forkcli.import_every_module()
@@ -161,6 +164,7 @@ def warm_test_process() -> None:
             (root / "config.toml").write_text(crawl_config_text() + source_toml("warm", f"{base}/index.html"),
                                               encoding="utf-8")
             forkcli.import_what_a_crawl_imports(root / "config.toml")
+            extract_detail((root / "site" / "1.html").read_text(encoding="utf-8"), f"{base}/1.html")
 
 
 @pytest.fixture(autouse=True)
