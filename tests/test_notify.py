@@ -361,14 +361,15 @@ def test_serve_posts_a_digest_that_has_no_mail_once_per_period(tmp_path, portal,
 
 
 def test_an_answer_too_slow_or_too_long_to_read_leaves_the_post_in_doubt_in_bounded_time_and_memory(monkeypatch):
-    """A webhook that answers 200 and then sends a byte every 0.1 s, or a gigabyte: the post ends at the deadline or
-    the size cap, in doubt (the service may have taken it), with its reason; the answer is never held whole."""
+    """A webhook that answers 200 and then sends a byte every 0.1 s, or a gigabyte, or a gzip bomb: the post ends at
+    the deadline or the size cap, in doubt (the service may have taken it), with its reason; the answer is never held
+    whole."""
     from policywatch.deliver import answers
     from policywatch.deliver.chat import post
 
     monkeypatch.setattr(answers, "ANSWER_SECONDS", 1.0)
     with WebhookServer() as hooks:
-        hooks.answers.update({"/trickle": "trickle", "/flood": "flood"})
+        hooks.answers.update({"/trickle": "trickle", "/flood": "flood", "/bomb": "gzip-bomb"})
         started = time.monotonic()
         slow = post(hooks.url("json", "trickle") + "?rto=0.9", "通知", "正文")  # the read timeout never fires on it
         assert time.monotonic() - started < 1.8 + 2
@@ -382,7 +383,15 @@ def test_an_answer_too_slow_or_too_long_to_read_leaves_the_post_in_doubt_in_boun
             tracemalloc.stop()
         assert flood.status == "in doubt" and "answer not read: longer than 65,536 bytes" in flood.reason
         assert peak < 4 << 20, peak  # bytes Python held at once: a few reads' worth, not the gigabyte
-        assert hooks.counts() == {"/trickle": 1, "/flood": 1}  # each posted once: no retry after a lost answer
+        tracemalloc.start()
+        try:
+            bomb = post(hooks.url("json", "bomb"), "通知", "正文")  # 300 KB that inflate to 300 MB
+            peak = tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+        assert bomb.status == "in doubt" and "answer not read: longer than 65,536 bytes" in bomb.reason
+        assert peak < 4 << 20, peak  # inflated a read at a time, and no further than the cap
+        assert hooks.counts() == {"/trickle": 1, "/flood": 1, "/bomb": 1}  # each posted once: no retry
         assert post(hooks.url("json", "ok"), "通知", "正文").status == "sent"
 
 

@@ -1,11 +1,13 @@
 """A webhook receiver on 127.0.0.1 for the chat-post tests: records every POST (path, headers, JSON or form body),
 and answers as each path is told to: 200, an error status, dropping the connection unanswered, holding the
 request (received and recorded, no answer yet) until released, the moment a sender can be killed in, or a hostile
-200 without end: "trickle" (a few bytes every 0.1 s) or "flood" (as fast as it is read), until released; or 200 with
-given bytes as the body."""
+200 without end: "trickle" (a few bytes every 0.1 s) or "flood" (as fast as it is read), until released; "gzip-bomb"
+(a 300 KB gzip body that inflates to 300 MB); or 200 with given bytes as the body."""
 
 from __future__ import annotations
 
+import functools
+import gzip
 import json
 import threading
 import time
@@ -17,6 +19,13 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from tests.hostile.hostile_web import send_endless
+
+
+@functools.cache
+def gzip_bomb() -> bytes:
+    """300 MB of spaces, gzipped: 300 gzip members of 1 MB each (a reader inflates one after another), about 300 KB on
+    the wire."""
+    return gzip.compress(b" " * (1 << 20), 9) * 300
 
 
 @dataclass(frozen=True)
@@ -31,7 +40,8 @@ class WebhookServer:
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
-        self.answers: dict[str, int | str | bytes] = {}  # path → status, "drop", "hold", "trickle", "flood" or a body
+        # path → status, "drop", "hold", "trickle", "flood", "gzip-bomb" or a body
+        self.answers: dict[str, int | str | bytes] = {}
         self.released = threading.Event()
         self._lock = threading.Lock()
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -88,9 +98,12 @@ class WebhookServer:
                 if answer in ("trickle", "flood"):
                     send_endless(self, answer == "trickle", "application/json", server.released)
                     return
-                body = answer if isinstance(answer, bytes) else b"{}"
-                self.send_response(200 if isinstance(answer, bytes) else int(answer))
+                bomb = answer == "gzip-bomb"
+                body = answer if isinstance(answer, bytes) else gzip_bomb() if bomb else b"{}"
+                self.send_response(200 if isinstance(answer, bytes) or bomb else int(answer))
                 self.send_header("Content-Type", "application/json")
+                if bomb:
+                    self.send_header("Content-Encoding", "gzip")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
                 self.wfile.write(body)
