@@ -115,6 +115,7 @@ class CrawlSettings:
     processes: int | None = None  # crawl processes sharing the sources out; None: one per CPU
     allow_hosts: tuple[str, ...] = ()  # addresses, networks, host names exempt from the internal-address rule
     max_attachments_per_page: int = 50  # attachment requests one page may cause; the rest are recorded, not fetched
+    max_items_per_page: int = 1000  # detail requests one list page may cause; the rest are noted, not followed
 
 
 @dataclass(frozen=True)
@@ -337,6 +338,7 @@ _CRAWL: _Schema = {
     "processes": (int, False),
     "allow_hosts": (list, False),
     "max_attachments_per_page": (int, False),
+    "max_items_per_page": (int, False),
 }
 _DETECT: _Schema = {"duplicate_threshold": ((int, float), False)}
 _LIST: _Schema = {
@@ -428,7 +430,7 @@ def parse(raw: dict[str, Any], path: Path, db: str | Path | None = None) -> Conf
     crawl_values["allow_hosts"] = _hosts(crawl_values, "allow_hosts", "crawl", _ALLOW_HOST, path)
     crawl = CrawlSettings(**crawl_values)
     for key in ("concurrency_per_domain", "max_page_bytes", "max_attachment_bytes", "timeout", "run_timeout",
-                "attachment_cpu_seconds", "attachment_max_unpacked_bytes"):
+                "attachment_cpu_seconds", "attachment_max_unpacked_bytes", "max_items_per_page"):
         if getattr(crawl, key) <= 0:
             raise ConfigError(path, f"crawl.{key}", "must be greater than 0")
     for key in ("download_delay", "retries", "recheck_days", "max_attachments_per_page"):

@@ -51,6 +51,7 @@ def build_settings(crawl: CrawlSettings, redis_url: str = "") -> dict[str, Any]:
                                  "max_unpacked": crawl.attachment_max_unpacked_bytes},
         "PW_MAX_ATTACHMENT_BYTES": crawl.max_attachment_bytes,
         "PW_MAX_ATTACHMENTS_PER_PAGE": crawl.max_attachments_per_page,
+        "PW_MAX_ITEMS_PER_PAGE": crawl.max_items_per_page,
         "PW_REDIS_URL": redis_url,
         "DOWNLOAD_TIMEOUT": crawl.timeout,
         "DOWNLOAD_WARNSIZE": 0,

@@ -61,7 +61,9 @@ BAD = [
     ("[crawl]\nspeed = 3\n", "config.toml: crawl.speed: unknown key (expected one of: user_agent, "
      "obey_robots, concurrency_per_domain, download_delay, autothrottle, timeout, retries, "
      "max_page_bytes, max_attachment_bytes, attachment_cpu_seconds, attachment_memory_mb, "
-     "attachment_max_unpacked_bytes, recheck_days, run_timeout, processes, allow_hosts, max_attachments_per_page)"),
+     "attachment_max_unpacked_bytes, recheck_days, run_timeout, processes, allow_hosts, max_attachments_per_page, "
+     "max_items_per_page)"),
+    ("[crawl]\nmax_items_per_page = 0\n", "config.toml: crawl.max_items_per_page: must be greater than 0"),
     (GOOD_SOURCE.replace('item = "ul.list li"\n', ""), "config.toml: sources[0].list.item: required key is missing"),
     (GOOD_SOURCE.replace('"ul.list li"', '"ul.list li[["'),
      "config.toml: sources[0].list.item: invalid selector 'ul.list li[[': …"),

@@ -138,8 +138,7 @@ class ApiListSpider(PolicySpider):
         if error:
             yield self.fetch_of(response, "list", error=error)
             return
-        yield self.fetch_of(response, "list", items=listing.found)
-        yield from self.item_requests(listing.items)
+        yield from self.listed(response, listing)
         if listing.found and page < self.rule.max_pages and (last is None or page < last):
             yield self.list_request(page + 1)
 

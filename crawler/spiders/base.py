@@ -28,14 +28,14 @@ from policywatch.crawler.guard import RefusedRequest, host_key, source_hosts
 T = TypeVar("T")
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+    from collections.abc import AsyncIterator, Callable, Iterator
 
     from scrapy.http import Response
     from twisted.python.failure import Failure
 
     from policywatch.core.config import Source
     from policywatch.core.store import DocRef
-    from policywatch.crawler.extract.listing import ListItem
+    from policywatch.crawler.extract.listing import ListPage
 
 MIN_TEXT_CHARS = 20
 # The fetch error that marks a page as gone (the pipeline counts it towards removal).
@@ -79,12 +79,25 @@ class PolicySpider(scrapy.Spider):
             if request is not None:
                 yield request
 
-    def item_requests(self, items: Iterable[ListItem]) -> Iterator[scrapy.Request]:
-        """Detail requests for a list's items, carrying the list's title and date (stored, not-due ones skipped)."""
-        for item in items:
+    def listed(self, response: Response, listing: ListPage) -> Iterator[Fetch | scrapy.Request]:
+        """A list page's fetch row, then detail requests for its first ``max_items_per_page`` items, carrying the
+        list's title and date (stored, not-due ones skipped). A page listing more (a broken or hostile one: the
+        size cap allows a hundred thousand links) would queue a request for every one; the row notes the rest."""
+        cap = self.item_cap
+        warning = None
+        if len(listing.items) > cap:
+            warning = f"{len(listing.items)} items listed; only the first {cap} followed ([crawl] max_items_per_page)"
+            self.logger.warning("%s: %s", response.url, warning)
+        yield self.fetch_of(response, "list", items=listing.found, warning=warning)
+        for item in listing.items[:cap]:
             request = self.detail_request(item.url, title=item.title, date=item.date)
             if request is not None:
                 yield request
+
+    @functools.cached_property
+    def item_cap(self) -> int:
+        """``[crawl] max_items_per_page``, read from the settings once."""
+        return self.settings.getint("PW_MAX_ITEMS_PER_PAGE", 1000)
 
     def detail_request(self, url: str, **hints: str | None) -> scrapy.Request | None:
         """A request for a detail page, or None if it is stored and not yet due (or queued)."""

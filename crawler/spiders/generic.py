@@ -40,7 +40,6 @@ class ConfigSpider(PolicySpider):
         if isinstance(listing, Fetch):
             yield listing
             return
-        yield self.fetch_of(response, "list", items=listing.found)
-        yield from self.item_requests(listing.items)
+        yield from self.listed(response, listing)
         if listing.next_url and page < self.source.list.max_pages:
             yield self.list_request(listing.next_url, page=page + 1)
