@@ -15,9 +15,16 @@ _SELECTOR_MISSED = re.compile(r"\[sources\.detail\] \w+ (?:'(?:[^'\\]|\\.)*'|\"(
                               r"found automatically")
 
 
-def selector_warnings(warning: str | None) -> list[str]:
-    """The selector warnings (:data:`SELECTOR_MISSED`) among a fetch row's joined warnings, each once."""
-    return list(dict.fromkeys(_SELECTOR_MISSED.findall(warning or "")))
+# The warning of a list page listing more items than it may cause requests (policywatch.crawler.spiders.base).
+ITEMS_CAPPED = "{listed} items listed; only the first {cap} followed ([crawl] max_items_per_page)"
+_REPORTED = re.compile(rf"{_SELECTOR_MISSED.pattern}|\d+ items listed; only the first \d+ followed "
+                       r"\(\[crawl\] max_items_per_page\)")
+
+
+def reported_warnings(warning: str | None) -> list[str]:
+    """The warnings a crawl reports (:data:`SELECTOR_MISSED`, :data:`ITEMS_CAPPED`) among a fetch row's joined
+    warnings, each once."""
+    return list(dict.fromkeys(_REPORTED.findall(warning or "")))
 
 
 @dataclass

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
-from policywatch.core.model import selector_warnings
+from policywatch.core.model import reported_warnings
 from policywatch.core.store import Store, now_iso
 from policywatch.crawler import processes
 from policywatch.crawler.health import troubled, update_alerts
@@ -41,7 +41,7 @@ class CrawlResult:
     alerts: list[str] = field(default_factory=list)  # sources this run found broken
     runs: tuple[int, ...] = ()  # when several runs are shown as one (jobs of workers, one run per source)
     broken: dict[str, str] = field(default_factory=dict)  # sources this run left broken or unreachable: why
-    warnings: list[dict[str, Any]] = field(default_factory=list)  # [sources.detail] selectors that matched nothing
+    warnings: list[dict[str, Any]] = field(default_factory=list)  # what the run's report warns of (see reported)
 
 
 def crawl(
@@ -277,15 +277,17 @@ def end_run(config: Config, run_id: int, names: list[str], skipped: list[str], o
         alerts = update_alerts(config, store, crawled)
         return CrawlResult(run_id, store.run_summary(run_id), store.run_errors(run_id), skipped, alerts,
                            broken=troubled(config, store, crawled),
-                           warnings=missed_selectors(store.run_warnings(run_id)))
+                           warnings=reported(store.run_warnings(run_id)))
 
 
-def missed_selectors(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """A run's ``[sources.detail]`` selectors that matched nothing, once per source and selector: on how many
-    pages, and the first of them (its fetch rows, see Store.run_warnings, keep each page's warnings joined)."""
+def reported(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A run's warnings worth a line in its report (policywatch.core.model.reported_warnings: a ``[sources.detail]``
+    selector that matched nothing, a list page with more items than it may follow), once per source and warning: on
+    how many pages, and the first of them (its fetch rows, see Store.run_warnings, keep each page's warnings
+    joined)."""
     found: dict[tuple[str, str], dict[str, Any]] = {}
     for row in rows:
-        for warning in selector_warnings(row["warning"]):
+        for warning in reported_warnings(row["warning"]):
             entry = found.setdefault((row["source"], warning),
                                      {"source": row["source"], "warning": warning, "pages": 0, "url": row["url"]})
             entry["pages"] += row["pages"]

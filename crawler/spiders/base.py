@@ -12,7 +12,7 @@ from scrapy.exceptions import DownloadCancelledError, DownloadConnectionRefusedE
 from twisted.internet.error import DNSLookupError, TCPTimedOutError, TimeoutError
 from twisted.web._newclient import ResponseNeverReceived
 
-from policywatch.core.model import AttachmentFile, Fetch, Snapshot
+from policywatch.core.model import ITEMS_CAPPED, AttachmentFile, Fetch, Snapshot
 from policywatch.core.normalize import clean_text
 from policywatch.core.store import now_iso
 from policywatch.crawler.browser import BrowserUnavailable
@@ -86,7 +86,7 @@ class PolicySpider(scrapy.Spider):
         cap = self.item_cap
         warning = None
         if len(listing.items) > cap:
-            warning = f"{len(listing.items)} items listed; only the first {cap} followed ([crawl] max_items_per_page)"
+            warning = ITEMS_CAPPED.format(listed=len(listing.items), cap=cap)
             self.logger.warning("%s: %s", response.url, warning)
         yield self.fetch_of(response, "list", items=listing.found, warning=warning)
         for item in listing.items[:cap]:

@@ -34,6 +34,9 @@ def test_a_list_of_20000_links_costs_only_the_capped_requests(tmp_path, run_craw
          "20000 items listed; only the first 40 followed ([crawl] max_items_per_page)")]
     assert store.db.execute("SELECT count(*) FROM documents").fetchone()[0] == 40
     assert not result.broken and not result.alerts  # a long list is no breakage
+    capped = "20000 items listed; only the first 40 followed ([crawl] max_items_per_page)"
+    assert result.warnings == [  # in `crawl`'s report
+        {"source": "portal", "pages": 1, "url": f"{base}/index.html", "warning": capped}]
 
 
 def test_a_list_within_the_cap_is_followed_whole(tmp_path, run_crawl, open_store):
