@@ -174,7 +174,11 @@ def _close_pipes_and_sockets() -> None:
     events pipe (which would keep it from breaking), a port the command listens on. Regular files stay open: should a
     database connection have been inherited after all (policywatch.crawler.crawl forks before it opens the store, but
     the caller may hold one), SQLite in this process goes on using their descriptors for its locks."""
-    for name in os.listdir("/dev/fd"):
+    try:
+        names = os.listdir("/proc/self/fd")
+    except OSError:  # no /proc (not Linux)
+        names = os.listdir("/dev/fd")
+    for name in names:
         fd = int(name)
         with suppress(OSError):  # the listing's own descriptor, closed by now
             if fd > 2 and not stat.S_ISREG(os.fstat(fd).st_mode):
