@@ -8,6 +8,8 @@ import os
 import signal
 import tempfile
 import threading
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import pytest
 
@@ -34,23 +36,41 @@ def said(err) -> str:
     return err.read()
 
 
-def test_a_forked_crawl_process_is_the_real_one_with_its_exit_codes_signals_and_parent_socket(tmp_path) -> None:
+class Holding(NamedTuple):
+    base: str
+    arrived: threading.Event  # a request has come
+    release: threading.Event  # let the held requests be answered (503)
+
+
+@pytest.fixture
+def holding(tmp_path) -> Iterator[Holding]:
+    """A portal that holds every request until released: a crawl process caught in the middle of its crawl."""
     arrived, release = threading.Event(), threading.Event()
 
-    class Holding(PortalHandler):
+    class Handler(PortalHandler):
         def do_GET(self) -> None:
             arrived.set()
             release.wait(30)
             self.send_error(503)
 
+    (tmp_path / "site").mkdir()
+    with serve(tmp_path / "site", Handler) as base:
+        try:
+            yield Holding(base, arrived, release)
+        finally:
+            release.set()
+
+
+def test_a_forked_crawl_process_is_the_real_one_with_its_exit_codes_signals_and_parent_socket(tmp_path,
+                                                                                                 holding) -> None:
     with tempfile.TemporaryFile("w+", encoding="utf-8") as err:
         bad = started(["--config", str(tmp_path / "missing.toml")], err)
         assert bad.wait(60) == 2
         assert said(err).startswith("error: ")
 
-    (tmp_path / "site").mkdir()
-    with serve(tmp_path / "site", Holding) as base, tempfile.TemporaryFile("w+", encoding="utf-8") as err:
-        config = write_config(tmp_path / "held", base)
+    arrived, release = holding.arrived, holding.release
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as err:
+        config = write_config(tmp_path / "held", holding.base)
         killed = started(["--config", config], err)
         assert arrived.wait(60) and killed.poll() is None
         killed.kill()
@@ -67,20 +87,13 @@ def test_a_forked_crawl_process_is_the_real_one_with_its_exit_codes_signals_and_
     assert "the parent process is gone: stopping the crawl" in text and "Traceback" not in text
 
 
-def test_the_environment_and_the_descriptors_given_reach_the_crawl_and_a_lock_lives_as_long_as_it(tmp_path) -> None:
+def test_the_environment_and_the_descriptors_given_reach_the_crawl_and_a_lock_lives_as_long_as_it(tmp_path,
+                                                                                                  holding) -> None:
     """The run's lock (policywatch.core.store) is sent to the crawl processes: held while any of them lives."""
-    (tmp_path / "site").mkdir()
-    arrived, release = threading.Event(), threading.Event()
-
-    class Holding(PortalHandler):
-        def do_GET(self) -> None:
-            arrived.set()
-            release.wait(30)
-            self.send_error(503)
-
+    arrived, release = holding.arrived, holding.release
     lock = tmp_path / "run.lock"
-    with serve(tmp_path / "site", Holding) as base, tempfile.TemporaryFile("w+", encoding="utf-8") as err:
-        config = write_config(tmp_path / "held", base)
+    with tempfile.TemporaryFile("w+", encoding="utf-8") as err:
+        config = write_config(tmp_path / "held", holding.base)
         held = os.open(lock, os.O_RDWR | os.O_CREAT)
         fcntl.flock(held, fcntl.LOCK_EX | fcntl.LOCK_NB)
         # The database comes from the environment, as a PostgreSQL URL does.
