@@ -17,8 +17,8 @@ _SELECTOR_MISSED = re.compile(r"\[sources\.detail\] \w+ (?:'(?:[^'\\]|\\.)*'|\"(
 
 # The warning of a list page listing more items than it may cause requests (policywatch.crawler.spiders.base).
 ITEMS_CAPPED = "{listed} items listed; only the first {cap} followed ([crawl] max_items_per_page)"
-_REPORTED = re.compile(rf"{_SELECTOR_MISSED.pattern}|\d+ items listed; only the first \d+ followed "
-                       r"\(\[crawl\] max_items_per_page\)")
+_ITEMS_CAPPED = re.escape(ITEMS_CAPPED).replace(re.escape("{listed}"), r"\d+").replace(re.escape("{cap}"), r"\d+")
+_REPORTED = re.compile(f"{_SELECTOR_MISSED.pattern}|{_ITEMS_CAPPED}")
 
 
 def reported_warnings(warning: str | None) -> list[str]:

@@ -93,10 +93,13 @@ def _crawl_in_processes(config: Config, names: list[str], recheck_all: bool,
             tempfile.TemporaryFile("w+", encoding="utf-8") as err:
         forked = _fork_crawl_processes(config, len(groups), event_pipe.fileno(), err.fileno())
         try:
-            with hold_open(config):
+            with hold_open(config) as store:
                 started = now_iso()
                 run_id = begin_run(config, names)
-                running = _start(config, run_id, recheck_all, groups, forked, event_pipe.fileno(), err)
+                # The crawl processes inherit the run's lock: the run stays 'running', not 'interrupted', while any
+                # lives.
+                run_lock = store.run_lock(run_id)
+                running = _start(config, run_id, run_lock, recheck_all, groups, forked, event_pipe.fileno(), err)
                 event_pipe.close()  # the crawl processes hold it: the events end with the last of them
                 skipped: list[str] = []
                 outcome = _follow(running, events, skipped, on_event, timeout, stop)
@@ -123,13 +126,10 @@ def _fork_crawl_processes(config: Config, count: int, stdout: int, stderr: int) 
     return [ForkedCrawl(stdout, stderr) for _ in range(count)]
 
 
-def _start(config: Config, run_id: int, recheck_all: bool, groups: list[list[str]], forked: list[ForkedCrawl],
-           stdout: int, stderr: IO[str]) -> list[ForkedCrawl] | list[subprocess.Popen]:
-    """Start run ``run_id``'s crawl, a group of sources per process: in the ``forked`` processes, or when there are
-    none in new interpreters."""
-    with Store(config.db) as store:
-        # The crawl processes inherit the run's lock: the run stays 'running', not 'interrupted', while any lives.
-        run_lock = store.run_lock(run_id)
+def _start(config: Config, run_id: int, run_lock: int | None, recheck_all: bool, groups: list[list[str]],
+           forked: list[ForkedCrawl], stdout: int, stderr: IO[str]) -> list[ForkedCrawl] | list[subprocess.Popen]:
+    """Start run ``run_id``'s crawl, a group of sources per process, each given the run's lock: in the ``forked``
+    processes, or when there are none in new interpreters."""
     fds = [run_lock] if run_lock is not None else []
     # A PostgreSQL URL goes to the crawl processes in their environment, where only their user can read its password.
     db = ["--db", str(config.db)] if not config.postgres else []

@@ -35,19 +35,21 @@ class _Socket(io.RawIOBase):
         return True
 
     def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
-        late = TimeoutError(f"the reply took longer than {self.seconds:g} s")
         remaining = self.deadline - time.monotonic()
         if remaining <= 0:
-            raise late
+            raise self._late()
         self.sock.settimeout(remaining if self.timeout is None else min(self.timeout, remaining))
         try:
             return self.sock.recv_into(buffer)
         except TimeoutError:
             if time.monotonic() >= self.deadline:
-                raise late from None
+                raise self._late() from None
             raise
         finally:
             self.sock.settimeout(self.timeout)
+
+    def _late(self) -> TimeoutError:
+        return TimeoutError(f"the reply took longer than {self.seconds:g} s")
 
 
 class _Reply(io.BufferedReader):
