@@ -19,7 +19,7 @@ from scrapy.utils.defer import deferred_from_coro
 from twisted.internet import defer
 from twisted.internet.threads import blockingCallFromThread
 
-from policywatch.crawler.run import Shutdown, prepare
+from policywatch.crawler.run import Shutdown, collect_less, prepare
 from policywatch.crawler.settings import build_settings
 
 if TYPE_CHECKING:
@@ -55,6 +55,7 @@ class WarmCrawler:
         if log_file is not None:
             settings.set("LOG_FILE", str(log_file))
         self.process = AsyncCrawlerProcess(settings)
+        collect_less()
         self.db = config.db
         self._jobs: dict[int, tuple[list[Crawler], Outcome]] = {}
         self.stopping = False  # stop_all was called: a job that comes after it does not start

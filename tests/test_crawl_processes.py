@@ -4,6 +4,7 @@ real one, with its exit codes, signals, environment, the descriptors it is given
 from __future__ import annotations
 
 import fcntl
+import gc
 import os
 import signal
 import tempfile
@@ -14,6 +15,7 @@ from typing import NamedTuple
 import pytest
 
 from policywatch.crawler.processes import ForkedCrawl
+from policywatch.crawler.run import YOUNG_COLLECTION_THRESHOLD, collect_less
 from policywatch.portal import PortalHandler, serve
 from tests.conftest import crawl_config_text, source_toml
 
@@ -118,3 +120,13 @@ def test_a_crawl_process_never_started_ends_at_once_and_crawls_nothing(tmp_path)
         process = ForkedCrawl(err.fileno(), err.fileno())
         process.cancel()
         assert process.returncode == 0 and said(err) == ""
+
+
+def test_a_crawling_process_collects_young_garbage_less_often() -> None:
+    before = gc.get_threshold()
+    try:
+        gc.set_threshold(700, *before[1:])
+        collect_less()
+        assert gc.get_threshold() == (YOUNG_COLLECTION_THRESHOLD, *before[1:])
+    finally:
+        gc.set_threshold(*before)
