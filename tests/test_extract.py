@@ -197,5 +197,30 @@ def test_a_tree_deeper_than_trafilatura_can_take_gets_the_other_fallbacks(monkey
     shallow = page.replace(nested, label)
     assert extract_detail(shallow, "https://www.example.gov.cn/2023/1.html").authority == "某市人民政府"
     assert asked == [1]  # a page of ordinary depth still gets trafilatura's pick
-    assert content._deeper_than(content.parse_html(page), content.TRAFILATURA_DEPTH)
-    assert not content._deeper_than(content.parse_html(shallow), content.TRAFILATURA_DEPTH)
+    assert content._beyond(content.parse_html(page), content.TRAFILATURA_DEPTH, content.TRAFILATURA_ELEMENTS)
+    assert not content._beyond(content.parse_html(shallow), content.TRAFILATURA_DEPTH, content.TRAFILATURA_ELEMENTS)
+
+
+def test_a_tree_larger_than_trafilatura_can_take_gets_the_other_fallbacks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """trafilatura's time grows with a tree's size too (seconds for a page of tens of thousands of elements, well
+    under the page size cap): past TRAFILATURA_ELEMENTS it is not asked, and the densest block is the body."""
+    import trafilatura
+
+    from policywatch.crawler.extract import content
+
+    asked: list[int] = []
+    real = trafilatura.extract
+    monkeypatch.setattr(trafilatura, "extract", lambda tree, **kw: asked.append(1) or real(tree, **kw))
+    title = "关于开展细胞治疗备案工作的通知"
+    body = "".join(f"<p>第{n}条 为规范细胞治疗临床研究，现就备案工作通知如下。</p>" for n in range(1, 9))
+    links = "<ul>" + "<li><a href='/x.html'>相关链接</a></li>" * 200 + "</ul>"
+    page = f"<html><body><h1>{title}</h1>{links}<div class='wrap'>{body}</div></body></html>"
+    many = page.replace(links, links * 60)  # 24,000 links, 48,000 elements
+    assert sum(1 for _ in content.parse_html(many).iter()) > content.TRAFILATURA_ELEMENTS
+    fields = extract_detail(many, "https://www.example.gov.cn/2023/1.html")
+    assert asked == []
+    assert fields.title == title
+    assert fields.text.splitlines()[::7] == ["第1条 为规范细胞治疗临床研究，现就备案工作通知如下。",
+                                             "第8条 为规范细胞治疗临床研究，现就备案工作通知如下。"]
+    assert extract_detail(page, "https://www.example.gov.cn/2023/1.html").text == fields.text
+    assert asked == [1]  # a page of ordinary size still gets trafilatura's pick
