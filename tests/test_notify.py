@@ -333,6 +333,7 @@ def test_a_source_alert_is_posted_to_each_alert_url_once_and_a_failed_post_after
         assert hooks.counts() == {"/ops": 1, "/down": 2}
 
 
+@pytest.mark.slow  # waits out real seconds: periods of a schedule in seconds
 def test_serve_posts_a_digest_that_has_no_mail_once_per_period(tmp_path, portal, write_config):
     from datetime import datetime
     from zoneinfo import ZoneInfo

@@ -9,6 +9,8 @@ import sys
 import time
 from typing import ClassVar
 
+import pytest
+
 from policywatch.portal import PortalHandler
 from tests.conftest import source_toml
 from tests.mailserver import free_port
@@ -138,6 +140,7 @@ def gaps(arrivals: list[float]) -> list[float]:
     return [b - a for a, b in itertools.pairwise(ordered)]
 
 
+@pytest.mark.slow  # waits out real seconds: two crawls' requests a host's delay apart
 def test_two_crawl_processes_share_one_hosts_delay(tmp_path, portal, redis_url):
     make_list_site(tmp_path / "site")
     base = portal(tmp_path / "site", ArrivalPortal)

@@ -80,6 +80,7 @@ class Service:
         return [r for r in rows if outcome is None or r[0] == outcome]
 
 
+@pytest.mark.slow  # waits out real seconds: crawls fall due while one still runs
 def test_crawls_run_on_schedule_never_overlap_and_stop_cleanly_on_sigterm(tmp_path, portal, write_config):
     write_site(tmp_path / "site", PAGES)
     base = portal(tmp_path / "site", SlowListPortal)
@@ -189,6 +190,7 @@ def test_jobs_stored_before_the_upgrade_keep_their_next_run_time(tmp_path, porta
     assert [r[0] for r in service.job_runs()] == ["ok"]
 
 
+@pytest.mark.slow  # waits out real seconds: three periods of a schedule in seconds
 def test_each_digest_is_sent_on_its_schedule_once_per_period(tmp_path, portal, write_config, monkeypatch):
     monkeypatch.setenv("POLICYWATCH_SECRET", SECRET)
     write_site(tmp_path / "site", PAGES)

@@ -156,6 +156,7 @@ def assert_every_page_once(db: Path) -> None:
     assert count(db, "SELECT count(*) FROM versions") == PAGES
 
 
+@pytest.mark.slow  # waits for a slow portal's crawl to be mid-job, then for another worker to finish it
 def test_a_worker_killed_mid_job_hands_it_on_and_nothing_is_lost_or_doubled(slow_source):
     config = slow_source
 
@@ -173,6 +174,7 @@ def test_a_worker_killed_mid_job_hands_it_on_and_nothing_is_lost_or_doubled(slow
     assert [status for _, status in runs(config.db)] == ["interrupted", "finished"]
 
 
+@pytest.mark.slow  # waits for a slow portal's crawl to be mid-job, then for the job to go back
 def test_sigterm_stores_what_is_in_flight_and_hands_the_rest_of_the_job_back(slow_source):
     config = slow_source
 
