@@ -366,17 +366,27 @@ SHARED_FIXTURE_GROUPS = {
 # The tests that each keep a worker busy longest, started first, then the groups above: xdist hands tests out in the
 # order collected, and one of these started near the end would run on while the other workers have nothing left.
 LONG_FIRST = (
+    "tests/test_browser_fetcher.py::test_a_js_cookie_challenge_is_passed_by_the_browser_and_reported_over_http",
     "tests/test_health.py::test_a_breaking_source_alerts_its_maintainers_once_per_breakage",
     "tests/hostile/test_database.py::test_two_crawls_at_once_on_a_new_file",
-    "tests/test_browser_fetcher.py::test_a_js_cookie_challenge_is_passed_by_the_browser_and_reported_over_http",
-    "tests/test_politeness.py::test_two_crawl_processes_share_one_hosts_delay",
-    "tests/test_workers.py::test_sigterm_stores_what_is_in_flight_and_hands_the_rest_of_the_job_back",
-    "tests/test_workers.py::test_a_worker_killed_mid_job_hands_it_on_and_nothing_is_lost_or_doubled",
+    "tests/hostile/test_bombs.py::test_a_crawl_of_bombs_records_them_and_stores_the_rest",
+    "tests/test_warm_crawls.py::test_serve_crawls_in_warm_workers_that_crawl_hands_its_sources_to",
+    "tests/test_warm_crawls.py::test_a_small_crawl_runs_in_the_crawl_command_itself",
+    "tests/test_workers.py::test_crawl_queues_one_job_per_source_and_prints_the_workers_runs",
+    "tests/test_warm_crawls.py::test_a_warm_worker_that_dies_fails_its_job_alone",
+    "tests/test_detect.py::test_attachments_are_hashed_read_and_diffed[postgresql]",
+    "tests/test_warm_crawls.py::test_serve_workers_see_a_source_added_to_config_while_they_run",
     # marked slow: first when `make test-slow` runs them
     "tests/test_bench.py::test_small_benchmark_runs_every_step",
     "tests/hostile/test_interrupted.py::test_ten_random_kills_then_one_crawl_store_what_a_clean_crawl_stores",
     "tests/test_bench_workers.py::test_kill_bench_kills_a_worker_mid_job_and_finds_every_page_and_file_once",
+    "tests/test_packaging.py::test_the_wheel_installs_policywatch_alone_and_its_demo_runs",
     "tests/test_serve.py::test_a_restart_after_downtime_runs_the_missed_crawls_once",
+    "tests/test_bench_workers.py::test_scale_bench_stores_every_page_once_for_each_worker_count",
+    "tests/test_politeness.py::test_two_crawl_processes_share_one_hosts_delay",
+    "tests/test_serve.py::test_crawls_run_on_schedule_never_overlap_and_stop_cleanly_on_sigterm",
+    "tests/test_workers.py::test_a_worker_killed_mid_job_hands_it_on_and_nothing_is_lost_or_doubled",
+    "tests/test_workers.py::test_sigterm_stores_what_is_in_flight_and_hands_the_rest_of_the_job_back",
 )
 
 
