@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import contextlib
-import functools
-import gzip
 import time
 from urllib.parse import urlsplit
 
 from policywatch.portal import PortalHandler
 from tests.conftest import source_toml
-from tests.hostile.hostile_web import send_endless
+from tests.hostile.hostile_web import gzip_bomb, send_endless
 from tests.mailserver import free_port
 
 GOOD = """<html><head><meta charset="utf-8"><title>关于开展细胞治疗临床研究备案工作的通知</title></head>
@@ -41,12 +39,6 @@ RAW = {
 }
 
 
-@functools.cache
-def bomb() -> bytes:
-    """100 KB of gzip that inflates to 100 MB (0.8 s of CPU to make: only where the test runs)."""
-    return gzip.compress(b"<html><body><p>" + b" " * 100_000_000, 9)
-
-
 class BadPortal(PortalHandler):
     def do_GET(self) -> None:
         path = self.path
@@ -66,7 +58,7 @@ class BadPortal(PortalHandler):
         elif path == "/error.html":
             self._send(500, b"<html><body>Internal Server Error</body></html>")
         elif path == "/bomb.html":
-            self._send(200, bomb(), {"Content-Encoding": "gzip"})
+            self._send(200, gzip_bomb(100, b"<html><body><p>"), {"Content-Encoding": "gzip"})
         elif path in ("/trickle.html", "/endless.html"):
             send_endless(self, path == "/trickle.html", "text/html")
         elif path in RAW:
@@ -99,7 +91,6 @@ def test_bad_pages_are_recorded_and_skipped(tmp_path, portal, write_config, run_
         encoding="utf-8",
     )
     (site / "good.html").write_text(GOOD, encoding="utf-8")
-    bomb()  # made before the crawl asks for it: made while serving, it could outlast the crawl's timeout
     base = portal(site, BadPortal)
     config = write_config(source_toml("bad", f"{base}/index.html", extra=f'allowed_hosts = ["127.0.0.1:{closed}"]'),
                           timeout=TIMEOUT, max_page_bytes=2_000_000)

@@ -6,8 +6,6 @@ request (received and recorded, no answer yet) until released, the moment a send
 
 from __future__ import annotations
 
-import functools
-import gzip
 import json
 import threading
 import time
@@ -18,14 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from tests.hostile.hostile_web import send_endless
-
-
-@functools.cache
-def gzip_bomb() -> bytes:
-    """300 MB of spaces, gzipped: 300 gzip members of 1 MB each (a reader inflates one after another), about 300 KB on
-    the wire."""
-    return gzip.compress(b" " * (1 << 20), 9) * 300
+from tests.hostile.hostile_web import gzip_bomb, send_endless
 
 
 @dataclass(frozen=True)
@@ -99,7 +90,7 @@ class WebhookServer:
                     send_endless(self, answer == "trickle", "application/json", server.released)
                     return
                 bomb = answer == "gzip-bomb"
-                body = answer if isinstance(answer, bytes) else gzip_bomb() if bomb else b"{}"
+                body = answer if isinstance(answer, bytes) else gzip_bomb(300) if bomb else b"{}"
                 self.send_response(200 if isinstance(answer, bytes) or bomb else int(answer))
                 self.send_header("Content-Type", "application/json")
                 if bomb:

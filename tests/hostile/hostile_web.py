@@ -4,6 +4,8 @@ request they receive, and a scan of a whole state.db for a marker."""
 from __future__ import annotations
 
 import contextlib
+import functools
+import gzip
 import sqlite3
 import threading
 import time
@@ -38,6 +40,13 @@ def send_endless(handler: BaseHTTPRequestHandler, trickle: bool, content_type: s
         while time.monotonic() < deadline and not stop.wait(0.1 if trickle else 0):
             handler.wfile.write(TRICKLE if trickle else FLOOD)
             handler.wfile.flush()
+
+
+@functools.cache
+def gzip_bomb(megabytes: int, start: bytes = b"") -> bytes:
+    """``start`` and then ``megabytes`` MB of spaces, gzipped: a member per megabyte (a reader inflates one after
+    another), about 1 KB each on the wire, made in milliseconds."""
+    return gzip.compress(start, 9) + gzip.compress(b" " * (1 << 20), 9) * megabytes
 
 
 def page(title: str, text: str = "为规范干细胞临床研究，现就备案工作通知如下。", head: str = "", extra: str = "",
