@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
 import tomllib
@@ -18,7 +17,6 @@ from policywatch.core.store import Store
 from policywatch.crawler import processes
 from policywatch.crawler.crawl import CrawlResult, crawl
 from policywatch.crawler.extract.encoding import decode_html
-from policywatch.crawler.run import collect_less
 from policywatch.portal import PortalHandler, serve
 from tests import forkcli
 
@@ -167,11 +165,6 @@ def warm_test_process() -> None:
                                               encoding="utf-8")
             forkcli.import_what_a_crawl_imports(root / "config.toml")
             extract_detail((root / "site" / "1.html").read_text(encoding="utf-8"), f"{base}/1.html")
-    # All of that stays loaded for the session: full collections, here and in every forked process, skip it; and
-    # young collections come as seldom as in a crawl process (policywatch.crawler.run.collect_less).
-    gc.collect()
-    gc.freeze()
-    collect_less()
 
 
 @pytest.fixture(autouse=True)

@@ -9,17 +9,14 @@ import threading
 
 import pytest
 
-from policywatch.crawler import processes
 from policywatch.portal import PortalHandler
 from tests.conftest import source_toml, write_notice_site
 from tests.processes import children, listening_ports
 
 
-@pytest.mark.parametrize("started", ["forked", "new interpreter"])  # see policywatch.crawler.processes
+@pytest.mark.parametrize("started", ["forked", pytest.param("new interpreter", marks=pytest.mark.exec_crawls)])
 def test_a_crawl_process_listens_on_no_port_and_leaves_nothing_in_home(started, tmp_path, portal, write_config,
                                                                        run_crawl, monkeypatch) -> None:
-    if started == "new interpreter":
-        monkeypatch.setattr(processes, "can_fork", lambda: False)
     home = tmp_path / "home"
     home.mkdir()
     monkeypatch.setenv("HOME", str(home))
