@@ -310,6 +310,32 @@ def test_a_workers_start_is_not_counted_in_the_first_files_time() -> None:
     assert took > 0.25  # the control: start and file together took longer than the file may
 
 
+
+@pytest.mark.parametrize("behaviour", ["exit 3", "echo hello; exec sleep 30", "exec sleep 30"],
+                         ids=["dies at once", "says something else", "never answers"])
+def test_a_reader_process_that_never_says_ready_is_one_line_and_gone(tmp_path, monkeypatch, behaviour) -> None:
+    """A reader process that cannot start (a broken interpreter, a library that hangs on import): the file is
+    "could not be started" within the start limit, and no process of it is left behind."""
+    from policywatch.crawler.extract import sandbox
+    from tests.processes import children
+
+    broken = tmp_path / "python"
+    broken.write_text(f"#!/bin/sh\n{behaviour}\n", encoding="utf-8")
+    broken.chmod(0o755)
+    monkeypatch.setattr(sandbox, "START_SECONDS", 1.0)
+    monkeypatch.setattr(sys, "executable", str(broken))
+    before = set(children(os.getpid()))
+    reader = AttachmentReader(Limits())
+    try:
+        started = time.monotonic()
+        read = reader.read(pdf_bytes(), "a.pdf")
+        took = time.monotonic() - started
+        left = set(children(os.getpid())) - before
+    finally:
+        reader.close()
+    assert read.text is None and read.error == "corrupt PDF: the reader process could not be started"
+    assert took < 1.0 + 5 and not left
+
 def test_a_docx_too_big_to_parse_stops_at_the_memory_limit() -> None:
     """42 MB of distinct paragraphs compress only 6:1, so the archive checks let it through; parsing it would
     take lxml over a gigabyte. The worker's address-space limit stops it, whatever error the parser then gives."""
