@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import threading
 import time
 
 from policywatch.portal import PortalHandler
@@ -16,11 +17,14 @@ REFUSED = 5
 
 
 class LastPageHangs(PortalHandler):
-    """Every page but the last answers at once; the last takes seconds, so the crawl is still running."""
+    """Every page but the last answers at once; the last waits until the test lets it go (at most 20 s, well inside
+    the crawl's timeout), so the crawl is surely still running while the test looks at state.db."""
+
+    release = threading.Event()
 
     def do_GET(self) -> None:
         if self.path == f"/p/{PAGES - 1}.html":
-            time.sleep(4)
+            self.release.wait(20)
         super().do_GET()
 
 
@@ -52,7 +56,8 @@ def test_stored_pages_show_while_the_crawl_still_runs(tmp_path, portal, write_co
     """A batch that does not fill is written when its oldest item has waited half a second, not at the end."""
     make_site(tmp_path / "site", PAGES)
     config = write_config(source_toml("batch", f"{portal(tmp_path / 'site', LastPageHangs)}/index.html"),
-                          processes=1)
+                          processes=1, timeout=60)
+    LastPageHangs.release.clear()
     crawl = subprocess.Popen([*POLICYWATCH, "--config", str(config.path), "crawl"], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL)
     try:
@@ -68,6 +73,7 @@ def test_stored_pages_show_while_the_crawl_still_runs(tmp_path, portal, write_co
         # Every page but the hanging last one was stored while that one was still on its way.
         assert PAGES - 1 in seen, f"documents seen during the crawl: {sorted(seen)}"
     finally:
+        LastPageHangs.release.set()
         crawl.wait(60)
     assert crawl.returncode == 0
     with sqlite3.connect(config.db) as conn:
