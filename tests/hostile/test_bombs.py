@@ -23,6 +23,7 @@ import warnings
 import zipfile
 import zlib
 from pathlib import Path
+from typing import NamedTuple
 
 import olefile
 import pytest
@@ -31,6 +32,7 @@ from policywatch.core import config as config_module
 from policywatch.crawler.extract.attachments import TOO_LARGE, AttachmentText, Limits, attachment_text, check_archive
 from policywatch.crawler.extract.sandbox import AttachmentReader
 from tests.conftest import OFFICE, crawl_config_text, source_toml
+from tests.processes import children, command_line, descendants
 from tests.test_attachments import docx_bytes, pdf_bytes, xlsx_bytes
 
 MB = 1 << 20
@@ -42,9 +44,30 @@ ROW = b'<row><c t="inlineStr"><is><t>1</t></is></c></row>'
 # -- the files ----------------------------------------------------------------------------------------------------
 
 
+class Deflated(NamedTuple):
+    raw: bytes  # raw deflate, as a zip member holds it
+    crc32: int
+    adler32: int
+    size: int  # inflated
+
+
+def deflated(head: bytes, block: bytes, times: int, tail: bytes) -> Deflated:
+    """``head + block * times + tail``, deflated in milliseconds however large: after a full flush the compressor
+    starts afresh, so every block compresses to the same bytes, made once and written ``times`` times."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    start = compressor.compress(head) + compressor.flush(zlib.Z_FULL_FLUSH)
+    each = compressor.compress(block) + compressor.flush(zlib.Z_FULL_FLUSH)
+    end = compressor.compress(tail) + compressor.flush()
+    crc, adler = zlib.crc32(head), zlib.adler32(head)
+    for _ in range(times):
+        crc, adler = zlib.crc32(block, crc), zlib.adler32(block, adler)
+    return Deflated(start + each * times + end, zlib.crc32(tail, crc), zlib.adler32(tail, adler),
+                    len(head) + len(block) * times + len(tail))
+
+
 def inflating(base: bytes, target: str, repeat: bytes, megabytes: int = 300) -> bytes:
     """``base`` (a DOCX or XLSX) with ``target`` grown to ``megabytes`` of ``repeat`` before its closing tags:
-    about 1 MB of deflate, as the DOCX that once took 876 s and 2.96 GB."""
+    under a megabyte of deflate, as the DOCX that once took 876 s and 2.96 GB."""
     source, out = zipfile.ZipFile(io.BytesIO(base)), io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         for info in source.infolist():
@@ -53,29 +76,38 @@ def inflating(base: bytes, target: str, repeat: bytes, megabytes: int = 300) -> 
                 archive.writestr(info, data)
                 continue
             cut = data.index(b"</w:body>" if target.startswith("word/") else b"</sheetData>")
-            member = zipfile.ZipInfo(target)
-            member.compress_type = zipfile.ZIP_DEFLATED
-            with archive.open(member, "w") as stream:
-                stream.write(data[:cut])
-                block = repeat * (MB // len(repeat))
-                for _ in range(megabytes):
-                    stream.write(block)
-                stream.write(data[cut:])
-    return out.getvalue()
+            grown = deflated(data[:cut], repeat * (MB // len(repeat)), megabytes, data[cut:])
+            archive.writestr(target, grown.raw, compress_type=zipfile.ZIP_STORED)  # stored as is, then named deflate
+    return patched(out.getvalue(), target, method=zipfile.ZIP_DEFLATED, crc=grown.crc32, size=grown.size)
 
 
-def lying(data: bytes, name: str, declared: int = 4096) -> bytes:
-    """The zip with ``name``'s uncompressed size set to ``declared`` in its local header and central directory."""
+# Where a zip's local file header and its central directory entry hold a member's compression method, CRC-32 and
+# uncompressed size (APPNOTE.TXT 4.3.7 and 4.3.12), and how each is packed.
+LOCAL_FIELDS = {"method": 8, "crc": 14, "size": 22}
+CENTRAL_FIELDS = {"method": 10, "crc": 16, "size": 24}
+FIELD_FORMATS = {"method": "<H", "crc": "<I", "size": "<I"}
+
+
+def patched(data: bytes, name: str, **fields: int) -> bytes:
+    """The zip with ``fields`` (method, crc, size) of member ``name`` set, in its local header and central
+    directory entry alike."""
     info = zipfile.ZipFile(io.BytesIO(data)).getinfo(name)
     out = bytearray(data)
-    struct.pack_into("<I", out, info.header_offset + 22, declared)
+    for field, value in fields.items():
+        struct.pack_into(FIELD_FORMATS[field], out, info.header_offset + LOCAL_FIELDS[field], value)
     entry = out.find(b"PK\x01\x02")
     while entry != -1:
         length = struct.unpack_from("<H", out, entry + 28)[0]
         if out[entry + 46 : entry + 46 + length] == name.encode():
-            struct.pack_into("<I", out, entry + 24, declared)
+            for field, value in fields.items():
+                struct.pack_into(FIELD_FORMATS[field], out, entry + CENTRAL_FIELDS[field], value)
         entry = out.find(b"PK\x01\x02", entry + 4)
     return bytes(out)
+
+
+def lying(data: bytes, name: str, declared: int = 4096) -> bytes:
+    """The zip with ``name``'s uncompressed size set to ``declared`` in its local header and central directory."""
+    return patched(data, name, size=declared)
 
 
 def many_members(count: int = 100_000) -> bytes:
@@ -127,7 +159,11 @@ def with_embedded(data: bytes, inner: bytes) -> bytes:
 
 def pdf(content: bytes) -> bytes:
     """A one-page PDF whose content stream is ``content``, Flate-compressed."""
-    stream = zlib.compress(content, 9)
+    return pdf_of_stream(zlib.compress(content, 9))
+
+
+def pdf_of_stream(stream: bytes) -> bytes:
+    """A one-page PDF whose content stream is ``stream`` (zlib data, its /Filter FlateDecode)."""
     objects = [
         b"<< /Type /Catalog /Pages 2 0 R >>",
         b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
@@ -145,6 +181,11 @@ def pdf(content: bytes) -> bytes:
     out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
     out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
     return bytes(out)
+
+
+def zlib_stream(data: Deflated) -> bytes:
+    """Raw deflate in zlib's wrapping (RFC 1950: a header for a 32 KB window, the Adler-32 at the end)."""
+    return b"\x78\xda" + data.raw + struct.pack(">I", data.adler32)
 
 
 def far_cell_xls() -> bytes:
@@ -181,7 +222,7 @@ class Bombs:
             "lying.docx": lambda: lying(self["bomb.docx"], "word/document.xml"),
             "bomb.xlsx": lambda: inflating(xlsx_bytes(), "xl/worksheets/sheet1.xml", ROW),
             "many.docx": many_members,
-            "flate.pdf": lambda: pdf(b" " * 300_000_000),
+            "flate.pdf": lambda: pdf_of_stream(zlib_stream(deflated(b"", b" " * MB, 300, b""))),
             "operators.pdf": lambda: pdf(b"0 0 m\n" * 3_000_000),  # 18 MB of path operators: seconds of CPU, 250 MB
         }
 
@@ -317,7 +358,6 @@ def test_a_reader_process_that_never_says_ready_is_one_line_and_gone(tmp_path, m
     """A reader process that cannot start (a broken interpreter, a library that hangs on import): the file is
     "could not be started" within the start limit, and no process of it is left behind."""
     from policywatch.crawler.extract import sandbox
-    from tests.processes import children
 
     broken = tmp_path / "python"
     broken.write_text(f"#!/bin/sh\n{behaviour}\n", encoding="utf-8")
@@ -372,25 +412,9 @@ class CrawlTreeMemory(threading.Thread):
             self.peak = max(self.peak, self.sample())
 
     def sample(self) -> int:
-        parents: dict[int, int] = {}
-        commands: dict[int, bytes] = {}
-        for entry in os.listdir("/proc"):
-            if not entry.isdigit():
-                continue
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_bytes()
-                commands[int(entry)] = Path(f"/proc/{entry}/cmdline").read_bytes()
-            except OSError:
-                continue
-            parents[int(entry)] = int(stat.rsplit(b")", 1)[1].split()[1])
-        tree = {pid for pid, parent in parents.items()
-                if parent == os.getpid() and b"policywatch.crawler.run" in commands[pid]}
-        grown = True
-        while grown:
-            more = {pid for pid, parent in parents.items() if parent in tree} - tree
-            tree |= more
-            grown = bool(more)
-        self.saw_worker |= any(b"policywatch.crawler.extract.sandbox" in commands[pid] for pid in tree)
+        tree = [pid for pid in children(os.getpid()) if b"policywatch.crawler.run" in command_line(pid)]
+        tree += [pid for crawl in tree for pid in descendants(crawl)]
+        self.saw_worker |= any(b"policywatch.crawler.extract.sandbox" in command_line(pid) for pid in tree)
         return sum(_resident(pid) for pid in tree)
 
 
@@ -481,15 +505,8 @@ def test_readers_die_with_a_crawl_killed_by_sigkill(tmp_path, portal, bombs) -> 
 
 
 def _reader_of(parent: int) -> int | None:
-    for entry in os.listdir("/proc"):
-        try:
-            if (entry.isdigit()
-                    and b"policywatch.crawler.extract.sandbox" in Path(f"/proc/{entry}/cmdline").read_bytes()
-                    and int(Path(f"/proc/{entry}/stat").read_bytes().rsplit(b")", 1)[1].split()[1]) == parent):
-                return int(entry)
-        except OSError:
-            continue
-    return None
+    return next((pid for pid in children(parent) if b"policywatch.crawler.extract.sandbox" in command_line(pid)),
+                None)
 
 
 def _alive(pid: int) -> bool:
