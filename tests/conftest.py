@@ -149,7 +149,8 @@ def warm_test_process() -> None:
     (each xdist worker): every library a PolicyWatch module imports, the modules a crawl imports as it runs (a small
     crawl of a loopback page teaches which), what extracting that page loads and compiles on first use (the label
     patterns; trafilatura's fallbacks, with jusText's stoplists of every language: a third of a second for each crawl
-    process that meets a short page), and jieba's dictionary (a second to load; word diffs use it)."""
+    process that meets a short page), and jieba's dictionary (a second to load; word diffs use it). Then the zygote
+    the commands are forked from (tests.forkcli) is forked, warm as well."""
     import tempfile
 
     from policywatch.crawler.extract.detail import extract_detail
@@ -165,6 +166,7 @@ def warm_test_process() -> None:
                                               encoding="utf-8")
             forkcli.import_what_a_crawl_imports(root / "config.toml")
             extract_detail((root / "site" / "1.html").read_text(encoding="utf-8"), f"{base}/1.html")
+    forkcli.start_zygote()
 
 
 @pytest.fixture(autouse=True)
@@ -412,10 +414,12 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log):
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
-    """The Chromium the browser tests shared (tests.browser) ends with the session."""
+    """The Chromium the browser tests shared (tests.browser) and the commands' zygote (tests.forkcli) end with the
+    session."""
     from tests import browser
 
     browser.close()
+    forkcli.stop_zygote()
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -8,6 +8,12 @@ modules are imported afresh in it (their module state, such as the consoles, sta
 and it gets the command's argv, environment, working folder and standard streams, runs the command, runs its atexit
 functions and exits with its exit code.
 
+Commands are forked from a zygote: a child of the test process forked once it is warm, before any test has run
+(start_zygote), which imports PolicyWatch's modules afresh once and then forks a command for each request the test
+process sends it (the command's arguments, environment, folder and user, and its standard streams as descriptors).
+Each command so starts from the same fresh modules, without paying for their import (50 ms of CPU) every time.
+A process forked from the test process (a crawl process, a command) that runs a command itself forks it directly.
+
 The crawl processes a crawl starts are forked too, by PolicyWatch itself (policywatch.crawler.processes), from the
 test process or the forked command, which have Scrapy imported already (see tests.conftest).
 
@@ -22,10 +28,15 @@ tested with subprocesses (tests.conftest.POLICYWATCH).
 from __future__ import annotations
 
 import importlib
+import json
 import os
+import select
+import signal
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -46,21 +57,29 @@ def run(args: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str |
 
 
 def start(args: Sequence[str], *, env: Mapping[str, str] | None = None, cwd: str | Path | None = None,
-          user: int | None = None) -> Command:
-    """`policywatch ARGS` started, not waited for (Command.finish waits): for commands that must run at once."""
-    return Command([str(a) for a in args], env, cwd, user)
+          user: int | None = None, stderr: Path | None = None) -> Command:
+    """`policywatch ARGS` started, not waited for (Command.finish waits): for commands that must run at once or
+    alongside others (``Command.process`` is the running process); ``stderr``: a file for its standard error, to be
+    read while it runs."""
+    return Command([str(a) for a in args], env, cwd, user, stderr)
 
 
 class Command:
-    """A forked `policywatch` command; its standard streams are temporary files, so no pipe can fill up."""
+    """A forked `policywatch` command; its standard streams are temporary files (or the file asked for its standard
+    error), so no pipe can fill up."""
 
     def __init__(self, args: list[str], env: Mapping[str, str] | None, cwd: str | Path | None,
-                 user: int | None = None) -> None:
+                 user: int | None = None, stderr: Path | None = None) -> None:
         self.args = ["policywatch", *args]
-        self.stdin, self.stdout, self.stderr = (tempfile.TemporaryFile() for _ in range(3))  # noqa: SIM115 (finish closes them)
+        self.stdin, self.stdout = (tempfile.TemporaryFile() for _ in range(2))  # noqa: SIM115 (finish closes them)
+        self.stderr = open(stderr, "w+b") if stderr else tempfile.TemporaryFile()  # noqa: SIM115 (likewise)
         streams = (self.stdin.fileno(), self.stdout.fileno(), self.stderr.fileno())
         environment = {**os.environ, **env} if env else None
-        self.process = ForkedProcess(fork(lambda: _command(args, environment, cwd, user, *streams)), None)
+        if _zygote is not None and _zygote.owner == os.getpid():
+            self.process: ForkedProcess = _zygote.start(args, environment or dict(os.environ),
+                                                        str(cwd or os.getcwd()), user, streams)
+        else:
+            self.process = ForkedProcess(fork(lambda: _command(args, environment, cwd, user, *streams)), None)
 
     def finish(self, timeout: float = 120, check: bool = False) -> subprocess.CompletedProcess[str]:
         """Wait for the command (SIGKILL and subprocess.TimeoutExpired after ``timeout`` seconds); what it did."""
@@ -84,14 +103,16 @@ class Command:
 
 
 def _command(args: list[str], env: Mapping[str, str] | None, cwd: str | Path | None, user: int | None,
-             stdin: int, stdout: int, stderr: int) -> int:
+             stdin: int, stdout: int, stderr: int, fresh_modules: bool = False) -> int:
     """In the child: become a fresh `policywatch` process (of ``user``, if given), run the command, return its exit
-    code."""
+    code. ``fresh_modules``: PolicyWatch's modules are fresh already (a zygote's child), not to be imported again."""
     if user is not None:
         os.setgroups([])
         os.setgid(user)
         os.setuid(user)
     _become(["policywatch", *args], env, cwd, stdin, stdout, stderr)
+    if not fresh_modules:
+        _forget_policywatch()
     from policywatch.cli import main
 
     try:
@@ -106,7 +127,7 @@ def _become(argv: list[str], env: Mapping[str, str] | None, cwd: str | Path | No
             stdin: int, stdout: int, stderr: int) -> None:
     """In a forked child: take these standard streams, folder and environment, and start as a new process would
     (policywatch.crawler.processes.begin_afresh): default signal handlers, warning filters and logging, no exit
-    functions, no event loop, PolicyWatch's modules not yet imported."""
+    functions, no event loop."""
     begin_afresh(stdin, stdout, stderr)
     if cwd is not None:
         os.chdir(cwd)
@@ -115,9 +136,15 @@ def _become(argv: list[str], env: Mapping[str, str] | None, cwd: str | Path | No
         os.environ.update(env)
     time.tzset()
     warnings.filters[:] = _DEFAULT_WARNINGS
-    for name in [n for n in sys.modules if n == "policywatch" or n.startswith("policywatch.")]:
-        del sys.modules[name]
     sys.argv = list(argv)
+
+
+def _forget_policywatch() -> list[str]:
+    """Drop PolicyWatch's modules, to be imported afresh as they are next needed; returns their names."""
+    names = [n for n in sys.modules if n == "policywatch" or n.startswith("policywatch.")]
+    for name in names:
+        del sys.modules[name]
+    return names
 
 
 def _exit_code(e: SystemExit) -> int:
@@ -175,3 +202,135 @@ def import_what_a_crawl_imports(config: Path) -> None:
         if name.split(".")[0] != "policywatch" and not name.startswith("twisted.internet.reactor"):
             with suppress(Exception):  # a module only its own package imports the right way
                 importlib.import_module(name)
+
+
+# -- the zygote -------------------------------------------------------------------------------------------------------
+
+MAX_REQUEST = 1 << 20  # bytes of one command's arguments and environment
+
+_zygote: _Zygote | None = None
+
+
+def start_zygote() -> None:
+    """Fork this process's zygote (once): call it when the test process is warm and no test has run yet."""
+    global _zygote
+    if _zygote is None:
+        _zygote = _Zygote()
+
+
+def stop_zygote() -> None:
+    """End the zygote (at the end of the test session); commands are then forked directly."""
+    global _zygote
+    if _zygote is not None and _zygote.owner == os.getpid():
+        zygote, _zygote = _zygote, None
+        zygote.close()
+
+
+class _Zygote:
+    """The test process's end of its zygote: one socket, requests sent whole (a datagram each, with descriptors)."""
+
+    def __init__(self) -> None:
+        self.owner = os.getpid()
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.pid = fork(lambda: _zygote_main(theirs, ours))
+        theirs.close()
+        self.socket, self.lock = ours, threading.Lock()
+
+    def start(self, args: list[str], env: dict[str, str], cwd: str, user: int | None,
+              streams: tuple[int, int, int]) -> ForkedProcess:
+        """The command forked from the zygote with these streams: a process whose exit code the zygote reports."""
+        status, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        request = json.dumps({"args": args, "env": env, "cwd": cwd, "user": user}).encode()
+        with self.lock, theirs:
+            socket.send_fds(self.socket, [request], [*streams, theirs.fileno()])
+        answer = status.recv(64)
+        if not answer:
+            status.close()
+            raise RuntimeError(f"the test process's zygote (pid {self.pid}) did not start `policywatch {args}`")
+        return _ZygoteChild(int(answer), status)
+
+    def close(self) -> None:
+        self.socket.close()  # its end of file: the zygote exits
+        zygote = ForkedProcess(self.pid, None)
+        try:
+            zygote.wait(10)
+        except subprocess.TimeoutExpired:
+            zygote.kill()
+            zygote.wait()
+
+
+class _ZygoteChild(ForkedProcess):
+    """A command the zygote forked: its exit code comes from the zygote, which reaps it, over ``status``."""
+
+    def __init__(self, pid: int, status: socket.socket) -> None:
+        super().__init__(pid, None)
+        self.status = status
+        status.setblocking(False)
+
+    def poll(self) -> int | None:
+        with self._lock:
+            if self.returncode is None and select.select([self.status], [], [], 0)[0]:
+                answer = self.status.recv(64)
+                self.returncode = int(answer) if answer else -signal.SIGKILL  # no answer: the zygote died
+                self.status.close()
+            return self.returncode
+
+
+def _zygote_main(requests: socket.socket, parents: socket.socket) -> int:
+    """The zygote: imports PolicyWatch afresh, then forks a command for each request until the test process's end of
+    ``requests`` closes, and tells each command's ``status`` socket its pid and, once it has reaped it, its exit
+    code (negative: the signal that ended it)."""
+    parents.close()
+    quiet = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1):  # the test process's (under xdist, its pipes to pytest's main process): not the zygote's
+        os.dup2(quiet, fd)
+    os.close(quiet)
+    for name in _forget_policywatch():
+        importlib.import_module(name)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C of the test run is the test process's to handle
+    woken, wake = os.pipe()
+    os.set_blocking(wake, False)
+    signal.set_wakeup_fd(wake)
+    signal.signal(signal.SIGCHLD, lambda *_: None)  # a command ended: the wake-up pipe says so
+    running: dict[int, socket.socket] = {}
+    while True:
+        ready = select.select([requests, woken], [], [])[0]
+        if woken in ready:
+            os.read(woken, 512)
+            while running and (ended := os.waitpid(-1, os.WNOHANG))[0]:
+                with running.pop(ended[0]) as status, suppress(OSError):  # OSError: no one asks any more
+                    status.send(str(os.waitstatus_to_exitcode(ended[1])).encode())
+        if requests in ready:
+            message, fds, _, _ = socket.recv_fds(requests, MAX_REQUEST, 4)
+            if not message:
+                return 0  # the test process is gone
+            *streams, status_fd = fds
+            status = socket.socket(fileno=status_fd)
+            request = json.loads(message)
+            pid = os.fork()
+            if pid == 0:
+                os._exit(_zygote_child(request, streams, [requests, status, *running.values()], (woken, wake)))
+            for fd in streams:
+                os.close(fd)
+            with suppress(OSError):
+                status.send(str(pid).encode())
+            running[pid] = status
+
+
+def _zygote_child(request: dict, streams: list[int], sockets: list[socket.socket], pipe: tuple[int, int]) -> int:
+    """In the zygote's child: let go of the zygote's sockets and signals, and become the command."""
+    signal.set_wakeup_fd(-1)
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    for held in sockets:
+        held.close()
+    for fd in pipe:
+        os.close(fd)
+    try:
+        code = _command(request["args"], request["env"], request["cwd"], request["user"], *streams,
+                        fresh_modules=True)
+    except BaseException:
+        import traceback
+
+        traceback.print_exc()
+        code = 1
+    return code

@@ -21,6 +21,7 @@ import yaml
 
 from policywatch.browse import METADATA
 from policywatch.core.store import Store
+from tests import forkcli
 from tests.conftest import POLICYWATCH
 from tests.processes import children, kill_all, wait_gone
 
@@ -99,8 +100,7 @@ def test_tables_are_described(browsing):
 
 def test_browsing_a_missing_database_is_one_line(tmp_path):
     (tmp_path / "config.toml").write_text('db = "nowhere.db"\n', encoding="utf-8")
-    done = subprocess.run([*POLICYWATCH, "--config", str(tmp_path / "config.toml"), "browse"],
-                          capture_output=True, text=True, timeout=60)
+    done = forkcli.run(["--config", str(tmp_path / "config.toml"), "browse"], timeout=60)
     assert done.returncode == 1
     assert done.stderr.strip().splitlines() == [
         f"Error: no state.db at {tmp_path / 'nowhere.db'}: run `policywatch crawl` first"]

@@ -17,7 +17,7 @@ import pytest
 
 from policywatch.core.store import Store
 from tests import forkcli
-from tests.conftest import POLICYWATCH, source_toml
+from tests.conftest import source_toml
 from tests.mailserver import Mailbox, MailServer, free_port
 from tests.test_digest import CELL_TOPIC, digest_toml, with_digests, write_site
 
@@ -174,12 +174,12 @@ def test_sigkill_in_the_middle_of_a_send_then_a_rerun_gives_everyone_exactly_one
     with MailServer(mailbox) as server:
         config = mail_config(server.port)
         people = subscribe(config, 12)
-        sender = subprocess.Popen([*POLICYWATCH, "digest", "send", "--digest", "monthly", "--period", "2023-12",
-                                   "--config", str(config.path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        sender = forkcli.start(["digest", "send", "--digest", "monthly", "--period", "2023-12",
+                                "--config", str(config.path)])
         # Three messages accepted, the fourth handed over and its answer not yet back: kill the sender there.
         mailbox.wait_for(lambda: mailbox.arrivals >= 4)
-        sender.send_signal(signal.SIGKILL)
-        sender.wait()
+        sender.process.send_signal(signal.SIGKILL)
+        assert sender.finish().returncode == -signal.SIGKILL
         log = deliveries(config)
         assert [e for e, row in log.items() if row["status"] == "sent"] == people[:3]
         assert log[people[3]]["status"] == "handed-over"

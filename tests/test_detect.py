@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import shutil
-import subprocess
 
 import pytest
 
 from policywatch.core.model import DocState, FileState, Version
 from policywatch.detection.detect import detect, detect_attachment, keeps_previous_file
 from policywatch.portal import PortalHandler
-from tests.conftest import OFFICE, POLICYWATCH, make_docx, source_toml
+from tests import forkcli
+from tests.conftest import OFFICE, make_docx, source_toml
 
 V1 = Version("h1", "关于开展细胞治疗备案的通知", "2023-12-05", "国家卫生健康委员会")
 V2 = Version("h2", V1.title, V1.published, V1.authority)
@@ -235,9 +235,8 @@ def test_attachments_are_hashed_read_and_diffed(db_target, tmp_path, portal, wri
     fields, added, removed = store.db.execute(
         "SELECT fields, added, removed FROM changes WHERE run_id = ?", [changed.run_id]).fetchone()
     assert (fields, added, removed) == ("attachment", len("和免疫细胞"), 0)
-    shown = subprocess.run(
-        [*POLICYWATCH, "diff", "1", "--attachments", "--format", "text", "--config", str(config.path)],
-        capture_output=True, text=True, check=True).stdout
+    shown = forkcli.run(["diff", "1", "--attachments", "--format", "text", "--config", str(config.path)],
+                        check=True).stdout
     assert shown.startswith("== http://") and "干细胞{+和免疫细胞+}临床研究" in shown
 
     # Not changes: an error page in the file's place, the file again, the same words re-saved.

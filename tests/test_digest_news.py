@@ -5,7 +5,6 @@ from an industry news site, crawled for real."""
 from __future__ import annotations
 
 import re
-import subprocess
 import xml.etree.ElementTree as ET
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -38,7 +37,7 @@ from policywatch.digest.render import render
 from policywatch.digest.summary import MAX_CHARS
 from policywatch.portal import serve
 from tests import forkcli
-from tests.conftest import POLICYWATCH, SEEDS, crawl_config_text
+from tests.conftest import SEEDS, crawl_config_text
 
 SEED_002 = SEEDS / "002_ef1bdd762e4e1ef5.txt"
 # Seed 002's 动态: a newspaper article, a research finding and an undated research report; the rest are policies.
@@ -269,8 +268,7 @@ def test_an_undated_news_item_belongs_to_the_month_it_was_first_seen(crawled) ->
 
 def test_archive_issue_page_has_the_news_section(crawled, tmp_path) -> None:
     out = tmp_path / "site"
-    subprocess.run([*POLICYWATCH, "--config", str(crawled.config.path), "site", "--out", str(out)],
-                   capture_output=True, text=True, check=True)
+    forkcli.run(["--config", str(crawled.config.path), "site", "--out", str(out)], check=True)
     page = (out / "digests" / "monthly" / "2023-12.html").read_text(encoding="utf-8")
     assert page == build(crawled.config, "html")  # the issue as subscribers got it
     listing = (out / "digests.html").read_text(encoding="utf-8")

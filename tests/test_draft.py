@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from policywatch.core.store import Store
-from tests import test_delivery
-from tests.conftest import POLICYWATCH, source_toml
+from tests import forkcli, test_delivery
+from tests.conftest import source_toml
 from tests.mailserver import Mailbox, MailServer
 from tests.test_delivery import PAGES, cli, december_site, deliveries, send, subscribe
 from tests.test_digest import CELL_TOPIC, PAGE, digest_toml, with_digests
@@ -169,9 +169,8 @@ def crawled(tmp_path_factory, shared_crawls):
     path.write_text(crawl_config_text() + source_toml("cell", f"{base}/index.html"), encoding="utf-8")
     shared_crawls.crawl("december", config_module.load(path))
     config = with_digests(config_module.load(path), CELL_TOPIC, digest_toml("monthly"), digest_toml("other"))
-    front, body = split(subprocess.run(
-        [*POLICYWATCH, "digest", "draft", "--digest", "monthly", "--period", "2023-12", "--config", str(path)],
-        capture_output=True, text=True, check=True).stdout)
+    front, body = split(forkcli.run(
+        ["digest", "draft", "--digest", "monthly", "--period", "2023-12", "--config", str(path)], check=True).stdout)
     return config, front, body
 
 

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import html
 import re
-import subprocess
 from pathlib import Path
 
-from tests.conftest import CORPUS, POLICYWATCH, source_toml
+from tests import forkcli
+from tests.conftest import CORPUS, source_toml
 
 DRAFT = CORPUS / "draftpair-nhc-bianxing-shoushu-guifan-zhengqiuyijiangao-2009-06-15.md"
 FINAL = CORPUS / "draftpair-nhc-bianxing-shoushu-guifan-shixing-2009-11-13.md"
@@ -68,8 +68,8 @@ def test_draft_then_final_is_one_document_whose_diff_shows_the_real_edits(
     assert set(change["fields"].split(",")) == {"text", "title", "published"}
     assert (change["from_version"], change["to_version"]) == (versions[0]["id"], versions[1]["id"])
 
-    diff = subprocess.run([*POLICYWATCH, "diff", str(doc["id"]), "--format", "text", "--config", str(config.path)],
-                          capture_output=True, text=True, check=True).stdout
+    diff = forkcli.run(["diff", str(doc["id"]), "--format", "text", "--config", str(config.path)],
+                       check=True).stdout
     removed, added, unchanged = marked(diff)
     # Words replaced in place: 生物学性别 became 生理性别, 外科手术禁忌症 became 手术禁忌证, 能力评估 became 能力审核.
     assert "使易性癖病患者的[-生物学-]{+生理+}性别与其心理性别相符" in diff

@@ -5,14 +5,14 @@ link selector; a link that is no URL is never requested, and `sources check` war
 from __future__ import annotations
 
 import json
-import subprocess
 
 import pytest
 
 from policywatch.core.config import ListRule
 from policywatch.crawler.extract.listing import extract_list
 from policywatch.portal import PortalHandler
-from tests.conftest import POLICYWATCH, source_toml
+from tests import forkcli
+from tests.conftest import source_toml
 
 LIST = "https://flk.example.gov.cn/list.html"
 
@@ -116,8 +116,8 @@ def test_a_crawl_follows_script_links_and_never_requests_the_rest(tmp_path, port
 def test_sources_check_warns_about_links_that_are_no_url(tmp_path, write_config) -> None:
     write_law_site(tmp_path / "site")
     config = write_config(source_toml("laws", "https://flk.example.gov.cn/list.html", date="span::text"))
-    result = subprocess.run([*POLICYWATCH, "sources", "check", "laws", "--file", str(tmp_path / "site" / "list.html"),
-                             "--json", "--config", str(config.path)], capture_output=True, text=True)
+    result = forkcli.run(["sources", "check", "laws", "--file", str(tmp_path / "site" / "list.html"),
+                          "--json", "--config", str(config.path)])
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert [item["url"] for item in report["items"]] == ["https://flk.example.gov.cn/detail2.html?id=1",

@@ -27,7 +27,6 @@ from policywatch.digest.formats import FORMATS
 from policywatch.digest.period import parse_period, period_of
 from policywatch.digest.render import render
 from tests import forkcli
-from tests.conftest import POLICYWATCH
 
 SHANGHAI, NEW_YORK = ZoneInfo("Asia/Shanghai"), ZoneInfo("America/New_York")
 
@@ -349,7 +348,7 @@ def test_digest_build_defaults_to_the_last_period_ended_in_the_zone_and_notes_an
     assert unfinished.stderr.startswith(f"note: {current} is still in progress in Asia/Shanghai")
     assert unfinished.stdout.startswith("政策汇总 | ")  # the data on stdout is the issue alone
     # Sending it now would give every subscriber an issue without the rest of the month: refused, in one line.
-    early = subprocess.run([*POLICYWATCH, "digest", "send", "--digest", "monthly", "--period", current, "--config",
-                            str(shanghai.path)], capture_output=True, text=True)
+    early = forkcli.run(["digest", "send", "--digest", "monthly", "--period", current, "--config",
+                         str(shanghai.path)])
     assert early.returncode == 1 and "--unfinished" in early.stderr
     assert f"monthly {current} has not ended in Asia/Shanghai" in early.stderr.replace("\n", " ")

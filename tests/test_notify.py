@@ -15,7 +15,7 @@ from markdown_it import MarkdownIt
 
 from policywatch.core.store import Store
 from tests import forkcli
-from tests.conftest import POLICYWATCH, source_toml
+from tests.conftest import source_toml
 from tests.mailserver import Mailbox, MailServer, free_port
 from tests.test_delivery import PAGES, SECRET, cli, december_site, send, smtp_toml, subscribe
 from tests.test_digest import CELL_TOPIC, digest_toml, with_digests, write_site
@@ -92,11 +92,11 @@ def test_sigkill_while_a_webhook_holds_the_post_then_a_rerun_posts_to_each_url_e
         hooks.answers["/second"] = "hold"  # received and recorded, answered only when released
         urls = [hooks.url("json", "first"), hooks.url("json", "second"), hooks.url("form", "third")]
         config = notify_config(urls)
-        sender = subprocess.Popen([*POLICYWATCH, "digest", "send", "--digest", "monthly", "--period", "2023-12",
-                                   "--config", str(config.path)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        sender = forkcli.start(["digest", "send", "--digest", "monthly", "--period", "2023-12",
+                                "--config", str(config.path)])
         hooks.wait_for(lambda: hooks.counts()["/second"] == 1)
-        sender.send_signal(signal.SIGKILL)
-        sender.wait()
+        sender.process.send_signal(signal.SIGKILL)
+        assert sender.finish().returncode == -signal.SIGKILL
         log = posts(config)
         first, second, third = (f"json://127.0.0.1:{hooks.port}/first", f"json://127.0.0.1:{hooks.port}/second",
                                 f"form://127.0.0.1:{hooks.port}/third")

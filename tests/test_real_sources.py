@@ -6,7 +6,6 @@ The saved pages are ../shared/corpus/real (see its MANIFEST.md); expected values
 from __future__ import annotations
 
 import json
-import subprocess
 
 import parsel
 import pytest
@@ -18,7 +17,8 @@ from policywatch.core.platforms import PLATFORMS
 from policywatch.crawler.extract.content import parse_html
 from policywatch.crawler.extract.detail import extract_detail
 from policywatch.crawler.extract.listing import extract_list
-from tests.conftest import EXPECTED_PAGES, POLICYWATCH, ROOT, read_corpus
+from tests import forkcli
+from tests.conftest import EXPECTED_PAGES, ROOT, read_corpus
 
 # source name → (saved list page, items, first item's URL, title and date)
 SAVED_LISTS = {
@@ -52,8 +52,8 @@ def project_config():
 
 
 def test_sources_list_shows_the_shipped_sources_and_which_are_verified(tmp_path) -> None:
-    result = subprocess.run([*POLICYWATCH, "sources", "list", "--json", "--config", str(ROOT / "config.toml"),
-                             "--db", str(tmp_path / "state.db")], capture_output=True, text=True, check=True)
+    result = forkcli.run(["sources", "list", "--json", "--config", str(ROOT / "config.toml"),
+                          "--db", str(tmp_path / "state.db")], check=True)
     rows = json.loads(result.stdout)
     assert len(rows) >= 30
     assert all(row["region"] and row["authority"] and isinstance(row["verified"], bool) for row in rows)

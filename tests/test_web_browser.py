@@ -18,6 +18,7 @@ import pytest
 
 from policywatch.core import config as config_module
 from policywatch.core.store import Store
+from tests import forkcli
 from tests.browser import ARTIFACTS, CHROMIUM, require_chromium
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import Mailbox, MailServer, free_port
@@ -117,8 +118,7 @@ def test_subscribe_confirm_change_preferences_and_unsubscribe_with_one_click(app
     assert row["language"] == "en"
     assert row["subscriptions"] == {"weekly": (("cell-therapy",), ("上海市", "广东省"))}
 
-    sent = subprocess.run([*POLICYWATCH, "digest", "send", "--digest", "weekly", "--period", "2023-W50",
-                           "--config", str(config.path)], capture_output=True, text=True, timeout=120)
+    sent = forkcli.run(["digest", "send", "--digest", "weekly", "--period", "2023-W50", "--config", str(config.path)])
     assert sent.returncode == 0, sent.stderr
     mailbox.wait_for(lambda: len(mailbox.messages) == 2)
     digest = mailbox.messages[1]

@@ -12,6 +12,7 @@ import pytest
 
 from policywatch.core import config as config_module
 from policywatch.core.config import ConfigError
+from tests import forkcli
 from tests.conftest import POLICYWATCH, source_toml
 from tests.mailserver import free_port
 from tests.processes import listening, wait_until_ready
@@ -66,8 +67,7 @@ def test_web_table_mistakes_are_one_line(tmp_path, extra: str, message: str) -> 
 
 
 def run_web(config: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([*POLICYWATCH, "web", "--config", str(config), *args], capture_output=True, text=True,
-                          timeout=60, env=env)
+    return forkcli.run(["web", "--config", str(config), *args], timeout=60, env=env)
 
 
 @pytest.mark.parametrize(("text", "secret", "message"), [

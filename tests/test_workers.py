@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 
 from policywatch.portal import PortalHandler
-from tests.conftest import POLICYWATCH, source_toml
+from tests import forkcli
+from tests.conftest import source_toml
 from tests.test_crawl_kill import PAGES, SlowPortal, make_site
 from tests.test_parallel_crawl import SITES, make_sites
 
@@ -30,9 +31,8 @@ def cluster_config(write_config, redis_url: str, *sources: str):
 def worker(config, *args: str):
     """A `policywatch worker` process, once it takes jobs; stopped (SIGKILL if need be) at the end."""
     log = config.path.parent / f"worker-{time.monotonic_ns()}.err"
-    with log.open("w") as err:
-        process = subprocess.Popen([*POLICYWATCH, "--config", str(config.path), "worker", "--threads", "1", *args],
-                                   stdout=subprocess.DEVNULL, stderr=err)
+    command = forkcli.start(["--config", str(config.path), "worker", "--threads", "1", *args], stderr=log)
+    process = command.process
     process.log = log
     try:
         deadline = time.monotonic() + 30
@@ -43,12 +43,11 @@ def worker(config, *args: str):
     finally:
         if process.poll() is None:
             process.kill()
-        process.wait()
+        command.finish()
 
 
 def crawl(config, *args: str, timeout: float = 90) -> subprocess.CompletedProcess:
-    return subprocess.run([*POLICYWATCH, "--config", str(config.path), "crawl", *args], capture_output=True,
-                          text=True, timeout=timeout)
+    return forkcli.run(["--config", str(config.path), "crawl", *args], timeout=timeout)
 
 
 def count(db: Path, sql: str) -> int:
@@ -214,8 +213,7 @@ def test_the_worker_log_has_the_workers_lines_and_the_crawl_log_the_crawls(tmp_p
 
 def test_operator_mistakes_get_one_line(tmp_path, write_config, redis_url):
     plain = write_config(source_toml("alpha", "http://127.0.0.1:9/index.html"))
-    no_cluster = subprocess.run([*POLICYWATCH, "--config", str(plain.path), "worker"], capture_output=True,
-                                text=True, timeout=60)
+    no_cluster = forkcli.run(["--config", str(plain.path), "worker"], timeout=60)
     assert no_cluster.returncode != 0
     assert no_cluster.stderr.strip().splitlines()[-1].endswith(
         "cluster: no [cluster] table: a worker takes jobs from the Redis it names")
@@ -228,8 +226,7 @@ def test_operator_mistakes_get_one_line(tmp_path, write_config, redis_url):
     assert "cannot reach Redis (redis://127.0.0.1:9/0)" in refused.stderr
     assert len(refused.stderr.strip().splitlines()) == 1
 
-    bad_queue = subprocess.run([*POLICYWATCH, "--config", str(unreachable.path), "worker", "--queue", "A B"],
-                               capture_output=True, text=True, timeout=60)
+    bad_queue = forkcli.run(["--config", str(unreachable.path), "worker", "--queue", "A B"], timeout=60)
     assert bad_queue.returncode != 0 and "a queue name is lowercase letters" in bad_queue.stderr
 
 
@@ -241,16 +238,15 @@ def test_crawl_with_no_worker_for_the_queue_says_so_and_waits_for_one(tmp_path, 
     config = cluster_config(write_config, redis_url, source_toml("alpha", f"{base}/alpha/index.html",
                                                                  extra='queue = "browser"'))
     log = tmp_path / "crawl.err"
-    with log.open("w") as err, worker(config):  # a worker, but not for this queue
-        waiting = subprocess.Popen([*POLICYWATCH, "--config", str(config.path), "crawl"], stdout=subprocess.PIPE,
-                                   stderr=err, text=True)
+    with worker(config):  # a worker, but not for this queue
+        waiting = forkcli.start(["--config", str(config.path), "crawl"], stderr=log)
         wait_for(lambda: "no worker has taken the job on queue 'browser'" in log.read_text(), limit=40)
-        assert waiting.poll() is None
+        assert waiting.process.poll() is None
         with worker(config, "--queue", "browser"):
-            output, _ = waiting.communicate(timeout=60)
-    assert waiting.returncode == 0
-    assert re.search(r"│ alpha\s+│\s+4 │\s+3 │", output)
-    assert len(log.read_text().strip().splitlines()) == 1
+            done = waiting.finish(timeout=60)
+    assert done.returncode == 0
+    assert re.search(r"│ alpha\s+│\s+4 │\s+3 │", done.stdout)
+    assert len(done.stderr.strip().splitlines()) == 1
 
 
 def test_serve_queues_a_due_crawl_for_the_workers_instead_of_running_it(tmp_path, portal, write_config, redis_url):

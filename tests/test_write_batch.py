@@ -4,12 +4,12 @@ only itself, and what is stored shows while the crawl still runs."""
 from __future__ import annotations
 
 import sqlite3
-import subprocess
 import threading
 import time
 
 from policywatch.portal import PortalHandler
-from tests.conftest import POLICYWATCH, source_toml
+from tests import forkcli
+from tests.conftest import source_toml
 from tests.test_crawl_kill import make_site
 
 PAGES = 8
@@ -58,11 +58,10 @@ def test_stored_pages_show_while_the_crawl_still_runs(tmp_path, portal, write_co
     config = write_config(source_toml("batch", f"{portal(tmp_path / 'site', LastPageHangs)}/index.html"),
                           processes=1, timeout=60)
     LastPageHangs.release.clear()
-    crawl = subprocess.Popen([*POLICYWATCH, "--config", str(config.path), "crawl"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL)
+    crawl = forkcli.start(["--config", str(config.path), "crawl"])
     try:
         seen: set[int] = set()  # the document counts seen while the crawl runs
-        while crawl.poll() is None and PAGES - 1 not in seen:
+        while crawl.process.poll() is None and PAGES - 1 not in seen:
             time.sleep(0.05)
             if config.db.exists():
                 try:
@@ -74,7 +73,7 @@ def test_stored_pages_show_while_the_crawl_still_runs(tmp_path, portal, write_co
         assert PAGES - 1 in seen, f"documents seen during the crawl: {sorted(seen)}"
     finally:
         LastPageHangs.release.set()
-        crawl.wait(60)
-    assert crawl.returncode == 0
+        done = crawl.finish(60)
+    assert done.returncode == 0, done.stderr
     with sqlite3.connect(config.db) as conn:
         assert conn.execute("SELECT count(*) FROM documents").fetchone()[0] == PAGES
