@@ -38,7 +38,8 @@ demo: $(BIN)/policywatch
 # built and installed, ten crawls killed one after another, the service's schedules and a host's shared delay that
 # wait out real seconds, workers stopped mid-job); `make test-slow` runs them, and CI runs both. Three workers on
 # two cores: a test waiting on a server or a clock leaves its core to another (measured: -n 2 7 min 45 s, -n 3
-# 6 min 27 s, -n 4 6 min 50 s; again on 2026-12-07, -n 3 4 min 46 s, -n 4 5 min 8 s).
+# 6 min 27 s, -n 4 6 min 50 s; again on 2026-12-07, -n 3 4 min 46 s, -n 4 5 min 8 s; later that day -n 3 4 min 5 s,
+# -n 4 4 min 12 s).
 test: $(BIN)/policywatch browser
 	$(BIN)/ruff check .
 	$(BIN)/pytest -n 3 -m "not slow"
