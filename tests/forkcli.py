@@ -11,7 +11,7 @@ functions and exits with its exit code.
 Commands are forked from a zygote: a child of the test process forked once it is warm, before any test has run
 (start_zygote), which imports PolicyWatch's modules afresh once and then forks a command for each request the test
 process sends it (the command's arguments, environment, folder and user, and its standard streams as descriptors).
-Each command so starts from the same fresh modules, without paying for their import (50 ms of CPU) every time.
+Each command so starts from the same fresh modules, without paying for their import (about 50 ms of CPU) every time.
 A process forked from the test process (a crawl process, a command) that runs a command itself forks it directly.
 
 The crawl processes a crawl starts are forked too, by PolicyWatch itself (policywatch.crawler.processes), from the
@@ -206,7 +206,7 @@ def import_what_a_crawl_imports(config: Path) -> None:
 
 # -- the zygote -------------------------------------------------------------------------------------------------------
 
-MAX_REQUEST = 1 << 20  # bytes of one command's arguments and environment
+MAX_REQUEST = 1 << 20  # bytes of one command's arguments and environment, at most
 
 _zygote: _Zygote | None = None
 
@@ -307,9 +307,8 @@ def _zygote_main(requests: socket.socket, parents: socket.socket) -> int:
             *streams, status_fd = fds
             status = socket.socket(fileno=status_fd)
             request = json.loads(message)
-            pid = os.fork()
-            if pid == 0:
-                os._exit(_zygote_child(request, streams, [requests, status, *running.values()], (woken, wake)))
+            held = [requests, status, *running.values()]
+            pid = fork(lambda: _zygote_child(request, streams, held, (woken, wake)))  # noqa: B023 (run at once)
             for fd in streams:
                 os.close(fd)
             with suppress(OSError):
@@ -325,12 +324,4 @@ def _zygote_child(request: dict, streams: list[int], sockets: list[socket.socket
         held.close()
     for fd in pipe:
         os.close(fd)
-    try:
-        code = _command(request["args"], request["env"], request["cwd"], request["user"], *streams,
-                        fresh_modules=True)
-    except BaseException:
-        import traceback
-
-        traceback.print_exc()
-        code = 1
-    return code
+    return _command(request["args"], request["env"], request["cwd"], request["user"], *streams, fresh_modules=True)
