@@ -64,6 +64,9 @@ def build_settings(crawl: CrawlSettings, redis_url: str = "") -> dict[str, Any]:
         "EXTENSIONS_BASE": EXTENSIONS,
         "ITEM_PIPELINES": {"policywatch.crawler.pipelines.StorePipeline": 300},
         "LOG_LEVEL": "WARNING",
+        # Scrapy's start-up list of library versions, logged at INFO (never shown here), still costs a `uname -p`
+        # subprocess (platform.platform()) and a read of every package's metadata on each crawler start.
+        "LOG_VERSIONS": [],
         "REDIRECT_MAX_TIMES": 10,
         "REMOTE_CONTROL_ENABLED": False,
         "RETRY_TIMES": crawl.retries,

@@ -12,12 +12,11 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from policywatch.crawler.crawl import IN_PROCESS_PAGES, runs_here
 from policywatch.portal import PortalHandler
 from tests.conftest import POLICYWATCH, source_toml
-from tests.processes import children, kill_all, wait_gone
+from tests.processes import children, command_line, kill_all, wait_gone
 from tests.test_parallel_crawl import SITES, make_sites
 from tests.test_serve import Service
 
@@ -32,13 +31,7 @@ class SlowListPortal(PortalHandler):
 
 
 def cmdlines(pids: list[int]) -> list[str]:
-    found = []
-    for pid in pids:
-        try:
-            found.append(Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode())
-        except OSError:
-            continue
-    return found
+    return [command_line(pid).replace(b"\0", b" ").decode() for pid in pids]
 
 
 def warm_workers(serve_pid: int) -> list[int]:
@@ -47,15 +40,16 @@ def warm_workers(serve_pid: int) -> list[int]:
 
 
 def crawl_watching_children(config, *args: str) -> tuple[subprocess.CompletedProcess, set[int]]:
-    """`policywatch crawl`, and every child process it had while it ran (polled): its crawl processes, forked or
-    not."""
+    """`policywatch crawl`, and every child process it had while it ran (polled), with its command line: its crawl
+    processes, forked or not, and anything else it ran."""
     process = subprocess.Popen([*POLICYWATCH, "--config", str(config.path), "crawl", *args], stdout=subprocess.PIPE,
                                stderr=subprocess.PIPE, text=True)
-    seen: set[int] = set()
+    seen: dict[int, bytes] = {}
 
     def watch() -> None:
         while process.poll() is None:
-            seen.update(children(process.pid))
+            for pid in children(process.pid):
+                seen[pid] = seen.get(pid) or command_line(pid)
             time.sleep(0.01)
 
     watcher = threading.Thread(target=watch)
@@ -99,7 +93,7 @@ def test_a_small_crawl_runs_in_the_crawl_command_itself(tmp_path, portal, write_
     assert runs_here(config, list(SITES), False)  # stored, nothing due: list pages only
     again, seen = crawl_watching_children(config)
     assert again.returncode == 0, again.stderr
-    assert not seen  # no crawl process
+    assert not seen, seen  # no crawl process, nor any other (Scrapy's `uname -p` was one)
     for site in SITES:  # the list page, read in this process; its 3 documents are not due
         assert re.search(rf"│ {site}\s+│\s+1 │\s+0 │\s+0 │\s+0 │", again.stdout), again.stdout
     assert "Crawl run 2" in again.stdout
@@ -130,7 +124,7 @@ def test_serve_crawls_in_warm_workers_that_crawl_hands_its_sources_to(tmp_path, 
         done, seen = crawl_watching_children(config)
         assert done.returncode == 0, done.stderr
         assert "crawling 3 source(s) with the warm workers of the running `policywatch serve`" in done.stderr
-        assert not seen  # the crawl command started no crawl process
+        assert not seen, seen  # the crawl command started no crawl process
         assert "Crawl runs 1, 2" in done.stdout  # one job, and one run, per warm worker
         for site in SITES:
             assert re.search(rf"│ {site}\s+│\s+4 │\s+3 │\s+3 │\s+0 │", done.stdout), done.stdout
