@@ -8,15 +8,14 @@ main-content extraction.
 
 from __future__ import annotations
 
-import functools
 import json
 import logging
 import re
 
 from lxml import etree, html
-from lxml.cssselect import CSSSelector
 
 from policywatch.core.normalize import clean_lines
+from policywatch.crawler.extract.selectors import SelectorSet, css
 from policywatch.crawler.extract.trim import trim_body
 
 # Body containers of common government CMS templates, most specific first.
@@ -27,6 +26,7 @@ KNOWN_BODIES = (
     ".article_con", ".news_content", ".TRS_PreAppend", "#wenzhang-content", ".content_article",
     "#detailCon", "#content", ".zoom",
 )
+_known_bodies = SelectorSet(KNOWN_BODIES)  # each selector's elements, from one walk of the page
 MIN_BODY_CHARS = 40
 # trafilatura's time grows with the square of a tree's depth (8 s for 2,000 levels of nested tables); below this
 # depth, the most libxml2 builds by default, it stays in tenths of a second. A deeper page gets the other fallbacks.
@@ -53,12 +53,6 @@ _EARLY_END = re.compile(r"</(?:body|html)\s*>", re.I)
 # Elements a browser never shows. (visibility:hidden is not one: templates hide <body>
 # with it until their scripts have run.)
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none", re.I)
-
-
-@functools.cache
-def css(selector: str) -> CSSSelector:
-    """A compiled CSS selector: ``element.cssselect`` would translate it to XPath again on every page."""
-    return CSSSelector(selector, translator="html")
 
 
 def repair(page: str) -> str:
@@ -161,9 +155,13 @@ def main_text(root: html.HtmlElement, page: str = "") -> str:
     furniture (a header table, an info line), an article embedded as JSON in the ``page``'s scripts, else a
     known container's short text, else the block densest in paragraph text."""
     short = ""  # a known container's text that is short (a 解读 page's one link) or furniture only
-    for selector in KNOWN_BODIES:
-        for el in css(selector)(root):
+    read = False
+    for selector, containers in zip(KNOWN_BODIES, _known_bodies(root), strict=True):
+        if read and containers:  # found again: body_from dropped the widgets of the containers read so far
+            containers = css(selector)(root)
+        for el in containers:
             text = body_from(el)
+            read = True
             if _has_text(text):
                 return text
             short = short or text

@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from policywatch.crawler.extract.content import css
+from policywatch.crawler.extract.selectors import SelectorSet
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -219,13 +219,17 @@ def _head_candidates(title: str, order: int, sites: list[str]) -> list[_Candidat
     return [_Candidate(p, "head", order + i) for i, p in enumerate(dict.fromkeys(own + spans))]
 
 
+# Each selector's elements, from one walk of the page.
+title_elements = SelectorSet(TITLE_SELECTORS)
+
+
 def _heading_candidates(root: html.HtmlElement) -> list[_Candidate]:
     """Headings and title-like blocks outside chrome, at most ``_MAX_CANDIDATES`` elements looked at."""
     found: list[_Candidate] = []
     seen: set[html.HtmlElement] = set()  # the elements themselves: their proxies stay alive, so identity holds
     looked = 0
-    for rank, selector in enumerate(TITLE_SELECTORS):
-        for el in css(selector)(root)[:_MAX_PER_SELECTOR]:
+    for rank, matched in enumerate(title_elements(root)):
+        for el in matched[:_MAX_PER_SELECTOR]:
             looked += 1
             if looked > _MAX_CANDIDATES:
                 return found
