@@ -39,7 +39,7 @@ def warm_workers(serve_pid: int) -> list[int]:
     return [pid for pid in children(serve_pid) if "spawn_main" in "".join(cmdlines([pid]))]
 
 
-def crawl_watching_children(config, *args: str) -> tuple[subprocess.CompletedProcess, set[int]]:
+def crawl_watching_children(config, *args: str) -> tuple[subprocess.CompletedProcess, dict[int, bytes]]:
     """`policywatch crawl`, and every child process it had while it ran (polled), with its command line: its crawl
     processes, forked or not, and anything else it ran."""
     process = subprocess.Popen([*POLICYWATCH, "--config", str(config.path), "crawl", *args], stdout=subprocess.PIPE,

@@ -9,7 +9,7 @@ those out in Python by dictionary look-ups.
 
 Each selector means exactly what lxml's CSS translation of it means (``css``): a class is a token of the class
 attribute split at XML white space (``normalize-space``); ``[a*=v]`` and ``[a$=v]`` compare the raw attribute;
-case counts. tests/test_titles.py holds the two to the same elements. Only these forms are read: ``tag``,
+case counts. tests/test_selectors.py holds the two to the same elements. Only these forms are read: ``tag``,
 ``.class``, ``tag.class``, ``#id``, ``[class*=v]``, ``[id$=v]`` and the like; any other is refused when the set is
 made.
 """

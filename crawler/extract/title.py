@@ -220,7 +220,7 @@ def _head_candidates(title: str, order: int, sites: list[str]) -> list[_Candidat
 
 
 # Each selector's elements, from one walk of the page.
-title_elements = SelectorSet(TITLE_SELECTORS)
+_title_elements = SelectorSet(TITLE_SELECTORS)
 
 
 def _heading_candidates(root: html.HtmlElement) -> list[_Candidate]:
@@ -228,7 +228,7 @@ def _heading_candidates(root: html.HtmlElement) -> list[_Candidate]:
     found: list[_Candidate] = []
     seen: set[html.HtmlElement] = set()  # the elements themselves: their proxies stay alive, so identity holds
     looked = 0
-    for rank, matched in enumerate(title_elements(root)):
+    for rank, matched in enumerate(_title_elements(root)):
         for el in matched[:_MAX_PER_SELECTOR]:
             looked += 1
             if looked > _MAX_CANDIDATES:
